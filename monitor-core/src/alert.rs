@@ -1,0 +1,249 @@
+//! Alert data types: the original's three thresholds, rules on any metric,
+//! states and the events that record each transition.
+//!
+//! These are the shapes the store keeps, the API serves and notifiers
+//! deliver. The evaluation (rules + samples + now → transitions) is pure code
+//! that lands with the alerting work.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{LabelMatcher, Labels, ServerId, Timestamp};
+use crate::names;
+
+/// The original system's global thresholds, read and written on
+/// `/api/alerts` exactly as its users send them:
+/// `{"cpu_total_percent": 85, "memory_used_percent": 80, "disk_used_percent": 90}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Fires when `cpu_usage_percent` (whole machine) exceeds it.
+    pub cpu_total_percent: f64,
+    /// Fires when `memory_used_percent` exceeds it.
+    pub memory_used_percent: f64,
+    /// Fires when any filesystem's `filesystem_used_percent` exceeds it.
+    pub disk_used_percent: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            cpu_total_percent: 90.0,
+            memory_used_percent: 90.0,
+            disk_used_percent: 90.0,
+        }
+    }
+}
+
+impl Thresholds {
+    /// The metric each threshold watches, with the threshold.
+    pub fn as_rules(&self) -> [(&'static str, &'static str, f64); 3] {
+        [
+            (
+                "cpu_total_percent",
+                names::CPU_USAGE_PERCENT,
+                self.cpu_total_percent,
+            ),
+            (
+                "memory_used_percent",
+                names::MEMORY_USED_PERCENT,
+                self.memory_used_percent,
+            ),
+            (
+                "disk_used_percent",
+                names::FILESYSTEM_USED_PERCENT,
+                self.disk_used_percent,
+            ),
+        ]
+    }
+
+    /// Checks that every threshold is a percentage.
+    ///
+    /// # Errors
+    /// The name of the first field outside 0..=100.
+    pub fn validate(&self) -> Result<(), String> {
+        for (field, _, value) in self.as_rules() {
+            if !(0.0..=100.0).contains(&value) {
+                return Err(format!("{field} must be between 0 and 100, got {value}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a value is compared with a threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Comparison {
+    /// Value greater than threshold.
+    #[serde(rename = ">")]
+    Greater,
+    /// Value greater than or equal to threshold.
+    #[serde(rename = ">=")]
+    GreaterOrEqual,
+    /// Value less than threshold.
+    #[serde(rename = "<")]
+    Less,
+    /// Value less than or equal to threshold.
+    #[serde(rename = "<=")]
+    LessOrEqual,
+}
+
+impl Comparison {
+    /// True when `value` compared with `threshold` holds.
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparison::Greater => value > threshold,
+            Comparison::GreaterOrEqual => value >= threshold,
+            Comparison::Less => value < threshold,
+            Comparison::LessOrEqual => value <= threshold,
+        }
+    }
+}
+
+/// How urgent an alert is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// For the record.
+    Info,
+    /// Look soon.
+    #[default]
+    Warning,
+    /// Act now.
+    Critical,
+}
+
+/// Which servers a rule applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Scope {
+    /// Every server.
+    #[default]
+    All,
+    /// The listed servers.
+    Servers(Vec<ServerId>),
+    /// Servers carrying this tag.
+    Tag(String),
+}
+
+/// A threshold rule on any metric, built-in or from a plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRule {
+    /// Stable id (assigned by the store when empty).
+    #[serde(default)]
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The metric watched.
+    pub metric: String,
+    /// Which series of the metric (every series when empty; each is its own alert).
+    #[serde(default)]
+    pub matchers: Vec<LabelMatcher>,
+    /// How the value is compared.
+    pub op: Comparison,
+    /// The threshold that fires the alert.
+    pub threshold: f64,
+    /// The threshold the value must cross back to resolve (hysteresis);
+    /// the firing threshold when absent.
+    #[serde(default)]
+    pub resolve_threshold: Option<f64>,
+    /// How long the condition must hold before firing, in seconds.
+    #[serde(default)]
+    pub for_secs: u64,
+    /// Urgency.
+    #[serde(default)]
+    pub severity: Severity,
+    /// Which servers.
+    #[serde(default)]
+    pub scope: Scope,
+    /// Disabled rules are kept but not evaluated.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// Where an alert stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// The condition does not hold.
+    #[default]
+    Inactive,
+    /// The condition holds, for less than the rule's `for` duration.
+    Pending,
+    /// The condition has held long enough.
+    Firing,
+    /// It was firing and the value crossed back.
+    Resolved,
+}
+
+/// One transition of one alert (a rule on one series of one server), as
+/// stored and as sent to notifiers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// Store-assigned id (0 before it is stored).
+    #[serde(default)]
+    pub id: i64,
+    /// The rule's id.
+    pub rule_id: String,
+    /// The rule's name.
+    pub rule_name: String,
+    /// The server.
+    pub server_id: ServerId,
+    /// The metric.
+    pub metric: String,
+    /// The series' labels.
+    #[serde(default)]
+    pub labels: Labels,
+    /// The state before.
+    pub from: AlertState,
+    /// The state after.
+    pub state: AlertState,
+    /// The value that caused the transition (absent for offline alerts).
+    #[serde(default)]
+    pub value: Option<f64>,
+    /// The rule's threshold.
+    pub threshold: f64,
+    /// Urgency.
+    pub severity: Severity,
+    /// When it happened.
+    pub at: Timestamp,
+    /// A sentence for people.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_accept_the_originals_body_and_refuse_typos() {
+        let t: Thresholds = serde_json::from_str(
+            r#"{"cpu_total_percent": 85, "memory_used_percent": 80, "disk_used_percent": 90}"#,
+        )
+        .unwrap();
+        assert_eq!(t.cpu_total_percent, 85.0);
+        assert!(t.validate().is_ok());
+        assert!(serde_json::from_str::<Thresholds>(r#"{"cpu_total_percnt": 85}"#).is_err());
+        let bad = Thresholds {
+            disk_used_percent: 120.0,
+            ..t
+        };
+        assert!(bad.validate().unwrap_err().contains("disk_used_percent"));
+    }
+
+    #[test]
+    fn comparisons() {
+        assert!(Comparison::Greater.holds(2.0, 1.0));
+        assert!(!Comparison::Greater.holds(1.0, 1.0));
+        assert!(Comparison::GreaterOrEqual.holds(1.0, 1.0));
+        assert!(Comparison::Less.holds(0.5, 1.0));
+        assert!(Comparison::LessOrEqual.holds(1.0, 1.0));
+        let op: Comparison = serde_json::from_str("\">=\"").unwrap();
+        assert_eq!(op, Comparison::GreaterOrEqual);
+    }
+}

@@ -1,0 +1,382 @@
+//! The well-known metric names, their units and labels, and how each maps to
+//! the OpenTelemetry semantic conventions for system and container metrics.
+//!
+//! # Naming convention
+//! Names follow Prometheus: `snake_case`, a subsystem prefix, and the unit as
+//! suffix: `_bytes`, `_percent` (0 to 100), `_seconds`, `_bytes_per_second`,
+//! and `_total` for counters. What tells two series of one name apart is a
+//! label (`cpu_usage_percent{cpu="3"}`, `filesystem_avail_bytes{mountpoint="/"}`,
+//! `container_cpu_percent{name="web"}`). A total without a label sits beside
+//! its labelled parts: `cpu_usage_percent` is the whole machine,
+//! `cpu_usage_percent{cpu="3"}` one core.
+//!
+//! Plugin collectors should follow the same rule; any valid name
+//! ([`crate::model::is_valid_name`]) flows through storage, history, alerts,
+//! exporters and the dashboard like the names below.
+//!
+//! [`WELL_KNOWN`] lists every built-in metric with its OpenTelemetry mapping;
+//! `docs/metrics.md` is checked against it by a test.
+
+use crate::model::MetricKind;
+
+macro_rules! names {
+    ($($(#[$doc:meta])* $ident:ident = $name:literal;)*) => {
+        $($(#[$doc])* pub const $ident: &str = $name;)*
+    };
+}
+
+names! {
+    /// Installed memory (`MemTotal`).
+    MEMORY_TOTAL_BYTES = "memory_total_bytes";
+    /// Memory in use: total minus available, as `free` (procps ≥ 4) counts it.
+    MEMORY_USED_BYTES = "memory_used_bytes";
+    /// Memory not used for anything (`MemFree`).
+    MEMORY_FREE_BYTES = "memory_free_bytes";
+    /// Memory available to new programs without swapping (`MemAvailable`).
+    MEMORY_AVAILABLE_BYTES = "memory_available_bytes";
+    /// Page cache and reclaimable slab (`Cached` + `SReclaimable`), as `free` shows it.
+    MEMORY_CACHED_BYTES = "memory_cached_bytes";
+    /// Kernel buffers (`Buffers`).
+    MEMORY_BUFFERS_BYTES = "memory_buffers_bytes";
+    /// Used memory as a percentage of total.
+    MEMORY_USED_PERCENT = "memory_used_percent";
+    /// Swap space.
+    SWAP_TOTAL_BYTES = "swap_total_bytes";
+    /// Swap in use.
+    SWAP_USED_BYTES = "swap_used_bytes";
+
+    /// Busy CPU over the last interval, whole machine (no label) or per core (`cpu`).
+    CPU_USAGE_PERCENT = "cpu_usage_percent";
+    /// CPU time in user mode (including nice) over the last interval.
+    CPU_USER_PERCENT = "cpu_user_percent";
+    /// CPU time in kernel mode (including irq and softirq) over the last interval.
+    CPU_SYSTEM_PERCENT = "cpu_system_percent";
+    /// CPU time idle while waiting for I/O over the last interval.
+    CPU_IOWAIT_PERCENT = "cpu_iowait_percent";
+    /// CPU time stolen by the hypervisor over the last interval.
+    CPU_STEAL_PERCENT = "cpu_steal_percent";
+    /// Number of logical CPUs.
+    CPU_COUNT = "cpu_count";
+    /// Load average over 1 minute.
+    LOAD_AVERAGE_1M = "load_average_1m";
+    /// Load average over 5 minutes.
+    LOAD_AVERAGE_5M = "load_average_5m";
+    /// Load average over 15 minutes.
+    LOAD_AVERAGE_15M = "load_average_15m";
+
+    /// Size of a filesystem.
+    FILESYSTEM_SIZE_BYTES = "filesystem_size_bytes";
+    /// Used space of a filesystem (blocks minus free blocks, as `df` counts it).
+    FILESYSTEM_USED_BYTES = "filesystem_used_bytes";
+    /// Space available to unprivileged users.
+    FILESYSTEM_AVAIL_BYTES = "filesystem_avail_bytes";
+    /// Used space as `df` shows it: used / (used + available), rounded up.
+    FILESYSTEM_USED_PERCENT = "filesystem_used_percent";
+
+    /// Bytes read from a block device per second over the last interval.
+    DISK_READ_BYTES_PER_SECOND = "disk_read_bytes_per_second";
+    /// Bytes written to a block device per second over the last interval.
+    DISK_WRITTEN_BYTES_PER_SECOND = "disk_written_bytes_per_second";
+    /// Bytes read from a block device since boot.
+    DISK_READ_BYTES_TOTAL = "disk_read_bytes_total";
+    /// Bytes written to a block device since boot.
+    DISK_WRITTEN_BYTES_TOTAL = "disk_written_bytes_total";
+
+    /// Bytes received per second on an interface over the last interval.
+    NETWORK_RECEIVE_BYTES_PER_SECOND = "network_receive_bytes_per_second";
+    /// Bytes sent per second on an interface over the last interval.
+    NETWORK_TRANSMIT_BYTES_PER_SECOND = "network_transmit_bytes_per_second";
+    /// Bytes received on an interface since it came up.
+    NETWORK_RECEIVE_BYTES_TOTAL = "network_receive_bytes_total";
+    /// Bytes sent on an interface since it came up.
+    NETWORK_TRANSMIT_BYTES_TOTAL = "network_transmit_bytes_total";
+    /// Receive errors on an interface since it came up.
+    NETWORK_RECEIVE_ERRORS_TOTAL = "network_receive_errors_total";
+    /// Transmit errors on an interface since it came up.
+    NETWORK_TRANSMIT_ERRORS_TOTAL = "network_transmit_errors_total";
+
+    /// Time since boot.
+    SYSTEM_UPTIME_SECONDS = "system_uptime_seconds";
+    /// Boot time, as Unix seconds.
+    SYSTEM_BOOT_TIME_SECONDS = "system_boot_time_seconds";
+
+    /// 1 when the container is running, else 0 (every container has it).
+    CONTAINER_RUNNING = "container_running";
+    /// Health check result: 1 healthy, 0 unhealthy, 0.5 starting; absent without a check.
+    CONTAINER_HEALTHY = "container_healthy";
+    /// How many times Docker restarted the container.
+    CONTAINER_RESTART_COUNT = "container_restart_count";
+    /// CPU use as `docker stats` shows it: 100 is one full core.
+    CONTAINER_CPU_PERCENT = "container_cpu_percent";
+    /// Memory use as `docker stats` shows it (usage minus inactive page cache).
+    CONTAINER_MEMORY_USAGE_BYTES = "container_memory_usage_bytes";
+    /// The container's memory limit (the host's memory when it has none).
+    CONTAINER_MEMORY_LIMIT_BYTES = "container_memory_limit_bytes";
+    /// Memory use as a percentage of the limit.
+    CONTAINER_MEMORY_PERCENT = "container_memory_percent";
+    /// Bytes received by the container's interfaces.
+    CONTAINER_NETWORK_RECEIVE_BYTES_TOTAL = "container_network_receive_bytes_total";
+    /// Bytes sent by the container's interfaces.
+    CONTAINER_NETWORK_TRANSMIT_BYTES_TOTAL = "container_network_transmit_bytes_total";
+    /// Bytes read from block devices by the container.
+    CONTAINER_BLOCK_READ_BYTES_TOTAL = "container_block_read_bytes_total";
+    /// Bytes written to block devices by the container.
+    CONTAINER_BLOCK_WRITE_BYTES_TOTAL = "container_block_write_bytes_total";
+}
+
+/// Label names used by the built-in metrics.
+pub mod label {
+    /// Logical CPU number (`cpu_usage_percent{cpu="3"}`).
+    pub const CPU: &str = "cpu";
+    /// Filesystem mount point.
+    pub const MOUNTPOINT: &str = "mountpoint";
+    /// Block device (`/dev/vda1`, `vda`).
+    pub const DEVICE: &str = "device";
+    /// Filesystem type (`ext4`).
+    pub const FSTYPE: &str = "fstype";
+    /// Network interface (`eth0`).
+    pub const INTERFACE: &str = "interface";
+    /// Container name.
+    pub const NAME: &str = "name";
+}
+
+/// How one built-in metric maps to OpenTelemetry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OtelMapping {
+    /// The OpenTelemetry instrument name (`system.memory.usage`).
+    pub name: &'static str,
+    /// The UCUM unit (`By`, `1`, `s`, `By/s`, `{cpu}`).
+    pub unit: &'static str,
+    /// Fixed attributes added to every point (`system.memory.state=used`).
+    pub attributes: &'static [(&'static str, &'static str)],
+    /// How our labels are renamed (`mountpoint` → `system.filesystem.mountpoint`).
+    pub label_attributes: &'static [(&'static str, &'static str)],
+    /// Factor applied to the value (0.01 turns percent into a 0–1 utilization).
+    pub scale: f64,
+}
+
+/// A built-in metric: its name, kind, unit, labels, description and
+/// OpenTelemetry mapping.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricDescriptor {
+    /// The metric name.
+    pub name: &'static str,
+    /// Gauge or counter.
+    pub kind: MetricKind,
+    /// Our unit word (`bytes`, `percent`, ...).
+    pub unit: &'static str,
+    /// The labels its samples carry.
+    pub labels: &'static [&'static str],
+    /// One-line description.
+    pub help: &'static str,
+    /// The OpenTelemetry mapping.
+    pub otel: OtelMapping,
+}
+
+const FS_ATTRS: &[(&str, &str)] = &[
+    ("mountpoint", "system.filesystem.mountpoint"),
+    ("device", "system.device"),
+    ("fstype", "system.filesystem.type"),
+];
+const FS_LABELS: &[&str] = &["mountpoint", "device", "fstype"];
+const DISK_ATTRS: &[(&str, &str)] = &[("device", "system.device")];
+const NET_ATTRS: &[(&str, &str)] = &[("interface", "network.interface.name")];
+const CPU_ATTRS: &[(&str, &str)] = &[("cpu", "cpu.logical_number")];
+const CONTAINER_ATTRS: &[(&str, &str)] = &[("name", "container.name")];
+
+const fn otel(
+    name: &'static str,
+    unit: &'static str,
+    attributes: &'static [(&'static str, &'static str)],
+    label_attributes: &'static [(&'static str, &'static str)],
+    scale: f64,
+) -> OtelMapping {
+    OtelMapping {
+        name,
+        unit,
+        attributes,
+        label_attributes,
+        scale,
+    }
+}
+
+const fn gauge(
+    name: &'static str,
+    unit: &'static str,
+    labels: &'static [&'static str],
+    help: &'static str,
+    otel: OtelMapping,
+) -> MetricDescriptor {
+    MetricDescriptor {
+        name,
+        kind: MetricKind::Gauge,
+        unit,
+        labels,
+        help,
+        otel,
+    }
+}
+
+const fn counter(
+    name: &'static str,
+    unit: &'static str,
+    labels: &'static [&'static str],
+    help: &'static str,
+    otel: OtelMapping,
+) -> MetricDescriptor {
+    MetricDescriptor {
+        name,
+        kind: MetricKind::Counter,
+        unit,
+        labels,
+        help,
+        otel,
+    }
+}
+
+/// Every built-in metric, in the order the dashboard lists them.
+#[rustfmt::skip]
+pub const WELL_KNOWN: &[MetricDescriptor] = &[
+    gauge(MEMORY_TOTAL_BYTES, "bytes", &[], "Installed memory.",
+        otel("system.memory.limit", "By", &[], &[], 1.0)),
+    gauge(MEMORY_USED_BYTES, "bytes", &[], "Memory in use (total minus available).",
+        otel("system.memory.usage", "By", &[("system.memory.state", "used")], &[], 1.0)),
+    gauge(MEMORY_FREE_BYTES, "bytes", &[], "Memory not used for anything.",
+        otel("system.memory.usage", "By", &[("system.memory.state", "free")], &[], 1.0)),
+    gauge(MEMORY_AVAILABLE_BYTES, "bytes", &[], "Memory available without swapping.",
+        otel("system.linux.memory.available", "By", &[], &[], 1.0)),
+    gauge(MEMORY_CACHED_BYTES, "bytes", &[], "Page cache and reclaimable slab.",
+        otel("system.memory.usage", "By", &[("system.memory.state", "cached")], &[], 1.0)),
+    gauge(MEMORY_BUFFERS_BYTES, "bytes", &[], "Kernel buffers.",
+        otel("system.memory.usage", "By", &[("system.memory.state", "buffers")], &[], 1.0)),
+    gauge(MEMORY_USED_PERCENT, "percent", &[], "Used memory as a percentage of total.",
+        otel("system.memory.utilization", "1", &[("system.memory.state", "used")], &[], 0.01)),
+    gauge(SWAP_TOTAL_BYTES, "bytes", &[], "Swap space.",
+        otel("system.paging.limit", "By", &[], &[], 1.0)),
+    gauge(SWAP_USED_BYTES, "bytes", &[], "Swap in use.",
+        otel("system.paging.usage", "By", &[("system.paging.state", "used")], &[], 1.0)),
+    gauge(CPU_USAGE_PERCENT, "percent", &["cpu"], "Busy CPU over the last interval; no label for the whole machine.",
+        otel("system.cpu.utilization", "1", &[], CPU_ATTRS, 0.01)),
+    gauge(CPU_USER_PERCENT, "percent", &[], "CPU time in user mode.",
+        otel("system.cpu.utilization", "1", &[("cpu.mode", "user")], &[], 0.01)),
+    gauge(CPU_SYSTEM_PERCENT, "percent", &[], "CPU time in kernel mode.",
+        otel("system.cpu.utilization", "1", &[("cpu.mode", "system")], &[], 0.01)),
+    gauge(CPU_IOWAIT_PERCENT, "percent", &[], "CPU time idle waiting for I/O.",
+        otel("system.cpu.utilization", "1", &[("cpu.mode", "iowait")], &[], 0.01)),
+    gauge(CPU_STEAL_PERCENT, "percent", &[], "CPU time stolen by the hypervisor.",
+        otel("system.cpu.utilization", "1", &[("cpu.mode", "steal")], &[], 0.01)),
+    gauge(CPU_COUNT, "count", &[], "Number of logical CPUs.",
+        otel("system.cpu.logical.count", "{cpu}", &[], &[], 1.0)),
+    gauge(LOAD_AVERAGE_1M, "", &[], "Load average over 1 minute.",
+        otel("system.cpu.load_average.1m", "{thread}", &[], &[], 1.0)),
+    gauge(LOAD_AVERAGE_5M, "", &[], "Load average over 5 minutes.",
+        otel("system.cpu.load_average.5m", "{thread}", &[], &[], 1.0)),
+    gauge(LOAD_AVERAGE_15M, "", &[], "Load average over 15 minutes.",
+        otel("system.cpu.load_average.15m", "{thread}", &[], &[], 1.0)),
+    gauge(FILESYSTEM_SIZE_BYTES, "bytes", FS_LABELS, "Size of the filesystem.",
+        otel("system.filesystem.limit", "By", &[], FS_ATTRS, 1.0)),
+    gauge(FILESYSTEM_USED_BYTES, "bytes", FS_LABELS, "Used space (blocks minus free blocks).",
+        otel("system.filesystem.usage", "By", &[("system.filesystem.state", "used")], FS_ATTRS, 1.0)),
+    gauge(FILESYSTEM_AVAIL_BYTES, "bytes", FS_LABELS, "Space available to unprivileged users.",
+        otel("system.filesystem.usage", "By", &[("system.filesystem.state", "free")], FS_ATTRS, 1.0)),
+    gauge(FILESYSTEM_USED_PERCENT, "percent", FS_LABELS, "Used space as df shows it.",
+        otel("system.filesystem.utilization", "1", &[], FS_ATTRS, 0.01)),
+    gauge(DISK_READ_BYTES_PER_SECOND, "bytes_per_second", &["device"], "Bytes read per second.",
+        otel("monitor.disk.io.rate", "By/s", &[("disk.io.direction", "read")], DISK_ATTRS, 1.0)),
+    gauge(DISK_WRITTEN_BYTES_PER_SECOND, "bytes_per_second", &["device"], "Bytes written per second.",
+        otel("monitor.disk.io.rate", "By/s", &[("disk.io.direction", "write")], DISK_ATTRS, 1.0)),
+    counter(DISK_READ_BYTES_TOTAL, "bytes", &["device"], "Bytes read since boot.",
+        otel("system.disk.io", "By", &[("disk.io.direction", "read")], DISK_ATTRS, 1.0)),
+    counter(DISK_WRITTEN_BYTES_TOTAL, "bytes", &["device"], "Bytes written since boot.",
+        otel("system.disk.io", "By", &[("disk.io.direction", "write")], DISK_ATTRS, 1.0)),
+    gauge(NETWORK_RECEIVE_BYTES_PER_SECOND, "bytes_per_second", &["interface"], "Bytes received per second.",
+        otel("monitor.network.io.rate", "By/s", &[("network.io.direction", "receive")], NET_ATTRS, 1.0)),
+    gauge(NETWORK_TRANSMIT_BYTES_PER_SECOND, "bytes_per_second", &["interface"], "Bytes sent per second.",
+        otel("monitor.network.io.rate", "By/s", &[("network.io.direction", "transmit")], NET_ATTRS, 1.0)),
+    counter(NETWORK_RECEIVE_BYTES_TOTAL, "bytes", &["interface"], "Bytes received.",
+        otel("system.network.io", "By", &[("network.io.direction", "receive")], NET_ATTRS, 1.0)),
+    counter(NETWORK_TRANSMIT_BYTES_TOTAL, "bytes", &["interface"], "Bytes sent.",
+        otel("system.network.io", "By", &[("network.io.direction", "transmit")], NET_ATTRS, 1.0)),
+    counter(NETWORK_RECEIVE_ERRORS_TOTAL, "count", &["interface"], "Receive errors.",
+        otel("system.network.errors", "{error}", &[("network.io.direction", "receive")], NET_ATTRS, 1.0)),
+    counter(NETWORK_TRANSMIT_ERRORS_TOTAL, "count", &["interface"], "Transmit errors.",
+        otel("system.network.errors", "{error}", &[("network.io.direction", "transmit")], NET_ATTRS, 1.0)),
+    gauge(SYSTEM_UPTIME_SECONDS, "seconds", &[], "Time since boot.",
+        otel("system.uptime", "s", &[], &[], 1.0)),
+    gauge(SYSTEM_BOOT_TIME_SECONDS, "seconds", &[], "Boot time as Unix seconds.",
+        otel("monitor.system.boot_time", "s", &[], &[], 1.0)),
+    gauge(CONTAINER_RUNNING, "", &["name"], "1 when the container runs, else 0.",
+        otel("monitor.container.running", "1", &[], CONTAINER_ATTRS, 1.0)),
+    gauge(CONTAINER_HEALTHY, "", &["name"], "Health check: 1 healthy, 0.5 starting, 0 unhealthy.",
+        otel("monitor.container.healthy", "1", &[], CONTAINER_ATTRS, 1.0)),
+    gauge(CONTAINER_RESTART_COUNT, "count", &["name"], "Restarts by Docker.",
+        otel("container.restarts", "{restart}", &[], CONTAINER_ATTRS, 1.0)),
+    gauge(CONTAINER_CPU_PERCENT, "percent", &["name"], "CPU as docker stats shows it (100 = one core).",
+        otel("container.cpu.usage", "{cpu}", &[], CONTAINER_ATTRS, 0.01)),
+    gauge(CONTAINER_MEMORY_USAGE_BYTES, "bytes", &["name"], "Memory as docker stats shows it.",
+        otel("container.memory.usage", "By", &[], CONTAINER_ATTRS, 1.0)),
+    gauge(CONTAINER_MEMORY_LIMIT_BYTES, "bytes", &["name"], "Memory limit.",
+        otel("container.memory.usage.limit", "By", &[], CONTAINER_ATTRS, 1.0)),
+    gauge(CONTAINER_MEMORY_PERCENT, "percent", &["name"], "Memory use as a percentage of the limit.",
+        otel("container.memory.percent", "1", &[], CONTAINER_ATTRS, 0.01)),
+    counter(CONTAINER_NETWORK_RECEIVE_BYTES_TOTAL, "bytes", &["name"], "Bytes received by the container.",
+        otel("container.network.io", "By", &[("network.io.direction", "receive")], CONTAINER_ATTRS, 1.0)),
+    counter(CONTAINER_NETWORK_TRANSMIT_BYTES_TOTAL, "bytes", &["name"], "Bytes sent by the container.",
+        otel("container.network.io", "By", &[("network.io.direction", "transmit")], CONTAINER_ATTRS, 1.0)),
+    counter(CONTAINER_BLOCK_READ_BYTES_TOTAL, "bytes", &["name"], "Bytes read from block devices.",
+        otel("container.disk.io", "By", &[("disk.io.direction", "read")], CONTAINER_ATTRS, 1.0)),
+    counter(CONTAINER_BLOCK_WRITE_BYTES_TOTAL, "bytes", &["name"], "Bytes written to block devices.",
+        otel("container.disk.io", "By", &[("disk.io.direction", "write")], CONTAINER_ATTRS, 1.0)),
+];
+
+/// The descriptor of a built-in metric.
+pub fn describe(name: &str) -> Option<&'static MetricDescriptor> {
+    WELL_KNOWN.iter().find(|d| d.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::is_valid_name;
+
+    #[test]
+    fn every_well_known_name_is_valid_unique_and_unit_suffixed() {
+        let mut seen = std::collections::HashSet::new();
+        for d in WELL_KNOWN {
+            assert!(is_valid_name(d.name), "{}", d.name);
+            assert!(seen.insert(d.name), "duplicate {}", d.name);
+            let suffix_ok = match d.unit {
+                "bytes" => d.name.ends_with("_bytes") || d.name.ends_with("_bytes_total"),
+                "percent" => d.name.ends_with("_percent"),
+                "seconds" => d.name.ends_with("_seconds"),
+                "bytes_per_second" => d.name.ends_with("_bytes_per_second"),
+                _ => true,
+            };
+            assert!(
+                suffix_ok,
+                "{} does not end with its unit {}",
+                d.name, d.unit
+            );
+            if d.kind == MetricKind::Counter {
+                assert!(
+                    d.name.ends_with("_total"),
+                    "counter {} lacks _total",
+                    d.name
+                );
+            }
+            for (label, _) in d.otel.label_attributes {
+                assert!(
+                    d.labels.contains(label),
+                    "{}: unknown label {label}",
+                    d.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn describe_finds_names() {
+        assert_eq!(describe(MEMORY_USED_BYTES).map(|d| d.unit), Some("bytes"));
+        assert!(describe("nope").is_none());
+    }
+}

@@ -1,0 +1,391 @@
+//! The [`Store`] trait: servers, samples with their history, alert rules,
+//! events and settings, kept durably.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{AlertEvent, AlertRule, AlertState};
+use crate::error::StoreError;
+use crate::model::{LabelMatcher, Labels, MetricKind, ServerId, Snapshot, Timestamp, Unit};
+
+/// The SHA-256 of a server's token. Stores keep only this, never the token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl fmt::Debug for TokenHash {
+    /// Shows only a short prefix, so a hash never lands whole in a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({:02x}{:02x}…)", self.0[0], self.0[1])
+    }
+}
+
+/// A server to register.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewServer {
+    /// Its id.
+    pub id: ServerId,
+    /// Display name (the id when empty).
+    pub name: String,
+    /// Free tags for grouping and alert scopes.
+    pub tags: Vec<String>,
+    /// The hash of its agent token.
+    pub token_hash: TokenHash,
+    /// When it was registered.
+    pub created: Timestamp,
+}
+
+/// A registered server as the store knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerRecord {
+    /// Its id.
+    pub id: ServerId,
+    /// Display name.
+    pub name: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The host name its agent last reported.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// The OS its agent last reported.
+    #[serde(default)]
+    pub os: Option<String>,
+    /// When it was registered.
+    pub created: Timestamp,
+    /// The timestamp of its newest snapshot.
+    #[serde(default)]
+    pub last_seen: Option<Timestamp>,
+    /// The collection interval its agent last reported, in seconds.
+    #[serde(default)]
+    pub interval_secs: Option<f64>,
+}
+
+/// What an ingest call stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IngestReceipt {
+    /// Snapshots newly stored.
+    pub stored: usize,
+    /// Snapshots already stored before (same server and timestamp), ignored.
+    pub duplicates: usize,
+}
+
+/// A history request: one metric of one server over a time range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryQuery {
+    /// The server.
+    pub server_id: ServerId,
+    /// The metric name.
+    pub metric: String,
+    /// Which series (all when empty).
+    pub matchers: Vec<LabelMatcher>,
+    /// Start of the range, inclusive.
+    pub from: Timestamp,
+    /// End of the range, exclusive.
+    pub to: Timestamp,
+    /// Bucket width. When absent the store picks the finest step that yields
+    /// at most `max_points` buckets.
+    pub step: Option<Duration>,
+    /// Upper bound on points per series when `step` is absent.
+    pub max_points: u32,
+}
+
+/// Which stored resolution answered a history query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Every sample as received.
+    Raw,
+    /// One-minute rollups.
+    Minute,
+    /// One-hour rollups.
+    Hour,
+}
+
+/// One bucket of a downsampled series. A bucket without data is absent,
+/// never interpolated: a gap stays a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Start of the bucket.
+    pub t: Timestamp,
+    /// Mean of the samples in the bucket.
+    pub avg: f64,
+    /// Smallest sample (a dip is never averaged away).
+    pub min: f64,
+    /// Largest sample (a spike is never averaged away).
+    pub max: f64,
+    /// The last sample.
+    pub last: f64,
+    /// How many raw samples the bucket summarizes.
+    pub count: u64,
+}
+
+/// One series of a history answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// The metric name.
+    pub metric: String,
+    /// The series' labels.
+    pub labels: Labels,
+    /// Gauge or counter.
+    pub kind: MetricKind,
+    /// The unit.
+    pub unit: Unit,
+    /// Buckets in time order.
+    pub points: Vec<Point>,
+}
+
+/// The answer to a [`HistoryQuery`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// The bucket width used, in seconds.
+    pub step_secs: u64,
+    /// The stored resolution read.
+    pub tier: Tier,
+    /// The matching series.
+    pub series: Vec<Series>,
+}
+
+/// A series a server has reported, with its latest value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesInfo {
+    /// The metric name.
+    pub metric: String,
+    /// The labels.
+    pub labels: Labels,
+    /// Gauge or counter.
+    pub kind: MetricKind,
+    /// The unit.
+    pub unit: Unit,
+    /// The newest value.
+    pub last_value: f64,
+    /// When it was reported.
+    pub last_seen: Timestamp,
+}
+
+/// How long each resolution is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    /// Raw samples (default 7 days).
+    pub raw: Duration,
+    /// One-minute rollups (default 90 days).
+    pub minute: Duration,
+    /// One-hour rollups (default 2 years).
+    pub hour: Duration,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        RetentionPolicy {
+            raw: Duration::from_secs(7 * DAY),
+            minute: Duration::from_secs(90 * DAY),
+            hour: Duration::from_secs(730 * DAY),
+        }
+    }
+}
+
+/// What a retention pass removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RetentionReport {
+    /// Raw rows (or chunks) deleted.
+    pub raw_deleted: u64,
+    /// Minute rollup rows deleted.
+    pub minute_deleted: u64,
+    /// Hour rollup rows deleted.
+    pub hour_deleted: u64,
+}
+
+/// Which alert events to list.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventFilter {
+    /// Only this server's.
+    pub server_id: Option<ServerId>,
+    /// Only this rule's.
+    pub rule_id: Option<String>,
+    /// Only events at or after this instant.
+    pub since: Option<Timestamp>,
+    /// At most this many, newest first (0 means the store's default).
+    pub limit: usize,
+}
+
+/// The persisted state of one alert (rule × server × series), so alerts
+/// survive a restart without notifying twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertStateRecord {
+    /// The rule.
+    pub rule_id: String,
+    /// The server.
+    pub server_id: ServerId,
+    /// The series' labels.
+    pub labels: Labels,
+    /// Current state.
+    pub state: AlertState,
+    /// When it entered that state.
+    pub since: Timestamp,
+    /// The last value evaluated.
+    pub last_value: Option<f64>,
+    /// When a notification was last sent for it.
+    pub last_notified: Option<Timestamp>,
+}
+
+/// Durable storage for the server: implemented on SQLite and PostgreSQL by
+/// `monitor-store`, and by plugin authors for anything else.
+///
+/// Rules every implementation keeps:
+/// - [`Store::ingest`] returns only after the data is durable (committed);
+/// - ingest is idempotent: a snapshot with a server id and timestamp already
+///   stored is counted in [`IngestReceipt::duplicates`] and changes nothing;
+/// - history never interpolates: a bucket without samples is absent.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// A short name for logs and `/api/health` (`sqlite`, `postgres`).
+    fn name(&self) -> &str;
+
+    /// Registers a server.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the id exists.
+    async fn register_server(&self, server: NewServer) -> Result<ServerRecord, StoreError>;
+
+    /// One server.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn server(&self, id: &ServerId) -> Result<Option<ServerRecord>, StoreError>;
+
+    /// Every server, in id order.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn servers(&self) -> Result<Vec<ServerRecord>, StoreError>;
+
+    /// The server whose token hashes to `hash`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn server_by_token(&self, hash: &TokenHash) -> Result<Option<ServerRecord>, StoreError>;
+
+    /// Replaces a server's token hash; the old token stops working.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown server.
+    async fn rotate_token(&self, id: &ServerId, hash: TokenHash) -> Result<(), StoreError>;
+
+    /// Deletes a server with all its data.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown server.
+    async fn delete_server(&self, id: &ServerId) -> Result<(), StoreError>;
+
+    /// Stores snapshots durably and idempotently.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when a snapshot's server is not registered;
+    /// [`StoreError::Unavailable`] or [`StoreError::Full`] when it cannot be
+    /// written now. On error nothing of the batch counts as stored.
+    async fn ingest(&self, snapshots: &[Snapshot]) -> Result<IngestReceipt, StoreError>;
+
+    /// The newest snapshot of a server.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Snapshot>, StoreError>;
+
+    /// Downsampled history of one metric.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for an empty or reversed range.
+    async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError>;
+
+    /// Every series a server has reported, with its latest value.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn series(&self, id: &ServerId) -> Result<Vec<SeriesInfo>, StoreError>;
+
+    /// Every alert rule.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError>;
+
+    /// Creates or replaces a rule (by id; an empty id gets a new one, returned).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn put_alert_rule(&self, rule: AlertRule) -> Result<AlertRule, StoreError>;
+
+    /// Deletes a rule.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown rule.
+    async fn delete_alert_rule(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Appends alert events; returns them with their ids.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn append_alert_events(
+        &self,
+        events: &[AlertEvent],
+    ) -> Result<Vec<AlertEvent>, StoreError>;
+
+    /// Lists alert events, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError>;
+
+    /// The persisted alert states.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError>;
+
+    /// Creates or replaces alert states (keyed by rule, server and labels).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn save_alert_states(&self, states: &[AlertStateRecord]) -> Result<(), StoreError>;
+
+    /// A setting (a JSON document under a key, such as `thresholds`).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Writes a setting.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError>;
+
+    /// Rolls raw samples up and deletes what is older than `policy` allows.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn enforce_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now: Timestamp,
+    ) -> Result<RetentionReport, StoreError>;
+
+    /// Checks that the database answers. The default assumes it does.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    async fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Flushes pending writes and closes connections.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the final flush failed.
+    async fn shutdown(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,453 @@
+//! The agent→server wire format: versioned JSON, and the rules every
+//! snapshot must pass before it is accepted.
+//!
+//! A request body is one snapshot or a batch:
+//!
+//! ```json
+//! {"version": 1, "server_id": "srv-01", "timestamp": "2026-11-25T14:35:38.000Z",
+//!  "interval_secs": 5,
+//!  "host": {"hostname": "web-1", "os": "Debian GNU/Linux 12", "kernel": "6.1.0"},
+//!  "metrics": [
+//!    {"name": "memory_used_bytes", "kind": "gauge", "unit": "bytes",
+//!     "samples": [{"value": 2147483648}]},
+//!    {"name": "cpu_usage_percent", "kind": "gauge", "unit": "percent",
+//!     "samples": [{"value": 12.5}, {"labels": {"cpu": "0"}, "value": 20.0}]}
+//!  ]}
+//! ```
+//!
+//! ```json
+//! {"version": 1, "snapshots": [ {...}, {...} ]}
+//! ```
+//!
+//! Compatibility rule: a server accepts every version up to its own; fields
+//! it does not know are ignored, so an agent may add optional fields within a
+//! version. A change that an older server would misread bumps the version.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    MAX_LABEL_VALUE_LEN, Snapshot, WireVersion, is_valid_label_value, is_valid_name,
+};
+
+/// Bounds on what one request may carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Snapshots in one batch.
+    pub max_snapshots_per_batch: usize,
+    /// Samples in one snapshot.
+    pub max_samples_per_snapshot: usize,
+    /// Labels on one sample.
+    pub max_labels_per_sample: usize,
+    /// Containers in one snapshot.
+    pub max_containers: usize,
+    /// Length of free-text fields (host name, image, status), in bytes.
+    pub max_text_len: usize,
+    /// Largest accepted absolute value (2^53, the last integer a browser's
+    /// JavaScript represents exactly).
+    pub max_abs_value: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_snapshots_per_batch: 1_000,
+            max_samples_per_snapshot: 5_000,
+            max_labels_per_sample: 16,
+            max_containers: 1_000,
+            max_text_len: MAX_LABEL_VALUE_LEN,
+            max_abs_value: 9_007_199_254_740_992.0,
+        }
+    }
+}
+
+/// Why a payload was refused, with the path of the offending field
+/// (`snapshots[2].metrics[0].samples[3].value`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The body is not valid JSON of the expected shape.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// A field breaks a rule.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// Where, as a path into the payload.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The payload holds more items than a limit allows.
+    #[error("{field}: {count} items exceed the limit of {limit}")]
+    TooMany {
+        /// Where.
+        field: String,
+        /// How many there were.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl WireError {
+    fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        WireError::Invalid {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A batch of snapshots, as an agent sends it when it replays its spool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// Always [`crate::model::WIRE_VERSION`].
+    pub version: WireVersion,
+    /// The snapshots, oldest first.
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// Serializes one snapshot to its wire form.
+///
+/// # Errors
+/// Only if serialization itself fails, which the model's types do not cause.
+pub fn encode(snapshot: &Snapshot) -> Result<Vec<u8>, WireError> {
+    serde_json::to_vec(snapshot).map_err(|e| WireError::Json(e.to_string()))
+}
+
+/// Serializes a batch of snapshots to its wire form.
+///
+/// # Errors
+/// Only if serialization itself fails.
+pub fn encode_batch(snapshots: &[Snapshot]) -> Result<Vec<u8>, WireError> {
+    #[derive(Serialize)]
+    struct BatchRef<'a> {
+        version: WireVersion,
+        snapshots: &'a [Snapshot],
+    }
+    serde_json::to_vec(&BatchRef {
+        version: WireVersion,
+        snapshots,
+    })
+    .map_err(|e| WireError::Json(e.to_string()))
+}
+
+/// Parses a request body holding one snapshot or a batch, and validates every
+/// snapshot against `limits`.
+///
+/// # Errors
+/// [`WireError`] naming the first problem found; nothing of an invalid payload
+/// should be stored.
+pub fn decode(body: &[u8], limits: &Limits) -> Result<Vec<Snapshot>, WireError> {
+    // Parse the shape first so a bad field inside a single snapshot gets
+    // serde's precise message instead of the untagged enum's generic one.
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
+    let is_batch = value.get("snapshots").is_some();
+    let snapshots = if is_batch {
+        let batch: Batch =
+            serde_json::from_value(value).map_err(|e| WireError::Json(e.to_string()))?;
+        batch.snapshots
+    } else {
+        let one: Snapshot =
+            serde_json::from_value(value).map_err(|e| WireError::Json(e.to_string()))?;
+        vec![one]
+    };
+    if snapshots.len() > limits.max_snapshots_per_batch {
+        return Err(WireError::TooMany {
+            field: "snapshots".into(),
+            count: snapshots.len(),
+            limit: limits.max_snapshots_per_batch,
+        });
+    }
+    for (i, snapshot) in snapshots.iter().enumerate() {
+        let prefix = if is_batch {
+            format!("snapshots[{i}].")
+        } else {
+            String::new()
+        };
+        validate(snapshot, limits).map_err(|e| prefix_error(e, &prefix))?;
+    }
+    Ok(snapshots)
+}
+
+fn prefix_error(error: WireError, prefix: &str) -> WireError {
+    match error {
+        WireError::Invalid { field, problem } => WireError::Invalid {
+            field: format!("{prefix}{field}"),
+            problem,
+        },
+        WireError::TooMany {
+            field,
+            count,
+            limit,
+        } => WireError::TooMany {
+            field: format!("{prefix}{field}"),
+            count,
+            limit,
+        },
+        other => other,
+    }
+}
+
+/// Checks one snapshot against `limits`: valid metric and label names, each
+/// family name once, no duplicate series, finite values within bounds,
+/// bounded text.
+///
+/// # Errors
+/// [`WireError`] naming the first offending field.
+pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
+    let samples = snapshot.sample_count();
+    if samples > limits.max_samples_per_snapshot {
+        return Err(WireError::TooMany {
+            field: "metrics".into(),
+            count: samples,
+            limit: limits.max_samples_per_snapshot,
+        });
+    }
+    if let Some(interval) = snapshot.interval_secs
+        && !(interval.is_finite() && interval > 0.0 && interval <= 86_400.0)
+    {
+        return Err(WireError::invalid(
+            "interval_secs",
+            "must be a number of seconds between 0 and 86400",
+        ));
+    }
+    if let Some(host) = &snapshot.host {
+        for (field, text) in [
+            ("host.hostname", &host.hostname),
+            ("host.os", &host.os),
+            ("host.kernel", &host.kernel),
+            ("host.arch", &host.arch),
+            ("host.agent_version", &host.agent_version),
+        ] {
+            check_text(field, text, limits)?;
+        }
+    }
+    if let Some(containers) = &snapshot.containers {
+        if containers.len() > limits.max_containers {
+            return Err(WireError::TooMany {
+                field: "containers".into(),
+                count: containers.len(),
+                limit: limits.max_containers,
+            });
+        }
+        for (i, c) in containers.iter().enumerate() {
+            for (field, text) in [
+                ("id", &c.id),
+                ("name", &c.name),
+                ("image", &c.image),
+                ("status", &c.status),
+            ] {
+                check_text(&format!("containers[{i}].{field}"), text, limits)?;
+            }
+        }
+    }
+    let mut names = HashSet::with_capacity(snapshot.metrics.len());
+    for (f, family) in snapshot.metrics.iter().enumerate() {
+        let at = |rest: &str| format!("metrics[{f}]{rest}");
+        if !is_valid_name(&family.name) {
+            return Err(WireError::invalid(
+                at(".name"),
+                format!(
+                    "{:?} is not a valid metric name (letters, digits and '_', not starting with a digit, at most 128 bytes)",
+                    family.name
+                ),
+            ));
+        }
+        if !names.insert(family.name.as_str()) {
+            return Err(WireError::invalid(
+                at(".name"),
+                format!("metric {:?} appears twice", family.name),
+            ));
+        }
+        if !family.unit.as_str().is_empty() && !is_valid_name(family.unit.as_str()) {
+            return Err(WireError::invalid(
+                at(".unit"),
+                "a unit is a lowercase word such as bytes, percent or seconds",
+            ));
+        }
+        if let Some(help) = &family.help {
+            check_text(&at(".help"), help, limits)?;
+        }
+        let mut series = HashSet::with_capacity(family.samples.len());
+        for (s, sample) in family.samples.iter().enumerate() {
+            let at = |rest: &str| format!("metrics[{f}].samples[{s}]{rest}");
+            if sample.labels.len() > limits.max_labels_per_sample {
+                return Err(WireError::TooMany {
+                    field: at(".labels"),
+                    count: sample.labels.len(),
+                    limit: limits.max_labels_per_sample,
+                });
+            }
+            for (name, value) in sample.labels.iter() {
+                if !is_valid_name(name) {
+                    return Err(WireError::invalid(
+                        at(".labels"),
+                        format!("{name:?} is not a valid label name"),
+                    ));
+                }
+                if !is_valid_label_value(value) {
+                    return Err(WireError::invalid(
+                        format!("{}.{name}", at(".labels")),
+                        "label values are at most 255 bytes with no control characters",
+                    ));
+                }
+            }
+            if !sample.value.is_finite() || sample.value.abs() > limits.max_abs_value {
+                return Err(WireError::invalid(
+                    at(".value"),
+                    format!("{} is not a finite number within ±2^53", sample.value),
+                ));
+            }
+            if !series.insert(&sample.labels) {
+                return Err(WireError::invalid(
+                    at(".labels"),
+                    format!("series {}{} appears twice", family.name, sample.labels),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, text: &str, limits: &Limits) -> Result<(), WireError> {
+    if text.len() > limits.max_text_len {
+        return Err(WireError::invalid(
+            field,
+            format!("longer than {} bytes", limits.max_text_len),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(WireError::invalid(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Collection, Labels, ServerId, Timestamp, Unit};
+
+    fn snapshot() -> Snapshot {
+        let mut c = Collection::new();
+        c.gauge("memory_used_bytes", Unit::BYTES, Labels::new(), 1024.0);
+        c.gauge(
+            "cpu_usage_percent",
+            Unit::PERCENT,
+            Labels::new().with("cpu", "0"),
+            3.5,
+        );
+        Snapshot::new(
+            ServerId::new("srv-01").unwrap(),
+            Timestamp::from_secs(1_795_000_000),
+            c,
+        )
+    }
+
+    #[test]
+    fn single_and_batch_round_trip() {
+        let s = snapshot();
+        let one = decode(&encode(&s).unwrap(), &Limits::default()).unwrap();
+        assert_eq!(one, vec![s.clone()]);
+        let batch = encode_batch(&[s.clone(), s.clone()]).unwrap();
+        assert_eq!(decode(&batch, &Limits::default()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn wire_form_is_stable() {
+        let json = String::from_utf8(encode(&snapshot()).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"version":1,"server_id":"srv-01","timestamp":"2026-11-18T11:06:40.000Z","metrics":[{"name":"memory_used_bytes","kind":"gauge","unit":"bytes","samples":[{"value":1024.0}]},{"name":"cpu_usage_percent","kind":"gauge","unit":"percent","samples":[{"labels":{"cpu":"0"},"value":3.5}]}]}"#
+        );
+    }
+
+    #[test]
+    fn minimal_hand_written_snapshot_is_accepted() {
+        let body = br#"{"version":1,"server_id":"srv-01","timestamp":1795000000,
+            "metrics":[{"name":"queue_depth","samples":[{"value":3}]}]}"#;
+        let s = decode(body, &Limits::default()).unwrap();
+        assert_eq!(s[0].value("queue_depth", &Labels::new()), Some(3.0));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"{"version":1,"server_id":"a","timestamp":1,"metrics":[{"name":"bad-name","samples":[]}]}"#,
+                "metrics[0].name",
+            ),
+            (
+                r#"{"version":1,"server_id":"a","timestamp":1,"metrics":[{"name":"x","samples":[{"value":1e300}]}]}"#,
+                "metrics[0].samples[0].value",
+            ),
+            (
+                r#"{"version":1,"server_id":"a","timestamp":1,"metrics":[{"name":"x","samples":[{"value":1},{"value":2}]}]}"#,
+                "appears twice",
+            ),
+            (
+                r#"{"version":1,"server_id":"a","timestamp":1,"metrics":[{"name":"x","samples":[{"labels":{"k":"a\nb"},"value":1}]}]}"#,
+                "metrics[0].samples[0].labels.k",
+            ),
+            (
+                r#"{"version":1,"snapshots":[{"version":1,"server_id":"a","timestamp":1,"metrics":[{"name":"x","samples":[{"labels":{"1k":"v"},"value":1}]}]}]}"#,
+                "snapshots[0].metrics[0].samples[0].labels",
+            ),
+            (
+                r#"{"version":1,"server_id":"bad id","timestamp":1}"#,
+                "invalid server id",
+            ),
+            (
+                r#"{"version":7,"server_id":"a","timestamp":1}"#,
+                "version 7",
+            ),
+            (
+                r#"{"version":1,"server_id":"a","timestamp":"noon"}"#,
+                "invalid timestamp",
+            ),
+            (r#"[[[["#, "invalid JSON"),
+        ];
+        for (body, expected) in cases {
+            let err = decode(body.as_bytes(), &Limits::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let limits = Limits {
+            max_samples_per_snapshot: 1,
+            ..Limits::default()
+        };
+        let err = decode(&encode(&snapshot()).unwrap(), &limits).unwrap_err();
+        assert!(matches!(
+            err,
+            WireError::TooMany {
+                count: 2,
+                limit: 1,
+                ..
+            }
+        ));
+        let limits = Limits {
+            max_snapshots_per_batch: 1,
+            ..Limits::default()
+        };
+        let batch = encode_batch(&[snapshot(), snapshot()]).unwrap();
+        assert!(matches!(
+            decode(&batch, &limits),
+            Err(WireError::TooMany { .. })
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflow() {
+        let body = "[".repeat(100_000);
+        assert!(matches!(
+            decode(body.as_bytes(), &Limits::default()),
+            Err(WireError::Json(_))
+        ));
+    }
+}
