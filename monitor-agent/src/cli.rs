@@ -1,0 +1,262 @@
+//! Command-line flags and their validation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use monitor_core::ServerId;
+
+/// The monitor agent: collects host and container metrics and reports them.
+///
+/// Push to a server:
+///   monitor-agent --server https://HOST:8443 --server-id srv-01 --token-file /etc/monitor/token \
+///                 --interval 5 --verify /etc/ssl/certs/ca-certificates.crt
+///
+/// Print one snapshot as JSON:   monitor-agent --once --pretty
+#[derive(Debug, Parser)]
+#[command(name = "monitor-agent", version, verbatim_doc_comment)]
+pub(crate) struct Cli {
+    /// The server's URL (https://HOST:8443).
+    #[arg(long, env = "MONITOR_SERVER", value_name = "URL")]
+    pub(crate) server: Option<String>,
+
+    /// This host's id on the server (default: the host name).
+    #[arg(long, env = "MONITOR_SERVER_ID", value_name = "ID")]
+    pub(crate) server_id: Option<String>,
+
+    /// The server's token for this host. Prefer --token-file or the
+    /// MONITOR_TOKEN variable: a flag is visible to every user in `ps`.
+    #[arg(
+        long,
+        env = "MONITOR_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
+
+    /// A file holding the token (one line).
+    #[arg(long, value_name = "PATH", conflicts_with = "token")]
+    pub(crate) token_file: Option<PathBuf>,
+
+    /// Seconds between two collections (fractions allowed, 0.1 to 86400).
+    #[arg(
+        long,
+        env = "MONITOR_INTERVAL",
+        default_value = "5",
+        value_name = "SECONDS"
+    )]
+    pub(crate) interval: f64,
+
+    /// CA bundle (PEM) that the server's certificate must chain to
+    /// (default: the system's roots).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) verify: Option<PathBuf>,
+
+    /// Collectors to run, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "system,memory,cpu,disk,network,docker",
+        value_name = "LIST"
+    )]
+    pub(crate) collectors: Vec<String>,
+
+    /// Print one snapshot as JSON to standard output and exit (takes about a
+    /// second: CPU % and rates are measured over it).
+    #[arg(long, conflicts_with = "stdout")]
+    pub(crate) once: bool,
+
+    /// Print one snapshot per interval as JSON lines until Ctrl-C.
+    #[arg(long)]
+    pub(crate) stdout: bool,
+
+    /// Indent the JSON printed by --once and --stdout.
+    #[arg(long)]
+    pub(crate) pretty: bool,
+
+    /// Docker daemon address (default: DOCKER_HOST, else the default socket).
+    #[arg(long, value_name = "URL")]
+    pub(crate) docker_host: Option<String>,
+
+    /// Where the host's /proc is (when the agent runs in a container).
+    #[arg(
+        long,
+        env = "MONITOR_HOST_PROC",
+        default_value = "/proc",
+        value_name = "PATH"
+    )]
+    pub(crate) host_proc: PathBuf,
+
+    /// Where the host's /sys is (when the agent runs in a container).
+    #[arg(
+        long,
+        env = "MONITOR_HOST_SYS",
+        default_value = "/sys",
+        value_name = "PATH"
+    )]
+    pub(crate) host_sys: PathBuf,
+
+    /// Log format on standard error (level from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What the agent does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Print one snapshot.
+    Once,
+    /// Print a snapshot per interval.
+    Stdout,
+    /// Send snapshots to the server.
+    Push,
+}
+
+/// The validated settings.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) mode: Mode,
+    pub(crate) server_id: ServerId,
+    pub(crate) interval: Duration,
+    pub(crate) collectors: Vec<String>,
+    pub(crate) pretty: bool,
+    pub(crate) docker_host: Option<String>,
+    pub(crate) host_proc: PathBuf,
+    pub(crate) host_sys: PathBuf,
+}
+
+impl Cli {
+    /// Checks the flags together and reports every problem at once.
+    pub(crate) fn settings(&self) -> anyhow::Result<Settings> {
+        let mut problems = Vec::new();
+
+        let mode = if self.once {
+            Mode::Once
+        } else if self.stdout {
+            Mode::Stdout
+        } else {
+            Mode::Push
+        };
+
+        if !(self.interval.is_finite() && (0.1..=86_400.0).contains(&self.interval)) {
+            problems.push(format!(
+                "--interval {} is out of range: give seconds between 0.1 and 86400",
+                self.interval
+            ));
+        }
+
+        let mut collectors = Vec::new();
+        for name in &self.collectors {
+            let name = name.trim();
+            if !monitor_collectors::BUILTIN.contains(&name) {
+                problems.push(format!(
+                    "--collectors: unknown collector {name:?}; choose among {}",
+                    monitor_collectors::BUILTIN.join(", ")
+                ));
+            } else if !collectors.iter().any(|c| c == name) {
+                collectors.push(name.to_owned());
+            }
+        }
+        #[cfg(not(feature = "docker"))]
+        collectors.retain(|c| c != "docker");
+        if collectors.is_empty() {
+            problems.push("--collectors: give at least one collector".into());
+        }
+
+        let server_id = match &self.server_id {
+            Some(id) => match ServerId::new(id.clone()) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    problems.push(format!("--server-id: {e}"));
+                    None
+                }
+            },
+            None if mode == Mode::Push => {
+                problems.push("--server-id is required to push to a server".into());
+                None
+            }
+            None => Some(default_server_id()),
+        };
+
+        if mode == Mode::Push {
+            match &self.server {
+                None => problems.push(
+                    "--server is required (or use --once or --stdout to print snapshots)".into(),
+                ),
+                Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                    problems.push(format!(
+                        "--server {url:?} must be a URL starting with https://"
+                    ))
+                }
+                Some(_) => {}
+            }
+            if self.token.is_none() && self.token_file.is_none() {
+                problems.push(
+                    "a token is required: --token-file PATH, MONITOR_TOKEN, or --token".into(),
+                );
+            }
+        }
+        if let Some(path) = &self.token_file
+            && let Err(e) = std::fs::metadata(path)
+        {
+            problems.push(format!("--token-file {}: {e}", path.display()));
+        }
+        if let Some(path) = &self.verify
+            && let Err(e) = std::fs::metadata(path)
+        {
+            problems.push(format!("--verify {}: {e}", path.display()));
+        }
+        if !self.host_proc.join("stat").exists() {
+            problems.push(format!(
+                "--host-proc {}: no stat file there; point it at the host's /proc",
+                self.host_proc.display()
+            ));
+        }
+
+        if !problems.is_empty() {
+            bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
+        }
+        let server_id = server_id.context("no server id")?;
+        Ok(Settings {
+            mode,
+            server_id,
+            interval: Duration::from_secs_f64(self.interval),
+            collectors,
+            pretty: self.pretty,
+            docker_host: self.docker_host.clone(),
+            host_proc: self.host_proc.clone(),
+            host_sys: self.host_sys.clone(),
+        })
+    }
+}
+
+/// The host name made into a valid server id (`web-1.example`).
+fn default_server_id() -> ServerId {
+    let host = sysinfo::System::host_name().unwrap_or_default();
+    let mut id: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(monitor_core::model::MAX_SERVER_ID_LEN)
+        .collect();
+    id = id.trim_start_matches(['.', '_', '-']).to_owned();
+    ServerId::new(id).unwrap_or_else(|_| {
+        // A host name with no usable character: fall back to a fixed id.
+        ServerId::new("localhost").unwrap_or_else(|_| unreachable!("valid literal id"))
+    })
+}
