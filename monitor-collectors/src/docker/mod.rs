@@ -2,8 +2,10 @@
 //! usage from cgroup files.
 //!
 //! # How it reads
-//! - **List** every container (running, paused, restarting, exited) once per
-//!   collection: one API call.
+//! - **List** every container (running, paused, restarting, exited): one API
+//!   call, made again only when Docker's event stream reports a change or
+//!   after [`DockerConfig::relist_after`]; in a steady state a collection
+//!   makes no API call at all.
 //! - **Inspect** a container (restart count, health, exit code, OOM kill,
 //!   main process) only when it is new, when Docker's event stream says it
 //!   changed, when its state differs from the list's, or once a minute.
@@ -60,6 +62,10 @@ pub struct DockerConfig {
     pub max_concurrent_requests: usize,
     /// A container is inspected again at least this often, even without events.
     pub reinspect_after: Duration,
+    /// The container list is read again at least this often, even without
+    /// events (it refreshes the status text, `Up 5 minutes`); state and health
+    /// changes come through the event stream at once.
+    pub relist_after: Duration,
     /// Where the host's `/proc` is (for cgroup and network files).
     pub paths: HostPaths,
 }
@@ -71,6 +77,7 @@ impl Default for DockerConfig {
             timeout: Duration::from_secs(5),
             max_concurrent_requests: 8,
             reinspect_after: Duration::from_secs(60),
+            relist_after: Duration::from_secs(30),
             paths: HostPaths::default(),
         }
     }
@@ -124,6 +131,8 @@ pub struct DockerCollector {
     config: DockerConfig,
     client: Option<Docker>,
     events: Option<EventWatch>,
+    listed: Vec<ContainerSummary>,
+    listed_at: Option<Instant>,
     inspected: HashMap<String, Inspected>,
     previous_cpu: HashMap<String, CpuReading>,
     cgroup_mounts: Option<CgroupMounts>,
@@ -139,6 +148,8 @@ impl DockerCollector {
             config,
             client: None,
             events: None,
+            listed: Vec::new(),
+            listed_at: None,
             inspected: HashMap::new(),
             previous_cpu: HashMap::new(),
             cgroup_mounts: None,
@@ -167,7 +178,10 @@ impl DockerCollector {
             }
             all
         };
-        let reason = if chain.contains("No such file") || chain.contains("os error 2") {
+        let reason = if chain.contains("Socket not found")
+            || chain.contains("No such file")
+            || chain.contains("os error 2")
+        {
             "the socket does not exist: is Docker installed and running?".to_owned()
         } else if chain.contains("ermission denied") || chain.contains("os error 13") {
             "permission denied on the socket: run the agent as root or add its user to the docker group".to_owned()
@@ -461,29 +475,44 @@ impl DockerCollector {
     /// [`CollectError::Unavailable`] when Docker cannot be reached.
     pub async fn read(&mut self) -> Result<Vec<ContainerMetrics>, CollectError> {
         let client = self.client().await?;
-        let listed = tokio::time::timeout(
-            self.config.timeout,
-            client.list_containers(Some(ListContainersOptions {
-                all: true,
-                ..ListContainersOptions::default()
-            })),
-        )
-        .await;
-        let listed = match listed {
-            Ok(Ok(list)) => list,
-            Ok(Err(e)) => {
-                // Reconnect next time: the daemon may have restarted elsewhere.
-                self.client = None;
-                self.events = None;
-                return Err(self.explain(&e));
-            }
-            Err(_) => return Err(self.unavailable("the container list did not come in time")),
-        };
         let restarted_watch = self.ensure_event_watch(&client);
         let changed: HashSet<String> = match &self.events {
             Some(w) => std::mem::take(&mut *lock(&w.changed)),
             None => HashSet::new(),
         };
+        // The list changes only with events; without any, reuse it for a while.
+        let list_is_fresh = self
+            .listed_at
+            .is_some_and(|at| at.elapsed() < self.config.relist_after);
+        if restarted_watch || !changed.is_empty() || !list_is_fresh {
+            let listed = tokio::time::timeout(
+                self.config.timeout,
+                client.list_containers(Some(ListContainersOptions {
+                    all: true,
+                    ..ListContainersOptions::default()
+                })),
+            )
+            .await;
+            match listed {
+                Ok(Ok(list)) => {
+                    self.listed = list;
+                    self.listed_at = Some(Instant::now());
+                }
+                Ok(Err(e)) => {
+                    // Reconnect next time: the daemon may have restarted.
+                    self.client = None;
+                    self.events = None;
+                    self.listed_at = None;
+                    return Err(self.explain(&e));
+                }
+                Err(_) => {
+                    self.listed_at = None;
+                    return Err(self.unavailable("the container list did not come in time"));
+                }
+            }
+        }
+        // Taken out for the borrow checker; put back before returning.
+        let listed = std::mem::take(&mut self.listed);
 
         let now = Instant::now();
         let present: HashSet<&str> = listed.iter().filter_map(|c| c.id.as_deref()).collect();
@@ -572,6 +601,7 @@ impl DockerCollector {
                 }
             }
         }
+        self.listed = listed;
         Ok(out)
     }
 }

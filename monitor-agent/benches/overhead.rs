@@ -1,0 +1,265 @@
+//! Overhead of the agent, next to node_exporter in the same run.
+//!
+//! Run with: `cargo bench -p monitor-agent --bench overhead`
+//! (`BENCH_RSS_SECS=60` by default; Docker and `prometheus-node-exporter`
+//! are used when present: `scripts/services.sh docker node-exporter`).
+//!
+//! Prints, for one full host collection (system, memory, CPU, disk, network,
+//! then the same with Docker and 10 containers): CPU time and wall time per
+//! collection, dockerd's and containerd's CPU per collection; the agent's
+//! RSS over a run at a 1 s interval; node_exporter's CPU per scrape and RSS
+//! with the equivalent collectors.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use monitor_agent::Agent;
+use monitor_collectors::HostPaths;
+use monitor_core::{ServerId, wire};
+
+fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// CPU time (user + system) of another process.
+fn cpu_of(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let hz = rustix::param::clock_ticks_per_second();
+    Duration::from_secs_f64(ticks as f64 / hz as f64)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn pids_named(names: &[&str]) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            names.contains(&comm.trim()).then_some(pid)
+        })
+        .collect()
+}
+
+fn agent(collectors: &[&str]) -> Agent {
+    let paths = HostPaths::default();
+    let mut agent = Agent::new(
+        ServerId::new("bench").expect("valid id"),
+        Duration::from_secs(1),
+    );
+    for name in collectors {
+        agent = agent.with_collector(monitor_collectors::builtin(name, &paths).expect("builtin"));
+    }
+    agent
+}
+
+/// Mean CPU and wall time of one collection plus its JSON encoding.
+async fn measure(agent: &mut Agent, rounds: u32, others: &[u32]) -> (f64, f64, f64, usize) {
+    for _ in 0..3 {
+        agent.collect().await;
+    }
+    let others_before: Duration = others.iter().map(|p| cpu_of(*p)).sum();
+    let cpu_before = process_cpu();
+    let wall_before = Instant::now();
+    let mut samples = 0;
+    for _ in 0..rounds {
+        let snapshot = agent.collect().await;
+        samples = snapshot.sample_count();
+        std::hint::black_box(wire::encode(&snapshot).expect("encode"));
+    }
+    let wall = wall_before.elapsed().as_secs_f64() * 1e3 / f64::from(rounds);
+    let cpu = (process_cpu() - cpu_before).as_secs_f64() * 1e3 / f64::from(rounds);
+    let others_after: Duration = others.iter().map(|p| cpu_of(*p)).sum();
+    let others_cpu = (others_after.saturating_sub(others_before)).as_secs_f64() * 1e3
+        / f64::from(rounds);
+    (cpu, wall, others_cpu, samples)
+}
+
+fn docker_ok() -> bool {
+    Command::new("docker")
+        .args(["info"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn scrape(port: u16) -> usize {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect node_exporter");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("write");
+    let mut body = Vec::new();
+    stream.read_to_end(&mut body).expect("read");
+    body.len()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let host = ["system", "memory", "cpu", "disk", "network"];
+    println!("== one host collection (collect + JSON encode), {host:?}");
+    let mut a = agent(&host);
+    let (cpu, wall, _, samples) = measure(&mut a, 2000, &[]).await;
+    println!("agent: {cpu:.3} ms CPU, {wall:.3} ms wall per collection, {samples} samples");
+    let ours_cpu = cpu;
+
+    if docker_ok() {
+        let names: Vec<String> = (0..10).map(|i| format!("monitor-bench-{i}")).collect();
+        for name in &names {
+            let _ = Command::new("docker").args(["rm", "-f", name]).output();
+            let status = Command::new("docker")
+                .args(["run", "-d", "--name", name, "monitor-test-busybox:latest", "sleep", "3600"])
+                .stdout(Stdio::null())
+                .status();
+            if !status.is_ok_and(|s| s.success()) {
+                println!("(cannot start containers: build the test image with `cargo test -p monitor-collectors --test docker` first)");
+                break;
+            }
+        }
+        let daemons = pids_named(&["dockerd", "containerd"]);
+        let mut with_docker: Vec<&str> = host.to_vec();
+        with_docker.push("docker");
+        let mut a = agent(&with_docker);
+        let (cpu, wall, daemon_cpu, samples) = measure(&mut a, 300, &daemons).await;
+        println!(
+            "agent with Docker and 10 containers: {cpu:.3} ms CPU + {daemon_cpu:.3} ms dockerd/containerd CPU, \
+             {wall:.3} ms wall per collection, {samples} samples"
+        );
+        a.shutdown().await;
+        for name in &names {
+            let _ = Command::new("docker").args(["rm", "-f", name]).output();
+        }
+    } else {
+        println!("(no Docker engine: container figures skipped)");
+    }
+
+    let secs: u64 = std::env::var("BENCH_RSS_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    println!("== agent process at a 1 s interval for {secs} s (all collectors)");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+        .args(["--stdout", "--interval", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start agent");
+    let pid = child.id();
+    let mut max_rss = 0;
+    let mut last_rss = 0;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_start = cpu_of(pid);
+    for _ in 0..secs {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        last_rss = rss_kib(pid);
+        max_rss = max_rss.max(last_rss);
+    }
+    let agent_cpu = cpu_of(pid).saturating_sub(cpu_start);
+    let _ = child.kill();
+    let _ = child.wait();
+    println!(
+        "agent: RSS {:.1} MiB at the end, {:.1} MiB at most; {:.3}% of one core ({:.2} ms CPU per second)",
+        last_rss as f64 / 1024.0,
+        max_rss as f64 / 1024.0,
+        agent_cpu.as_secs_f64() * 100.0 / secs as f64,
+        agent_cpu.as_secs_f64() * 1e3 / secs as f64,
+    );
+
+    let exporter = ["/usr/bin/prometheus-node-exporter", "/usr/bin/node_exporter"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(exporter) = exporter else {
+        println!("(prometheus-node-exporter not installed: reference figures skipped)");
+        return;
+    };
+    println!("== node_exporter with the same collectors (meminfo, cpu, stat, loadavg, filesystem, diskstats, netdev, uname)");
+    let port = free_port();
+    let mut ne = Command::new(exporter)
+        .args([
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            "--collector.disable-defaults",
+            "--collector.meminfo",
+            "--collector.cpu",
+            "--collector.stat",
+            "--collector.loadavg",
+            "--collector.filesystem",
+            "--collector.diskstats",
+            "--collector.netdev",
+            "--collector.uname",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node_exporter");
+    let ne_pid = ne.id();
+    let mut ready = false;
+    for _ in 0..50 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if ready {
+        for _ in 0..3 {
+            scrape(port);
+        }
+        let rounds = 300;
+        let before = cpu_of(ne_pid);
+        let wall = Instant::now();
+        let mut bytes = 0;
+        for _ in 0..rounds {
+            bytes = scrape(port);
+        }
+        let wall = wall.elapsed().as_secs_f64() * 1e3 / rounds as f64;
+        let cpu = cpu_of(ne_pid).saturating_sub(before).as_secs_f64() * 1e3 / rounds as f64;
+        let rss = rss_kib(ne_pid);
+        println!(
+            "node_exporter: {cpu:.3} ms CPU, {wall:.3} ms wall per scrape ({bytes} bytes), RSS {:.1} MiB",
+            rss as f64 / 1024.0
+        );
+        println!(
+            "ratios: agent/node_exporter CPU per collection {:.3}, RSS {:.3}",
+            ours_cpu / cpu.max(1e-9),
+            last_rss as f64 / rss.max(1) as f64
+        );
+    } else {
+        println!("(node_exporter did not start)");
+    }
+    let _ = ne.kill();
+    let _ = ne.wait();
+}

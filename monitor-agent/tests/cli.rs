@@ -1,0 +1,94 @@
+//! The `monitor-agent` binary as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use monitor_core::{HostMetrics, Snapshot, wire};
+
+fn agent() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+}
+
+#[test]
+fn once_prints_one_valid_snapshot() {
+    let out = agent()
+        .args(["--once", "--collectors", "system,memory,cpu,disk,network", "--server-id", "srv-01"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let snapshots = wire::decode(&out.stdout, &wire::Limits::default()).unwrap();
+    assert_eq!(snapshots.len(), 1);
+    let s = &snapshots[0];
+    assert_eq!(s.server_id.as_str(), "srv-01");
+    assert_eq!(s.interval_secs, Some(5.0));
+    let host = HostMetrics::from_snapshot(s);
+    assert!(host.memory.is_some());
+    let cpu = host.cpu.expect("--once measures CPU over a second");
+    assert!(cpu.count > 0);
+    assert!(!host.filesystems.is_empty());
+    let info = s.host.as_ref().unwrap();
+    assert!(!info.hostname.is_empty());
+    assert_eq!(info.agent_version, env!("CARGO_PKG_VERSION"));
+    assert!(s.containers.is_none(), "docker was not selected");
+}
+
+#[test]
+fn stdout_prints_a_snapshot_per_interval_until_terminated() {
+    let mut child = agent()
+        .args(["--stdout", "--interval", "0.3", "--collectors", "memory,cpu"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut snapshots: Vec<Snapshot> = Vec::new();
+    for _ in 0..3 {
+        let line = lines.next().unwrap().unwrap();
+        snapshots.push(serde_json::from_str(&line).unwrap());
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "SIGTERM ends the agent cleanly: {status}");
+    assert!(snapshots[0].timestamp < snapshots[2].timestamp);
+    // From the second snapshot on, CPU % is there.
+    assert!(HostMetrics::from_snapshot(&snapshots[2]).cpu.is_some());
+}
+
+#[test]
+fn bad_flags_get_clear_messages_and_a_failure_status() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--once", "--interval", "0"], "--interval 0 is out of range"),
+        (&["--once", "--collectors", "memory,gpu"], "unknown collector \"gpu\""),
+        (&["--once", "--server-id", "bad id"], "invalid server id"),
+        (&["--once", "--host-proc", "/nonexistent"], "point it at the host's /proc"),
+        (&[], "--server is required"),
+        (&["--server", "ftp://x", "--server-id", "a", "--token", "t"], "must be a URL"),
+        (&["--once", "--stdout"], "cannot be used with"),
+        (&["--interval", "abc"], "invalid value 'abc'"),
+    ];
+    for (args, expected) in cases {
+        let out = agent().args(*args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn missing_docker_does_not_stop_the_agent() {
+    let out = agent()
+        .args(["--once", "--collectors", "memory,docker", "--docker-host", "unix:///nonexistent/d.sock"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Two collections ran (baseline and reading); the failure is logged once.
+    assert_eq!(stderr.matches("Collector failed").count(), 1, "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let s: Snapshot = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(HostMetrics::from_snapshot(&s).memory.is_some());
+    assert!(s.containers.is_none());
+}

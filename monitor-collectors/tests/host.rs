@@ -1,0 +1,199 @@
+//! The host collectors agree with independent sources read in the test:
+//! `/proc/meminfo`, `df -B1`, `nproc`, `/proc/net/dev`, and a busy thread.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use monitor_collectors::{
+    CpuCollector, DiskCollector, DiskConfig, HostPaths, MemoryCollector, NetworkCollector,
+    NetworkConfig, SystemCollector,
+};
+use monitor_core::{CollectContext, Collector, Timestamp};
+
+fn meminfo_kb(key: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn memory_matches_proc_meminfo() {
+    let m = MemoryCollector::new(HostPaths::default()).read().unwrap();
+    assert_eq!(m.total_bytes, meminfo_kb("MemTotal") * 1024);
+    assert_eq!(m.swap_total_bytes, meminfo_kb("SwapTotal") * 1024);
+    let available = meminfo_kb("MemAvailable") * 1024;
+    let tolerance = m.total_bytes / 20;
+    assert!(m.available_bytes.abs_diff(available) < tolerance);
+    assert_eq!(m.used_bytes, m.total_bytes - m.available_bytes);
+    assert!(m.free_bytes <= m.available_bytes + tolerance);
+    assert!(m.used_percent() > 0.0 && m.used_percent() < 100.0);
+}
+
+/// `df -B1` of one mount point: size, used, avail, used%.
+fn df(mountpoint: &str) -> (u64, u64, u64, f64) {
+    let out = Command::new("df")
+        .args(["-B1", "--output=size,used,avail,pcent", mountpoint])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let f: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
+    (
+        f[0].parse().unwrap(),
+        f[1].parse().unwrap(),
+        f[2].parse().unwrap(),
+        f[3].trim_end_matches('%').parse().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn filesystems_match_df() {
+    let mut disk = DiskCollector::new(HostPaths::default(), DiskConfig::default());
+    let filesystems = disk.filesystems().await.unwrap();
+    assert!(!filesystems.is_empty(), "no filesystem reported");
+    for fs in &filesystems {
+        assert!(
+            !["proc", "sysfs", "tmpfs", "devtmpfs", "overlay", "cgroup2"]
+                .contains(&fs.fstype.as_str()),
+            "pseudo filesystem reported: {fs:?}"
+        );
+        let (size, used, avail, pcent) = df(&fs.mountpoint);
+        assert_eq!(fs.size_bytes, size, "{}", fs.mountpoint);
+        // Other processes write meanwhile: allow 256 MiB of drift.
+        let drift = 256 << 20;
+        assert!(fs.used_bytes.abs_diff(used) < drift, "{fs:?} vs {used}");
+        assert!(fs.avail_bytes.abs_diff(avail) < drift, "{fs:?} vs {avail}");
+        assert!((fs.used_percent() - pcent).abs() <= 1.0, "{fs:?} vs {pcent}%");
+    }
+    // Every device at most once.
+    let mut devices: Vec<&str> = filesystems.iter().map(|f| f.device.as_str()).collect();
+    devices.sort_unstable();
+    let before = devices.len();
+    devices.dedup();
+    assert_eq!(before, devices.len());
+}
+
+#[test]
+fn disk_io_counts_a_synced_write() {
+    let mut disk = DiskCollector::new(HostPaths::default(), DiskConfig::default());
+    let before = disk.disk_io().unwrap();
+    assert!(!before.is_empty(), "no block device reported");
+    let path = std::env::temp_dir().join(format!("monitor-io-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = if dir.exists() { dir.join(path.file_name().unwrap()) } else { path };
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(&vec![7u8; 8 << 20]).unwrap();
+        f.sync_all().unwrap();
+    }
+    let after = disk.disk_io().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let written = |list: &[monitor_core::host::IoMetrics]| -> u64 {
+        list.iter().map(|d| d.out_bytes_total).sum()
+    };
+    assert!(
+        written(&after) >= written(&before) + (4 << 20),
+        "written {} -> {}",
+        written(&before),
+        written(&after)
+    );
+    assert!(after.iter().any(|d| d.out_bytes_per_second > 0.0));
+}
+
+#[tokio::test]
+async fn cpu_count_matches_nproc_and_a_busy_thread_shows() {
+    let nproc: u32 = String::from_utf8(Command::new("nproc").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut cpu = CpuCollector::new(HostPaths::default());
+    let (count, load, first) = cpu.read().unwrap();
+    assert_eq!(count, nproc);
+    assert!(first.is_none(), "the first read is only a baseline");
+    assert!(load.iter().all(|l| *l >= 0.0));
+
+    let stop = Instant::now() + Duration::from_millis(1500);
+    let spinner = std::thread::spawn(move || {
+        let mut x = 0u64;
+        while Instant::now() < stop {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        x
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let (_, _, metrics) = cpu.read().unwrap();
+    spinner.join().unwrap();
+    let m = metrics.expect("second read has percentages");
+    assert_eq!(m.per_core_percent.len() as u32, nproc);
+    let one_core_share = 100.0 / f64::from(nproc);
+    assert!(
+        m.usage_percent >= one_core_share * 0.7,
+        "usage {} with one busy thread on {nproc} cpus",
+        m.usage_percent
+    );
+    let busiest = m.per_core_percent.iter().copied().fold(0.0, f64::max);
+    assert!(busiest >= 60.0, "busiest core at {busiest}%");
+    for v in [m.user_percent, m.system_percent, m.iowait_percent, m.steal_percent] {
+        assert!((0.0..=100.0).contains(&v));
+    }
+    assert!(m.user_percent >= one_core_share * 0.5);
+}
+
+fn proc_net_dev() -> Vec<(String, u64, u64)> {
+    let text = std::fs::read_to_string("/proc/net/dev").unwrap();
+    text.lines()
+        .skip(2)
+        .map(|l| {
+            let (name, rest) = l.split_once(':').unwrap();
+            let f: Vec<u64> = rest.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            (name.trim().to_owned(), f[0], f[8])
+        })
+        .collect()
+}
+
+#[test]
+fn network_counters_match_proc_net_dev() {
+    let mut net = NetworkCollector::new(HostPaths::default(), NetworkConfig::default());
+    let before = proc_net_dev();
+    let ours = net.read().unwrap();
+    let after = proc_net_dev();
+    assert!(ours.iter().all(|i| i.name != "lo"), "lo is skipped by default");
+    for (name, rx0, tx0) in &before {
+        if name == "lo" || name.starts_with("veth") {
+            continue;
+        }
+        let i = ours.iter().find(|i| &i.name == name).expect(name);
+        let (_, rx1, tx1) = after.iter().find(|(n, ..)| n == name).unwrap();
+        assert!((*rx0..=*rx1).contains(&i.in_bytes_total), "{name} rx");
+        assert!((*tx0..=*tx1).contains(&i.out_bytes_total), "{name} tx");
+    }
+    // Rates appear from the second read on.
+    std::thread::sleep(Duration::from_millis(200));
+    let second = net.read().unwrap();
+    assert!(second.iter().all(|i| i.in_bytes_per_second >= 0.0));
+}
+
+#[tokio::test]
+async fn system_facts() {
+    let mut system = SystemCollector::new();
+    let ctx = CollectContext::new(Timestamp::now(), Duration::from_secs(5));
+    let out = system.collect(&ctx).await.unwrap();
+    let host = out.host.unwrap();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(host.hostname, hostname.trim());
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(host.kernel, release.trim());
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ours = out.families.iter().find(|f| f.name == "system_uptime_seconds").unwrap();
+    assert!((ours.samples[0].value - uptime).abs() < 5.0);
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The full test suite: the README's second command, and what CI runs.
+# Starts the real services the tests need (scripts/services.sh), then checks
+# formatting, lints, docs, each optional feature alone, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/services.sh docker
+# With the services just started, a test that cannot reach one fails
+# instead of printing "skipped".
+export MONITOR_REQUIRE_DOCKER=1
+
+locked=()
+[ -n "${CI:-}" ] && locked=(--locked)
+
+step() { echo; echo "== $*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy "${locked[@]}" --workspace --all-targets -- -D warnings
+
+step "features build alone"
+cargo check "${locked[@]}" -p monitor-collectors --no-default-features
+cargo check "${locked[@]}" -p monitor-agent --no-default-features
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc "${locked[@]}" --workspace --no-deps --quiet
+
+step "cargo test"
+cargo test "${locked[@]}" --workspace 2>&1 | tee target/test-output.txt
+passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+echo
+echo "tests: $passed passed, $failed failed"
