@@ -90,8 +90,8 @@ async fn measure(agent: &mut Agent, rounds: u32, others: &[u32]) -> (f64, f64, f
     let wall = wall_before.elapsed().as_secs_f64() * 1e3 / f64::from(rounds);
     let cpu = (process_cpu() - cpu_before).as_secs_f64() * 1e3 / f64::from(rounds);
     let others_after: Duration = others.iter().map(|p| cpu_of(*p)).sum();
-    let others_cpu = (others_after.saturating_sub(others_before)).as_secs_f64() * 1e3
-        / f64::from(rounds);
+    let others_cpu =
+        (others_after.saturating_sub(others_before)).as_secs_f64() * 1e3 / f64::from(rounds);
     (cpu, wall, others_cpu, samples)
 }
 
@@ -137,16 +137,26 @@ async fn run() {
     println!("agent: {cpu:.3} ms CPU, {wall:.3} ms wall per collection, {samples} samples");
     let ours_cpu = cpu;
 
-    if docker_ok() {
+    let containers = if docker_ok() {
         let names: Vec<String> = (0..10).map(|i| format!("monitor-bench-{i}")).collect();
         for name in &names {
             let _ = Command::new("docker").args(["rm", "-f", name]).output();
             let status = Command::new("docker")
-                .args(["run", "-d", "--name", name, "monitor-test-busybox:latest", "sleep", "3600"])
+                .args([
+                    "run",
+                    "-d",
+                    "--name",
+                    name,
+                    "monitor-test-busybox:latest",
+                    "sleep",
+                    "3600",
+                ])
                 .stdout(Stdio::null())
                 .status();
             if !status.is_ok_and(|s| s.success()) {
-                println!("(cannot start containers: build the test image with `cargo test -p monitor-collectors --test docker` first)");
+                println!(
+                    "(cannot start containers: build the test image with `cargo test -p monitor-collectors --test docker` first)"
+                );
                 break;
             }
         }
@@ -160,18 +170,20 @@ async fn run() {
              {wall:.3} ms wall per collection, {samples} samples"
         );
         a.shutdown().await;
-        for name in &names {
-            let _ = Command::new("docker").args(["rm", "-f", name]).output();
-        }
+        names
     } else {
         println!("(no Docker engine: container figures skipped)");
-    }
+        Vec::new()
+    };
 
     let secs: u64 = std::env::var("BENCH_RSS_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    println!("== agent process at a 1 s interval for {secs} s (all collectors)");
+    println!(
+        "== agent process at a 1 s interval for {secs} s (all collectors, {} containers)",
+        containers.len()
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
         .args(["--stdout", "--interval", "1"])
         .stdout(Stdio::null())
@@ -191,6 +203,9 @@ async fn run() {
     let agent_cpu = cpu_of(pid).saturating_sub(cpu_start);
     let _ = child.kill();
     let _ = child.wait();
+    for name in &containers {
+        let _ = Command::new("docker").args(["rm", "-f", name]).output();
+    }
     println!(
         "agent: RSS {:.1} MiB at the end, {:.1} MiB at most; {:.3}% of one core ({:.2} ms CPU per second)",
         last_rss as f64 / 1024.0,
@@ -199,14 +214,19 @@ async fn run() {
         agent_cpu.as_secs_f64() * 1e3 / secs as f64,
     );
 
-    let exporter = ["/usr/bin/prometheus-node-exporter", "/usr/bin/node_exporter"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
+    let exporter = [
+        "/usr/bin/prometheus-node-exporter",
+        "/usr/bin/node_exporter",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists());
     let Some(exporter) = exporter else {
         println!("(prometheus-node-exporter not installed: reference figures skipped)");
         return;
     };
-    println!("== node_exporter with the same collectors (meminfo, cpu, stat, loadavg, filesystem, diskstats, netdev, uname)");
+    println!(
+        "== node_exporter with the same collectors (meminfo, cpu, stat, loadavg, filesystem, diskstats, netdev, uname)"
+    );
     let port = free_port();
     let mut ne = Command::new(exporter)
         .args([

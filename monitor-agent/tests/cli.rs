@@ -1,5 +1,7 @@
 //! The `monitor-agent` binary as a user runs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -12,10 +14,20 @@ fn agent() -> Command {
 #[test]
 fn once_prints_one_valid_snapshot() {
     let out = agent()
-        .args(["--once", "--collectors", "system,memory,cpu,disk,network", "--server-id", "srv-01"])
+        .args([
+            "--once",
+            "--collectors",
+            "system,memory,cpu,disk,network",
+            "--server-id",
+            "srv-01",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let snapshots = wire::decode(&out.stdout, &wire::Limits::default()).unwrap();
     assert_eq!(snapshots.len(), 1);
     let s = &snapshots[0];
@@ -35,7 +47,13 @@ fn once_prints_one_valid_snapshot() {
 #[test]
 fn stdout_prints_a_snapshot_per_interval_until_terminated() {
     let mut child = agent()
-        .args(["--stdout", "--interval", "0.3", "--collectors", "memory,cpu"])
+        .args([
+            "--stdout",
+            "--interval",
+            "0.3",
+            "--collectors",
+            "memory,cpu",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -59,12 +77,24 @@ fn stdout_prints_a_snapshot_per_interval_until_terminated() {
 #[test]
 fn bad_flags_get_clear_messages_and_a_failure_status() {
     let cases: &[(&[&str], &str)] = &[
-        (&["--once", "--interval", "0"], "--interval 0 is out of range"),
-        (&["--once", "--collectors", "memory,gpu"], "unknown collector \"gpu\""),
+        (
+            &["--once", "--interval", "0"],
+            "--interval 0 is out of range",
+        ),
+        (
+            &["--once", "--collectors", "memory,gpu"],
+            "unknown collector \"gpu\"",
+        ),
         (&["--once", "--server-id", "bad id"], "invalid server id"),
-        (&["--once", "--host-proc", "/nonexistent"], "point it at the host's /proc"),
+        (
+            &["--once", "--host-proc", "/nonexistent"],
+            "point it at the host's /proc",
+        ),
         (&[], "--server is required"),
-        (&["--server", "ftp://x", "--server-id", "a", "--token", "t"], "must be a URL"),
+        (
+            &["--server", "ftp://x", "--server-id", "a", "--token", "t"],
+            "must be a URL",
+        ),
         (&["--once", "--stdout"], "cannot be used with"),
         (&["--interval", "abc"], "invalid value 'abc'"),
     ];
@@ -79,7 +109,13 @@ fn bad_flags_get_clear_messages_and_a_failure_status() {
 #[test]
 fn missing_docker_does_not_stop_the_agent() {
     let out = agent()
-        .args(["--once", "--collectors", "memory,docker", "--docker-host", "unix:///nonexistent/d.sock"])
+        .args([
+            "--once",
+            "--collectors",
+            "memory,docker",
+            "--docker-host",
+            "unix:///nonexistent/d.sock",
+        ])
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();

@@ -88,12 +88,13 @@ impl CpuCollector {
                 .per_cpu
                 .iter()
                 .map(|(n, times)| {
-                    before
+                    let busy = before
                         .per_cpu
                         .iter()
                         .find(|(m, _)| m == n)
                         .and_then(|(_, b)| shares(times, b))
-                        .map_or(0.0, |s| s.busy)
+                        .map_or(0.0, |s| s.busy);
+                    (*n as u32, busy)
                 })
                 .collect();
             Some(CpuMetrics {

@@ -4,6 +4,8 @@
 //! these tests print "skipped: no Docker engine", unless
 //! `MONITOR_REQUIRE_DOCKER=1` (set by CI), where they fail.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -46,7 +48,9 @@ fn ensure_image() {
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
-        .expect("busybox-static is needed to build the test image (apt-get install busybox-static)");
+        .expect(
+            "busybox-static is needed to build the test image (apt-get install busybox-static)",
+        );
     let script = format!(
         "set -e; d=$(mktemp -d); mkdir -p $d/bin; cp {busybox} $d/bin/busybox; \
          for a in sh sleep true cat; do ln -s busybox $d/bin/$a; done; \
@@ -79,11 +83,31 @@ async fn states_cpu_memory_limit_health_against_a_real_engine() {
     let stopped = format!("{prefix}-stopped");
     let _cleanup = Containers(vec![busy.clone(), idle.clone(), stopped.clone()]);
 
-    docker(&["run", "-d", "--name", &busy, IMAGE, "sh", "-c", "while :; do :; done"]).unwrap();
     docker(&[
-        "run", "-d", "--name", &idle, "--memory", "32m",
-        "--health-cmd", "true", "--health-interval", "1s",
-        IMAGE, "sleep", "3600",
+        "run",
+        "-d",
+        "--name",
+        &busy,
+        IMAGE,
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ])
+    .unwrap();
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &idle,
+        "--memory",
+        "32m",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        IMAGE,
+        "sleep",
+        "3600",
     ])
     .unwrap();
     docker(&["run", "--name", &stopped, IMAGE, "true"]).unwrap();
@@ -140,7 +164,10 @@ async fn missing_docker_is_reported_and_retried_without_panic() {
     for _ in 0..3 {
         match collector.read().await {
             Err(CollectError::Unavailable { what, reason }) => {
-                assert!(what.contains("/nonexistent/monitor-test-docker.sock"), "{what}");
+                assert!(
+                    what.contains("/nonexistent/monitor-test-docker.sock"),
+                    "{what}"
+                );
                 assert!(reason.contains("does not exist"), "{reason}");
             }
             other => panic!("expected Unavailable, got {other:?}"),
@@ -157,7 +184,8 @@ async fn an_agent_without_docker_keeps_reporting_the_rest() {
     }));
     let memory: Box<dyn Collector> = Box::new(MemoryCollector::new(HostPaths::default()));
     let mut collectors = vec![memory, docker];
-    let ctx = monitor_core::CollectContext::new(monitor_core::Timestamp::now(), Duration::from_secs(1));
+    let ctx =
+        monitor_core::CollectContext::new(monitor_core::Timestamp::now(), Duration::from_secs(1));
     let mut merged = monitor_core::Collection::new();
     let mut failures = 0;
     for c in &mut collectors {
@@ -169,5 +197,9 @@ async fn an_agent_without_docker_keeps_reporting_the_rest() {
     assert_eq!(failures, 1);
     assert!(merged.containers.is_none());
     let snapshot = monitor_core::Snapshot::new(ServerId::new("a").unwrap(), ctx.now, merged);
-    assert!(monitor_core::HostMetrics::from_snapshot(&snapshot).memory.is_some());
+    assert!(
+        monitor_core::HostMetrics::from_snapshot(&snapshot)
+            .memory
+            .is_some()
+    );
 }

@@ -1,6 +1,8 @@
 //! The host collectors agree with independent sources read in the test:
 //! `/proc/meminfo`, `df -B1`, `nproc`, `/proc/net/dev`, and a busy thread.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -65,7 +67,10 @@ async fn filesystems_match_df() {
         let drift = 256 << 20;
         assert!(fs.used_bytes.abs_diff(used) < drift, "{fs:?} vs {used}");
         assert!(fs.avail_bytes.abs_diff(avail) < drift, "{fs:?} vs {avail}");
-        assert!((fs.used_percent() - pcent).abs() <= 1.0, "{fs:?} vs {pcent}%");
+        assert!(
+            (fs.used_percent() - pcent).abs() <= 1.0,
+            "{fs:?} vs {pcent}%"
+        );
     }
     // Every device at most once.
     let mut devices: Vec<&str> = filesystems.iter().map(|f| f.device.as_str()).collect();
@@ -82,7 +87,11 @@ fn disk_io_counts_a_synced_write() {
     assert!(!before.is_empty(), "no block device reported");
     let path = std::env::temp_dir().join(format!("monitor-io-{}", std::process::id()));
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let path = if dir.exists() { dir.join(path.file_name().unwrap()) } else { path };
+    let path = if dir.exists() {
+        dir.join(path.file_name().unwrap())
+    } else {
+        path
+    };
     {
         use std::io::Write;
         let mut f = std::fs::File::create(&path).unwrap();
@@ -135,9 +144,18 @@ async fn cpu_count_matches_nproc_and_a_busy_thread_shows() {
         "usage {} with one busy thread on {nproc} cpus",
         m.usage_percent
     );
-    let busiest = m.per_core_percent.iter().copied().fold(0.0, f64::max);
+    let busiest = m
+        .per_core_percent
+        .iter()
+        .map(|(_, p)| *p)
+        .fold(0.0, f64::max);
     assert!(busiest >= 60.0, "busiest core at {busiest}%");
-    for v in [m.user_percent, m.system_percent, m.iowait_percent, m.steal_percent] {
+    for v in [
+        m.user_percent,
+        m.system_percent,
+        m.iowait_percent,
+        m.steal_percent,
+    ] {
         assert!((0.0..=100.0).contains(&v));
     }
     assert!(m.user_percent >= one_core_share * 0.5);
@@ -149,7 +167,10 @@ fn proc_net_dev() -> Vec<(String, u64, u64)> {
         .skip(2)
         .map(|l| {
             let (name, rest) = l.split_once(':').unwrap();
-            let f: Vec<u64> = rest.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .map(|v| v.parse().unwrap())
+                .collect();
             (name.trim().to_owned(), f[0], f[8])
         })
         .collect()
@@ -161,7 +182,10 @@ fn network_counters_match_proc_net_dev() {
     let before = proc_net_dev();
     let ours = net.read().unwrap();
     let after = proc_net_dev();
-    assert!(ours.iter().all(|i| i.name != "lo"), "lo is skipped by default");
+    assert!(
+        ours.iter().all(|i| i.name != "lo"),
+        "lo is skipped by default"
+    );
     for (name, rx0, tx0) in &before {
         if name == "lo" || name.starts_with("veth") {
             continue;
@@ -194,6 +218,10 @@ async fn system_facts() {
         .unwrap()
         .parse()
         .unwrap();
-    let ours = out.families.iter().find(|f| f.name == "system_uptime_seconds").unwrap();
+    let ours = out
+        .families
+        .iter()
+        .find(|f| f.name == "system_uptime_seconds")
+        .unwrap();
     assert!((ours.samples[0].value - uptime).abs() < 5.0);
 }

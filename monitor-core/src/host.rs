@@ -80,8 +80,9 @@ impl MemoryMetrics {
 pub struct CpuMetrics {
     /// Busy percentage of the whole machine.
     pub usage_percent: f64,
-    /// Busy percentage per logical CPU, indexed by CPU number.
-    pub per_core_percent: Vec<f64>,
+    /// Busy percentage per online logical CPU: `(kernel CPU number, percent)`
+    /// in CPU order (numbers have gaps when CPUs are offline).
+    pub per_core_percent: Vec<(u32, f64)>,
     /// User mode (including nice).
     pub user_percent: f64,
     /// Kernel mode (including irq and softirq).
@@ -105,7 +106,7 @@ impl CpuMetrics {
             Labels::new(),
             self.usage_percent,
         );
-        for (cpu, value) in self.per_core_percent.iter().enumerate() {
+        for (cpu, value) in &self.per_core_percent {
             out.gauge(
                 names::CPU_USAGE_PERCENT,
                 Unit::PERCENT,
@@ -140,7 +141,7 @@ impl CpuMetrics {
     pub fn from_snapshot(snapshot: &Snapshot) -> Option<Self> {
         let family = snapshot.family(names::CPU_USAGE_PERCENT)?;
         let usage_percent = family.get(&Labels::new())?;
-        let mut cores: Vec<(usize, f64)> = family
+        let mut cores: Vec<(u32, f64)> = family
             .samples
             .iter()
             .filter_map(|s| Some((s.labels.get(label::CPU)?.parse().ok()?, s.value)))
@@ -149,7 +150,7 @@ impl CpuMetrics {
         let get = |name| scalar(snapshot, name).unwrap_or(0.0);
         Some(CpuMetrics {
             usage_percent,
-            per_core_percent: cores.into_iter().map(|(_, v)| v).collect(),
+            per_core_percent: cores,
             user_percent: get(names::CPU_USER_PERCENT),
             system_percent: get(names::CPU_SYSTEM_PERCENT),
             iowait_percent: get(names::CPU_IOWAIT_PERCENT),
@@ -614,7 +615,7 @@ mod tests {
         };
         let cpu = CpuMetrics {
             usage_percent: 25.0,
-            per_core_percent: vec![10.0, 40.0],
+            per_core_percent: vec![(0, 10.0), (2, 40.0)],
             user_percent: 20.0,
             system_percent: 5.0,
             iowait_percent: 1.0,
