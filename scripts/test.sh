@@ -28,6 +28,9 @@ cargo check "${locked[@]}" -p monitor-agent --no-default-features
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc "${locked[@]}" --workspace --no-deps --quiet
 
+step "examples run"
+cargo run "${locked[@]}" -q -p example-embed-collectors >/dev/null
+
 step "cargo test"
 cargo test "${locked[@]}" --workspace 2>&1 | tee target/test-output.txt
 passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
