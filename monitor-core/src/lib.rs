@@ -67,6 +67,8 @@ pub mod model;
 pub mod names;
 pub mod notifier;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod wire;
 
 pub use alert::{AlertEvent, AlertRule, AlertState, Comparison, Scope, Severity, Thresholds};

@@ -159,10 +159,10 @@ pub struct SeriesInfo {
     pub kind: MetricKind,
     /// The unit.
     pub unit: Unit,
-    /// The newest value.
-    pub last_value: f64,
-    /// When it was reported.
-    pub last_seen: Timestamp,
+    /// The newest value, when the server's latest snapshot has this series.
+    pub last_value: Option<f64>,
+    /// When that value was reported.
+    pub last_seen: Option<Timestamp>,
 }
 
 /// How long each resolution is kept.

@@ -209,7 +209,11 @@ fn as_scaled_ints(values: &[f64]) -> Option<(u8, Vec<i64>)> {
         let mut ints = Vec::with_capacity(values.len());
         for &v in values {
             let scaled = (v * scale).round();
-            if !scaled.is_finite() || scaled.abs() >= 9.0e15 || scaled / scale != v {
+            // Exact, bit for bit (so -0.0 stays in XOR mode).
+            if !scaled.is_finite()
+                || scaled.abs() >= 9.0e15
+                || ((scaled as i64) as f64 / scale).to_bits() != v.to_bits()
+            {
                 continue 'scales;
             }
             ints.push(scaled as i64);
@@ -432,7 +436,10 @@ mod tests {
         round_trip(&[42.0]);
         round_trip(&[0.0, -0.0, 1.5]);
         let constant = vec![8_000_000_000.0; 720];
-        assert!(round_trip(&constant) < 110, "constant column is ~1 bit a value");
+        assert!(
+            round_trip(&constant) < 110,
+            "constant column is ~1 bit a value"
+        );
         let pages: Vec<f64> = (0..720)
             .map(|_| (1_000_000 + (rng.next() % 5000) as i64) as f64 * 4096.0)
             .collect();
@@ -453,7 +460,14 @@ mod tests {
         round_trip(&counter);
         let noise: Vec<f64> = (0..720).map(|_| rng.unit() * 1e6 - 5e5).collect();
         round_trip(&noise);
-        let extremes = [f64::MAX, f64::MIN, f64::MIN_POSITIVE, 9.007e15, -9.1e15, 1e-300];
+        let extremes = [
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            9.007e15,
+            -9.1e15,
+            1e-300,
+        ];
         round_trip(&extremes);
         for _ in 0..200 {
             let n = (rng.next() % 50) as usize;

@@ -1,14 +1,40 @@
 //! # monitor-store
 //!
-//! Implementations of [`monitor_core::Store`]: SQLite (embedded, the default)
-//! and PostgreSQL, behind cargo features.
+//! Implementations of [`monitor_core::Store`]: SQLite (feature `sqlite`, the
+//! default: one file, for one machine) and PostgreSQL (feature `postgres`:
+//! for production and several server processes sharing one database).
 //!
-//! This crate is empty for now: the storage engines land with the storage
-//! issue (#3). Until then the [`monitor_core::Store`] trait documents the
-//! contract they will fulfil.
+//! Both keep time series the way time-series databases do, not as one row
+//! per sample: each report lands as one small row (durable at once), and
+//! each finished hour is compacted into compressed per-series chunks (about
+//! 1–2 bytes per sample) plus minute and hour rollups that keep average,
+//! minimum, maximum and last of every bucket. See the `engine` module's
+//! documentation in the source, `docs/storage.md`, and the figures in
+//! `docs/performance.md`.
 //!
 //! # Example
+//! ```no_run
+//! use monitor_core::{Store, ServerId, TokenHash, Timestamp};
+//! use monitor_core::store::NewServer;
+//! use monitor_store::{SqliteOptions, SqliteStore};
+//!
+//! # async fn run() -> Result<(), monitor_core::StoreError> {
+//! let store = SqliteStore::open(SqliteOptions::new("/var/lib/monitor/monitor.db")).await?;
+//! store.register_server(NewServer {
+//!     id: ServerId::new("srv-01").unwrap(),
+//!     name: "Web 1".into(),
+//!     tags: vec!["web".into()],
+//!     token_hash: TokenHash([0; 32]),
+//!     created: Timestamp::now(),
+//! }).await?;
+//! # Ok(())
+//! # }
 //! ```
-//! // The trait every store implements:
-//! fn accepts_any_store(_store: &dyn monitor_core::Store) {}
-//! ```
+
+mod codec;
+mod engine;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};

@@ -1,0 +1,644 @@
+//! The conformance suite of [`Store`]: every case a store must pass,
+//! written once and run against SQLite, PostgreSQL and any store of yours.
+//!
+//! The cases use their own server ids (`conf-*`), timestamps within the
+//! last few hours, and [`Store::enforce_retention`] with a generous policy
+//! to make a store compact what it buffers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::StoreError;
+use crate::alert::{AlertEvent, AlertRule, AlertState, Comparison, Scope, Severity};
+use crate::model::{Collection, LabelMatcher, Labels, ServerId, Snapshot, Timestamp, Unit};
+use crate::store::{
+    AlertStateRecord, EventFilter, HistoryQuery, NewServer, Point, RetentionPolicy, Store, Tier,
+    TokenHash,
+};
+
+/// Runs every case against `store`.
+pub async fn conformance(store: &dyn Store) {
+    servers(store).await;
+    idempotent_ingest(store).await;
+    downsampling_matches_brute_force(store).await;
+    rollup_tiers(store).await;
+    retention(store).await;
+    deletes(store).await;
+    alerts_and_settings(store).await;
+}
+
+fn id(name: &str) -> ServerId {
+    ServerId::new(name).unwrap()
+}
+
+fn hash(seed: u8) -> TokenHash {
+    TokenHash([seed; 32])
+}
+
+async fn register(store: &dyn Store, name: &str, seed: u8) {
+    store
+        .register_server(NewServer {
+            id: id(name),
+            name: String::new(),
+            tags: vec!["conformance".into()],
+            token_hash: hash(seed),
+            created: Timestamp::now(),
+        })
+        .await
+        .unwrap();
+}
+
+/// A deterministic generator, so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// A snapshot with a gauge per core, a memory gauge and a counter.
+fn snapshot(server: &str, t: i64, rng: &mut Rng) -> Snapshot {
+    let mut c = Collection::new();
+    c.gauge(
+        "cpu_usage_percent",
+        Unit::PERCENT,
+        Labels::new(),
+        (rng.next() % 10_000) as f64 / 100.0,
+    );
+    for core in 0..2 {
+        c.gauge(
+            "cpu_usage_percent",
+            Unit::PERCENT,
+            Labels::new().with("cpu", core.to_string()),
+            (rng.next() % 10_000) as f64 / 100.0,
+        );
+    }
+    c.gauge(
+        "memory_used_bytes",
+        Unit::BYTES,
+        Labels::new(),
+        ((rng.next() % 1000 + 1000) * 4096) as f64,
+    );
+    c.counter(
+        "plugin_events_total",
+        Unit::COUNT,
+        Labels::new().with("kind", "x"),
+        (t / 1000) as f64,
+    );
+    let mut s = Snapshot::new(id(server), Timestamp::from_millis(t), c);
+    s.interval_secs = Some(5.0);
+    s
+}
+
+/// An hour boundary a few hours ago, so every tier's retention covers it.
+fn base() -> i64 {
+    let now = Timestamp::now().as_millis();
+    now - now.rem_euclid(3_600_000) - 3 * 3_600_000
+}
+
+/// Makes the store compact everything it buffers, deleting nothing.
+async fn compact(store: &dyn Store) {
+    let keep = RetentionPolicy {
+        raw: Duration::from_secs(3_650 * 86_400),
+        minute: Duration::from_secs(3_650 * 86_400),
+        hour: Duration::from_secs(3_650 * 86_400),
+    };
+    store
+        .enforce_retention(
+            &keep,
+            Timestamp::from_millis(Timestamp::now().as_millis() + 86_400_000),
+        )
+        .await
+        .unwrap();
+}
+
+async fn servers(store: &dyn Store) {
+    register(store, "conf-a", 1).await;
+    register(store, "conf-b", 2).await;
+    let err = store
+        .register_server(NewServer {
+            id: id("conf-a"),
+            name: "again".into(),
+            tags: vec![],
+            token_hash: hash(3),
+            created: Timestamp::now(),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let a = store.server(&id("conf-a")).await.unwrap().unwrap();
+    assert_eq!(a.name, "conf-a", "an empty display name defaults to the id");
+    assert_eq!(a.tags, vec!["conformance".to_owned()]);
+    assert!(a.last_seen.is_none());
+    let all = store.servers().await.unwrap();
+    let names: Vec<&str> = all
+        .iter()
+        .map(|s| s.id.as_str())
+        .filter(|s| s.starts_with("conf-"))
+        .collect();
+    assert_eq!(names, ["conf-a", "conf-b"]);
+    assert_eq!(
+        store.server_by_token(&hash(2)).await.unwrap().unwrap().id,
+        id("conf-b")
+    );
+    assert!(store.server_by_token(&hash(99)).await.unwrap().is_none());
+    store.rotate_token(&id("conf-b"), hash(4)).await.unwrap();
+    assert!(store.server_by_token(&hash(2)).await.unwrap().is_none());
+    assert_eq!(
+        store.server_by_token(&hash(4)).await.unwrap().unwrap().id,
+        id("conf-b")
+    );
+    assert!(matches!(
+        store.rotate_token(&id("conf-none"), hash(5)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.server(&id("conf-none")).await.unwrap().is_none());
+}
+
+async fn idempotent_ingest(store: &dyn Store) {
+    register(store, "conf-idem", 10).await;
+    let mut rng = Rng(1);
+    let t0 = base();
+    let batch: Vec<Snapshot> = (0..10)
+        .map(|i| snapshot("conf-idem", t0 + i * 5000, &mut rng))
+        .collect();
+    let first = store.ingest(&batch).await.unwrap();
+    assert_eq!((first.stored, first.duplicates), (10, 0));
+    let again = store.ingest(&batch).await.unwrap();
+    assert_eq!(
+        (again.stored, again.duplicates),
+        (0, 10),
+        "a replay counts once"
+    );
+    let latest = store
+        .latest_snapshot(&id("conf-idem"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest, batch[9]);
+    let record = store.server(&id("conf-idem")).await.unwrap().unwrap();
+    assert_eq!(record.last_seen, Some(batch[9].timestamp));
+    assert_eq!(record.interval_secs, Some(5.0));
+    // After compaction a replay is still a duplicate, and a late report is merged.
+    compact(store).await;
+    let replay = store.ingest(&batch[3..5]).await.unwrap();
+    assert_eq!((replay.stored, replay.duplicates), (0, 2));
+    let late = snapshot("conf-idem", t0 + 2500, &mut rng);
+    assert_eq!(
+        store
+            .ingest(std::slice::from_ref(&late))
+            .await
+            .unwrap()
+            .stored,
+        1
+    );
+    compact(store).await;
+    let h = store
+        .history(&HistoryQuery {
+            server_id: id("conf-idem"),
+            metric: "memory_used_bytes".into(),
+            matchers: vec![],
+            from: Timestamp::from_millis(t0),
+            to: Timestamp::from_millis(t0 + 3_600_000),
+            step: Some(Duration::from_secs(1)),
+            max_points: 1000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(h.tier, Tier::Raw);
+    assert_eq!(h.series.len(), 1);
+    assert_eq!(
+        h.series[0].points.len(),
+        11,
+        "10 reports and the late one, each once"
+    );
+    // A snapshot of an unknown server is refused and stores nothing.
+    let stranger = snapshot("conf-stranger", t0, &mut rng);
+    assert!(matches!(
+        store.ingest(&[stranger]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The latest snapshot did not move back in time.
+    assert_eq!(
+        store
+            .latest_snapshot(&id("conf-idem"))
+            .await
+            .unwrap()
+            .unwrap(),
+        batch[9]
+    );
+}
+
+/// avg, min, max, last and count per epoch-aligned bucket, computed naively.
+fn brute_force(points: &[(i64, f64)], step: i64, from: i64, to: i64) -> Vec<Point> {
+    let mut buckets: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for &(t, v) in points {
+        if t >= from && t < to {
+            buckets.entry(t - t.rem_euclid(step)).or_default().push(v);
+        }
+    }
+    buckets
+        .into_iter()
+        .map(|(t, vs)| Point {
+            t: Timestamp::from_millis(t),
+            avg: vs.iter().sum::<f64>() / vs.len() as f64,
+            min: vs.iter().copied().fold(f64::INFINITY, f64::min),
+            max: vs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            last: *vs.last().unwrap(),
+            count: vs.len() as u64,
+        })
+        .collect()
+}
+
+fn assert_points(got: &[Point], want: &[Point], context: &str) {
+    assert_eq!(got.len(), want.len(), "{context}: bucket count");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g.t, w.t, "{context}");
+        assert_eq!(g.count, w.count, "{context} at {}", g.t);
+        assert_eq!(
+            (g.min, g.max, g.last),
+            (w.min, w.max, w.last),
+            "{context} at {}",
+            g.t
+        );
+        assert!(
+            (g.avg - w.avg).abs() <= 1e-9 * w.avg.abs().max(1.0),
+            "{context} avg at {}: {} vs {}",
+            g.t,
+            g.avg,
+            w.avg
+        );
+    }
+}
+
+/// Ingests two hours at 5 s with a 10-minute outage, half compacted.
+async fn two_hours(store: &dyn Store, server: &str, seed: u64) -> (i64, Vec<Snapshot>) {
+    register(store, server, seed as u8).await;
+    let mut rng = Rng(seed);
+    let t0 = base();
+    let times: Vec<i64> = (0..1440)
+        .map(|i| t0 + i * 5000 + (rng.next() % 5) as i64)
+        .filter(|t| !(t0 + 1_800_000..t0 + 2_400_000).contains(t))
+        .collect();
+    let snapshots: Vec<Snapshot> = times
+        .into_iter()
+        .map(|t| snapshot(server, t, &mut rng))
+        .collect();
+    for chunk in snapshots.chunks(100) {
+        store.ingest(chunk).await.unwrap();
+    }
+    (t0, snapshots)
+}
+
+fn points_of(snapshots: &[Snapshot], metric: &str, labels: &Labels) -> Vec<(i64, f64)> {
+    snapshots
+        .iter()
+        .filter_map(|s| Some((s.timestamp.as_millis(), s.value(metric, labels)?)))
+        .collect()
+}
+
+async fn downsampling_matches_brute_force(store: &dyn Store) {
+    let (t0, snapshots) = two_hours(store, "conf-down", 20).await;
+    let query =
+        |metric: &str, matchers: Vec<LabelMatcher>, step: u64, from: i64, to: i64| HistoryQuery {
+            server_id: id("conf-down"),
+            metric: metric.into(),
+            matchers,
+            from: Timestamp::from_millis(from),
+            to: Timestamp::from_millis(to),
+            step: Some(Duration::from_secs(step)),
+            max_points: 1000,
+        };
+    for compacted in [false, true] {
+        if compacted {
+            compact(store).await;
+        }
+        for (step, from, to) in [
+            (5, t0, t0 + 7_200_000),
+            (30, t0 + 1234, t0 + 5_000_000),
+            (7, t0 + 3_500_000, t0 + 3_700_000),
+        ] {
+            let h = store
+                .history(&query(
+                    "cpu_usage_percent",
+                    vec![LabelMatcher::equal("cpu", "1")],
+                    step,
+                    from,
+                    to,
+                ))
+                .await
+                .unwrap();
+            assert_eq!(h.tier, Tier::Raw);
+            assert_eq!(h.step_secs, step);
+            assert_eq!(h.series.len(), 1);
+            let labels = Labels::new().with("cpu", "1");
+            assert_eq!(h.series[0].labels, labels);
+            let want = brute_force(
+                &points_of(&snapshots, "cpu_usage_percent", &labels),
+                step as i64 * 1000,
+                from,
+                to,
+            );
+            assert_points(
+                &h.series[0].points,
+                &want,
+                &format!("step {step}s compacted={compacted}"),
+            );
+            // The outage stays a gap.
+            assert!(
+                h.series[0]
+                    .points
+                    .iter()
+                    .all(|p| !(t0 + 1_800_000..t0 + 2_400_000).contains(&p.t.as_millis()))
+            );
+        }
+        // Without matchers: every series of the metric; `cpu=""` selects the total.
+        let all = store
+            .history(&query("cpu_usage_percent", vec![], 60, t0, t0 + 7_200_000))
+            .await
+            .unwrap();
+        assert_eq!(all.series.len(), 3);
+        let total = store
+            .history(&query(
+                "cpu_usage_percent",
+                vec![LabelMatcher::equal("cpu", "")],
+                60,
+                t0,
+                t0 + 7_200_000,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(total.series.len(), 1);
+        assert!(total.series[0].labels.is_empty());
+        // max_points picks the step.
+        let auto = store
+            .history(&HistoryQuery {
+                step: None,
+                max_points: 100,
+                ..query("memory_used_bytes", vec![], 0, t0, t0 + 7_200_000)
+            })
+            .await
+            .unwrap();
+        assert!(auto.series[0].points.len() <= 100);
+        assert_eq!(
+            auto.step_secs, 120,
+            "2 h over 100 points, rounded to whole minutes"
+        );
+    }
+    let missing = store
+        .history(&query("nothing_here", vec![], 60, t0, t0 + 60_000))
+        .await
+        .unwrap();
+    assert!(missing.series.is_empty());
+    let reversed = store
+        .history(&query("memory_used_bytes", vec![], 60, t0 + 10, t0))
+        .await;
+    assert!(matches!(reversed, Err(StoreError::InvalidInput(_))));
+    let unknown = store
+        .history(&HistoryQuery {
+            server_id: id("conf-nobody"),
+            ..query("x", vec![], 60, t0, t0 + 1)
+        })
+        .await;
+    assert!(matches!(unknown, Err(StoreError::NotFound(_))));
+}
+
+async fn rollup_tiers(store: &dyn Store) {
+    let (t0, snapshots) = two_hours(store, "conf-roll", 30).await;
+    compact(store).await;
+    let labels = Labels::new();
+    let points = points_of(&snapshots, "memory_used_bytes", &labels);
+    for (step, tier) in [
+        (60u64, Tier::Minute),
+        (300, Tier::Minute),
+        (3600, Tier::Hour),
+    ] {
+        let (from, to) = (t0, t0 + 7_200_000);
+        let h = store
+            .history(&HistoryQuery {
+                server_id: id("conf-roll"),
+                metric: "memory_used_bytes".into(),
+                matchers: vec![],
+                from: Timestamp::from_millis(from),
+                to: Timestamp::from_millis(to),
+                step: Some(Duration::from_secs(step)),
+                max_points: 1000,
+            })
+            .await
+            .unwrap();
+        assert_eq!(h.tier, tier, "step {step}");
+        let want = brute_force(&points, step as i64 * 1000, from, to);
+        assert_points(&h.series[0].points, &want, &format!("rollup step {step}s"));
+    }
+    let series = store.series(&id("conf-roll")).await.unwrap();
+    assert_eq!(series.len(), 5);
+    let memory = series
+        .iter()
+        .find(|s| s.metric == "memory_used_bytes")
+        .unwrap();
+    let last = snapshots.last().unwrap();
+    assert_eq!(memory.last_value, last.value("memory_used_bytes", &labels));
+    assert_eq!(memory.last_seen, Some(last.timestamp));
+}
+
+async fn retention(store: &dyn Store) {
+    let (t0, _) = two_hours(store, "conf-ret", 40).await;
+    let keep_all = RetentionPolicy {
+        raw: Duration::from_secs(3_650 * 86_400),
+        minute: Duration::from_secs(3_650 * 86_400),
+        hour: Duration::from_secs(3_650 * 86_400),
+    };
+    store
+        .enforce_retention(&keep_all, Timestamp::now())
+        .await
+        .unwrap();
+    let query = |step: u64| HistoryQuery {
+        server_id: id("conf-ret"),
+        metric: "memory_used_bytes".into(),
+        matchers: vec![],
+        from: Timestamp::from_millis(t0),
+        to: Timestamp::from_millis(t0 + 7_200_000),
+        step: Some(Duration::from_secs(step)),
+        max_points: 1000,
+    };
+    let now = Timestamp::from_millis(t0 + 7_200_000 + 600_000);
+    // Raw data older than 1 second goes; rollups stay.
+    let short_raw = RetentionPolicy {
+        raw: Duration::from_secs(1),
+        ..keep_all
+    };
+    let report = store.enforce_retention(&short_raw, now).await.unwrap();
+    assert!(report.raw_deleted > 0, "{report:?}");
+    assert_eq!(report.minute_deleted + report.hour_deleted, 0);
+    let minute = store.history(&query(60)).await.unwrap();
+    assert_eq!(
+        minute.series[0].points.len(),
+        120 - 10,
+        "two hours of minutes but the outage"
+    );
+    // Minute rollups go next; hour rollups stay.
+    let short_minute = RetentionPolicy {
+        minute: Duration::from_secs(1),
+        ..short_raw
+    };
+    let report = store
+        .enforce_retention(&short_minute, Timestamp::from_millis(t0 + 86_400_000 * 2))
+        .await
+        .unwrap();
+    assert!(report.minute_deleted > 0, "{report:?}");
+    let hour = store.history(&query(3600)).await.unwrap();
+    assert_eq!(hour.tier, Tier::Hour);
+    assert_eq!(hour.series[0].points.len(), 2);
+    assert_eq!(
+        hour.series[0].points.iter().map(|p| p.count).sum::<u64>(),
+        1320
+    );
+}
+
+async fn deletes(store: &dyn Store) {
+    let (t0, _) = two_hours(store, "conf-del", 50).await;
+    compact(store).await;
+    store.delete_server(&id("conf-del")).await.unwrap();
+    assert!(store.server(&id("conf-del")).await.unwrap().is_none());
+    assert!(matches!(
+        store.delete_server(&id("conf-del")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    register(store, "conf-del", 51).await;
+    let h = store
+        .history(&HistoryQuery {
+            server_id: id("conf-del"),
+            metric: "memory_used_bytes".into(),
+            matchers: vec![],
+            from: Timestamp::from_millis(t0),
+            to: Timestamp::from_millis(t0 + 7_200_000),
+            step: Some(Duration::from_secs(60)),
+            max_points: 1000,
+        })
+        .await
+        .unwrap();
+    assert!(h.series.is_empty(), "a deleted server's data is gone");
+    assert!(
+        store
+            .latest_snapshot(&id("conf-del"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Other servers keep theirs.
+    assert!(
+        store
+            .latest_snapshot(&id("conf-roll"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn alerts_and_settings(store: &dyn Store) {
+    let rule = AlertRule {
+        id: String::new(),
+        name: "disk almost full".into(),
+        metric: "filesystem_used_percent".into(),
+        matchers: vec![LabelMatcher::equal("mountpoint", "/")],
+        op: Comparison::Greater,
+        threshold: 90.0,
+        resolve_threshold: Some(85.0),
+        for_secs: 300,
+        severity: Severity::Critical,
+        scope: Scope::Tag("conformance".into()),
+        enabled: true,
+    };
+    let saved = store.put_alert_rule(rule.clone()).await.unwrap();
+    assert!(!saved.id.is_empty());
+    let mut changed = saved.clone();
+    changed.threshold = 95.0;
+    store.put_alert_rule(changed.clone()).await.unwrap();
+    let rules = store.alert_rules().await.unwrap();
+    assert!(rules.contains(&changed));
+    assert!(!rules.contains(&saved));
+    store.delete_alert_rule(&saved.id).await.unwrap();
+    assert!(matches!(
+        store.delete_alert_rule(&saved.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let event = |at: i64, state: AlertState| AlertEvent {
+        id: 0,
+        rule_id: "r1".into(),
+        rule_name: "cpu".into(),
+        server_id: id("conf-a"),
+        metric: "cpu_usage_percent".into(),
+        labels: Labels::new(),
+        from: AlertState::Pending,
+        state,
+        value: Some(97.5),
+        threshold: 90.0,
+        severity: Severity::Warning,
+        at: Timestamp::from_millis(at),
+        message: "CPU above 90%".into(),
+    };
+    let stored = store
+        .append_alert_events(&[
+            event(1000, AlertState::Firing),
+            event(2000, AlertState::Resolved),
+        ])
+        .await
+        .unwrap();
+    assert!(stored[0].id > 0 && stored[1].id > stored[0].id);
+    let listed = store
+        .alert_events(&EventFilter {
+            server_id: Some(id("conf-a")),
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].state, AlertState::Resolved, "newest first");
+    let since = store
+        .alert_events(&EventFilter {
+            since: Some(Timestamp::from_millis(1500)),
+            server_id: Some(id("conf-a")),
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(since.len(), 1);
+
+    let state = AlertStateRecord {
+        rule_id: "r1".into(),
+        server_id: id("conf-a"),
+        labels: Labels::new().with("cpu", "0"),
+        state: AlertState::Firing,
+        since: Timestamp::from_millis(1000),
+        last_value: Some(97.5),
+        last_notified: None,
+    };
+    store
+        .save_alert_states(std::slice::from_ref(&state))
+        .await
+        .unwrap();
+    let notified = AlertStateRecord {
+        last_notified: Some(Timestamp::from_millis(1001)),
+        ..state.clone()
+    };
+    store
+        .save_alert_states(std::slice::from_ref(&notified))
+        .await
+        .unwrap();
+    let states = store.alert_states().await.unwrap();
+    assert_eq!(states.iter().filter(|s| s.rule_id == "r1").count(), 1);
+    assert!(states.contains(&notified));
+
+    assert!(store.setting("conf-thresholds").await.unwrap().is_none());
+    let value = serde_json::json!({"cpu_total_percent": 85, "memory_used_percent": 80, "disk_used_percent": 90});
+    store.put_setting("conf-thresholds", &value).await.unwrap();
+    store.put_setting("conf-thresholds", &value).await.unwrap();
+    assert_eq!(store.setting("conf-thresholds").await.unwrap(), Some(value));
+}

@@ -1,0 +1,1336 @@
+//! The SQLite store: one file, WAL mode, one writer task with group commit,
+//! a pool of readers that never block it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use monitor_core::store::{
+    AlertStateRecord, EventFilter, History, HistoryQuery, IngestReceipt, NewServer,
+    RetentionPolicy, RetentionReport, SeriesInfo, ServerRecord, Tier,
+};
+use monitor_core::{
+    AlertEvent, AlertRule, Labels, MetricKind, ServerId, Snapshot, Store, StoreError, Timestamp,
+    TokenHash, Unit,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::{
+    self, Bucket, Downsampler, HOUR, MINUTE, RAW_WINDOW, RawWindow, TIER_HOUR, TIER_MINUTE,
+    window_of,
+};
+
+/// How often SQLite syncs to disk on commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Sync the WAL on every commit: an acknowledged batch survives a power
+    /// loss (the default).
+    #[default]
+    Full,
+    /// Sync at checkpoints only: an acknowledged batch survives a crash of the
+    /// process but may be lost on power loss; faster.
+    Normal,
+}
+
+/// Settings of a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file (created when missing).
+    pub path: PathBuf,
+    /// Sync policy.
+    pub durability: Durability,
+    /// Reader connections.
+    pub readers: u32,
+    /// How long a writer or reader waits on a lock before failing.
+    pub busy_timeout: Duration,
+    /// How long after a one-hour window ends its reports are compacted (late
+    /// replays within it are merged without rewriting a chunk).
+    pub compaction_grace: Duration,
+    /// What retention keeps; enforced hourly by the writer task.
+    pub retention: RetentionPolicy,
+}
+
+impl SqliteOptions {
+    /// Defaults for the database at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteOptions {
+            path: path.into(),
+            durability: Durability::Full,
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+            compaction_grace: Duration::from_secs(300),
+            retention: RetentionPolicy::default(),
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+enum Job {
+    Ingest(Vec<Snapshot>, Reply<IngestReceipt>),
+    DeleteServer(ServerId, Reply<()>),
+    Compact(i64, Reply<usize>),
+    Retention(RetentionPolicy, i64, Reply<RetentionReport>),
+}
+
+/// A [`Store`] on an SQLite file.
+///
+/// Writes go through one task that commits many ingest calls in one
+/// transaction (group commit) and acknowledges each only after the commit;
+/// reads use a separate pool of connections (WAL mode: readers never block
+/// the writer). The same task compacts finished hours into compressed
+/// chunks and rollups and enforces retention.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    write: SqlitePool,
+    read: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+    retention: RetentionPolicy,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Job::Ingest(..) => "Ingest",
+            Job::DeleteServer(..) => "DeleteServer",
+            Job::Compact(..) => "Compact",
+            Job::Retention(..) => "Retention",
+        })
+    }
+}
+
+pub(crate) fn map_err(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite result codes: 5 BUSY, 6 LOCKED, 13 FULL (extended codes keep the low byte).
+            match code.parse::<i32>().map(|c| c & 0xff) {
+                Ok(13) => StoreError::Full(db.message().to_owned()),
+                Ok(5 | 6) => StoreError::Unavailable(db.message().to_owned()),
+                _ if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+                _ => StoreError::Other(Box::new(error)),
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(error.to_string())
+        }
+        _ => StoreError::Other(Box::new(error)),
+    }
+}
+
+fn migrate_err(error: sqlx::migrate::MigrateError) -> StoreError {
+    match error {
+        sqlx::migrate::MigrateError::VersionMissing(found) => StoreError::SchemaTooNew {
+            found,
+            supported: MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0),
+        },
+        other => StoreError::Other(Box::new(other)),
+    }
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+fn kind_code(kind: MetricKind) -> i64 {
+    match kind {
+        MetricKind::Gauge => 0,
+        MetricKind::Counter => 1,
+    }
+}
+
+fn kind_from(code: i64) -> MetricKind {
+    if code == 1 {
+        MetricKind::Counter
+    } else {
+        MetricKind::Gauge
+    }
+}
+
+fn labels_key(labels: &Labels) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "{}".into())
+}
+
+fn json_err(error: serde_json::Error) -> StoreError {
+    StoreError::Other(Box::new(error))
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database, applies migrations and starts the
+    /// writer task. Needs a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`StoreError::SchemaTooNew`] when the file was written by a newer
+    /// version; [`StoreError::Unavailable`] when it cannot be opened.
+    pub async fn open(options: SqliteOptions) -> Result<Self, StoreError> {
+        if let Some(dir) = options.path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let base = SqliteConnectOptions::new()
+            .filename(&options.path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-16384");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone())
+            .await
+            .map_err(map_err)?;
+        MIGRATOR.run(&write).await.map_err(migrate_err)?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.readers.max(1))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(map_err)?;
+        let (jobs, rx) = mpsc::channel(1024);
+        let writer = Writer::load(write.clone(), options.clone()).await?;
+        tokio::spawn(writer.run(rx));
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                write,
+                read,
+                jobs,
+                retention: options.retention,
+            }),
+        })
+    }
+
+    /// Opens the database named by an `sqlite://` URL (`sqlite:///var/lib/monitor/monitor.db`)
+    /// with default options.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`], and [`StoreError::InvalidInput`] for a bad URL.
+    pub async fn open_url(url: &str) -> Result<Self, StoreError> {
+        let parsed = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidInput(format!("bad SQLite URL {url:?}: {e}")))?;
+        let path = parsed.get_filename().to_path_buf();
+        SqliteStore::open(SqliteOptions::new(path)).await
+    }
+
+    async fn job<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .jobs
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
+    }
+
+    /// Compacts every window that has ended by `now` (plus the grace
+    /// period); returns how many. The writer does this on its own every
+    /// few seconds; tests and benchmarks call it to be deterministic.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    pub async fn compact(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.job(|tx| Job::Compact(now.as_millis(), tx)).await
+    }
+
+    /// Bytes used by the database file and its WAL.
+    pub fn disk_usage(path: &std::path::Path) -> u64 {
+        let size = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        size(path.to_path_buf()) + size(PathBuf::from(wal))
+    }
+
+    async fn server_row(&self, id: &ServerId) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM servers WHERE name = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.inner.read)
+            .await
+            .map_err(map_err)
+    }
+}
+
+fn record_from(row: &sqlx::sqlite::SqliteRow) -> Result<ServerRecord, StoreError> {
+    let name: String = row.try_get("name").map_err(map_err)?;
+    let tags: String = row.try_get("tags").map_err(map_err)?;
+    Ok(ServerRecord {
+        id: ServerId::new(name).map_err(|e| StoreError::Other(Box::new(e)))?,
+        name: row.try_get("display_name").map_err(map_err)?,
+        tags: serde_json::from_str(&tags).map_err(json_err)?,
+        hostname: row.try_get("hostname").map_err(map_err)?,
+        os: row.try_get("os").map_err(map_err)?,
+        created: Timestamp::from_millis(row.try_get("created").map_err(map_err)?),
+        last_seen: row
+            .try_get::<Option<i64>, _>("last_seen")
+            .map_err(map_err)?
+            .map(Timestamp::from_millis),
+        interval_secs: row.try_get("interval_secs").map_err(map_err)?,
+    })
+}
+
+const SERVER_COLUMNS: &str =
+    "name, display_name, tags, hostname, os, created, last_seen, interval_secs";
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn name(&self) -> &str {
+        "sqlite"
+    }
+
+    async fn register_server(&self, server: NewServer) -> Result<ServerRecord, StoreError> {
+        let name = if server.name.is_empty() {
+            server.id.to_string()
+        } else {
+            server.name.clone()
+        };
+        let tags = serde_json::to_string(&server.tags).map_err(json_err)?;
+        let result = sqlx::query(
+            "INSERT INTO servers (name, display_name, tags, token_hash, created) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(server.id.as_str())
+        .bind(&name)
+        .bind(&tags)
+        .bind(&server.token_hash.0[..])
+        .bind(server.created.as_millis())
+        .execute(&self.inner.write)
+        .await;
+        match result.map_err(map_err) {
+            Err(StoreError::Conflict(_)) => {
+                return Err(StoreError::Conflict(format!("server {}", server.id)));
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        Ok(ServerRecord {
+            id: server.id,
+            name,
+            tags: server.tags,
+            hostname: None,
+            os: None,
+            created: server.created,
+            last_seen: None,
+            interval_secs: None,
+        })
+    }
+
+    async fn server(&self, id: &ServerId) -> Result<Option<ServerRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SERVER_COLUMNS} FROM servers WHERE name = ?"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.inner.read)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(record_from).transpose()
+    }
+
+    async fn servers(&self) -> Result<Vec<ServerRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SERVER_COLUMNS} FROM servers ORDER BY name"
+        )))
+        .fetch_all(&self.inner.read)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(record_from).collect()
+    }
+
+    async fn server_by_token(&self, hash: &TokenHash) -> Result<Option<ServerRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SERVER_COLUMNS} FROM servers WHERE token_hash = ?"
+        )))
+        .bind(&hash.0[..])
+        .fetch_optional(&self.inner.read)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(record_from).transpose()
+    }
+
+    async fn rotate_token(&self, id: &ServerId, hash: TokenHash) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE servers SET token_hash = ? WHERE name = ?")
+            .bind(&hash.0[..])
+            .bind(id.as_str())
+            .execute(&self.inner.write)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("server {id}")));
+        }
+        Ok(())
+    }
+
+    async fn delete_server(&self, id: &ServerId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.job(|tx| Job::DeleteServer(id, tx)).await
+    }
+
+    async fn ingest(&self, snapshots: &[Snapshot]) -> Result<IngestReceipt, StoreError> {
+        if snapshots.is_empty() {
+            return Ok(IngestReceipt::default());
+        }
+        let batch = snapshots.to_vec();
+        self.job(|tx| Job::Ingest(batch, tx)).await
+    }
+
+    async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Snapshot>, StoreError> {
+        let blob: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT latest FROM servers WHERE name = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.inner.read)
+                .await
+                .map_err(map_err)?;
+        match blob.flatten() {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(json_err)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
+        let (from, to) = (query.from.as_millis(), query.to.as_millis());
+        if from >= to {
+            return Err(StoreError::InvalidInput(format!(
+                "the range is empty: from {} is not before to {}",
+                query.from, query.to
+            )));
+        }
+        let server = self
+            .server_row(&query.server_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("server {}", query.server_id)))?;
+        let rows = sqlx::query("SELECT id, labels, kind, unit FROM series WHERE server = ? AND metric = ? ORDER BY labels")
+            .bind(server)
+            .bind(&query.metric)
+            .fetch_all(&self.inner.read)
+            .await
+            .map_err(map_err)?;
+        let mut wanted = Vec::new();
+        for row in &rows {
+            let labels: Labels =
+                serde_json::from_str(row.get::<&str, _>("labels")).map_err(json_err)?;
+            if monitor_core::model::matches_all(&query.matchers, &labels) {
+                wanted.push((
+                    row.get::<i64, _>("id"),
+                    labels,
+                    kind_from(row.get("kind")),
+                    Unit::new(row.get::<String, _>("unit")),
+                ));
+            }
+        }
+        let step = engine::plan_step(
+            to - from,
+            query.step.map(|s| s.as_millis() as i64),
+            query.max_points,
+        );
+        let tier = engine::choose_tier(
+            step,
+            from,
+            Timestamp::now().as_millis(),
+            &self.inner.retention,
+        );
+        let ids: Vec<i64> = wanted.iter().map(|w| w.0).collect();
+        // Per series, (time, bucket) in any order; sorted before downsampling.
+        let mut data: HashMap<i64, Vec<(i64, Bucket)>> = HashMap::new();
+        if !ids.is_empty() {
+            let mut conn = self.inner.read.acquire().await.map_err(map_err)?;
+            match tier {
+                Tier::Raw => {
+                    let first = window_of(from, RAW_WINDOW);
+                    let times = sqlx::query("SELECT win, times FROM chunk_times WHERE server = ? AND win >= ? AND win < ?")
+                        .bind(server)
+                        .bind(first)
+                        .bind(to)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(map_err)?;
+                    let mut qb: QueryBuilder<Sqlite> =
+                        QueryBuilder::new("SELECT series, win, data FROM chunks WHERE win >= ");
+                    qb.push_bind(first)
+                        .push(" AND win < ")
+                        .push_bind(to)
+                        .push(" AND series IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in &ids {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(")");
+                    let chunk_rows = qb.build().fetch_all(&mut *conn).await.map_err(map_err)?;
+                    let mut by_window: HashMap<i64, Vec<(i64, Vec<u8>)>> = HashMap::new();
+                    for row in chunk_rows {
+                        by_window
+                            .entry(row.get("win"))
+                            .or_default()
+                            .push((row.get("series"), row.get("data")));
+                    }
+                    for row in times {
+                        let win: i64 = row.get("win");
+                        let chunks = by_window.remove(&win).unwrap_or_default();
+                        let window = RawWindow::decode(row.get::<&[u8], _>("times"), &chunks)
+                            .map_err(engine::corrupt("chunk"))?;
+                        for id in &ids {
+                            let points = data.entry(*id).or_default();
+                            points.extend(
+                                window
+                                    .points(*id)
+                                    .into_iter()
+                                    .map(|(t, v)| (t, Bucket::one(v))),
+                            );
+                        }
+                    }
+                }
+                Tier::Minute | Tier::Hour => {
+                    let (code, (width, span)) = if tier == Tier::Minute {
+                        (TIER_MINUTE, MINUTE)
+                    } else {
+                        (TIER_HOUR, HOUR)
+                    };
+                    let mut qb: QueryBuilder<Sqlite> =
+                        QueryBuilder::new("SELECT series, win, data FROM rollups WHERE tier = ");
+                    qb.push_bind(code)
+                        .push(" AND win >= ")
+                        .push_bind(window_of(from, span))
+                        .push(" AND win < ")
+                        .push_bind(to)
+                        .push(" AND series IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in &ids {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(")");
+                    for row in qb.build().fetch_all(&mut *conn).await.map_err(map_err)? {
+                        let buckets = engine::decode_rollup(
+                            row.get::<&[u8], _>("data"),
+                            row.get("win"),
+                            width,
+                        )
+                        .map_err(engine::corrupt("rollup"))?;
+                        data.entry(row.get("series")).or_default().extend(buckets);
+                    }
+                }
+            }
+            // Reports not compacted yet.
+            let wanted_ids: HashSet<i64> = ids.iter().copied().collect();
+            let head =
+                sqlx::query("SELECT ts, body FROM head WHERE server = ? AND ts >= ? AND ts < ?")
+                    .bind(server)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+            for row in head {
+                let ts: i64 = row.get("ts");
+                let samples = engine::decode_report(row.get::<&[u8], _>("body"))
+                    .map_err(engine::corrupt("report"))?;
+                for (id, value) in samples {
+                    if wanted_ids.contains(&id) {
+                        data.entry(id).or_default().push((ts, Bucket::one(value)));
+                    }
+                }
+            }
+        }
+        let series = wanted
+            .into_iter()
+            .map(|(id, labels, kind, unit)| {
+                let mut points = data.remove(&id).unwrap_or_default();
+                points.sort_by_key(|(t, _)| *t);
+                let mut down = Downsampler::new(step, from, to);
+                for (t, b) in &points {
+                    down.add(*t, b);
+                }
+                monitor_core::store::Series {
+                    metric: query.metric.clone(),
+                    labels,
+                    kind,
+                    unit,
+                    points: down.finish(),
+                }
+            })
+            .collect();
+        Ok(History {
+            step_secs: (step / 1000) as u64,
+            tier,
+            series,
+        })
+    }
+
+    async fn series(&self, id: &ServerId) -> Result<Vec<SeriesInfo>, StoreError> {
+        let server = self
+            .server_row(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("server {id}")))?;
+        let latest = self.latest_snapshot(id).await?;
+        let rows = sqlx::query("SELECT metric, labels, kind, unit FROM series WHERE server = ? ORDER BY metric, labels")
+            .bind(server)
+            .fetch_all(&self.inner.read)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let metric: String = row.get("metric");
+                let labels: Labels =
+                    serde_json::from_str(row.get::<&str, _>("labels")).map_err(json_err)?;
+                let last_value = latest.as_ref().and_then(|s| s.value(&metric, &labels));
+                Ok(SeriesInfo {
+                    last_seen: last_value.and(latest.as_ref().map(|s| s.timestamp)),
+                    last_value,
+                    metric,
+                    labels,
+                    kind: kind_from(row.get("kind")),
+                    unit: Unit::new(row.get::<String, _>("unit")),
+                })
+            })
+            .collect()
+    }
+
+    async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
+        let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM alert_rules ORDER BY id")
+            .fetch_all(&self.inner.read)
+            .await
+            .map_err(map_err)?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(json_err))
+            .collect()
+    }
+
+    async fn put_alert_rule(&self, mut rule: AlertRule) -> Result<AlertRule, StoreError> {
+        if rule.id.is_empty() {
+            rule.id = new_id();
+        }
+        let body = serde_json::to_string(&rule).map_err(json_err)?;
+        sqlx::query("INSERT INTO alert_rules (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body")
+            .bind(&rule.id)
+            .bind(body)
+            .execute(&self.inner.write)
+            .await
+            .map_err(map_err)?;
+        Ok(rule)
+    }
+
+    async fn delete_alert_rule(&self, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM alert_rules WHERE id = ?")
+            .bind(id)
+            .execute(&self.inner.write)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("alert rule {id}")));
+        }
+        Ok(())
+    }
+
+    async fn append_alert_events(
+        &self,
+        events: &[AlertEvent],
+    ) -> Result<Vec<AlertEvent>, StoreError> {
+        let mut tx = self.inner.write.begin().await.map_err(map_err)?;
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let body = serde_json::to_string(event).map_err(json_err)?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO alert_events (server, rule_id, at, body) VALUES (?, ?, ?, ?) RETURNING id",
+            )
+            .bind(event.server_id.as_str())
+            .bind(&event.rule_id)
+            .bind(event.at.as_millis())
+            .bind(body)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let mut stored = event.clone();
+            stored.id = id;
+            out.push(stored);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(out)
+    }
+
+    async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT id, body FROM alert_events WHERE 1 = 1");
+        if let Some(server) = &filter.server_id {
+            qb.push(" AND server = ")
+                .push_bind(server.as_str().to_owned());
+        }
+        if let Some(rule) = &filter.rule_id {
+            qb.push(" AND rule_id = ").push_bind(rule.clone());
+        }
+        if let Some(since) = filter.since {
+            qb.push(" AND at >= ").push_bind(since.as_millis());
+        }
+        let limit = if filter.limit == 0 {
+            1000
+        } else {
+            filter.limit
+        };
+        qb.push(" ORDER BY at DESC, id DESC LIMIT ")
+            .push_bind(limit as i64);
+        let rows = qb
+            .build()
+            .fetch_all(&self.inner.read)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let mut event: AlertEvent =
+                    serde_json::from_str(row.get::<&str, _>("body")).map_err(json_err)?;
+                event.id = row.get("id");
+                Ok(event)
+            })
+            .collect()
+    }
+
+    async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError> {
+        let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM alert_states")
+            .fetch_all(&self.inner.read)
+            .await
+            .map_err(map_err)?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(json_err))
+            .collect()
+    }
+
+    async fn save_alert_states(&self, states: &[AlertStateRecord]) -> Result<(), StoreError> {
+        let mut tx = self.inner.write.begin().await.map_err(map_err)?;
+        for state in states {
+            sqlx::query("INSERT INTO alert_states (rule_id, server, labels, body) VALUES (?, ?, ?, ?) ON CONFLICT (rule_id, server, labels) DO UPDATE SET body = excluded.body")
+                .bind(&state.rule_id)
+                .bind(state.server_id.as_str())
+                .bind(labels_key(&state.labels))
+                .bind(serde_json::to_string(state).map_err(json_err)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.inner.read)
+            .await
+            .map_err(map_err)?;
+        value
+            .map(|v| serde_json::from_str(&v).map_err(json_err))
+            .transpose()
+    }
+
+    async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value.to_string())
+            .execute(&self.inner.write)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn enforce_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now: Timestamp,
+    ) -> Result<RetentionReport, StoreError> {
+        let policy = *policy;
+        self.job(|tx| Job::Retention(policy, now.as_millis(), tx))
+            .await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.inner.read)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
+    async fn shutdown(&self) -> Result<(), StoreError> {
+        // Every acknowledged write is committed; close the pools cleanly.
+        self.inner.read.close().await;
+        self.inner.write.close().await;
+        Ok(())
+    }
+}
+
+/// A random-enough id for rules: time and a counter.
+fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "r{:x}{:04x}",
+        Timestamp::now().as_millis(),
+        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff
+    )
+}
+
+/// What the writer remembers about one server.
+#[derive(Debug, Default)]
+struct ServerCache {
+    id: i64,
+    last_seen: Option<i64>,
+    /// (metric, labels key) → series id.
+    series: HashMap<(String, String), i64>,
+    /// The last snapshot's shape (a hash of its names and labels) and the
+    /// series ids in sample order: most reports have the same shape.
+    shape: Option<(u64, Vec<i64>)>,
+    /// Oldest report still in the head table.
+    head_min: Option<i64>,
+    /// Every window before this one is compacted.
+    compacted_until: i64,
+}
+
+/// The single writer: group commit, compaction, retention.
+struct Writer {
+    pool: SqlitePool,
+    options: SqliteOptions,
+    servers: HashMap<String, ServerCache>,
+}
+
+/// What the writer needs to know of each server at start-up.
+const SERVER_STATE: &str = "SELECT s.name, s.id, s.last_seen, \
+     (SELECT MIN(ts) FROM head h WHERE h.server = s.id) AS head_min, \
+     (SELECT MAX(win) FROM chunk_times c WHERE c.server = s.id) AS last_win \
+     FROM servers s";
+
+fn server_cache(row: &sqlx::sqlite::SqliteRow) -> ServerCache {
+    ServerCache {
+        id: row.get("id"),
+        last_seen: row.get("last_seen"),
+        head_min: row.get("head_min"),
+        compacted_until: row
+            .get::<Option<i64>, _>("last_win")
+            .map_or(i64::MIN, |w| w + RAW_WINDOW),
+        ..ServerCache::default()
+    }
+}
+
+fn shape_of(snapshot: &Snapshot) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for family in &snapshot.metrics {
+        family.name.hash(&mut h);
+        family.samples.len().hash(&mut h);
+        for sample in &family.samples {
+            sample.labels.hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+impl Writer {
+    async fn load(pool: SqlitePool, options: SqliteOptions) -> Result<Self, StoreError> {
+        let mut writer = Writer {
+            pool,
+            options,
+            servers: HashMap::new(),
+        };
+        let rows = sqlx::query(SERVER_STATE)
+            .fetch_all(&writer.pool)
+            .await
+            .map_err(map_err)?;
+        for row in rows {
+            writer.servers.insert(row.get("name"), server_cache(&row));
+        }
+        Ok(writer)
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_retention = 0i64;
+        loop {
+            tokio::select! {
+                job = rx.recv() => {
+                    let Some(job) = job else { break };
+                    let mut ingest = Vec::new();
+                    let mut other = Vec::new();
+                    let mut next = Some(job);
+                    while let Some(job) = next.take() {
+                        match job {
+                            Job::Ingest(batch, reply) => ingest.push((batch, reply)),
+                            job => other.push(job),
+                        }
+                        if ingest.len() + other.len() < 512 {
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                    if !ingest.is_empty() {
+                        self.ingest(ingest).await;
+                    }
+                    for job in other {
+                        self.other(job).await;
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Timestamp::now().as_millis();
+                    if let Err(error) = self.compact_due(now, 64).await {
+                        tracing::error!(%error, "Compaction failed; the reports stay in the head table and are retried.");
+                    }
+                    if now - last_retention >= 3_600_000 {
+                        last_retention = now;
+                        let policy = self.options.retention;
+                        if let Err(error) = self.retention(&policy, now).await {
+                            tracing::error!(%error, "Retention pass failed; retried in an hour.");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn other(&mut self, job: Job) {
+        match job {
+            Job::Ingest(..) => {}
+            Job::DeleteServer(id, reply) => {
+                let _ = reply.send(self.delete_server(&id).await);
+            }
+            Job::Compact(now, reply) => {
+                let _ = reply.send(self.compact_due(now, usize::MAX).await);
+            }
+            Job::Retention(policy, now, reply) => {
+                let _ = reply.send(self.retention(&policy, now).await);
+            }
+        }
+    }
+
+    async fn server(&mut self, name: &str) -> Result<Option<&mut ServerCache>, StoreError> {
+        if !self.servers.contains_key(name) {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{SERVER_STATE} WHERE s.name = ?"
+            )))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+            let Some(row) = row else { return Ok(None) };
+            self.servers.insert(name.to_owned(), server_cache(&row));
+        }
+        Ok(self.servers.get_mut(name))
+    }
+
+    /// Commits many ingest calls in one transaction, then answers each.
+    async fn ingest(&mut self, jobs: Vec<(Vec<Snapshot>, Reply<IngestReceipt>)>) {
+        // Refuse a whole call whose server is unknown; keep the others.
+        let mut accepted = Vec::with_capacity(jobs.len());
+        for (batch, reply) in jobs {
+            let mut unknown = None;
+            for s in &batch {
+                match self.server(s.server_id.as_str()).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        unknown = Some(StoreError::NotFound(format!("server {}", s.server_id)));
+                        break;
+                    }
+                    Err(e) => {
+                        unknown = Some(e);
+                        break;
+                    }
+                }
+            }
+            match unknown {
+                Some(e) => {
+                    let _ = reply.send(Err(e));
+                }
+                None => accepted.push((batch, reply)),
+            }
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        let result = self.ingest_tx(&accepted).await;
+        match result {
+            Ok(receipts) => {
+                for ((_, reply), receipt) in accepted.into_iter().zip(receipts) {
+                    let _ = reply.send(Ok(receipt));
+                }
+            }
+            Err(error) => {
+                // Caches may hold ids of rows that were rolled back.
+                self.servers.clear();
+                let message = error.to_string();
+                let retryable = error.is_retryable();
+                for (_, reply) in accepted {
+                    let _ = reply.send(Err(if retryable {
+                        StoreError::Unavailable(message.clone())
+                    } else {
+                        StoreError::Other(message.clone().into())
+                    }));
+                }
+            }
+        }
+    }
+
+    async fn ingest_tx(
+        &mut self,
+        jobs: &[(Vec<Snapshot>, Reply<IngestReceipt>)],
+    ) -> Result<Vec<IngestReceipt>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut receipts = Vec::with_capacity(jobs.len());
+        // Newest stored snapshot per server in this transaction.
+        let mut newest: HashMap<String, &Snapshot> = HashMap::new();
+        for (batch, _) in jobs {
+            let mut receipt = IngestReceipt::default();
+            for snapshot in batch {
+                let name = snapshot.server_id.as_str();
+                let ts = snapshot.timestamp.as_millis();
+                let Some(cache) = self.servers.get_mut(name) else {
+                    return Err(StoreError::NotFound(format!("server {name}")));
+                };
+                let server = cache.id;
+                // A replay of a report already compacted?
+                if ts < cache.compacted_until {
+                    let times: Option<Vec<u8>> = sqlx::query_scalar(
+                        "SELECT times FROM chunk_times WHERE server = ? AND win = ?",
+                    )
+                    .bind(server)
+                    .bind(window_of(ts, RAW_WINDOW))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if let Some(times) = times {
+                        let times = crate::codec::decode_times(&times)
+                            .map_err(engine::corrupt("chunk times"))?;
+                        if times.binary_search(&ts).is_ok() {
+                            receipt.duplicates += 1;
+                            continue;
+                        }
+                    }
+                }
+                let ids = series_ids(cache, snapshot, &mut tx).await?;
+                let mut samples: Vec<(i64, f64)> = Vec::with_capacity(ids.len());
+                let mut i = 0;
+                for family in &snapshot.metrics {
+                    for sample in &family.samples {
+                        samples.push((ids[i], sample.value));
+                        i += 1;
+                    }
+                }
+                samples.sort_unstable_by_key(|(id, _)| *id);
+                let inserted = sqlx::query(
+                    "INSERT INTO head (server, ts, body) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(server)
+                .bind(ts)
+                .bind(engine::encode_report(&samples))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+                if inserted == 0 {
+                    receipt.duplicates += 1;
+                    continue;
+                }
+                receipt.stored += 1;
+                cache.head_min = Some(cache.head_min.map_or(ts, |m| m.min(ts)));
+                if cache.last_seen.is_none_or(|seen| ts >= seen) {
+                    cache.last_seen = Some(ts);
+                    newest.insert(name.to_owned(), snapshot);
+                }
+            }
+            receipts.push(receipt);
+        }
+        for snapshot in newest.values() {
+            let latest = serde_json::to_vec(snapshot).map_err(json_err)?;
+            let host = snapshot.host.as_ref();
+            sqlx::query("UPDATE servers SET last_seen = ?, latest = ?, hostname = COALESCE(?, hostname), os = COALESCE(?, os), interval_secs = COALESCE(?, interval_secs) WHERE name = ?")
+                .bind(snapshot.timestamp.as_millis())
+                .bind(latest)
+                .bind(host.map(|h| h.hostname.clone()))
+                .bind(host.map(|h| h.os.clone()))
+                .bind(snapshot.interval_secs)
+                .bind(snapshot.server_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(receipts)
+    }
+
+    async fn delete_server(&mut self, id: &ServerId) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let server: Option<i64> = sqlx::query_scalar("SELECT id FROM servers WHERE name = ?")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let Some(server) = server else {
+            return Err(StoreError::NotFound(format!("server {id}")));
+        };
+        for sql in [
+            "DELETE FROM chunks WHERE series IN (SELECT id FROM series WHERE server = ?)",
+            "DELETE FROM rollups WHERE series IN (SELECT id FROM series WHERE server = ?)",
+            "DELETE FROM chunk_times WHERE server = ?",
+            "DELETE FROM head WHERE server = ?",
+            "DELETE FROM series WHERE server = ?",
+            "DELETE FROM servers WHERE id = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(server)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        for sql in [
+            "DELETE FROM alert_events WHERE server = ?",
+            "DELETE FROM alert_states WHERE server = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.servers.remove(id.as_str());
+        Ok(())
+    }
+
+    /// Compacts up to `limit` windows that ended before `now - grace`.
+    async fn compact_due(&mut self, now: i64, limit: usize) -> Result<usize, StoreError> {
+        let grace = self.options.compaction_grace.as_millis() as i64;
+        let mut done = 0;
+        while done < limit {
+            let due = self.servers.iter().find_map(|(name, c)| {
+                let min = c.head_min?;
+                let win = window_of(min, RAW_WINDOW);
+                (win + RAW_WINDOW + grace <= now).then(|| (name.clone(), c.id, win))
+            });
+            let Some((name, server, win)) = due else {
+                break;
+            };
+            self.compact_window(server, win).await?;
+            let head_min: Option<i64> =
+                sqlx::query_scalar("SELECT MIN(ts) FROM head WHERE server = ?")
+                    .bind(server)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+            if let Some(cache) = self.servers.get_mut(&name) {
+                cache.head_min = head_min;
+                cache.compacted_until = cache.compacted_until.max(win + RAW_WINDOW);
+            }
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    async fn compact_window(&mut self, server: i64, win: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let end = win + RAW_WINDOW;
+        let rows = sqlx::query("SELECT ts, body FROM head WHERE server = ? AND ts >= ? AND ts < ?")
+            .bind(server)
+            .bind(win)
+            .bind(end)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let mut reports = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let body = engine::decode_report(row.get::<&[u8], _>("body"))
+                .map_err(engine::corrupt("report"))?;
+            reports.push((row.get::<i64, _>("ts"), body));
+        }
+        let existing: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT times FROM chunk_times WHERE server = ? AND win = ?")
+                .bind(server)
+                .bind(win)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        let mut window = match existing {
+            None => RawWindow::default(),
+            Some(times) => {
+                let chunks: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                    "SELECT series, data FROM chunks WHERE win = ? AND series IN (SELECT id FROM series WHERE server = ?)",
+                )
+                .bind(win)
+                .bind(server)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                RawWindow::decode(&times, &chunks).map_err(engine::corrupt("chunk"))?
+            }
+        };
+        window.add(reports);
+        let (times, chunks) = window.encode();
+        sqlx::query("INSERT INTO chunk_times (server, win, times) VALUES (?, ?, ?) ON CONFLICT (server, win) DO UPDATE SET times = excluded.times")
+            .bind(server)
+            .bind(win)
+            .bind(times)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for (series, data) in chunks {
+            sqlx::query("INSERT INTO chunks (series, win, data) VALUES (?, ?, ?) ON CONFLICT (series, win) DO UPDATE SET data = excluded.data")
+                .bind(series)
+                .bind(win)
+                .bind(data)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        for (code, (width, span)) in [(TIER_MINUTE, MINUTE), (TIER_HOUR, HOUR)] {
+            let row_win = window_of(win, span);
+            for (series, buckets) in window.buckets(width) {
+                let existing: Option<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT data FROM rollups WHERE series = ? AND tier = ? AND win = ?",
+                )
+                .bind(series)
+                .bind(code)
+                .bind(row_win)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let mut all: BTreeMap<i64, Bucket> = match existing {
+                    Some(blob) => engine::decode_rollup(&blob, row_win, width)
+                        .map_err(engine::corrupt("rollup"))?,
+                    None => BTreeMap::new(),
+                };
+                // The raw window is complete: its buckets replace any earlier ones.
+                all.retain(|t, _| *t < win || *t >= end);
+                all.extend(buckets);
+                sqlx::query("INSERT INTO rollups (series, tier, win, data) VALUES (?, ?, ?, ?) ON CONFLICT (series, tier, win) DO UPDATE SET data = excluded.data")
+                    .bind(series)
+                    .bind(code)
+                    .bind(row_win)
+                    .bind(engine::encode_rollup(&all, row_win, width))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+        }
+        sqlx::query("DELETE FROM head WHERE server = ? AND ts >= ? AND ts < ?")
+            .bind(server)
+            .bind(win)
+            .bind(end)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn retention(
+        &mut self,
+        policy: &RetentionPolicy,
+        now: i64,
+    ) -> Result<RetentionReport, StoreError> {
+        let cutoff = |d: Duration| now.saturating_sub(d.as_millis() as i64);
+        let raw = cutoff(policy.raw);
+        // Compact what is due first, so nothing expires without its rollups.
+        self.compact_due(now, usize::MAX).await?;
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut report = RetentionReport::default();
+        report.raw_deleted += sqlx::query("DELETE FROM chunks WHERE win + ? <= ?")
+            .bind(RAW_WINDOW)
+            .bind(raw)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        sqlx::query("DELETE FROM chunk_times WHERE win + ? <= ?")
+            .bind(RAW_WINDOW)
+            .bind(raw)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        report.raw_deleted += sqlx::query("DELETE FROM head WHERE ts < ?")
+            .bind(raw)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        for (code, span, keep, slot) in [
+            (
+                TIER_MINUTE,
+                MINUTE.1,
+                policy.minute,
+                &mut report.minute_deleted,
+            ),
+            (TIER_HOUR, HOUR.1, policy.hour, &mut report.hour_deleted),
+        ] {
+            *slot += sqlx::query("DELETE FROM rollups WHERE tier = ? AND win + ? <= ?")
+                .bind(code)
+                .bind(span)
+                .bind(cutoff(keep))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(map_err)?;
+        for cache in self.servers.values_mut() {
+            cache.head_min = cache.head_min.filter(|m| *m >= raw);
+        }
+        Ok(report)
+    }
+}
+
+/// The series id of every sample of `snapshot`, in sample order, creating
+/// the series that are new.
+async fn series_ids(
+    cache: &mut ServerCache,
+    snapshot: &Snapshot,
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+) -> Result<Vec<i64>, StoreError> {
+    let shape = shape_of(snapshot);
+    if let Some((known, ids)) = &cache.shape
+        && *known == shape
+    {
+        return Ok(ids.clone());
+    }
+    if cache.series.is_empty() {
+        let rows = sqlx::query("SELECT id, metric, labels FROM series WHERE server = ?")
+            .bind(cache.id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        for row in rows {
+            cache
+                .series
+                .insert((row.get("metric"), row.get("labels")), row.get("id"));
+        }
+    }
+    let mut ids = Vec::with_capacity(snapshot.sample_count());
+    for family in &snapshot.metrics {
+        for sample in &family.samples {
+            let key = (family.name.clone(), labels_key(&sample.labels));
+            let id = match cache.series.get(&key) {
+                Some(id) => *id,
+                None => {
+                    let id: i64 = sqlx::query_scalar("INSERT INTO series (server, metric, labels, kind, unit) VALUES (?, ?, ?, ?, ?) RETURNING id")
+                        .bind(cache.id)
+                        .bind(&key.0)
+                        .bind(&key.1)
+                        .bind(kind_code(family.kind))
+                        .bind(family.unit.as_str())
+                        .fetch_one(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
+                    cache.series.insert(key, id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+    }
+    cache.shape = Some((shape, ids.clone()));
+    Ok(ids)
+}
