@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/services.sh docker
-# With the services just started, a test that cannot reach one fails
-# instead of printing "skipped".
-export MONITOR_REQUIRE_DOCKER=1
+scripts/services.sh docker postgres
+# With the services just installed and started, a test that cannot reach
+# one fails instead of printing "skipped".
+export MONITOR_REQUIRE_DOCKER=1 MONITOR_REQUIRE_POSTGRES=1
 
 locked=()
 [ -n "${CI:-}" ] && locked=(--locked)
@@ -19,20 +19,21 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
-cargo clippy "${locked[@]}" --workspace --all-targets -- -D warnings
+cargo clippy "${locked[@]}" --workspace --all-targets --all-features -- -D warnings
 
 step "features build alone"
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features
 cargo check "${locked[@]}" -p monitor-agent --no-default-features
+cargo check "${locked[@]}" -p monitor-store --no-default-features --features postgres
 
 step "cargo doc"
-RUSTDOCFLAGS="-D warnings" cargo doc "${locked[@]}" --workspace --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc "${locked[@]}" --workspace --all-features --no-deps --quiet
 
 step "examples run"
 cargo run "${locked[@]}" -q -p example-embed-collectors >/dev/null
 
 step "cargo test"
-cargo test "${locked[@]}" --workspace 2>&1 | tee target/test-output.txt
+cargo test "${locked[@]}" --workspace --all-features 2>&1 | tee target/test-output.txt
 passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 echo

@@ -16,10 +16,11 @@
 //! ```no_run
 //! use monitor_core::{Store, ServerId, TokenHash, Timestamp};
 //! use monitor_core::store::NewServer;
-//! use monitor_store::{SqliteOptions, SqliteStore};
+//! use monitor_store::{SqlStore, StoreOptions};
 //!
 //! # async fn run() -> Result<(), monitor_core::StoreError> {
-//! let store = SqliteStore::open(SqliteOptions::new("/var/lib/monitor/monitor.db")).await?;
+//! let store = SqlStore::open(StoreOptions::sqlite("/var/lib/monitor/monitor.db")).await?;
+//! // or: SqlStore::open_url("postgres://monitor@localhost/monitor").await?
 //! store.register_server(NewServer {
 //!     id: ServerId::new("srv-01").unwrap(),
 //!     name: "Web 1".into(),
@@ -33,8 +34,6 @@
 
 mod codec;
 mod engine;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+mod sql;
 
-#[cfg(feature = "sqlite")]
-pub use sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use sql::{Database, Durability, SqlStore, StoreOptions};

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +16,10 @@ use monitor_core::{
     AlertEvent, AlertRule, Labels, MetricKind, ServerId, Snapshot, Store, StoreError, Timestamp,
     TokenHash, Unit,
 };
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, Executor, Row};
+
+type AnyPool = sqlx::Pool<Any>;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::{
@@ -40,16 +39,25 @@ pub enum Durability {
     Normal,
 }
 
-/// Settings of a [`SqliteStore`].
+/// Which database a [`SqlStore`] uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file (created when missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://user:password@host/db`).
+    Postgres(String),
+}
+
+/// Settings of a [`SqlStore`].
 #[derive(Debug, Clone)]
-pub struct SqliteOptions {
-    /// The database file (created when missing).
-    pub path: PathBuf,
-    /// Sync policy.
+pub struct StoreOptions {
+    /// The database.
+    pub database: Database,
+    /// Sync policy (SQLite; PostgreSQL always commits durably).
     pub durability: Durability,
-    /// Reader connections.
-    pub readers: u32,
-    /// How long a writer or reader waits on a lock before failing.
+    /// Connections for reads (SQLite) or in all (PostgreSQL).
+    pub connections: u32,
+    /// How long a writer or reader waits on a lock before failing (SQLite).
     pub busy_timeout: Duration,
     /// How long after a one-hour window ends its reports are compacted (late
     /// replays within it are merged without rewriting a chunk).
@@ -58,17 +66,52 @@ pub struct SqliteOptions {
     pub retention: RetentionPolicy,
 }
 
-impl SqliteOptions {
-    /// Defaults for the database at `path`.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        SqliteOptions {
-            path: path.into(),
+impl StoreOptions {
+    fn with(database: Database) -> Self {
+        StoreOptions {
+            database,
             durability: Durability::Full,
-            readers: 4,
+            connections: 4,
             busy_timeout: Duration::from_secs(5),
             compaction_grace: Duration::from_secs(300),
             retention: RetentionPolicy::default(),
         }
+    }
+
+    /// Defaults for the SQLite file at `path`.
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        Self::with(Database::Sqlite(path.into()))
+    }
+
+    /// Defaults for the PostgreSQL database at `url`.
+    pub fn postgres(url: impl Into<String>) -> Self {
+        let mut options = Self::with(Database::Postgres(url.into()));
+        options.connections = 8;
+        options
+    }
+
+    /// Defaults for a URL: `sqlite:///var/lib/monitor/monitor.db`,
+    /// `sqlite://relative.db`, or `postgres://...` / `postgresql://...`.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for another scheme.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() {
+                return Err(StoreError::InvalidInput(format!("{url:?} names no file")));
+            }
+            return Ok(Self::sqlite(path));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::postgres(url));
+        }
+        Err(StoreError::InvalidInput(format!(
+            "unsupported database URL {url:?}: use sqlite:///path/to/file.db or postgres://user@host/db"
+        )))
     }
 }
 
@@ -81,7 +124,7 @@ enum Job {
     Retention(RetentionPolicy, i64, Reply<RetentionReport>),
 }
 
-/// A [`Store`] on an SQLite file.
+/// A [`Store`] on SQLite or PostgreSQL.
 ///
 /// Writes go through one task that commits many ingest calls in one
 /// transaction (group commit) and acknowledges each only after the commit;
@@ -89,16 +132,17 @@ enum Job {
 /// the writer). The same task compacts finished hours into compressed
 /// chunks and rollups and enforces retention.
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
+pub struct SqlStore {
     inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
 struct Inner {
-    write: SqlitePool,
-    read: SqlitePool,
+    write: AnyPool,
+    read: AnyPool,
     jobs: mpsc::Sender<Job>,
     retention: RetentionPolicy,
+    dialect: Dialect,
 }
 
 impl std::fmt::Debug for Job {
@@ -131,17 +175,29 @@ pub(crate) fn map_err(error: sqlx::Error) -> StoreError {
     }
 }
 
-fn migrate_err(error: sqlx::migrate::MigrateError) -> StoreError {
+fn migrate_err(
+    error: sqlx::migrate::MigrateError,
+    migrator: &sqlx::migrate::Migrator,
+) -> StoreError {
     match error {
         sqlx::migrate::MigrateError::VersionMissing(found) => StoreError::SchemaTooNew {
             found,
-            supported: MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0),
+            supported: migrator.iter().map(|m| m.version).max().unwrap_or(0),
         },
+        sqlx::migrate::MigrateError::Execute(e) => map_err(e),
         other => StoreError::Other(Box::new(other)),
     }
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The SQL dialect, where the two databases differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
 
 fn kind_code(kind: MetricKind) -> i64 {
     match kind {
@@ -166,68 +222,102 @@ fn json_err(error: serde_json::Error) -> StoreError {
     StoreError::Other(Box::new(error))
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Opens (or creates) the database, applies migrations and starts the
     /// writer task. Needs a Tokio runtime.
     ///
     /// # Errors
-    /// [`StoreError::SchemaTooNew`] when the file was written by a newer
-    /// version; [`StoreError::Unavailable`] when it cannot be opened.
-    pub async fn open(options: SqliteOptions) -> Result<Self, StoreError> {
-        if let Some(dir) = options.path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
-        let base = SqliteConnectOptions::new()
-            .filename(&options.path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match options.durability {
-                Durability::Full => SqliteSynchronous::Full,
-                Durability::Normal => SqliteSynchronous::Normal,
-            })
-            .busy_timeout(options.busy_timeout)
-            .foreign_keys(true)
-            .pragma("temp_store", "memory")
-            .pragma("cache_size", "-16384");
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base.clone())
+    /// [`StoreError::SchemaTooNew`] when the database was written by a newer
+    /// version; [`StoreError::Unavailable`] when it cannot be reached.
+    pub async fn open(options: StoreOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (write, read, migrator) = match &options.database {
+            Database::Sqlite(path) => {
+                if let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                let path = path.to_str().ok_or_else(|| {
+                    StoreError::InvalidInput(format!("{} is not valid UTF-8", path.display()))
+                })?;
+                let busy = options.busy_timeout.as_millis();
+                let sync = match options.durability {
+                    Durability::Full => "FULL",
+                    Durability::Normal => "NORMAL",
+                };
+                let setup = format!(
+                    "PRAGMA busy_timeout = {busy}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
+                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;"
+                );
+                let write = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(move |conn, _| {
+                        let setup = setup.clone();
+                        Box::pin(async move {
+                            conn.execute(sqlx::AssertSqlSafe(setup)).await.map(|_| ())
+                        })
+                    })
+                    .connect(&format!("sqlite://{path}?mode=rwc"))
+                    .await
+                    .map_err(map_err)?;
+                let reader_setup =
+                    format!("PRAGMA busy_timeout = {busy}; PRAGMA cache_size = -16384;");
+                // The writer's first connection switched the file to WAL.
+                let read = AnyPoolOptions::new()
+                    .max_connections(options.connections.max(1))
+                    .after_connect(move |conn, _| {
+                        let setup = reader_setup.clone();
+                        Box::pin(async move {
+                            conn.execute(sqlx::AssertSqlSafe(setup)).await.map(|_| ())
+                        })
+                    })
+                    .connect_lazy(&format!("sqlite://{path}?mode=ro"))
+                    .map_err(map_err)?;
+                (write, read, &SQLITE_MIGRATOR)
+            }
+            Database::Postgres(url) => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.connections.max(2))
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await
+                    .map_err(map_err)?;
+                (pool.clone(), pool, &POSTGRES_MIGRATOR)
+            }
+        };
+        migrator
+            .run(&write)
             .await
-            .map_err(map_err)?;
-        MIGRATOR.run(&write).await.map_err(migrate_err)?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(options.readers.max(1))
-            .connect_with(base.read_only(true))
-            .await
-            .map_err(map_err)?;
+            .map_err(|e| migrate_err(e, migrator))?;
+        let dialect = match options.database {
+            Database::Sqlite(_) => Dialect::Sqlite,
+            Database::Postgres(_) => Dialect::Postgres,
+        };
         let (jobs, rx) = mpsc::channel(1024);
-        let writer = Writer::load(write.clone(), options.clone()).await?;
+        let writer = Writer::load(write.clone(), options.clone(), dialect).await?;
         tokio::spawn(writer.run(rx));
-        Ok(SqliteStore {
+        Ok(SqlStore {
             inner: Arc::new(Inner {
                 write,
                 read,
                 jobs,
                 retention: options.retention,
+                dialect,
             }),
         })
     }
 
-    /// Opens the database named by an `sqlite://` URL (`sqlite:///var/lib/monitor/monitor.db`)
-    /// with default options.
+    /// Opens the database of a URL with default options (see
+    /// [`StoreOptions::from_url`]).
     ///
     /// # Errors
-    /// As [`SqliteStore::open`], and [`StoreError::InvalidInput`] for a bad URL.
+    /// As [`SqlStore::open`], and [`StoreError::InvalidInput`] for a bad URL.
     pub async fn open_url(url: &str) -> Result<Self, StoreError> {
-        let parsed = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::InvalidInput(format!("bad SQLite URL {url:?}: {e}")))?;
-        let path = parsed.get_filename().to_path_buf();
-        SqliteStore::open(SqliteOptions::new(path)).await
+        SqlStore::open(StoreOptions::from_url(url)?).await
     }
 
     async fn job<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
@@ -260,7 +350,7 @@ impl SqliteStore {
     }
 
     async fn server_row(&self, id: &ServerId) -> Result<Option<i64>, StoreError> {
-        sqlx::query_scalar("SELECT id FROM servers WHERE name = ?")
+        sqlx::query_scalar("SELECT id FROM servers WHERE name = $1")
             .bind(id.as_str())
             .fetch_optional(&self.inner.read)
             .await
@@ -268,7 +358,7 @@ impl SqliteStore {
     }
 }
 
-fn record_from(row: &sqlx::sqlite::SqliteRow) -> Result<ServerRecord, StoreError> {
+fn record_from(row: &AnyRow) -> Result<ServerRecord, StoreError> {
     let name: String = row.try_get("name").map_err(map_err)?;
     let tags: String = row.try_get("tags").map_err(map_err)?;
     Ok(ServerRecord {
@@ -290,9 +380,12 @@ const SERVER_COLUMNS: &str =
     "name, display_name, tags, hostname, os, created, last_seen, interval_secs";
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     fn name(&self) -> &str {
-        "sqlite"
+        match self.inner.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
     }
 
     async fn register_server(&self, server: NewServer) -> Result<ServerRecord, StoreError> {
@@ -303,7 +396,7 @@ impl Store for SqliteStore {
         };
         let tags = serde_json::to_string(&server.tags).map_err(json_err)?;
         let result = sqlx::query(
-            "INSERT INTO servers (name, display_name, tags, token_hash, created) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO servers (name, display_name, tags, token_hash, created) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(server.id.as_str())
         .bind(&name)
@@ -333,7 +426,7 @@ impl Store for SqliteStore {
 
     async fn server(&self, id: &ServerId) -> Result<Option<ServerRecord>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SERVER_COLUMNS} FROM servers WHERE name = ?"
+            "SELECT {SERVER_COLUMNS} FROM servers WHERE name = $1"
         )))
         .bind(id.as_str())
         .fetch_optional(&self.inner.read)
@@ -354,7 +447,7 @@ impl Store for SqliteStore {
 
     async fn server_by_token(&self, hash: &TokenHash) -> Result<Option<ServerRecord>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SERVER_COLUMNS} FROM servers WHERE token_hash = ?"
+            "SELECT {SERVER_COLUMNS} FROM servers WHERE token_hash = $1"
         )))
         .bind(&hash.0[..])
         .fetch_optional(&self.inner.read)
@@ -364,7 +457,7 @@ impl Store for SqliteStore {
     }
 
     async fn rotate_token(&self, id: &ServerId, hash: TokenHash) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE servers SET token_hash = ? WHERE name = ?")
+        let done = sqlx::query("UPDATE servers SET token_hash = $1 WHERE name = $2")
             .bind(&hash.0[..])
             .bind(id.as_str())
             .execute(&self.inner.write)
@@ -391,7 +484,7 @@ impl Store for SqliteStore {
 
     async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Snapshot>, StoreError> {
         let blob: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT latest FROM servers WHERE name = ?")
+            sqlx::query_scalar("SELECT latest FROM servers WHERE name = $1")
                 .bind(id.as_str())
                 .fetch_optional(&self.inner.read)
                 .await
@@ -414,7 +507,7 @@ impl Store for SqliteStore {
             .server_row(&query.server_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("server {}", query.server_id)))?;
-        let rows = sqlx::query("SELECT id, labels, kind, unit FROM series WHERE server = ? AND metric = ? ORDER BY labels")
+        let rows = sqlx::query("SELECT id, labels, kind, unit FROM series WHERE server = $1 AND metric = $2 ORDER BY labels")
             .bind(server)
             .bind(&query.metric)
             .fetch_all(&self.inner.read)
@@ -423,7 +516,7 @@ impl Store for SqliteStore {
         let mut wanted = Vec::new();
         for row in &rows {
             let labels: Labels =
-                serde_json::from_str(row.get::<&str, _>("labels")).map_err(json_err)?;
+                serde_json::from_str(&row.get::<String, _>("labels")).map_err(json_err)?;
             if monitor_core::model::matches_all(&query.matchers, &labels) {
                 wanted.push((
                     row.get::<i64, _>("id"),
@@ -452,25 +545,22 @@ impl Store for SqliteStore {
             match tier {
                 Tier::Raw => {
                     let first = window_of(from, RAW_WINDOW);
-                    let times = sqlx::query("SELECT win, times FROM chunk_times WHERE server = ? AND win >= ? AND win < ?")
+                    let times = sqlx::query("SELECT win, times FROM chunk_times WHERE server = $1 AND win >= $2 AND win < $3")
                         .bind(server)
                         .bind(first)
                         .bind(to)
                         .fetch_all(&mut *conn)
                         .await
                         .map_err(map_err)?;
-                    let mut qb: QueryBuilder<Sqlite> =
-                        QueryBuilder::new("SELECT series, win, data FROM chunks WHERE win >= ");
-                    qb.push_bind(first)
-                        .push(" AND win < ")
-                        .push_bind(to)
-                        .push(" AND series IN (");
-                    let mut sep = qb.separated(", ");
+                    let sql = format!(
+                        "SELECT series, win, data FROM chunks WHERE win >= $1 AND win < $2 AND series IN ({})",
+                        placeholders(3, ids.len())
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first).bind(to);
                     for id in &ids {
-                        sep.push_bind(*id);
+                        q = q.bind(*id);
                     }
-                    qb.push(")");
-                    let chunk_rows = qb.build().fetch_all(&mut *conn).await.map_err(map_err)?;
+                    let chunk_rows = q.fetch_all(&mut *conn).await.map_err(map_err)?;
                     let mut by_window: HashMap<i64, Vec<(i64, Vec<u8>)>> = HashMap::new();
                     for row in chunk_rows {
                         by_window
@@ -481,7 +571,7 @@ impl Store for SqliteStore {
                     for row in times {
                         let win: i64 = row.get("win");
                         let chunks = by_window.remove(&win).unwrap_or_default();
-                        let window = RawWindow::decode(row.get::<&[u8], _>("times"), &chunks)
+                        let window = RawWindow::decode(&row.get::<Vec<u8>, _>("times"), &chunks)
                             .map_err(engine::corrupt("chunk"))?;
                         for id in &ids {
                             let points = data.entry(*id).or_default();
@@ -500,22 +590,20 @@ impl Store for SqliteStore {
                     } else {
                         (TIER_HOUR, HOUR)
                     };
-                    let mut qb: QueryBuilder<Sqlite> =
-                        QueryBuilder::new("SELECT series, win, data FROM rollups WHERE tier = ");
-                    qb.push_bind(code)
-                        .push(" AND win >= ")
-                        .push_bind(window_of(from, span))
-                        .push(" AND win < ")
-                        .push_bind(to)
-                        .push(" AND series IN (");
-                    let mut sep = qb.separated(", ");
+                    let sql = format!(
+                        "SELECT series, win, data FROM rollups WHERE tier = $1 AND win >= $2 AND win < $3 AND series IN ({})",
+                        placeholders(4, ids.len())
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(code)
+                        .bind(window_of(from, span))
+                        .bind(to);
                     for id in &ids {
-                        sep.push_bind(*id);
+                        q = q.bind(*id);
                     }
-                    qb.push(")");
-                    for row in qb.build().fetch_all(&mut *conn).await.map_err(map_err)? {
+                    for row in q.fetch_all(&mut *conn).await.map_err(map_err)? {
                         let buckets = engine::decode_rollup(
-                            row.get::<&[u8], _>("data"),
+                            &row.get::<Vec<u8>, _>("data"),
                             row.get("win"),
                             width,
                         )
@@ -527,7 +615,7 @@ impl Store for SqliteStore {
             // Reports not compacted yet.
             let wanted_ids: HashSet<i64> = ids.iter().copied().collect();
             let head =
-                sqlx::query("SELECT ts, body FROM head WHERE server = ? AND ts >= ? AND ts < ?")
+                sqlx::query("SELECT ts, body FROM head WHERE server = $1 AND ts >= $2 AND ts < $3")
                     .bind(server)
                     .bind(from)
                     .bind(to)
@@ -536,7 +624,7 @@ impl Store for SqliteStore {
                     .map_err(map_err)?;
             for row in head {
                 let ts: i64 = row.get("ts");
-                let samples = engine::decode_report(row.get::<&[u8], _>("body"))
+                let samples = engine::decode_report(&row.get::<Vec<u8>, _>("body"))
                     .map_err(engine::corrupt("report"))?;
                 for (id, value) in samples {
                     if wanted_ids.contains(&id) {
@@ -576,7 +664,7 @@ impl Store for SqliteStore {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("server {id}")))?;
         let latest = self.latest_snapshot(id).await?;
-        let rows = sqlx::query("SELECT metric, labels, kind, unit FROM series WHERE server = ? ORDER BY metric, labels")
+        let rows = sqlx::query("SELECT metric, labels, kind, unit FROM series WHERE server = $1 ORDER BY metric, labels")
             .bind(server)
             .fetch_all(&self.inner.read)
             .await
@@ -585,7 +673,7 @@ impl Store for SqliteStore {
             .map(|row| {
                 let metric: String = row.get("metric");
                 let labels: Labels =
-                    serde_json::from_str(row.get::<&str, _>("labels")).map_err(json_err)?;
+                    serde_json::from_str(&row.get::<String, _>("labels")).map_err(json_err)?;
                 let last_value = latest.as_ref().and_then(|s| s.value(&metric, &labels));
                 Ok(SeriesInfo {
                     last_seen: last_value.and(latest.as_ref().map(|s| s.timestamp)),
@@ -615,7 +703,7 @@ impl Store for SqliteStore {
             rule.id = new_id();
         }
         let body = serde_json::to_string(&rule).map_err(json_err)?;
-        sqlx::query("INSERT INTO alert_rules (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body")
+        sqlx::query("INSERT INTO alert_rules (id, body) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = excluded.body")
             .bind(&rule.id)
             .bind(body)
             .execute(&self.inner.write)
@@ -625,7 +713,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_alert_rule(&self, id: &str) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM alert_rules WHERE id = ?")
+        let done = sqlx::query("DELETE FROM alert_rules WHERE id = $1")
             .bind(id)
             .execute(&self.inner.write)
             .await
@@ -645,7 +733,7 @@ impl Store for SqliteStore {
         for event in events {
             let body = serde_json::to_string(event).map_err(json_err)?;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO alert_events (server, rule_id, at, body) VALUES (?, ?, ?, ?) RETURNING id",
+                "INSERT INTO alert_events (server, rule_id, at, body) VALUES ($1, $2, $3, $4) RETURNING id",
             )
             .bind(event.server_id.as_str())
             .bind(&event.rule_id)
@@ -663,34 +751,27 @@ impl Store for SqliteStore {
     }
 
     async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT id, body FROM alert_events WHERE 1 = 1");
-        if let Some(server) = &filter.server_id {
-            qb.push(" AND server = ")
-                .push_bind(server.as_str().to_owned());
-        }
-        if let Some(rule) = &filter.rule_id {
-            qb.push(" AND rule_id = ").push_bind(rule.clone());
-        }
-        if let Some(since) = filter.since {
-            qb.push(" AND at >= ").push_bind(since.as_millis());
-        }
         let limit = if filter.limit == 0 {
             1000
         } else {
             filter.limit
         };
-        qb.push(" ORDER BY at DESC, id DESC LIMIT ")
-            .push_bind(limit as i64);
-        let rows = qb
-            .build()
-            .fetch_all(&self.inner.read)
-            .await
-            .map_err(map_err)?;
+        let rows = sqlx::query(
+            "SELECT id, body FROM alert_events \
+             WHERE ($1 IS NULL OR server = $1) AND ($2 IS NULL OR rule_id = $2) AND ($3 IS NULL OR at >= $3) \
+             ORDER BY at DESC, id DESC LIMIT $4",
+        )
+        .bind(filter.server_id.as_ref().map(|s| s.as_str().to_owned()))
+        .bind(filter.rule_id.clone())
+        .bind(filter.since.map(Timestamp::as_millis))
+        .bind(limit as i64)
+        .fetch_all(&self.inner.read)
+        .await
+        .map_err(map_err)?;
         rows.iter()
             .map(|row| {
                 let mut event: AlertEvent =
-                    serde_json::from_str(row.get::<&str, _>("body")).map_err(json_err)?;
+                    serde_json::from_str(&row.get::<String, _>("body")).map_err(json_err)?;
                 event.id = row.get("id");
                 Ok(event)
             })
@@ -711,7 +792,7 @@ impl Store for SqliteStore {
     async fn save_alert_states(&self, states: &[AlertStateRecord]) -> Result<(), StoreError> {
         let mut tx = self.inner.write.begin().await.map_err(map_err)?;
         for state in states {
-            sqlx::query("INSERT INTO alert_states (rule_id, server, labels, body) VALUES (?, ?, ?, ?) ON CONFLICT (rule_id, server, labels) DO UPDATE SET body = excluded.body")
+            sqlx::query("INSERT INTO alert_states (rule_id, server, labels, body) VALUES ($1, $2, $3, $4) ON CONFLICT (rule_id, server, labels) DO UPDATE SET body = excluded.body")
                 .bind(&state.rule_id)
                 .bind(state.server_id.as_str())
                 .bind(labels_key(&state.labels))
@@ -724,7 +805,7 @@ impl Store for SqliteStore {
     }
 
     async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.inner.read)
             .await
@@ -735,7 +816,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(value.to_string())
             .execute(&self.inner.write)
@@ -770,6 +851,14 @@ impl Store for SqliteStore {
     }
 }
 
+/// `$first, $first+1, ...`: `n` numbered placeholders.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A random-enough id for rules: time and a counter.
 fn new_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -799,8 +888,9 @@ struct ServerCache {
 
 /// The single writer: group commit, compaction, retention.
 struct Writer {
-    pool: SqlitePool,
-    options: SqliteOptions,
+    pool: AnyPool,
+    options: StoreOptions,
+    dialect: Dialect,
     servers: HashMap<String, ServerCache>,
 }
 
@@ -810,7 +900,7 @@ const SERVER_STATE: &str = "SELECT s.name, s.id, s.last_seen, \
      (SELECT MAX(win) FROM chunk_times c WHERE c.server = s.id) AS last_win \
      FROM servers s";
 
-fn server_cache(row: &sqlx::sqlite::SqliteRow) -> ServerCache {
+fn server_cache(row: &AnyRow) -> ServerCache {
     ServerCache {
         id: row.get("id"),
         last_seen: row.get("last_seen"),
@@ -835,10 +925,15 @@ fn shape_of(snapshot: &Snapshot) -> u64 {
 }
 
 impl Writer {
-    async fn load(pool: SqlitePool, options: SqliteOptions) -> Result<Self, StoreError> {
+    async fn load(
+        pool: AnyPool,
+        options: StoreOptions,
+        dialect: Dialect,
+    ) -> Result<Self, StoreError> {
         let mut writer = Writer {
             pool,
             options,
+            dialect,
             servers: HashMap::new(),
         };
         let rows = sqlx::query(SERVER_STATE)
@@ -855,6 +950,7 @@ impl Writer {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_retention = 0i64;
+        let mut ticks = 0u64;
         loop {
             tokio::select! {
                 job = rx.recv() => {
@@ -880,6 +976,14 @@ impl Writer {
                 }
                 _ = tick.tick() => {
                     let now = Timestamp::now().as_millis();
+                    ticks += 1;
+                    if ticks.is_multiple_of(12) {
+                        // Another process sharing the database may have
+                        // ingested or compacted: learn what is pending.
+                        if let Err(error) = self.refresh().await {
+                            tracing::warn!(%error, "Could not refresh the writer's view of pending reports.");
+                        }
+                    }
                     if let Err(error) = self.compact_due(now, 64).await {
                         tracing::error!(%error, "Compaction failed; the reports stay in the head table and are retried.");
                     }
@@ -893,6 +997,27 @@ impl Writer {
                 }
             }
         }
+    }
+
+    async fn refresh(&mut self) -> Result<(), StoreError> {
+        let rows = sqlx::query(SERVER_STATE)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        for row in rows {
+            let fresh = server_cache(&row);
+            let name: String = row.get("name");
+            match self.servers.get_mut(&name) {
+                Some(cache) => {
+                    cache.head_min = fresh.head_min;
+                    cache.compacted_until = cache.compacted_until.max(fresh.compacted_until);
+                }
+                None => {
+                    self.servers.insert(name, fresh);
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn other(&mut self, job: Job) {
@@ -913,7 +1038,7 @@ impl Writer {
     async fn server(&mut self, name: &str) -> Result<Option<&mut ServerCache>, StoreError> {
         if !self.servers.contains_key(name) {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{SERVER_STATE} WHERE s.name = ?"
+                "{SERVER_STATE} WHERE s.name = $1"
             )))
             .bind(name)
             .fetch_optional(&self.pool)
@@ -997,7 +1122,7 @@ impl Writer {
                 // A replay of a report already compacted?
                 if ts < cache.compacted_until {
                     let times: Option<Vec<u8>> = sqlx::query_scalar(
-                        "SELECT times FROM chunk_times WHERE server = ? AND win = ?",
+                        "SELECT times FROM chunk_times WHERE server = $1 AND win = $2",
                     )
                     .bind(server)
                     .bind(window_of(ts, RAW_WINDOW))
@@ -1024,7 +1149,7 @@ impl Writer {
                 }
                 samples.sort_unstable_by_key(|(id, _)| *id);
                 let inserted = sqlx::query(
-                    "INSERT INTO head (server, ts, body) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    "INSERT INTO head (server, ts, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 )
                 .bind(server)
                 .bind(ts)
@@ -1049,7 +1174,7 @@ impl Writer {
         for snapshot in newest.values() {
             let latest = serde_json::to_vec(snapshot).map_err(json_err)?;
             let host = snapshot.host.as_ref();
-            sqlx::query("UPDATE servers SET last_seen = ?, latest = ?, hostname = COALESCE(?, hostname), os = COALESCE(?, os), interval_secs = COALESCE(?, interval_secs) WHERE name = ?")
+            sqlx::query("UPDATE servers SET last_seen = $1, latest = $2, hostname = COALESCE($3, hostname), os = COALESCE($4, os), interval_secs = COALESCE($5, interval_secs) WHERE name = $6")
                 .bind(snapshot.timestamp.as_millis())
                 .bind(latest)
                 .bind(host.map(|h| h.hostname.clone()))
@@ -1066,7 +1191,7 @@ impl Writer {
 
     async fn delete_server(&mut self, id: &ServerId) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let server: Option<i64> = sqlx::query_scalar("SELECT id FROM servers WHERE name = ?")
+        let server: Option<i64> = sqlx::query_scalar("SELECT id FROM servers WHERE name = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
             .await
@@ -1075,12 +1200,12 @@ impl Writer {
             return Err(StoreError::NotFound(format!("server {id}")));
         };
         for sql in [
-            "DELETE FROM chunks WHERE series IN (SELECT id FROM series WHERE server = ?)",
-            "DELETE FROM rollups WHERE series IN (SELECT id FROM series WHERE server = ?)",
-            "DELETE FROM chunk_times WHERE server = ?",
-            "DELETE FROM head WHERE server = ?",
-            "DELETE FROM series WHERE server = ?",
-            "DELETE FROM servers WHERE id = ?",
+            "DELETE FROM chunks WHERE series IN (SELECT id FROM series WHERE server = $1)",
+            "DELETE FROM rollups WHERE series IN (SELECT id FROM series WHERE server = $1)",
+            "DELETE FROM chunk_times WHERE server = $1",
+            "DELETE FROM head WHERE server = $1",
+            "DELETE FROM series WHERE server = $1",
+            "DELETE FROM servers WHERE id = $1",
         ] {
             sqlx::query(sql)
                 .bind(server)
@@ -1089,8 +1214,8 @@ impl Writer {
                 .map_err(map_err)?;
         }
         for sql in [
-            "DELETE FROM alert_events WHERE server = ?",
-            "DELETE FROM alert_states WHERE server = ?",
+            "DELETE FROM alert_events WHERE server = $1",
+            "DELETE FROM alert_states WHERE server = $1",
         ] {
             sqlx::query(sql)
                 .bind(id.as_str())
@@ -1118,7 +1243,7 @@ impl Writer {
             };
             self.compact_window(server, win).await?;
             let head_min: Option<i64> =
-                sqlx::query_scalar("SELECT MIN(ts) FROM head WHERE server = ?")
+                sqlx::query_scalar("SELECT MIN(ts) FROM head WHERE server = $1")
                     .bind(server)
                     .fetch_one(&self.pool)
                     .await
@@ -1134,22 +1259,32 @@ impl Writer {
 
     async fn compact_window(&mut self, server: i64, win: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
+        if self.dialect == Dialect::Postgres {
+            // Several server processes may share the database: one compacts a
+            // server's window at a time; the others then find nothing to do.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(server)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
         let end = win + RAW_WINDOW;
-        let rows = sqlx::query("SELECT ts, body FROM head WHERE server = ? AND ts >= ? AND ts < ?")
-            .bind(server)
-            .bind(win)
-            .bind(end)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let rows =
+            sqlx::query("SELECT ts, body FROM head WHERE server = $1 AND ts >= $2 AND ts < $3")
+                .bind(server)
+                .bind(win)
+                .bind(end)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
         let mut reports = Vec::with_capacity(rows.len());
         for row in &rows {
-            let body = engine::decode_report(row.get::<&[u8], _>("body"))
+            let body = engine::decode_report(&row.get::<Vec<u8>, _>("body"))
                 .map_err(engine::corrupt("report"))?;
             reports.push((row.get::<i64, _>("ts"), body));
         }
         let existing: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT times FROM chunk_times WHERE server = ? AND win = ?")
+            sqlx::query_scalar("SELECT times FROM chunk_times WHERE server = $1 AND win = $2")
                 .bind(server)
                 .bind(win)
                 .fetch_optional(&mut *tx)
@@ -1159,7 +1294,7 @@ impl Writer {
             None => RawWindow::default(),
             Some(times) => {
                 let chunks: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-                    "SELECT series, data FROM chunks WHERE win = ? AND series IN (SELECT id FROM series WHERE server = ?)",
+                    "SELECT series, data FROM chunks WHERE win = $1 AND series IN (SELECT id FROM series WHERE server = $2)",
                 )
                 .bind(win)
                 .bind(server)
@@ -1171,7 +1306,7 @@ impl Writer {
         };
         window.add(reports);
         let (times, chunks) = window.encode();
-        sqlx::query("INSERT INTO chunk_times (server, win, times) VALUES (?, ?, ?) ON CONFLICT (server, win) DO UPDATE SET times = excluded.times")
+        sqlx::query("INSERT INTO chunk_times (server, win, times) VALUES ($1, $2, $3) ON CONFLICT (server, win) DO UPDATE SET times = excluded.times")
             .bind(server)
             .bind(win)
             .bind(times)
@@ -1179,7 +1314,7 @@ impl Writer {
             .await
             .map_err(map_err)?;
         for (series, data) in chunks {
-            sqlx::query("INSERT INTO chunks (series, win, data) VALUES (?, ?, ?) ON CONFLICT (series, win) DO UPDATE SET data = excluded.data")
+            sqlx::query("INSERT INTO chunks (series, win, data) VALUES ($1, $2, $3) ON CONFLICT (series, win) DO UPDATE SET data = excluded.data")
                 .bind(series)
                 .bind(win)
                 .bind(data)
@@ -1191,7 +1326,7 @@ impl Writer {
             let row_win = window_of(win, span);
             for (series, buckets) in window.buckets(width) {
                 let existing: Option<Vec<u8>> = sqlx::query_scalar(
-                    "SELECT data FROM rollups WHERE series = ? AND tier = ? AND win = ?",
+                    "SELECT data FROM rollups WHERE series = $1 AND tier = $2 AND win = $3",
                 )
                 .bind(series)
                 .bind(code)
@@ -1207,7 +1342,7 @@ impl Writer {
                 // The raw window is complete: its buckets replace any earlier ones.
                 all.retain(|t, _| *t < win || *t >= end);
                 all.extend(buckets);
-                sqlx::query("INSERT INTO rollups (series, tier, win, data) VALUES (?, ?, ?, ?) ON CONFLICT (series, tier, win) DO UPDATE SET data = excluded.data")
+                sqlx::query("INSERT INTO rollups (series, tier, win, data) VALUES ($1, $2, $3, $4) ON CONFLICT (series, tier, win) DO UPDATE SET data = excluded.data")
                     .bind(series)
                     .bind(code)
                     .bind(row_win)
@@ -1217,7 +1352,7 @@ impl Writer {
                     .map_err(map_err)?;
             }
         }
-        sqlx::query("DELETE FROM head WHERE server = ? AND ts >= ? AND ts < ?")
+        sqlx::query("DELETE FROM head WHERE server = $1 AND ts >= $2 AND ts < $3")
             .bind(server)
             .bind(win)
             .bind(end)
@@ -1238,20 +1373,20 @@ impl Writer {
         self.compact_due(now, usize::MAX).await?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let mut report = RetentionReport::default();
-        report.raw_deleted += sqlx::query("DELETE FROM chunks WHERE win + ? <= ?")
+        report.raw_deleted += sqlx::query("DELETE FROM chunks WHERE win + $1 <= $2")
             .bind(RAW_WINDOW)
             .bind(raw)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?
             .rows_affected();
-        sqlx::query("DELETE FROM chunk_times WHERE win + ? <= ?")
+        sqlx::query("DELETE FROM chunk_times WHERE win + $1 <= $2")
             .bind(RAW_WINDOW)
             .bind(raw)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        report.raw_deleted += sqlx::query("DELETE FROM head WHERE ts < ?")
+        report.raw_deleted += sqlx::query("DELETE FROM head WHERE ts < $1")
             .bind(raw)
             .execute(&mut *tx)
             .await
@@ -1266,7 +1401,7 @@ impl Writer {
             ),
             (TIER_HOUR, HOUR.1, policy.hour, &mut report.hour_deleted),
         ] {
-            *slot += sqlx::query("DELETE FROM rollups WHERE tier = ? AND win + ? <= ?")
+            *slot += sqlx::query("DELETE FROM rollups WHERE tier = $1 AND win + $2 <= $3")
                 .bind(code)
                 .bind(span)
                 .bind(cutoff(keep))
@@ -1288,7 +1423,7 @@ impl Writer {
 async fn series_ids(
     cache: &mut ServerCache,
     snapshot: &Snapshot,
-    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    tx: &mut sqlx::Transaction<'static, Any>,
 ) -> Result<Vec<i64>, StoreError> {
     let shape = shape_of(snapshot);
     if let Some((known, ids)) = &cache.shape
@@ -1297,7 +1432,7 @@ async fn series_ids(
         return Ok(ids.clone());
     }
     if cache.series.is_empty() {
-        let rows = sqlx::query("SELECT id, metric, labels FROM series WHERE server = ?")
+        let rows = sqlx::query("SELECT id, metric, labels FROM series WHERE server = $1")
             .bind(cache.id)
             .fetch_all(&mut **tx)
             .await
@@ -1315,7 +1450,7 @@ async fn series_ids(
             let id = match cache.series.get(&key) {
                 Some(id) => *id,
                 None => {
-                    let id: i64 = sqlx::query_scalar("INSERT INTO series (server, metric, labels, kind, unit) VALUES (?, ?, ?, ?, ?) RETURNING id")
+                    let id: i64 = sqlx::query_scalar("INSERT INTO series (server, metric, labels, kind, unit) VALUES ($1, $2, $3, $4, $5) RETURNING id")
                         .bind(cache.id)
                         .bind(&key.0)
                         .bind(&key.1)
