@@ -1,0 +1,369 @@
+//! Storage benchmark: ingest throughput, bytes per sample, compaction and
+//! query latency, next to a naive one-row-per-sample SQLite table.
+//!
+//! Run with: `cargo bench -p monitor-store --bench store --features postgres`
+//!
+//! Sizes (environment): `BENCH_SERVERS` (100), `BENCH_REPORTS` per server
+//! (2,000 at a 5 s interval), `BENCH_LONG_DAYS` of history for the long
+//! query (30), `BENCH_OVERVIEW` servers (1,000). PostgreSQL is measured
+//! when `DATABASE_URL` is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use monitor_core::store::{HistoryQuery, NewServer};
+use monitor_core::{Collection, Labels, ServerId, Snapshot, Store, Timestamp, TokenHash, Unit};
+use monitor_store::{SqlStore, StoreOptions};
+
+fn env(name: &str, default: i64) -> i64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pct(&mut self) -> f64 {
+        (self.next() % 10_000) as f64 / 100.0
+    }
+}
+
+/// A report of about 60 samples: 4 cores, 3 filesystems, 2 interfaces, 5 containers.
+fn report(server: &str, t: i64, i: i64, rng: &mut Rng) -> Snapshot {
+    let mut c = Collection::new();
+    let none = Labels::new;
+    c.gauge("cpu_usage_percent", Unit::PERCENT, none(), rng.pct());
+    for core in 0..4 {
+        c.gauge(
+            "cpu_usage_percent",
+            Unit::PERCENT,
+            none().with("cpu", core.to_string()),
+            rng.pct(),
+        );
+    }
+    for name in [
+        "cpu_user_percent",
+        "cpu_system_percent",
+        "cpu_iowait_percent",
+        "cpu_steal_percent",
+    ] {
+        c.gauge(name, Unit::PERCENT, none(), rng.pct() / 10.0);
+    }
+    c.gauge("memory_total_bytes", Unit::BYTES, none(), 16e9);
+    c.gauge(
+        "memory_used_bytes",
+        Unit::BYTES,
+        none(),
+        ((1_000_000 + rng.next() % 10_000) * 4096) as f64,
+    );
+    c.gauge(
+        "memory_available_bytes",
+        Unit::BYTES,
+        none(),
+        ((2_000_000 + rng.next() % 10_000) * 4096) as f64,
+    );
+    c.gauge(
+        "memory_cached_bytes",
+        Unit::BYTES,
+        none(),
+        ((500_000 + rng.next() % 1000) * 4096) as f64,
+    );
+    c.gauge("memory_used_percent", Unit::PERCENT, none(), rng.pct());
+    c.gauge("load_average_1m", Unit::NONE, none(), rng.pct() / 10.0);
+    for fs in ["/", "/home", "/var"] {
+        let l = none().with("mountpoint", fs);
+        c.gauge("filesystem_size_bytes", Unit::BYTES, l.clone(), 1e11);
+        c.gauge(
+            "filesystem_avail_bytes",
+            Unit::BYTES,
+            l.clone(),
+            (50_000_000 - i) as f64 * 4096.0,
+        );
+        c.gauge(
+            "filesystem_used_percent",
+            Unit::PERCENT,
+            l,
+            40.0 + (i / 1000) as f64,
+        );
+    }
+    for nic in ["eth0", "eth1"] {
+        let l = none().with("interface", nic);
+        c.gauge(
+            "network_receive_bytes_per_second",
+            Unit::BYTES_PER_SECOND,
+            l.clone(),
+            (rng.next() % 100_000) as f64,
+        );
+        c.gauge(
+            "network_transmit_bytes_per_second",
+            Unit::BYTES_PER_SECOND,
+            l.clone(),
+            (rng.next() % 100_000) as f64,
+        );
+        c.counter(
+            "network_receive_bytes_total",
+            Unit::BYTES,
+            l.clone(),
+            (i * 50_000) as f64,
+        );
+        c.counter(
+            "network_transmit_bytes_total",
+            Unit::BYTES,
+            l,
+            (i * 40_000) as f64,
+        );
+    }
+    for k in 0..5 {
+        let l = none().with("name", format!("app-{k}"));
+        c.gauge("container_cpu_percent", Unit::PERCENT, l.clone(), rng.pct());
+        c.gauge(
+            "container_memory_usage_bytes",
+            Unit::BYTES,
+            l.clone(),
+            ((50_000 + rng.next() % 500) * 4096) as f64,
+        );
+        c.gauge("container_running", Unit::NONE, l.clone(), 1.0);
+        c.counter(
+            "container_network_receive_bytes_total",
+            Unit::BYTES,
+            l,
+            (i * 1000) as f64,
+        );
+    }
+    Snapshot::new(ServerId::new(server).unwrap(), Timestamp::from_millis(t), c)
+}
+
+async fn register(store: &SqlStore, name: &str, seed: u64) {
+    let mut hash = [0u8; 32];
+    hash[..8].copy_from_slice(&seed.to_le_bytes());
+    store
+        .register_server(NewServer {
+            id: ServerId::new(name).unwrap(),
+            name: String::new(),
+            tags: vec![],
+            token_hash: TokenHash(hash),
+            created: Timestamp::now(),
+        })
+        .await
+        .unwrap();
+}
+
+async fn measure(label: &str, options: StoreOptions, sqlite_path: Option<&std::path::Path>) {
+    let servers = env("BENCH_SERVERS", 100);
+    let per_server = env("BENCH_REPORTS", 2_000);
+    let store = SqlStore::open(options).await.unwrap();
+    for s in 0..servers {
+        register(&store, &format!("bench-{s}"), s as u64 + 1).await;
+    }
+    let now = Timestamp::now().as_millis();
+    let t0 = now - now.rem_euclid(3_600_000) - per_server * 5000 - 2 * 3_600_000;
+    let samples_per_report = report("bench-0", t0, 0, &mut Rng(1)).sample_count() as i64;
+
+    // Reports are generated before the clock starts, in batches of 100
+    // round-robin over servers; 4 concurrent callers ingest them.
+    let mut rng = Rng(7);
+    let mut batches: Vec<Vec<Snapshot>> = Vec::new();
+    let mut batch = Vec::with_capacity(100);
+    for i in 0..per_server {
+        for s in 0..servers {
+            batch.push(report(&format!("bench-{s}"), t0 + i * 5000, i, &mut rng));
+            if batch.len() == 100 {
+                batches.push(std::mem::take(&mut batch));
+            }
+        }
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(batches.into_iter()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        let queue = std::sync::Arc::clone(&queue);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().unwrap().next();
+                let Some(batch) = next else { break };
+                store.ingest(&batch).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let reports = servers * per_server;
+    let samples = reports * samples_per_report;
+    println!(
+        "{label}: ingest {reports} reports ({samples} samples) in {secs:.2} s: {:.0} reports/s, {:.0} samples/s",
+        reports as f64 / secs,
+        samples as f64 / secs
+    );
+    let started = Instant::now();
+    let windows = store
+        .compact(Timestamp::from_millis(now + 86_400_000))
+        .await
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{label}: compaction of {windows} server-hours in {secs:.2} s: {:.0} samples/s",
+        samples as f64 / secs
+    );
+    // Query: 24 h (or all there is) of one series at full resolution.
+    let q = |from: i64, to: i64, step: Option<u64>, points: u32| HistoryQuery {
+        server_id: ServerId::new("bench-0").unwrap(),
+        metric: "cpu_usage_percent".into(),
+        matchers: vec![monitor_core::LabelMatcher::equal("cpu", "")],
+        from: Timestamp::from_millis(from),
+        to: Timestamp::from_millis(to),
+        step: step.map(Duration::from_secs),
+        max_points: points,
+    };
+    let end = t0 + per_server * 5000;
+    let from = end - (24 * 3_600_000).min(per_server * 5000);
+    let started = Instant::now();
+    let h = store
+        .history(&q(from, end, Some(5), 100_000))
+        .await
+        .unwrap();
+    println!(
+        "{label}: query {} points at full resolution ({:?} tier): {:.1} ms",
+        h.series[0].points.len(),
+        h.tier,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+
+    // Overview: the latest snapshot of every server.
+    let started = Instant::now();
+    let list = store.servers().await.unwrap();
+    for s in &list {
+        std::hint::black_box(store.latest_snapshot(&s.id).await.unwrap());
+    }
+    println!(
+        "{label}: overview of {} servers (list + latest snapshot each): {:.1} ms",
+        list.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    store.shutdown().await.unwrap();
+    drop(store);
+    if let Some(path) = sqlite_path {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let payload = |table: &'static str, column: &'static str| {
+            format!("SELECT COALESCE(SUM(LENGTH({column})), 0) FROM {table}")
+        };
+        let mut sizes = Vec::new();
+        for (table, column) in [
+            ("chunks", "data"),
+            ("chunk_times", "times"),
+            ("rollups", "data"),
+        ] {
+            let bytes: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(payload(table, column)))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            sizes.push(bytes);
+        }
+        println!(
+            "{label}: encoded payload per sample: raw chunks {:.2} B (values) + {:.2} B (times), rollups {:.2} B",
+            sizes[0] as f64 / samples as f64,
+            sizes[1] as f64 / samples as f64,
+            sizes[2] as f64 / samples as f64
+        );
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
+            .await
+            .unwrap();
+        let bytes = SqlStore::disk_usage(path);
+        println!(
+            "{label}: database file after checkpoint and VACUUM {:.1} MiB: {:.2} bytes per sample (raw chunks, rollups, series, indexes)",
+            bytes as f64 / 1048576.0,
+            bytes as f64 / samples as f64
+        );
+    }
+}
+
+/// The naive baseline: one row per sample, 1,000-row transactions.
+async fn naive(path: &std::path::Path) {
+    use sqlx::{Connection, Executor};
+    let servers = env("BENCH_SERVERS", 100).min(10);
+    let per_server = env("BENCH_REPORTS", 2_000);
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE samples (series INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (series, ts)) WITHOUT ROWID")
+        .await
+        .unwrap();
+    let mut rng = Rng(3);
+    let started = Instant::now();
+    let mut rows = 0i64;
+    let mut tx = conn.begin().await.unwrap();
+    for s in 0..servers {
+        for i in 0..per_server {
+            let snap = report("bench-0", i * 5000, i, &mut rng);
+            for (k, f) in snap
+                .metrics
+                .iter()
+                .flat_map(|f| f.samples.iter())
+                .enumerate()
+            {
+                sqlx::query("INSERT INTO samples (series, ts, value) VALUES ($1, $2, $3)")
+                    .bind(s * 1000 + k as i64)
+                    .bind(i * 5000)
+                    .bind(f.value)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                rows += 1;
+                if rows % 1000 == 0 {
+                    tx.commit().await.unwrap();
+                    tx = conn.begin().await.unwrap();
+                }
+            }
+        }
+    }
+    tx.commit().await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        .await
+        .unwrap();
+    let bytes = SqlStore::disk_usage(path);
+    println!(
+        "naive sqlite (one row per sample): {rows} samples in {secs:.2} s: {:.0} samples/s; {:.2} bytes per sample",
+        rows as f64 / secs,
+        bytes as f64 / rows as f64
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = std::env::temp_dir().join(format!("monitor-store-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("bench.db");
+        measure("sqlite", StoreOptions::sqlite(&db), Some(&db)).await;
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            measure("postgres", StoreOptions::postgres(url), None).await;
+        } else {
+            println!("(DATABASE_URL not set: PostgreSQL figures skipped)");
+        }
+        naive(&dir.join("naive.db")).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
