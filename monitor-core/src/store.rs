@@ -280,19 +280,35 @@ pub trait Store: Send + Sync {
     /// [`StoreError::NotFound`] for an unknown server.
     async fn delete_server(&self, id: &ServerId) -> Result<(), StoreError>;
 
-    /// Stores snapshots durably and idempotently.
+    /// Stores snapshots durably and idempotently. Takes them by value: a
+    /// server hands over what it decoded, and a store may keep them.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when a snapshot's server is not registered;
     /// [`StoreError::Unavailable`] or [`StoreError::Full`] when it cannot be
     /// written now. On error nothing of the batch counts as stored.
-    async fn ingest(&self, snapshots: &[Snapshot]) -> Result<IngestReceipt, StoreError>;
+    async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError>;
 
     /// The newest snapshot of a server.
     ///
     /// # Errors
     /// [`StoreError`] when the database fails.
     async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Snapshot>, StoreError>;
+
+    /// The newest snapshot of every server that has reported (the overview).
+    /// The default asks [`Store::latest_snapshot`] for each server.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn latest_snapshots(&self) -> Result<Vec<Snapshot>, StoreError> {
+        let mut out = Vec::new();
+        for server in self.servers().await? {
+            if let Some(snapshot) = self.latest_snapshot(&server.id).await? {
+                out.push(snapshot);
+            }
+        }
+        Ok(out)
+    }
 
     /// Downsampled history of one metric.
     ///

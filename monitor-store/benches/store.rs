@@ -3,10 +3,10 @@
 //!
 //! Run with: `cargo bench -p monitor-store --bench store --features postgres`
 //!
-//! Sizes (environment): `BENCH_SERVERS` (100), `BENCH_REPORTS` per server
-//! (2,000 at a 5 s interval), `BENCH_LONG_DAYS` of history for the long
-//! query (30), `BENCH_OVERVIEW` servers (1,000). PostgreSQL is measured
-//! when `DATABASE_URL` is set.
+//! Sizes (environment): `BENCH_SERVERS` (1,000; the overview reads them
+//! all), `BENCH_REPORTS` per server (1,000 at a 5 s interval: one million
+//! reports in all), `BENCH_LONG_DAYS` of history of one more server for the
+//! long queries (30). PostgreSQL is measured when `DATABASE_URL` is set.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -157,8 +157,8 @@ async fn register(store: &SqlStore, name: &str, seed: u64) {
 }
 
 async fn measure(label: &str, options: StoreOptions, sqlite_path: Option<&std::path::Path>) {
-    let servers = env("BENCH_SERVERS", 100);
-    let per_server = env("BENCH_REPORTS", 2_000);
+    let servers = env("BENCH_SERVERS", 1_000);
+    let per_server = env("BENCH_REPORTS", 1_000);
     let store = SqlStore::open(options).await.unwrap();
     for s in 0..servers {
         register(&store, &format!("bench-{s}"), s as u64 + 1).await;
@@ -193,7 +193,7 @@ async fn measure(label: &str, options: StoreOptions, sqlite_path: Option<&std::p
             loop {
                 let next = queue.lock().unwrap().next();
                 let Some(batch) = next else { break };
-                store.ingest(&batch).await.unwrap();
+                store.ingest(batch).await.unwrap();
             }
         }));
     }
@@ -244,15 +244,73 @@ async fn measure(label: &str, options: StoreOptions, sqlite_path: Option<&std::p
 
     // Overview: the latest snapshot of every server.
     let started = Instant::now();
-    let list = store.servers().await.unwrap();
-    for s in &list {
-        std::hint::black_box(store.latest_snapshot(&s.id).await.unwrap());
-    }
+    let overview = store.latest_snapshots().await.unwrap();
     println!(
-        "{label}: overview of {} servers (list + latest snapshot each): {:.1} ms",
-        list.len(),
+        "{label}: overview of {} servers (newest snapshot of each): {:.1} ms",
+        overview.len(),
         started.elapsed().as_secs_f64() * 1e3
     );
+
+    // A long history: one server, BENCH_LONG_DAYS at 5 s, then the range as
+    // at most 1,000 points.
+    let days = env("BENCH_LONG_DAYS", 30);
+    if days > 0 {
+        register(&store, "long-0", 999_999).await;
+        let reports = days * 86_400 / 5;
+        let start = now - now.rem_euclid(3_600_000) - reports * 5000;
+        let started = Instant::now();
+        let mut rng = Rng(11);
+        let mut batch = Vec::with_capacity(500);
+        for i in 0..reports {
+            batch.push(report("long-0", start + i * 5000, i, &mut rng));
+            if batch.len() == 500 {
+                store.ingest(std::mem::take(&mut batch)).await.unwrap();
+            }
+        }
+        if !batch.is_empty() {
+            store.ingest(batch).await.unwrap();
+        }
+        store
+            .compact(Timestamp::from_millis(now + 86_400_000))
+            .await
+            .unwrap();
+        println!(
+            "{label}: {days} days of one server ({reports} reports) generated, ingested and compacted in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let long = |step: Option<u64>, points: u32, from: i64| HistoryQuery {
+            server_id: ServerId::new("long-0").unwrap(),
+            from: Timestamp::from_millis(from),
+            to: Timestamp::from_millis(start + reports * 5000),
+            step: step.map(Duration::from_secs),
+            max_points: points,
+            ..q(0, 1, None, 1)
+        };
+        for (what, query) in [
+            (
+                format!("{days} days as <= 1000 points"),
+                long(None, 1000, start),
+            ),
+            (
+                "the last 24 h at full resolution".to_owned(),
+                long(
+                    Some(5),
+                    100_000,
+                    start + (reports - reports.min(17_280)) * 5000,
+                ),
+            ),
+        ] {
+            let started = Instant::now();
+            let h = store.history(&query).await.unwrap();
+            println!(
+                "{label}: query {what}: {} points ({:?} tier, step {} s) in {:.1} ms",
+                h.series[0].points.len(),
+                h.tier,
+                h.step_secs,
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
     store.shutdown().await.unwrap();
     drop(store);
     if let Some(path) = sqlite_path {
@@ -364,6 +422,10 @@ fn main() {
             println!("(DATABASE_URL not set: PostgreSQL figures skipped)");
         }
         naive(&dir.join("naive.db")).await;
-        let _ = std::fs::remove_dir_all(&dir);
+        if std::env::var("BENCH_KEEP").is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        } else {
+            println!("(kept {})", dir.display());
+        }
     });
 }

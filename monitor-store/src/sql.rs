@@ -474,12 +474,11 @@ impl Store for SqlStore {
         self.job(|tx| Job::DeleteServer(id, tx)).await
     }
 
-    async fn ingest(&self, snapshots: &[Snapshot]) -> Result<IngestReceipt, StoreError> {
+    async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError> {
         if snapshots.is_empty() {
             return Ok(IngestReceipt::default());
         }
-        let batch = snapshots.to_vec();
-        self.job(|tx| Job::Ingest(batch, tx)).await
+        self.job(|tx| Job::Ingest(snapshots, tx)).await
     }
 
     async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Snapshot>, StoreError> {
@@ -493,6 +492,18 @@ impl Store for SqlStore {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(json_err)?)),
             None => Ok(None),
         }
+    }
+
+    async fn latest_snapshots(&self) -> Result<Vec<Snapshot>, StoreError> {
+        let blobs: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT latest FROM servers WHERE latest IS NOT NULL ORDER BY name")
+                .fetch_all(&self.inner.read)
+                .await
+                .map_err(map_err)?;
+        blobs
+            .iter()
+            .map(|b| serde_json::from_slice(b).map_err(json_err))
+            .collect()
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
@@ -851,6 +862,10 @@ impl Store for SqlStore {
     }
 }
 
+/// Head rows per INSERT statement (3 parameters each, well under both
+/// databases' parameter limits).
+const HEAD_ROWS_PER_INSERT: usize = 500;
+
 /// `$first, $first+1, ...`: `n` numbered placeholders.
 fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -1106,12 +1121,19 @@ impl Writer {
         &mut self,
         jobs: &[(Vec<Snapshot>, Reply<IngestReceipt>)],
     ) -> Result<Vec<IngestReceipt>, StoreError> {
+        /// A report to insert: which job, which snapshot, its head row.
+        struct Row<'a> {
+            job: usize,
+            snapshot: &'a Snapshot,
+            server: i64,
+            ts: i64,
+            body: Vec<u8>,
+        }
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let mut receipts = Vec::with_capacity(jobs.len());
-        // Newest stored snapshot per server in this transaction.
-        let mut newest: HashMap<String, &Snapshot> = HashMap::new();
-        for (batch, _) in jobs {
-            let mut receipt = IngestReceipt::default();
+        let mut receipts = vec![IngestReceipt::default(); jobs.len()];
+        let mut rows: Vec<Row<'_>> = Vec::new();
+        let mut seen: HashSet<(i64, i64)> = HashSet::new();
+        for (job, (batch, _)) in jobs.iter().enumerate() {
             for snapshot in batch {
                 let name = snapshot.server_id.as_str();
                 let ts = snapshot.timestamp.as_millis();
@@ -1119,6 +1141,10 @@ impl Writer {
                     return Err(StoreError::NotFound(format!("server {name}")));
                 };
                 let server = cache.id;
+                if !seen.insert((server, ts)) {
+                    receipts[job].duplicates += 1;
+                    continue;
+                }
                 // A replay of a report already compacted?
                 if ts < cache.compacted_until {
                     let times: Option<Vec<u8>> = sqlx::query_scalar(
@@ -1133,43 +1159,62 @@ impl Writer {
                         let times = crate::codec::decode_times(&times)
                             .map_err(engine::corrupt("chunk times"))?;
                         if times.binary_search(&ts).is_ok() {
-                            receipt.duplicates += 1;
+                            receipts[job].duplicates += 1;
                             continue;
                         }
                     }
                 }
                 let ids = series_ids(cache, snapshot, &mut tx).await?;
                 let mut samples: Vec<(i64, f64)> = Vec::with_capacity(ids.len());
-                let mut i = 0;
-                for family in &snapshot.metrics {
-                    for sample in &family.samples {
-                        samples.push((ids[i], sample.value));
-                        i += 1;
-                    }
-                }
+                let values = snapshot
+                    .metrics
+                    .iter()
+                    .flat_map(|f| f.samples.iter().map(|s| s.value));
+                samples.extend(ids.iter().copied().zip(values));
                 samples.sort_unstable_by_key(|(id, _)| *id);
-                let inserted = sqlx::query(
-                    "INSERT INTO head (server, ts, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(server)
-                .bind(ts)
-                .bind(engine::encode_report(&samples))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?
-                .rows_affected();
-                if inserted == 0 {
-                    receipt.duplicates += 1;
-                    continue;
+                rows.push(Row {
+                    job,
+                    snapshot,
+                    server,
+                    ts,
+                    body: engine::encode_report(&samples),
+                });
+            }
+        }
+        // Multi-row inserts; RETURNING tells which rows were new.
+        let mut inserted: HashSet<(i64, i64)> = HashSet::with_capacity(rows.len());
+        for part in rows.chunks(HEAD_ROWS_PER_INSERT) {
+            let mut sql = String::from("INSERT INTO head (server, ts, body) VALUES ");
+            for i in 0..part.len() {
+                if i > 0 {
+                    sql.push_str(", ");
                 }
-                receipt.stored += 1;
-                cache.head_min = Some(cache.head_min.map_or(ts, |m| m.min(ts)));
-                if cache.last_seen.is_none_or(|seen| ts >= seen) {
-                    cache.last_seen = Some(ts);
-                    newest.insert(name.to_owned(), snapshot);
+                let n = i * 3;
+                sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
+            }
+            sql.push_str(" ON CONFLICT DO NOTHING RETURNING server, ts");
+            let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql));
+            for row in part {
+                q = q.bind(row.server).bind(row.ts).bind(row.body.as_slice());
+            }
+            inserted.extend(q.fetch_all(&mut *tx).await.map_err(map_err)?);
+        }
+        // Newest stored snapshot per server in this transaction.
+        let mut newest: HashMap<&str, &Snapshot> = HashMap::new();
+        for row in &rows {
+            if !inserted.contains(&(row.server, row.ts)) {
+                receipts[row.job].duplicates += 1;
+                continue;
+            }
+            receipts[row.job].stored += 1;
+            let name = row.snapshot.server_id.as_str();
+            if let Some(cache) = self.servers.get_mut(name) {
+                cache.head_min = Some(cache.head_min.map_or(row.ts, |m| m.min(row.ts)));
+                if cache.last_seen.is_none_or(|seen| row.ts >= seen) {
+                    cache.last_seen = Some(row.ts);
+                    newest.insert(name, row.snapshot);
                 }
             }
-            receipts.push(receipt);
         }
         for snapshot in newest.values() {
             let latest = serde_json::to_vec(snapshot).map_err(json_err)?;

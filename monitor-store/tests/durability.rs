@@ -67,7 +67,7 @@ async fn crash_child() {
                 snapshot(t0 + i * 1000, i)
             })
             .collect();
-        let receipt = store.ingest(&snapshots).await.unwrap();
+        let receipt = store.ingest(snapshots).await.unwrap();
         assert_eq!(receipt.stored + receipt.duplicates, 20);
         writeln!(stdout, "ack {batch}").unwrap();
         stdout.flush().unwrap();

@@ -168,9 +168,9 @@ async fn idempotent_ingest(store: &dyn Store) {
     let batch: Vec<Snapshot> = (0..10)
         .map(|i| snapshot("conf-idem", t0 + i * 5000, &mut rng))
         .collect();
-    let first = store.ingest(&batch).await.unwrap();
+    let first = store.ingest(batch.clone()).await.unwrap();
     assert_eq!((first.stored, first.duplicates), (10, 0));
-    let again = store.ingest(&batch).await.unwrap();
+    let again = store.ingest(batch.clone()).await.unwrap();
     assert_eq!(
         (again.stored, again.duplicates),
         (0, 10),
@@ -187,17 +187,10 @@ async fn idempotent_ingest(store: &dyn Store) {
     assert_eq!(record.interval_secs, Some(5.0));
     // After compaction a replay is still a duplicate, and a late report is merged.
     compact(store).await;
-    let replay = store.ingest(&batch[3..5]).await.unwrap();
+    let replay = store.ingest(batch[3..5].to_vec()).await.unwrap();
     assert_eq!((replay.stored, replay.duplicates), (0, 2));
     let late = snapshot("conf-idem", t0 + 2500, &mut rng);
-    assert_eq!(
-        store
-            .ingest(std::slice::from_ref(&late))
-            .await
-            .unwrap()
-            .stored,
-        1
-    );
+    assert_eq!(store.ingest(vec![late.clone()]).await.unwrap().stored, 1);
     compact(store).await;
     let h = store
         .history(&HistoryQuery {
@@ -221,9 +214,14 @@ async fn idempotent_ingest(store: &dyn Store) {
     // A snapshot of an unknown server is refused and stores nothing.
     let stranger = snapshot("conf-stranger", t0, &mut rng);
     assert!(matches!(
-        store.ingest(&[stranger]).await,
+        store.ingest(vec![stranger]).await,
         Err(StoreError::NotFound(_))
     ));
+    let overview = store.latest_snapshots().await.unwrap();
+    assert!(
+        overview.contains(&batch[9]),
+        "the overview has the newest snapshot"
+    );
     // The latest snapshot did not move back in time.
     assert_eq!(
         store
@@ -291,7 +289,7 @@ async fn two_hours(store: &dyn Store, server: &str, seed: u64) -> (i64, Vec<Snap
         .map(|t| snapshot(server, t, &mut rng))
         .collect();
     for chunk in snapshots.chunks(100) {
-        store.ingest(chunk).await.unwrap();
+        store.ingest(chunk.to_vec()).await.unwrap();
     }
     (t0, snapshots)
 }
