@@ -119,6 +119,7 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Job {
     Ingest(Vec<Snapshot>, Reply<IngestReceipt>),
+    Flush(Reply<()>),
     DeleteServer(ServerId, Reply<()>),
     Compact(i64, Reply<usize>),
     Retention(RetentionPolicy, i64, Reply<RetentionReport>),
@@ -143,12 +144,38 @@ struct Inner {
     jobs: mpsc::Sender<Job>,
     retention: RetentionPolicy,
     dialect: Dialect,
+    pending: Pending,
+}
+
+/// The newest snapshot of each server not yet written to its `servers` row:
+/// the writer keeps them here and flushes them every few seconds (and at
+/// shutdown) instead of rewriting a row per report; readers look here first.
+/// The samples themselves are durable at once in the head table.
+type Pending = Arc<std::sync::Mutex<HashMap<String, Arc<Snapshot>>>>;
+
+fn lock_pending(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Snapshot>>> {
+    // A panic while holding this lock cannot leave the map inconsistent.
+    p.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Newer facts from a pending snapshot over a stored record.
+fn overlay(mut record: ServerRecord, pending: &Pending) -> ServerRecord {
+    if let Some(s) = lock_pending(pending).get(record.id.as_str()) {
+        record.last_seen = Some(s.timestamp);
+        record.interval_secs = s.interval_secs.or(record.interval_secs);
+        if let Some(host) = &s.host {
+            record.hostname = Some(host.hostname.clone());
+            record.os = Some(host.os.clone());
+        }
+    }
+    record
 }
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Job::Ingest(..) => "Ingest",
+            Job::Flush(..) => "Flush",
             Job::DeleteServer(..) => "DeleteServer",
             Job::Compact(..) => "Compact",
             Job::Retention(..) => "Retention",
@@ -298,7 +325,14 @@ impl SqlStore {
             Database::Postgres(_) => Dialect::Postgres,
         };
         let (jobs, rx) = mpsc::channel(1024);
-        let writer = Writer::load(write.clone(), options.clone(), dialect).await?;
+        let pending: Pending = Arc::default();
+        let writer = Writer::load(
+            write.clone(),
+            options.clone(),
+            dialect,
+            Arc::clone(&pending),
+        )
+        .await?;
         tokio::spawn(writer.run(rx));
         Ok(SqlStore {
             inner: Arc::new(Inner {
@@ -307,6 +341,7 @@ impl SqlStore {
                 jobs,
                 retention: options.retention,
                 dialect,
+                pending,
             }),
         })
     }
@@ -432,7 +467,11 @@ impl Store for SqlStore {
         .fetch_optional(&self.inner.read)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(record_from).transpose()
+        Ok(row
+            .as_ref()
+            .map(record_from)
+            .transpose()?
+            .map(|r| overlay(r, &self.inner.pending)))
     }
 
     async fn servers(&self) -> Result<Vec<ServerRecord>, StoreError> {
@@ -442,7 +481,9 @@ impl Store for SqlStore {
         .fetch_all(&self.inner.read)
         .await
         .map_err(map_err)?;
-        rows.iter().map(record_from).collect()
+        rows.iter()
+            .map(|row| record_from(row).map(|r| overlay(r, &self.inner.pending)))
+            .collect()
     }
 
     async fn server_by_token(&self, hash: &TokenHash) -> Result<Option<ServerRecord>, StoreError> {
@@ -453,7 +494,11 @@ impl Store for SqlStore {
         .fetch_optional(&self.inner.read)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(record_from).transpose()
+        Ok(row
+            .as_ref()
+            .map(record_from)
+            .transpose()?
+            .map(|r| overlay(r, &self.inner.pending)))
     }
 
     async fn rotate_token(&self, id: &ServerId, hash: TokenHash) -> Result<(), StoreError> {
@@ -482,6 +527,9 @@ impl Store for SqlStore {
     }
 
     async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Snapshot>, StoreError> {
+        if let Some(s) = lock_pending(&self.inner.pending).get(id.as_str()) {
+            return Ok(Some(Snapshot::clone(s)));
+        }
         let blob: Option<Option<Vec<u8>>> =
             sqlx::query_scalar("SELECT latest FROM servers WHERE name = $1")
                 .bind(id.as_str())
@@ -500,10 +548,15 @@ impl Store for SqlStore {
                 .fetch_all(&self.inner.read)
                 .await
                 .map_err(map_err)?;
-        blobs
-            .iter()
-            .map(|b| serde_json::from_slice(b).map_err(json_err))
-            .collect()
+        let mut all: BTreeMap<String, Snapshot> = BTreeMap::new();
+        for blob in &blobs {
+            let s: Snapshot = serde_json::from_slice(blob).map_err(json_err)?;
+            all.insert(s.server_id.to_string(), s);
+        }
+        for (name, s) in lock_pending(&self.inner.pending).iter() {
+            all.insert(name.clone(), Snapshot::clone(s));
+        }
+        Ok(all.into_values().collect())
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
@@ -855,7 +908,9 @@ impl Store for SqlStore {
     }
 
     async fn shutdown(&self) -> Result<(), StoreError> {
-        // Every acknowledged write is committed; close the pools cleanly.
+        // Every acknowledged write is committed; write the newest snapshots
+        // to their rows and close the pools cleanly.
+        self.job(Job::Flush).await?;
         self.inner.read.close().await;
         self.inner.write.close().await;
         Ok(())
@@ -906,6 +961,7 @@ struct Writer {
     pool: AnyPool,
     options: StoreOptions,
     dialect: Dialect,
+    pending: Pending,
     servers: HashMap<String, ServerCache>,
 }
 
@@ -944,11 +1000,13 @@ impl Writer {
         pool: AnyPool,
         options: StoreOptions,
         dialect: Dialect,
+        pending: Pending,
     ) -> Result<Self, StoreError> {
         let mut writer = Writer {
             pool,
             options,
             dialect,
+            pending,
             servers: HashMap::new(),
         };
         let rows = sqlx::query(SERVER_STATE)
@@ -991,6 +1049,9 @@ impl Writer {
                 }
                 _ = tick.tick() => {
                     let now = Timestamp::now().as_millis();
+                    if let Err(error) = self.flush().await {
+                        tracing::warn!(%error, "Could not write the newest snapshots; retried at the next tick.");
+                    }
                     ticks += 1;
                     if ticks.is_multiple_of(12) {
                         // Another process sharing the database may have
@@ -1040,6 +1101,9 @@ impl Writer {
             Job::Ingest(..) => {}
             Job::DeleteServer(id, reply) => {
                 let _ = reply.send(self.delete_server(&id).await);
+            }
+            Job::Flush(reply) => {
+                let _ = reply.send(self.flush().await);
             }
             Job::Compact(now, reply) => {
                 let _ = reply.send(self.compact_due(now, usize::MAX).await);
@@ -1096,7 +1160,16 @@ impl Writer {
         }
         let result = self.ingest_tx(&accepted).await;
         match result {
-            Ok(receipts) => {
+            Ok((receipts, mut newest)) => {
+                // Move each server's newest snapshot out of its batch (highest
+                // index first, so swap_remove leaves the others in place).
+                newest.sort_unstable_by(|a, b| b.cmp(a));
+                let mut pending = lock_pending(&self.pending);
+                for (job, index) in newest {
+                    let snapshot = accepted[job].0.swap_remove(index);
+                    pending.insert(snapshot.server_id.to_string(), Arc::new(snapshot));
+                }
+                drop(pending);
                 for ((_, reply), receipt) in accepted.into_iter().zip(receipts) {
                     let _ = reply.send(Ok(receipt));
                 }
@@ -1120,10 +1193,11 @@ impl Writer {
     async fn ingest_tx(
         &mut self,
         jobs: &[(Vec<Snapshot>, Reply<IngestReceipt>)],
-    ) -> Result<Vec<IngestReceipt>, StoreError> {
+    ) -> Result<(Vec<IngestReceipt>, Vec<(usize, usize)>), StoreError> {
         /// A report to insert: which job, which snapshot, its head row.
         struct Row<'a> {
             job: usize,
+            index: usize,
             snapshot: &'a Snapshot,
             server: i64,
             ts: i64,
@@ -1134,7 +1208,7 @@ impl Writer {
         let mut rows: Vec<Row<'_>> = Vec::new();
         let mut seen: HashSet<(i64, i64)> = HashSet::new();
         for (job, (batch, _)) in jobs.iter().enumerate() {
-            for snapshot in batch {
+            for (index, snapshot) in batch.iter().enumerate() {
                 let name = snapshot.server_id.as_str();
                 let ts = snapshot.timestamp.as_millis();
                 let Some(cache) = self.servers.get_mut(name) else {
@@ -1174,6 +1248,7 @@ impl Writer {
                 samples.sort_unstable_by_key(|(id, _)| *id);
                 rows.push(Row {
                     job,
+                    index,
                     snapshot,
                     server,
                     ts,
@@ -1200,7 +1275,7 @@ impl Writer {
             inserted.extend(q.fetch_all(&mut *tx).await.map_err(map_err)?);
         }
         // Newest stored snapshot per server in this transaction.
-        let mut newest: HashMap<&str, &Snapshot> = HashMap::new();
+        let mut newest: HashMap<&str, (usize, usize)> = HashMap::new();
         for row in &rows {
             if !inserted.contains(&(row.server, row.ts)) {
                 receipts[row.job].duplicates += 1;
@@ -1212,12 +1287,23 @@ impl Writer {
                 cache.head_min = Some(cache.head_min.map_or(row.ts, |m| m.min(row.ts)));
                 if cache.last_seen.is_none_or(|seen| row.ts >= seen) {
                     cache.last_seen = Some(row.ts);
-                    newest.insert(name, row.snapshot);
+                    newest.insert(name, (row.job, row.index));
                 }
             }
         }
-        for snapshot in newest.values() {
-            let latest = serde_json::to_vec(snapshot).map_err(json_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok((receipts, newest.into_values().collect()))
+    }
+
+    /// Writes the pending newest snapshots to their server rows.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        let pending: Vec<Arc<Snapshot>> = lock_pending(&self.pending).values().cloned().collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for snapshot in &pending {
+            let latest = serde_json::to_vec(&**snapshot).map_err(json_err)?;
             let host = snapshot.host.as_ref();
             sqlx::query("UPDATE servers SET last_seen = $1, latest = $2, hostname = COALESCE($3, hostname), os = COALESCE($4, os), interval_secs = COALESCE($5, interval_secs) WHERE name = $6")
                 .bind(snapshot.timestamp.as_millis())
@@ -1231,7 +1317,16 @@ impl Writer {
                 .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
-        Ok(receipts)
+        // Forget what was written, unless a newer snapshot arrived meanwhile
+        // (the writer is this task, so none did; the check keeps it obvious).
+        let mut map = lock_pending(&self.pending);
+        for snapshot in pending {
+            let name = snapshot.server_id.as_str();
+            if map.get(name).is_some_and(|p| Arc::ptr_eq(p, &snapshot)) {
+                map.remove(name);
+            }
+        }
+        Ok(())
     }
 
     async fn delete_server(&mut self, id: &ServerId) -> Result<(), StoreError> {
@@ -1270,6 +1365,7 @@ impl Writer {
         }
         tx.commit().await.map_err(map_err)?;
         self.servers.remove(id.as_str());
+        lock_pending(&self.pending).remove(id.as_str());
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! suites that any implementation of a trait must pass. Enabled by the
 //! `testing` feature.
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::test]
 //! async fn my_store_conforms() {
 //!     let store = MyStore::open_temporary().await.unwrap();
