@@ -1,15 +1,29 @@
 //! # monitor-server
 //!
-//! The server: it registers hosts, accepts their agents' snapshots over
-//! HTTPS, keeps history in a [`monitor_core::Store`], evaluates alerts and
-//! serves the dashboard.
+//! The server: it registers hosts, accepts their agents' snapshots, keeps
+//! history in a [`monitor_core::Store`] and answers the dashboard and
+//! `curl` users, with SPEC.md's paths and headers.
 //!
-//! This crate is empty for now: the server lands with the server issue (#4),
-//! on top of the stores of the storage issue (#3).
+//! [`api::router`] builds the axum router over any store, so the server can
+//! be embedded or tested without a socket.
 //!
 //! # Example
+//! ```no_run
+//! use std::sync::Arc;
+//! use monitor_server::api::{AppState, router};
+//! use monitor_server::auth::{Scope, Token};
+//! use monitor_store::{SqlStore, StoreOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = SqlStore::open(StoreOptions::sqlite("monitor.db")).await?;
+//! let admin = Token::generate(Scope::Admin)?;
+//! let app = router(AppState::new(Arc::new(store), &admin, None));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8001").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
 //! ```
-//! // The agent→server wire format the server will accept is defined in core:
-//! let limits = monitor_core::wire::Limits::default();
-//! assert!(limits.max_samples_per_snapshot > 0);
-//! ```
+
+pub mod api;
+pub mod auth;
+pub mod error;

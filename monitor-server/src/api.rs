@@ -1,0 +1,514 @@
+//! The HTTP API: SPEC.md's paths and headers, JSON everywhere.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use monitor_core::store::{HistoryQuery, NewServer};
+use monitor_core::{LabelMatcher, Labels, ServerId, Store, Thresholds, Timestamp, names, wire};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, Scope, Token};
+use crate::error::ApiError;
+
+/// Header carrying an agent's token.
+pub const AUTH_HEADER: &str = "x-auth-token";
+/// Header carrying the dashboard's read token.
+pub const DASHBOARD_HEADER: &str = "x-dashboard-token";
+/// Header carrying the admin token.
+pub const ADMIN_HEADER: &str = "x-admin-token";
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    store: Arc<dyn Store>,
+    admin: monitor_core::TokenHash,
+    dashboard: Option<monitor_core::TokenHash>,
+    limits: wire::Limits,
+    future_tolerance_ms: i64,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store.name())
+            .field("dashboard_token", &self.dashboard.is_some())
+            .finish()
+    }
+}
+
+impl AppState {
+    /// State over `store`, with the admin token and the optional dashboard token.
+    pub fn new(store: Arc<dyn Store>, admin: &Token, dashboard: Option<&Token>) -> Self {
+        AppState {
+            store,
+            admin: admin.hash(),
+            dashboard: dashboard.map(Token::hash),
+            limits: wire::Limits::default(),
+            future_tolerance_ms: 5 * 60 * 1000,
+        }
+    }
+
+    fn is_admin(&self, headers: &HeaderMap) -> bool {
+        header(headers, ADMIN_HEADER).is_some_and(|t| auth::matches(t, &self.admin))
+    }
+
+    /// Admin token required.
+    fn require_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if self.is_admin(headers) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized())
+        }
+    }
+
+    /// Read access: open without a dashboard token (as the original), else
+    /// the dashboard or admin token.
+    fn require_read(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        match &self.dashboard {
+            None => Ok(()),
+            Some(expected) => {
+                let dashboard =
+                    header(headers, DASHBOARD_HEADER).is_some_and(|t| auth::matches(t, expected));
+                if dashboard || self.is_admin(headers) {
+                    Ok(())
+                } else {
+                    Err(ApiError::unauthorized())
+                }
+            }
+        }
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    headers.get(name).map(|v| v.as_bytes())
+}
+
+/// The API router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/register", post(register))
+        .route("/api/metrics", post(ingest))
+        .route("/api/servers", get(servers))
+        .route("/api/servers/{id}", delete(delete_server))
+        .route("/api/servers/{id}/token", post(rotate_token))
+        .route("/api/metrics/history", get(history))
+        .route("/api/alerts", get(get_alerts).post(set_alerts))
+        .layer(axum::extract::DefaultBodyLimit::max(4 << 20))
+        .with_state(state)
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    database: &'static str,
+    store: String,
+}
+
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let ok = state.store.health().await.is_ok();
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Health {
+            status: if ok { "ok" } else { "degraded" },
+            version: env!("CARGO_PKG_VERSION"),
+            database: if ok { "reachable" } else { "unreachable" },
+            store: state.store.name().to_owned(),
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    #[serde(default)]
+    server_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Registered {
+    server_id: String,
+    token: String,
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return serde_json::from_slice(b"{}")
+            .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))
+}
+
+async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    state.require_admin(&headers)?;
+    let body: RegisterBody = json_body(&body)?;
+    let id = match body.server_id {
+        Some(id) => ServerId::new(id)
+            .map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))?,
+        None => {
+            let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
+            ServerId::new(format!("srv-{}", &token.expose()[8..20]))
+                .map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))?
+        }
+    };
+    for tag in &body.tags {
+        if tag.is_empty() || tag.len() > 64 || tag.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "invalid_tag",
+                format!("tag {tag:?}: 1 to 64 characters, no control characters"),
+            ));
+        }
+    }
+    let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
+    state
+        .store
+        .register_server(NewServer {
+            id: id.clone(),
+            name: body.name.unwrap_or_default(),
+            tags: body.tags,
+            token_hash: token.hash(),
+            created: Timestamp::now(),
+        })
+        .await?;
+    tracing::info!(server_id = %id, "Server registered.");
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            server_id: id.to_string(),
+            token: token.expose().to_owned(),
+        }),
+    ))
+}
+
+fn random_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "no random source to make a token",
+    )
+}
+
+#[derive(Serialize)]
+struct Ingested {
+    stored: usize,
+    duplicates: usize,
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Ingested>, ApiError> {
+    let token = header(&headers, AUTH_HEADER).ok_or_else(ApiError::unauthorized)?;
+    let server = state
+        .store
+        .server_by_token(&auth::hash(token))
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let snapshots = wire::decode(&body, &state.limits).map_err(|e| match e {
+        wire::WireError::TooMany { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_items",
+            e.to_string(),
+        ),
+        wire::WireError::Json(_) => ApiError::bad_request("invalid_json", e.to_string()),
+        wire::WireError::Invalid { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_snapshot",
+            e.to_string(),
+        ),
+    })?;
+    let now = Timestamp::now().as_millis();
+    for (i, s) in snapshots.iter().enumerate() {
+        if s.server_id != server.id {
+            return Err(ApiError::forbidden(
+                "identity_mismatch",
+                format!(
+                    "snapshot {i} is for server {:?} but the token belongs to {:?}",
+                    s.server_id.as_str(),
+                    server.id.as_str()
+                ),
+            ));
+        }
+        if s.timestamp.as_millis() > now + state.future_tolerance_ms {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "timestamp_out_of_range",
+                format!(
+                    "snapshot {i} is dated {}, more than 5 minutes in the future: check the agent's clock",
+                    s.timestamp
+                ),
+            ));
+        }
+    }
+    let receipt = state.store.ingest(snapshots).await?;
+    Ok(Json(Ingested {
+        stored: receipt.stored,
+        duplicates: receipt.duplicates,
+    }))
+}
+
+/// One server in `GET /api/servers`.
+#[derive(Serialize)]
+struct ServerView {
+    server_id: String,
+    name: String,
+    tags: Vec<String>,
+    hostname: Option<String>,
+    os: Option<String>,
+    online: bool,
+    last_seen: Option<Timestamp>,
+    interval_secs: Option<f64>,
+    cpu_total_percent: Option<f64>,
+    memory_used_percent: Option<f64>,
+    disk_used_percent: Option<f64>,
+    containers_running: Option<usize>,
+}
+
+async fn servers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<ServerView>>, ApiError> {
+    state.require_read(&headers)?;
+    let records = state.store.servers().await?;
+    let latest = state.store.latest_snapshots().await?;
+    let now = Timestamp::now().as_millis();
+    let views = records
+        .into_iter()
+        .map(|r| {
+            let snapshot = latest.iter().find(|s| s.server_id == r.id);
+            let scalar = |name: &str| snapshot.and_then(|s| s.value(name, &Labels::new()));
+            // Offline after three missed intervals (at least 30 s).
+            let interval_ms = (r.interval_secs.unwrap_or(5.0) * 1000.0) as i64;
+            let online = r
+                .last_seen
+                .is_some_and(|t| now - t.as_millis() <= (3 * interval_ms).max(30_000));
+            ServerView {
+                server_id: r.id.to_string(),
+                name: r.name,
+                tags: r.tags,
+                hostname: r.hostname,
+                os: r.os,
+                online,
+                last_seen: r.last_seen,
+                interval_secs: r.interval_secs,
+                cpu_total_percent: scalar(names::CPU_USAGE_PERCENT),
+                memory_used_percent: scalar(names::MEMORY_USED_PERCENT),
+                // The fullest filesystem, as the original's disk threshold watches.
+                disk_used_percent: snapshot
+                    .and_then(|s| s.family(names::FILESYSTEM_USED_PERCENT))
+                    .and_then(|f| f.samples.iter().map(|x| x.value).reduce(f64::max)),
+                containers_running: snapshot.and_then(|s| s.containers.as_ref()).map(|c| {
+                    c.iter()
+                        .filter(|c| c.state == monitor_core::ContainerState::Running)
+                        .count()
+                }),
+            }
+        })
+        .collect();
+    Ok(Json(views))
+}
+
+async fn delete_server(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.require_admin(&headers)?;
+    let id =
+        ServerId::new(id).map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))?;
+    state.store.delete_server(&id).await?;
+    tracing::info!(server_id = %id, "Server deleted with its data.");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Registered>, ApiError> {
+    state.require_admin(&headers)?;
+    let id =
+        ServerId::new(id).map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))?;
+    let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
+    state.store.rotate_token(&id, token.hash()).await?;
+    tracing::info!(server_id = %id, "Token rotated.");
+    Ok(Json(Registered {
+        server_id: id.to_string(),
+        token: token.expose().to_owned(),
+    }))
+}
+
+/// Query of `GET /api/metrics/history`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryParams {
+    server_id: String,
+    #[serde(default)]
+    metric: Option<String>,
+    /// Label matchers, `name="value"` or `name!="value"`, comma separated.
+    #[serde(default, rename = "match")]
+    matchers: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    step: Option<f64>,
+    #[serde(default)]
+    points: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct HistoryView {
+    server_id: String,
+    from: Timestamp,
+    to: Timestamp,
+    step_secs: u64,
+    tier: monitor_core::store::Tier,
+    series: Vec<monitor_core::store::Series>,
+}
+
+/// The metrics `?server_id=` alone returns: the original's main ones.
+const DEFAULT_METRICS: [&str; 3] = [
+    names::CPU_USAGE_PERCENT,
+    names::MEMORY_USED_PERCENT,
+    names::FILESYSTEM_USED_PERCENT,
+];
+
+async fn history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HistoryParams>,
+) -> Result<Json<HistoryView>, ApiError> {
+    state.require_read(&headers)?;
+    let id = ServerId::new(params.server_id)
+        .map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))?;
+    let time = |name: &str, text: Option<String>, default: Timestamp| match text {
+        None => Ok(default),
+        Some(t) => Timestamp::parse(&t)
+            .map_err(|e| ApiError::bad_request("invalid_time", format!("{name}: {e}"))),
+    };
+    let now = Timestamp::now();
+    let to = time("to", params.to, now)?;
+    let from = time("from", params.from, to.add_millis(-3_600_000))?;
+    if from >= to {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            "from must be before to",
+        ));
+    }
+    let step = match params.step {
+        None => None,
+        Some(s) if s.is_finite() && (1.0..=86_400.0 * 366.0).contains(&s) => {
+            Some(Duration::from_secs_f64(s))
+        }
+        Some(s) => {
+            return Err(ApiError::bad_request(
+                "invalid_step",
+                format!("step {s}: give seconds, at least 1"),
+            ));
+        }
+    };
+    let points = params.points.unwrap_or(1000).clamp(1, 100_000);
+    let mut matchers = Vec::new();
+    if let Some(text) = params.matchers.as_deref().filter(|t| !t.is_empty()) {
+        for part in text.split(',') {
+            matchers.push(
+                LabelMatcher::parse(part).map_err(|e| ApiError::bad_request("invalid_match", e))?,
+            );
+        }
+    }
+    let metrics: Vec<String> = match params.metric {
+        Some(m) => {
+            if !monitor_core::model::is_valid_name(&m) {
+                return Err(ApiError::bad_request(
+                    "invalid_metric",
+                    format!("{m:?} is not a metric name"),
+                ));
+            }
+            vec![m]
+        }
+        None => DEFAULT_METRICS.iter().map(|m| (*m).to_owned()).collect(),
+    };
+    let mut series = Vec::new();
+    let mut step_secs = 0;
+    let mut tier = monitor_core::store::Tier::Raw;
+    for metric in metrics {
+        let h = state
+            .store
+            .history(&HistoryQuery {
+                server_id: id.clone(),
+                metric,
+                matchers: matchers.clone(),
+                from,
+                to,
+                step,
+                max_points: points,
+            })
+            .await?;
+        step_secs = h.step_secs;
+        tier = h.tier;
+        series.extend(h.series);
+    }
+    Ok(Json(HistoryView {
+        server_id: id.to_string(),
+        from,
+        to,
+        step_secs,
+        tier,
+        series,
+    }))
+}
+
+const THRESHOLDS_KEY: &str = "thresholds";
+
+async fn get_alerts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Thresholds>, ApiError> {
+    state.require_read(&headers)?;
+    let stored = state.store.setting(THRESHOLDS_KEY).await?;
+    let thresholds = match stored {
+        Some(value) => serde_json::from_value(value).unwrap_or_default(),
+        None => Thresholds::default(),
+    };
+    Ok(Json(thresholds))
+}
+
+async fn set_alerts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Thresholds>, ApiError> {
+    // The original's users change thresholds with the dashboard token.
+    state.require_read(&headers)?;
+    let thresholds: Thresholds = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    thresholds
+        .validate()
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_threshold", e))?;
+    let value = serde_json::to_value(thresholds)
+        .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    state.store.put_setting(THRESHOLDS_KEY, &value).await?;
+    Ok(Json(thresholds))
+}

@@ -1,0 +1,146 @@
+//! The `monitor-server` command line. Run `monitor-server --help`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use monitor_server::api::{AppState, router};
+use monitor_server::auth::{Scope, Token};
+use monitor_store::{SqlStore, StoreOptions};
+
+/// The monitor server: registers hosts, receives their metrics, keeps history.
+#[derive(Debug, Parser)]
+#[command(name = "monitor-server", version)]
+struct Cli {
+    /// Address to listen on. Plain HTTP is allowed only on a loopback
+    /// address (behind a TLS-terminating proxy such as nginx) or with
+    /// --insecure-http.
+    #[arg(long, env = "MONITOR_LISTEN", default_value = "127.0.0.1:8001")]
+    listen: SocketAddr,
+
+    /// Directory for the SQLite database and the generated admin token.
+    #[arg(long, env = "MONITOR_DATA_DIR", default_value = "./.data")]
+    data_dir: PathBuf,
+
+    /// Database URL (default: sqlite://<data-dir>/monitor.db); postgres://... for PostgreSQL.
+    #[arg(long, env = "MONITOR_DATABASE_URL")]
+    database_url: Option<String>,
+
+    /// Serve plain HTTP on a non-loopback address (tokens then cross the
+    /// network in clear text: only for trusted networks).
+    #[arg(long)]
+    insecure_http: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("monitor-server: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The admin token: `MONITOR_ADMIN_TOKEN`, else the one generated at the
+/// first start in `<data-dir>/admin.token` (mode 0600).
+fn admin_token(data_dir: &Path) -> anyhow::Result<Token> {
+    if let Ok(secret) = std::env::var("MONITOR_ADMIN_TOKEN") {
+        if secret.len() < 16 {
+            bail!(
+                "MONITOR_ADMIN_TOKEN is too short: use at least 16 characters (better: leave it unset and use the generated one)"
+            );
+        }
+        return Ok(Token::from_secret(secret));
+    }
+    let path = data_dir.join("admin.token");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(Token::from_secret(secret.trim().to_owned()));
+    }
+    let token = Token::generate(Scope::Admin).context("no random source")?;
+    write_private(&path, token.expose())?;
+    eprintln!(
+        "monitor-server: generated the admin token in {}",
+        path.display()
+    );
+    Ok(token)
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(file, "{text}").with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if !cli.listen.ip().is_loopback() && !cli.insecure_http {
+        bail!(
+            "--listen {}: plain HTTP is only allowed on a loopback address (put nginx with TLS in front) \
+             or with --insecure-http; built-in TLS arrives with the rest of the server issue (#4)",
+            cli.listen
+        );
+    }
+    std::fs::create_dir_all(&cli.data_dir)
+        .with_context(|| format!("cannot create --data-dir {}", cli.data_dir.display()))?;
+    let options = match &cli.database_url {
+        Some(url) => StoreOptions::from_url(url)?,
+        None => StoreOptions::sqlite(cli.data_dir.join("monitor.db")),
+    };
+    let store = SqlStore::open(options)
+        .await
+        .context("cannot open the database")?;
+    let admin = admin_token(&cli.data_dir)?;
+    let dashboard = std::env::var("DASHBOARD_TOKEN")
+        .ok()
+        .map(Token::from_secret);
+    if dashboard.is_none() && !cli.listen.ip().is_loopback() {
+        tracing::warn!(
+            "DASHBOARD_TOKEN is not set: anyone who reaches this address can read every server's metrics."
+        );
+    }
+    let store = Arc::new(store);
+    let app = router(AppState::new(store.clone(), &admin, dashboard.as_ref()));
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.listen))?;
+    tracing::info!(address = %cli.listen, "Listening (plain HTTP).");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("Shutting down: flushing the store.");
+    monitor_core::Store::shutdown(&*store).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

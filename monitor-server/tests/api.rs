@@ -1,0 +1,355 @@
+//! The API through the router, without a socket, on a real SQLite store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use monitor_core::{Collection, Labels, ServerId, Snapshot, Timestamp, Unit, wire};
+use monitor_server::api::{AppState, router};
+use monitor_server::auth::Token;
+use monitor_store::{SqlStore, StoreOptions};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Fixture {
+    app: axum::Router,
+    admin: Token,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn fixture(dashboard: Option<&str>) -> Fixture {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("monitor-api-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = SqlStore::open(StoreOptions::sqlite(dir.join("db")))
+        .await
+        .unwrap();
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
+    let dashboard = dashboard.map(Token::from_secret);
+    let app = router(AppState::new(Arc::new(store), &admin, dashboard.as_ref()));
+    Fixture {
+        app,
+        admin,
+        _dir: TempDir(dir),
+    }
+}
+
+async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, value)
+}
+
+fn post(path: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> Request<Body> {
+    let mut b = Request::post(path).header("content-type", "application/json");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(body.into()).unwrap()
+}
+
+fn get(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut b = Request::get(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn snapshot(id: &str, t: Timestamp) -> Snapshot {
+    let mut c = Collection::new();
+    c.gauge("cpu_usage_percent", Unit::PERCENT, Labels::new(), 42.5);
+    c.gauge("memory_used_percent", Unit::PERCENT, Labels::new(), 61.0);
+    c.gauge(
+        "filesystem_used_percent",
+        Unit::PERCENT,
+        Labels::new().with("mountpoint", "/"),
+        70.0,
+    );
+    let mut s = Snapshot::new(ServerId::new(id).unwrap(), t, c);
+    s.interval_secs = Some(5.0);
+    s
+}
+
+async fn register(f: &Fixture, id: &str) -> String {
+    let (status, body) = call(
+        &f.app,
+        post(
+            "/api/register",
+            &[("x-admin-token", f.admin.expose())],
+            json!({"server_id": id}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["server_id"], id);
+    body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_originals_real_data_flow() {
+    let f = fixture(None).await;
+    let (status, body) = call(&f.app, get("/api/health", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"], "reachable");
+
+    let token = register(&f, "srv-01").await;
+    assert!(token.starts_with("smk_ing_"));
+    let now = Timestamp::now();
+    let batch = wire::encode_batch(&[
+        snapshot("srv-01", now.add_millis(-5000)),
+        snapshot("srv-01", now),
+    ])
+    .unwrap();
+    let (status, body) = call(
+        &f.app,
+        post("/api/metrics", &[("x-auth-token", &token)], batch.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"stored": 2, "duplicates": 0}));
+    let (_, body) = call(
+        &f.app,
+        post("/api/metrics", &[("x-auth-token", &token)], batch),
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({"stored": 0, "duplicates": 2}),
+        "a replay counts once"
+    );
+
+    let (status, servers) = call(&f.app, get("/api/servers", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    let s = &servers[0];
+    assert_eq!(s["server_id"], "srv-01");
+    assert_eq!(s["online"], true);
+    assert_eq!(s["cpu_total_percent"], 42.5);
+    assert_eq!(s["memory_used_percent"], 61.0);
+    assert_eq!(s["disk_used_percent"], 70.0);
+
+    let (status, h) = call(&f.app, get("/api/metrics/history?server_id=srv-01", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    let metrics: Vec<&str> = h["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            "cpu_usage_percent",
+            "memory_used_percent",
+            "filesystem_used_percent"
+        ]
+    );
+    let (_, h) = call(
+        &f.app,
+        get("/api/metrics/history?server_id=srv-01&metric=filesystem_used_percent&match=mountpoint%3D%22%2F%22&step=1", &[]),
+    )
+    .await;
+    assert_eq!(h["series"][0]["points"].as_array().unwrap().len(), 2);
+    assert_eq!(h["series"][0]["points"][0]["max"], 70.0);
+
+    // SPEC.md's curl commands for /api/alerts.
+    let (status, t) = call(&f.app, get("/api/alerts", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(t["cpu_total_percent"].is_number());
+    let body = r#"{"cpu_total_percent": 85, "memory_used_percent": 80, "disk_used_percent": 90}"#;
+    let (status, _) = call(&f.app, post("/api/alerts", &[], body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, t) = call(&f.app, get("/api/alerts", &[])).await;
+    assert_eq!(
+        t,
+        json!({"cpu_total_percent": 85.0, "memory_used_percent": 80.0, "disk_used_percent": 90.0})
+    );
+}
+
+#[tokio::test]
+async fn tokens_and_scopes() {
+    let f = fixture(Some("smk_dsh_read_token_for_tests")).await;
+    let (status, body) = call(&f.app, post("/api/register", &[], r#"{"server_id":"a"}"#)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "unauthorized");
+    let a = register(&f, "a").await;
+    let _b = register(&f, "b").await;
+    let (status, body) = call(
+        &f.app,
+        post(
+            "/api/register",
+            &[("x-admin-token", f.admin.expose())],
+            r#"{"server_id":"a"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let body = wire::encode(&snapshot("b", Timestamp::now())).unwrap();
+    let (status, err) = call(
+        &f.app,
+        post("/api/metrics", &[("x-auth-token", &a)], body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(err["error"], "identity_mismatch");
+    let (status, _) = call(
+        &f.app,
+        post(
+            "/api/metrics",
+            &[("x-auth-token", "smk_ing_nope")],
+            body.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&f.app, post("/api/metrics", &[], body)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // With DASHBOARD_TOKEN set, reads need it (or the admin token).
+    let (status, _) = call(&f.app, get("/api/servers", &[])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(
+        &f.app,
+        get("/api/servers", &[("x-dashboard-token", "wrong")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(
+        &f.app,
+        get(
+            "/api/servers",
+            &[("x-dashboard-token", "smk_dsh_read_token_for_tests")],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &f.app,
+        get("/api/alerts", &[("x-admin-token", f.admin.expose())]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The agent token reads nothing.
+    let (status, _) = call(&f.app, get("/api/servers", &[("x-dashboard-token", &a)])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Rotation: the old token stops working, the new one works.
+    let (status, rotated) = call(
+        &f.app,
+        post(
+            "/api/servers/a/token",
+            &[("x-admin-token", f.admin.expose())],
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let new = rotated["token"].as_str().unwrap();
+    let body = wire::encode(&snapshot("a", Timestamp::now())).unwrap();
+    let (status, _) = call(
+        &f.app,
+        post("/api/metrics", &[("x-auth-token", &a)], body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&f.app, post("/api/metrics", &[("x-auth-token", new)], body)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Deletion.
+    let req = Request::delete("/api/servers/a")
+        .header("x-admin-token", f.admin.expose())
+        .body(Body::empty())
+        .unwrap();
+    let (status, _) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let req = Request::delete("/api/servers/a")
+        .header("x-admin-token", f.admin.expose())
+        .body(Body::empty())
+        .unwrap();
+    let (status, _) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_loses_nothing() {
+    let f = fixture(None).await;
+    let token = register(&f, "srv-01").await;
+    let good = wire::encode(&snapshot("srv-01", Timestamp::now())).unwrap();
+    let (status, _) = call(
+        &f.app,
+        post("/api/metrics", &[("x-auth-token", &token)], good),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let future = wire::encode(&snapshot("srv-01", Timestamp::now().add_millis(3_600_000))).unwrap();
+    let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+        (b"{not json".to_vec(), StatusCode::BAD_REQUEST, "invalid_json"),
+        (br#"{"version":1,"server_id":"srv-01","timestamp":1795000000,"metrics":[{"name":"bad-name","samples":[]}]}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_snapshot"),
+        (future, StatusCode::UNPROCESSABLE_ENTITY, "timestamp_out_of_range"),
+        ("[".repeat(100_000).into_bytes(), StatusCode::BAD_REQUEST, "invalid_json"),
+    ];
+    for (body, status, code) in cases {
+        let (got, err) = call(
+            &f.app,
+            post("/api/metrics", &[("x-auth-token", &token)], body),
+        )
+        .await;
+        assert_eq!(got, status, "{err}");
+        assert_eq!(err["error"], code, "{err}");
+        assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let (status, err) = call(
+        &f.app,
+        post(
+            "/api/alerts",
+            &[],
+            r#"{"cpu_total_percent": 185, "memory_used_percent": 80, "disk_used_percent": 90}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("cpu_total_percent")
+    );
+    let (status, err) = call(
+        &f.app,
+        get("/api/metrics/history?server_id=srv-01&from=yesterday", &[]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"], "invalid_time");
+    let (status, _) = call(&f.app, get("/api/metrics/history?server_id=nobody", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The good snapshot is still there.
+    let (_, h) = call(
+        &f.app,
+        get(
+            "/api/metrics/history?server_id=srv-01&metric=cpu_usage_percent&step=1",
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(h["series"][0]["points"].as_array().unwrap().len(), 1);
+}
