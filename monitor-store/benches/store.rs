@@ -271,6 +271,7 @@ async fn measure(label: &str, options: StoreOptions, sqlite_path: Option<&std::p
     // A long history: one server, BENCH_LONG_DAYS at 5 s, then the range as
     // at most 1,000 points.
     let days = env("BENCH_LONG_DAYS", 30);
+    let mut samples = samples;
     if days > 0 {
         register(&store, "long-0", 999_999).await;
         let reports = days * 86_400 / 5;
@@ -291,6 +292,7 @@ async fn measure(label: &str, options: StoreOptions, sqlite_path: Option<&std::p
             .compact(Timestamp::from_millis(now + 86_400_000))
             .await
             .unwrap();
+        samples += reports * samples_per_report;
         println!(
             "{label}: {days} days of one server ({reports} reports) generated, ingested and compacted in {:.1} s",
             started.elapsed().as_secs_f64()
@@ -351,17 +353,25 @@ async fn measure(label: &str, options: StoreOptions, sqlite_path: Option<&std::p
             sizes.push(bytes);
         }
         println!(
-            "{label}: encoded payload per sample: raw chunks {:.2} B (values) + {:.2} B (times), rollups {:.2} B",
+            "{label}: {samples} samples in all; encoded payload per sample: raw chunks {:.2} B (values) + {:.2} B (times), rollups {:.2} B",
             sizes[0] as f64 / samples as f64,
             sizes[1] as f64 / samples as f64,
             sizes[2] as f64 / samples as f64
         );
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
+        // VACUUM writes through the WAL; count the pages in use.
+        conn.execute("VACUUM").await.unwrap();
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             .await
             .unwrap();
-        let bytes = SqlStore::disk_usage(path);
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT (page_count - freelist_count) * page_size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
         println!(
-            "{label}: database file after checkpoint and VACUUM {:.1} MiB: {:.2} bytes per sample (raw chunks, rollups, series, indexes)",
+            "{label}: database after VACUUM {:.1} MiB: {:.2} bytes per sample (raw chunks, rollups, series, indexes)",
             bytes as f64 / 1048576.0,
             bytes as f64 / samples as f64
         );
