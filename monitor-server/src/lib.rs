@@ -27,3 +27,4 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod tls;

@@ -14,11 +14,39 @@ use monitor_store::{SqlStore, StoreOptions};
 #[derive(Debug, Parser)]
 #[command(name = "monitor-server", version)]
 struct Cli {
-    /// Address to listen on. Plain HTTP is allowed only on a loopback
-    /// address (behind a TLS-terminating proxy such as nginx) or with
+    /// Address to listen on. Without TLS, only a loopback address is allowed
+    /// (behind a TLS-terminating proxy such as nginx: 127.0.0.1:8001), unless
     /// --insecure-http.
-    #[arg(long, env = "MONITOR_LISTEN", default_value = "127.0.0.1:8001")]
+    #[arg(long, env = "MONITOR_LISTEN", default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
+
+    /// TLS certificate chain (PEM).
+    #[arg(
+        long,
+        env = "MONITOR_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PATH"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM).
+    #[arg(
+        long,
+        env = "MONITOR_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PATH"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// Make (once) a local CA and a server certificate in <data-dir>/tls and
+    /// serve TLS with them; agents trust the printed CA file with --verify.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls_self_signed: bool,
+
+    /// Extra host names or IP addresses for the self-signed certificate
+    /// (localhost, 127.0.0.1 and ::1 are always in it).
+    #[arg(long = "tls-name", value_name = "NAME")]
+    tls_names: Vec<String>,
 
     /// Directory for the SQLite database and the generated admin token.
     #[arg(long, env = "MONITOR_DATA_DIR", default_value = "./.data")]
@@ -90,15 +118,30 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if !cli.listen.ip().is_loopback() && !cli.insecure_http {
+    let tls_wanted = cli.tls_self_signed || cli.tls_cert.is_some();
+    if !tls_wanted && !cli.listen.ip().is_loopback() && !cli.insecure_http {
         bail!(
-            "--listen {}: plain HTTP is only allowed on a loopback address (put nginx with TLS in front) \
-             or with --insecure-http; built-in TLS arrives with the rest of the server issue (#4)",
+            "--listen {}: serve TLS (--tls-self-signed, or --tls-cert and --tls-key), or listen on a \
+             loopback address behind a TLS proxy (--listen 127.0.0.1:8001), or accept clear text with \
+             --insecure-http",
             cli.listen
         );
     }
     std::fs::create_dir_all(&cli.data_dir)
         .with_context(|| format!("cannot create --data-dir {}", cli.data_dir.display()))?;
+    let tls = if cli.tls_self_signed {
+        let files = monitor_server::tls::self_signed(&cli.data_dir.join("tls"), &cli.tls_names)?;
+        eprintln!(
+            "monitor-server: TLS with the local CA {} (give it to agents: --verify {})",
+            files.ca.display(),
+            files.ca.display()
+        );
+        Some(monitor_server::tls::server_config(&files.cert, &files.key)?)
+    } else if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        Some(monitor_server::tls::server_config(cert, key)?)
+    } else {
+        None
+    };
     let options = match &cli.database_url {
         Some(url) => StoreOptions::from_url(url)?,
         None => StoreOptions::sqlite(cli.data_dir.join("monitor.db")),
@@ -117,14 +160,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let store = Arc::new(store);
     let app = router(AppState::new(store.clone(), &admin, dashboard.as_ref()));
-    let listener = tokio::net::TcpListener::bind(cli.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cli.listen))?;
-    tracing::info!(address = %cli.listen, "Listening (plain HTTP).");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    match tls {
+        Some(config) => {
+            let listener = monitor_server::tls::TlsListener::bind(cli.listen, config)
+                .await
+                .with_context(|| format!("cannot listen on {}", cli.listen))?;
+            tracing::info!(address = %cli.listen, "Listening (HTTPS).");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("the HTTPS server failed")?;
+        }
+        None => {
+            let listener = tokio::net::TcpListener::bind(cli.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", cli.listen))?;
+            tracing::info!(address = %cli.listen, "Listening (plain HTTP).");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("the HTTP server failed")?;
+        }
+    }
     tracing::info!("Shutting down: flushing the store.");
     monitor_core::Store::shutdown(&*store).await?;
     Ok(())

@@ -1,0 +1,237 @@
+//! TLS with rustls: certificates from PEM files, or a local CA and server
+//! certificate made once with rcgen, and a listener that does handshakes
+//! concurrently with a timeout so a slow client cannot stall the others.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// How long a client may take to finish the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A TLS setup problem, with the file concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or holds nothing usable.
+    #[error("{path}: {reason}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// rustls refused the certificate and key.
+    #[error("the certificate and key do not make a valid TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+    /// Making the local CA failed.
+    #[error("cannot make a self-signed certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// Writing the generated files failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+fn pem_err(path: &Path, reason: impl ToString) -> TlsError {
+    TlsError::Pem {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A rustls server configuration (TLS 1.2 and 1.3 only) from a certificate
+/// chain and a private key in PEM files.
+///
+/// # Errors
+/// [`TlsError`] naming the file that is missing or malformed.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| pem_err(cert, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_err(cert, e))?;
+    if certs.is_empty() {
+        return Err(pem_err(cert, "no certificate in this PEM file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The files of a self-signed setup in a data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfSigned {
+    /// The local CA certificate: give it to agents with `--verify`.
+    pub ca: PathBuf,
+    /// The server's certificate chain (server, then CA).
+    pub cert: PathBuf,
+    /// The server's private key (mode 0600).
+    pub key: PathBuf,
+}
+
+/// Makes a local CA and a server certificate for `names` (host names or IP
+/// addresses) in `dir`, once; later calls reuse them.
+///
+/// # Errors
+/// [`TlsError`] when generating or writing fails.
+pub fn self_signed(dir: &Path, names: &[String]) -> Result<SelfSigned, TlsError> {
+    let files = SelfSigned {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server-key.pem"),
+    };
+    if files.ca.exists() && files.cert.exists() && files.key.exists() {
+        return Ok(files);
+    }
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "monitor local CA");
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, &ca_key);
+
+    let mut all_names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    for n in names {
+        if !all_names.contains(n) {
+            all_names.push(n.clone());
+        }
+    }
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(all_names)?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "monitor server");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let cert = params.signed_by(&key, &issuer)?;
+
+    write(&files.ca, &ca_cert.pem(), false)?;
+    write(
+        &files.cert,
+        &format!("{}{}", cert.pem(), ca_cert.pem()),
+        false,
+    )?;
+    write(&files.key, &key.serialize_pem(), true)?;
+    Ok(files)
+}
+
+fn write(path: &Path, text: &str, private: bool) -> Result<(), TlsError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(if private { 0o600 } else { 0o644 });
+    #[cfg(not(unix))]
+    let _ = private;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|source| TlsError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// A TCP listener that hands out finished TLS connections. Handshakes run in
+/// their own tasks, each bounded by [`HANDSHAKE_TIMEOUT`]; a client that
+/// speaks plain HTTP to this port gets its connection closed.
+#[derive(Debug)]
+pub struct TlsListener {
+    incoming: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    /// Listens on `addr`.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn bind(addr: SocketAddr, config: Arc<ServerConfig>) -> io::Result<Self> {
+        let tcp = TcpListener::bind(addr).await?;
+        let local = tcp.local_addr()?;
+        let acceptor = TlsAcceptor::from(config);
+        let (tx, incoming) = mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: wait a little.
+                        tracing::warn!(%error, "Accept failed.");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if tx.is_closed() {
+                    break;
+                }
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "TLS handshake failed.");
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { incoming, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.incoming.recv().await {
+            Some(connection) => connection,
+            // The accept task only ends with the runtime.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}

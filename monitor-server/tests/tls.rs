@@ -1,0 +1,198 @@
+//! The server as a process: HTTPS with its self-signed CA, plain HTTP
+//! refused on the TLS port, a client that trusts another CA refused, a
+//! clean exit on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(name: &str, args: &[&str]) -> Server {
+    let dir = std::env::temp_dir().join(format!("monitor-tls-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        .args([
+            "--listen",
+            &addr.to_string(),
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
+        .args(args)
+        .env_remove("MONITOR_ADMIN_TOKEN")
+        .env_remove("DASHBOARD_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, addr, dir }
+}
+
+fn client(ca: &Path) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+async fn https_get(addr: SocketAddr, ca: &Path, path: &str) -> std::io::Result<String> {
+    let tcp = TcpStream::connect(addr).await?;
+    let mut tls = client(ca)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await?;
+    Ok(response)
+}
+
+#[tokio::test]
+async fn https_with_the_self_signed_ca() {
+    let server = start("self", &["--tls-self-signed"]);
+    let ca = server.dir.join("tls/ca.pem");
+    assert!(ca.exists());
+    let response = https_get(server.addr, &ca, "/api/health").await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"status\":\"ok\""), "{response}");
+
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Auth-Token: smk_ing_secret\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
+    assert!(!String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"));
+
+    // A client that trusts another CA refuses the server.
+    let other = start("other", &["--tls-self-signed"]);
+    let err = https_get(server.addr, &other.dir.join("tls/ca.pem"), "/api/health")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_generated_files_are_reused_and_the_key_is_private() {
+    let server = start("reuse", &["--tls-self-signed"]);
+    let ca = std::fs::read(server.dir.join("tls/ca.pem")).unwrap();
+    let key = server.dir.join("tls/server-key.pem");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let admin = server.dir.join("admin.token");
+    assert_eq!(
+        std::fs::metadata(&admin).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let dir = server.dir.clone();
+    let addr = server.addr;
+    // SIGTERM: a clean exit.
+    let mut server = server;
+    Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    // Restart on the same directory: the same CA.
+    let again = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        .args([
+            "--listen",
+            &addr.to_string(),
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--tls-self-signed",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut again = Server {
+        child: again,
+        addr,
+        dir: dir.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read(dir.join("tls/ca.pem")).unwrap(), ca);
+    let response = https_get(addr, &dir.join("tls/ca.pem"), "/api/health")
+        .await
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"));
+    let _ = again.child.kill();
+    // `server` was already waited for; keep its directory for `again`.
+    server.dir = PathBuf::from("/nonexistent-monitor-test-dir");
+}
+
+#[test]
+fn plain_http_beyond_loopback_is_refused_with_the_options() {
+    let out = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        .args([
+            "--listen",
+            "0.0.0.0:0",
+            "--data-dir",
+            "/tmp/monitor-never-created",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--tls-self-signed") && stderr.contains("--insecure-http"),
+        "{stderr}"
+    );
+}
