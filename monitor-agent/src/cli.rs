@@ -97,6 +97,19 @@ pub(crate) struct Cli {
     )]
     pub(crate) host_sys: PathBuf,
 
+    /// Where snapshots wait while the server is unreachable.
+    #[arg(
+        long,
+        env = "MONITOR_SPOOL_DIR",
+        default_value = "/var/lib/monitor-agent/spool",
+        value_name = "PATH"
+    )]
+    pub(crate) spool_dir: PathBuf,
+
+    /// Largest spool size in MiB; the oldest snapshots are dropped beyond it.
+    #[arg(long, default_value = "64", value_name = "MIB")]
+    pub(crate) spool_max_mib: u64,
+
     /// Log format on standard error (level from RUST_LOG, default info).
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
@@ -133,6 +146,8 @@ pub(crate) struct Settings {
     pub(crate) docker_host: Option<String>,
     pub(crate) host_proc: PathBuf,
     pub(crate) host_sys: PathBuf,
+    /// Server URL, token and CA when pushing.
+    pub(crate) push: Option<monitor_agent::push::PushConfig>,
 }
 
 impl Cli {
@@ -205,6 +220,22 @@ impl Cli {
                     "a token is required: --token-file PATH, MONITOR_TOKEN, or --token".into(),
                 );
             }
+            if let Some(url) = &self.server
+                && let Some(rest) = url.strip_prefix("http://")
+            {
+                let host = rest.split('/').next().unwrap_or("");
+                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                let loopback = host == "localhost"
+                    || host == "[::1]"
+                    || host
+                        .parse::<std::net::Ipv4Addr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                if !loopback {
+                    problems.push(format!(
+                        "--server {url:?}: the token would cross the network in clear text; use https:// (plain http:// is only for a server on this machine)"
+                    ));
+                }
+            }
         }
         if let Some(path) = &self.token_file
             && let Err(e) = std::fs::metadata(path)
@@ -227,6 +258,30 @@ impl Cli {
             bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
         }
         let server_id = server_id.context("no server id")?;
+        let push = match (&self.server, mode) {
+            (Some(server), Mode::Push) => {
+                let token = match (&self.token, &self.token_file) {
+                    (Some(t), _) => t.trim().to_owned(),
+                    (None, Some(path)) => std::fs::read_to_string(path)
+                        .with_context(|| format!("--token-file {}", path.display()))?
+                        .trim()
+                        .to_owned(),
+                    (None, None) => bail!("a token is required"),
+                };
+                if token.is_empty() {
+                    bail!("the token is empty: check --token-file or MONITOR_TOKEN");
+                }
+                Some(monitor_agent::push::PushConfig {
+                    server: server.clone(),
+                    token,
+                    verify: self.verify.clone(),
+                    spool_dir: self.spool_dir.clone(),
+                    spool_max_bytes: self.spool_max_mib.max(1) << 20,
+                    timeout: Duration::from_secs(30),
+                })
+            }
+            _ => None,
+        };
         Ok(Settings {
             mode,
             server_id,
@@ -236,6 +291,7 @@ impl Cli {
             docker_host: self.docker_host.clone(),
             host_proc: self.host_proc.clone(),
             host_sys: self.host_sys.clone(),
+            push,
         })
     }
 }

@@ -20,6 +20,8 @@
 //! # }
 //! ```
 
+pub mod push;
+
 use std::collections::HashMap;
 use std::time::Duration;
 

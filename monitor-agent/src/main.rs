@@ -78,13 +78,73 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Mode::Push => {
-            anyhow::bail!(
-                "pushing to a server is not available in this build yet (it arrives with the server, issue #4); \
-                 use --once or --stdout to print snapshots"
-            );
+            let config = settings.push.clone().context("no server configured")?;
+            push_loop(&mut agent, config, settings.interval).await?;
         }
     }
     agent.shutdown().await;
+    Ok(())
+}
+
+/// Collects every interval, spools, and sends; keeps collecting while the
+/// server is unreachable, and sends the backlog in order once it is back.
+async fn push_loop(
+    agent: &mut Agent,
+    config: monitor_agent::push::PushConfig,
+    interval: Duration,
+) -> anyhow::Result<()> {
+    use monitor_agent::push::{Backoff, PushError, Pusher};
+    let pusher = Pusher::new(config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(server = %config.server, backlog = pusher.backlog(), "Pushing to the server.");
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut backoff = Backoff::default();
+    let mut next_attempt = tokio::time::Instant::now();
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticker.tick() => {}
+        }
+        let snapshot = agent.collect().await;
+        if let Err(error) = pusher.spool(&snapshot) {
+            tracing::error!(%error, "Cannot write the spool: this snapshot is lost.");
+        }
+        if tokio::time::Instant::now() < next_attempt {
+            continue;
+        }
+        match pusher.flush().await {
+            Ok(_) => {
+                if failing {
+                    tracing::info!("The server accepts snapshots again; the backlog was sent.");
+                    failing = false;
+                }
+                backoff.reset();
+            }
+            Err(PushError::Auth(status)) => {
+                if !failing {
+                    tracing::error!(
+                        status,
+                        "The server refused the token: check --token-file/MONITOR_TOKEN and --server-id. Snapshots are kept in the spool; retrying every minute."
+                    );
+                }
+                failing = true;
+                next_attempt = tokio::time::Instant::now() + Duration::from_secs(60);
+            }
+            Err(error) => {
+                let delay = backoff.next_delay();
+                if !failing {
+                    tracing::warn!(%error, backlog = pusher.backlog(), "Cannot reach the server; snapshots are spooled and retried with backoff.");
+                }
+                failing = true;
+                next_attempt = tokio::time::Instant::now() + delay;
+            }
+        }
+    }
+    // One last try to send what is spooled.
+    let _ = tokio::time::timeout(Duration::from_secs(5), pusher.flush()).await;
     Ok(())
 }
 

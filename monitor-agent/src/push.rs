@@ -1,0 +1,287 @@
+//! Sending snapshots to the server: HTTPS with rustls, a bounded on-disk
+//! spool, batches in order, retries with exponential backoff and jitter.
+//!
+//! Every snapshot is first written to the spool directory (one file each,
+//! written to a temporary name and renamed, so a crash never leaves half a
+//! file under a real name), then the oldest files are sent in batches and
+//! deleted once the server acknowledged them. The server's idempotency
+//! removes the duplicates a crash between send and delete can cause.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use monitor_core::{Snapshot, wire};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+/// Most snapshots sent in one request.
+pub const BATCH: usize = 100;
+
+/// How the agent reaches the server.
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// The server's base URL (`https://monitor.example:8443`).
+    pub server: String,
+    /// The agent token.
+    pub token: String,
+    /// CA bundle the server's certificate must chain to (system roots when absent).
+    pub verify: Option<PathBuf>,
+    /// The spool directory.
+    pub spool_dir: PathBuf,
+    /// Largest spool size; the oldest snapshots are dropped beyond it.
+    pub spool_max_bytes: u64,
+    /// Bound on each request.
+    pub timeout: Duration,
+}
+
+/// Why a push attempt did not empty the spool.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The server or the network failed; retried with backoff.
+    #[error("server unreachable or failing: {0}")]
+    Retry(String),
+    /// The token was refused: fix the configuration (not retried in a tight loop).
+    #[error("the server refused the token ({0}): check --token-file/MONITOR_TOKEN and --server-id")]
+    Auth(u16),
+    /// Setting up the client failed.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Sends spooled snapshots to the server.
+#[derive(Debug)]
+pub struct Pusher {
+    config: PushConfig,
+    client: reqwest::Client,
+    url: String,
+}
+
+fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, PushError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match verify {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| PushError::Setup(format!("--verify {}: {e}", path.display())))?;
+            for cert in certs {
+                let cert = cert
+                    .map_err(|e| PushError::Setup(format!("--verify {}: {e}", path.display())))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| PushError::Setup(format!("--verify {}: {e}", path.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(PushError::Setup(format!(
+                    "--verify {}: no certificate in this file",
+                    path.display()
+                )));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                let _ = roots.add(cert);
+            }
+            if roots.is_empty() {
+                return Err(PushError::Setup(
+                    "no system CA certificates found: give the server's CA with --verify".into(),
+                ));
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PushError::Setup(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+impl Pusher {
+    /// A pusher for `config`; creates the spool directory.
+    ///
+    /// # Errors
+    /// [`PushError::Setup`] for an unreadable CA file or spool directory.
+    pub fn new(config: PushConfig) -> Result<Self, PushError> {
+        std::fs::create_dir_all(&config.spool_dir)
+            .map_err(|e| PushError::Setup(format!("spool {}: {e}", config.spool_dir.display())))?;
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("monitor-agent/", env!("CARGO_PKG_VERSION")));
+        if config.server.starts_with("https://") {
+            builder = builder.tls_backend_preconfigured(tls_config(config.verify.as_deref())?);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| PushError::Setup(format!("HTTP client: {e}")))?;
+        let url = format!("{}/api/metrics", config.server.trim_end_matches('/'));
+        Ok(Pusher {
+            config,
+            client,
+            url,
+        })
+    }
+
+    /// Writes a snapshot to the spool, dropping the oldest beyond the bound.
+    ///
+    /// # Errors
+    /// When the spool cannot be written (disk full): the snapshot is lost.
+    pub fn spool(&self, snapshot: &Snapshot) -> std::io::Result<()> {
+        let body = wire::encode(snapshot)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        let name = format!("{:016}.json", snapshot.timestamp.as_millis().max(0));
+        let tmp = self.config.spool_dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, &body)?;
+        std::fs::rename(&tmp, self.config.spool_dir.join(&name))?;
+        self.enforce_bound();
+        Ok(())
+    }
+
+    /// Spooled files, oldest first, with their sizes.
+    fn spooled(&self) -> Vec<(PathBuf, u64)> {
+        let Ok(entries) = std::fs::read_dir(&self.config.spool_dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(PathBuf, u64)> = entries
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let name = e.file_name().into_string().ok()?;
+                (name.ends_with(".json") && !name.starts_with('.'))
+                    .then(|| (e.path(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn enforce_bound(&self) {
+        let files = self.spooled();
+        let mut total: u64 = files.iter().map(|(_, s)| s).sum();
+        let mut dropped = 0;
+        for (path, size) in &files {
+            if total <= self.config.spool_max_bytes {
+                break;
+            }
+            if std::fs::remove_file(path).is_ok() {
+                total -= size;
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(dropped, "Spool full: dropped the oldest snapshots.");
+        }
+    }
+
+    /// Number of snapshots waiting in the spool.
+    pub fn backlog(&self) -> usize {
+        self.spooled().len()
+    }
+
+    /// Sends the spool, oldest first, in batches, until it is empty or a
+    /// request fails. Returns how many snapshots the server acknowledged.
+    ///
+    /// # Errors
+    /// [`PushError::Retry`] to retry later, [`PushError::Auth`] when the
+    /// token is refused.
+    pub async fn flush(&self) -> Result<usize, PushError> {
+        let mut sent = 0;
+        loop {
+            let files = self.spooled();
+            if files.is_empty() {
+                return Ok(sent);
+            }
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut paths = Vec::with_capacity(BATCH);
+            for (path, _) in files.into_iter().take(BATCH) {
+                match std::fs::read(&path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Snapshot>(&b).ok())
+                {
+                    Some(s) => batch.push(s),
+                    None => {
+                        tracing::warn!(file = %path.display(), "Unreadable spool file removed.");
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                }
+                paths.push(path);
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let body = wire::encode_batch(&batch).map_err(|e| PushError::Retry(e.to_string()))?;
+            let response = self
+                .client
+                .post(&self.url)
+                .header("content-type", "application/json")
+                .header("x-auth-token", &self.config.token)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| PushError::Retry(error_chain(&e)))?;
+            let status = response.status().as_u16();
+            match status {
+                200..=299 => {
+                    for p in &paths {
+                        let _ = std::fs::remove_file(p);
+                    }
+                    sent += paths.len();
+                }
+                401 | 403 => return Err(PushError::Auth(status)),
+                408 | 429 | 500..=599 => {
+                    return Err(PushError::Retry(format!("HTTP {status}")));
+                }
+                _ => {
+                    // The server will never accept these: keep them aside.
+                    let text = response.text().await.unwrap_or_default();
+                    let rejected = self.config.spool_dir.join("rejected");
+                    let _ = std::fs::create_dir_all(&rejected);
+                    for p in &paths {
+                        if let Some(name) = p.file_name() {
+                            let _ = std::fs::rename(p, rejected.join(name));
+                        }
+                    }
+                    tracing::error!(status, response = %text.chars().take(300).collect::<String>(), count = paths.len(),
+                        "The server rejected snapshots; they were moved to the spool's rejected/ folder.");
+                }
+            }
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Exponential backoff with full jitter: 1 s doubling to 60 s.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// The wait before the next attempt after one more failure.
+    pub fn next_delay(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let cap = 60_000u64.min(1000u64 << self.failures.min(6));
+        let mut byte = [0u8; 8];
+        let jitter = match getrandom::fill(&mut byte) {
+            Ok(()) => u64::from_le_bytes(byte) % cap.max(1),
+            Err(_) => cap / 2,
+        };
+        Duration::from_millis(jitter.max(100))
+    }
+
+    /// Forgets the failures after a success.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
