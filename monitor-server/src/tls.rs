@@ -188,7 +188,12 @@ impl TlsListener {
         let (tx, incoming) = mpsc::channel(256);
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match tcp.accept().await {
+                // Stop (and free the port) as soon as the server drops the listener.
+                let accepted = tokio::select! {
+                    _ = tx.closed() => break,
+                    accepted = tcp.accept() => accepted,
+                };
+                let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of file descriptors and the like: wait a little.
@@ -197,9 +202,6 @@ impl TlsListener {
                         continue;
                     }
                 };
-                if tx.is_closed() {
-                    break;
-                }
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {

@@ -40,27 +40,37 @@ fn free_port() -> u16 {
 fn start(name: &str, args: &[&str]) -> Server {
     let dir = std::env::temp_dir().join(format!("monitor-tls-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
-        .args([
-            "--listen",
-            &addr.to_string(),
-            "--data-dir",
-            dir.to_str().unwrap(),
-        ])
-        .args(args)
-        .env_remove("MONITOR_ADMIN_TOKEN")
-        .env_remove("DASHBOARD_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
+    // A port picked free can be taken by a parallel test before the server
+    // binds it: then the server exits and we try another.
+    for _ in 0..5 {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+            .args(["--listen", &addr.to_string(), "--data-dir", dir.to_str().unwrap()])
+            .args(args)
+            .env_remove("MONITOR_ADMIN_TOKEN")
+            .env_remove("DASHBOARD_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if std::net::TcpStream::connect(addr).is_ok() {
+                // Connected: make sure it is ours that listens.
+                std::thread::sleep(Duration::from_millis(100));
+                if child.try_wait().unwrap().is_none() {
+                    return Server { child, addr, dir };
+                }
+                break;
+            }
+            assert!(Instant::now() < deadline, "the server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
-    Server { child, addr, dir }
+    panic!("the server did not start on any of 5 ports");
 }
 
 fn client(ca: &Path) -> tokio_rustls::TlsConnector {
