@@ -86,65 +86,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Collects every interval, spools, and sends; keeps collecting while the
-/// server is unreachable, and sends the backlog in order once it is back.
+/// Collects every interval, spools, and sends until SIGTERM or Ctrl-C.
 async fn push_loop(
     agent: &mut Agent,
     config: monitor_agent::push::PushConfig,
     interval: Duration,
 ) -> anyhow::Result<()> {
-    use monitor_agent::push::{Backoff, PushError, Pusher};
-    let pusher = Pusher::new(config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(server = %config.server, backlog = pusher.backlog(), "Pushing to the server.");
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stop = shutdown_signal();
-    tokio::pin!(stop);
-    let mut backoff = Backoff::default();
-    let mut next_attempt = tokio::time::Instant::now();
-    let mut failing = false;
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            _ = ticker.tick() => {}
-        }
-        let snapshot = agent.collect().await;
-        if let Err(error) = pusher.spool(&snapshot) {
-            tracing::error!(%error, "Cannot write the spool: this snapshot is lost.");
-        }
-        if tokio::time::Instant::now() < next_attempt {
-            continue;
-        }
-        match pusher.flush().await {
-            Ok(_) => {
-                if failing {
-                    tracing::info!("The server accepts snapshots again; the backlog was sent.");
-                    failing = false;
-                }
-                backoff.reset();
-            }
-            Err(PushError::Auth(status)) => {
-                if !failing {
-                    tracing::error!(
-                        status,
-                        "The server refused the token: check --token-file/MONITOR_TOKEN and --server-id. Snapshots are kept in the spool; retrying every minute."
-                    );
-                }
-                failing = true;
-                next_attempt = tokio::time::Instant::now() + Duration::from_secs(60);
-            }
-            Err(error) => {
-                let delay = backoff.next_delay();
-                if !failing {
-                    tracing::warn!(%error, backlog = pusher.backlog(), "Cannot reach the server; snapshots are spooled and retried with backoff.");
-                }
-                failing = true;
-                next_attempt = tokio::time::Instant::now() + delay;
-            }
-        }
-    }
-    // One last try to send what is spooled.
-    let _ = tokio::time::timeout(Duration::from_secs(5), pusher.flush()).await;
+    let pusher = monitor_agent::push::Pusher::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    monitor_agent::push::run(agent, &pusher, interval, shutdown_signal()).await;
     Ok(())
 }
 

@@ -109,9 +109,19 @@ impl Pusher {
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("monitor-agent/", env!("CARGO_PKG_VERSION")));
-        if config.server.starts_with("https://") {
-            builder = builder.tls_backend_preconfigured(tls_config(config.verify.as_deref())?);
-        }
+        // reqwest needs a TLS setup even for http:// URLs; those never use it.
+        let tls = if config.server.starts_with("https://") {
+            tls_config(config.verify.as_deref())?
+        } else {
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| PushError::Setup(e.to_string()))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+        };
+        builder = builder.tls_backend_preconfigured(tls);
         let client = builder
             .build()
             .map_err(|e| PushError::Setup(format!("HTTP client: {e}")))?;
@@ -284,4 +294,64 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.failures = 0;
     }
+}
+
+/// The agent's push loop: collects every `interval`, spools, and sends;
+/// keeps collecting while the server is unreachable and sends the backlog in
+/// order once it is back. Returns when `stop` completes, after one last
+/// attempt to send what is spooled.
+pub async fn run(
+    agent: &mut crate::Agent,
+    pusher: &Pusher,
+    interval: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tracing::info!(server = %pusher.config.server, backlog = pusher.backlog(), "Pushing to the server.");
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    let mut backoff = Backoff::default();
+    let mut next_attempt = tokio::time::Instant::now();
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticker.tick() => {}
+        }
+        let snapshot = agent.collect().await;
+        if let Err(error) = pusher.spool(&snapshot) {
+            tracing::error!(%error, "Cannot write the spool: this snapshot is lost.");
+        }
+        if tokio::time::Instant::now() < next_attempt {
+            continue;
+        }
+        match pusher.flush().await {
+            Ok(_) => {
+                if failing {
+                    tracing::info!("The server accepts snapshots again; the backlog was sent.");
+                    failing = false;
+                }
+                backoff.reset();
+            }
+            Err(PushError::Auth(status)) => {
+                if !failing {
+                    tracing::error!(
+                        status,
+                        "The server refused the token: check --token-file/MONITOR_TOKEN and --server-id. Snapshots are kept in the spool; retrying every minute."
+                    );
+                }
+                failing = true;
+                next_attempt = tokio::time::Instant::now() + Duration::from_secs(60);
+            }
+            Err(error) => {
+                let delay = backoff.next_delay();
+                if !failing {
+                    tracing::warn!(%error, backlog = pusher.backlog(), "Cannot reach the server; snapshots are spooled and retried with backoff.");
+                }
+                failing = true;
+                next_attempt = tokio::time::Instant::now() + delay;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), pusher.flush()).await;
 }

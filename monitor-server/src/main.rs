@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -60,6 +61,23 @@ struct Cli {
     /// network in clear text: only for trusted networks).
     #[arg(long)]
     insecure_http: bool,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Everything on this machine: the server on 127.0.0.1 with SQLite in
+    /// --data-dir, this host registered, and an agent reporting to it.
+    Quickstart {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value = "8001")]
+        port: u16,
+        /// Seconds between two collections of the local agent.
+        #[arg(long, default_value = "2")]
+        interval: f64,
+    },
 }
 
 #[tokio::main]
@@ -117,7 +135,17 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     writeln!(file, "{text}").with_context(|| format!("cannot write {}", path.display()))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    let quickstart = match cli.command {
+        Some(Command::Quickstart { port, interval }) => {
+            if !(0.1..=3600.0).contains(&interval) {
+                bail!("--interval {interval}: give seconds between 0.1 and 3600");
+            }
+            cli.listen = SocketAddr::from(([127, 0, 0, 1], port));
+            Some(Duration::from_secs_f64(interval))
+        }
+        None => None,
+    };
     let tls_wanted = cli.tls_self_signed || cli.tls_cert.is_some();
     if !tls_wanted && !cli.listen.ip().is_loopback() && !cli.insecure_http {
         bail!(
@@ -160,6 +188,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let store = Arc::new(store);
     let app = router(AppState::new(store.clone(), &admin, dashboard.as_ref()));
+    if let Some(interval) = quickstart {
+        let token = local_agent_token(&*store, &cli.data_dir).await?;
+        let mut agent = monitor_agent::Agent::new(local_id(), interval);
+        let paths = monitor_collectors::HostPaths::default();
+        for name in monitor_collectors::BUILTIN {
+            agent = agent.with_collector(monitor_collectors::builtin(name, &paths)?);
+        }
+        let pusher = monitor_agent::push::Pusher::new(monitor_agent::push::PushConfig {
+            server: format!("http://{}", cli.listen),
+            token: token.expose().to_owned(),
+            verify: None,
+            spool_dir: cli.data_dir.join("spool"),
+            spool_max_bytes: 64 << 20,
+            timeout: Duration::from_secs(30),
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tokio::spawn(async move {
+            monitor_agent::push::run(&mut agent, &pusher, interval, std::future::pending()).await;
+        });
+        let base = format!("http://{}", cli.listen);
+        eprintln!(
+            "\nmonitor is running: server {base}, this host registered as {id:?}, an agent reporting every {secs} s.\n\
+             \n  curl -s {base}/api/health\n  curl -s {base}/api/servers\n  curl -s '{base}/api/metrics/history?server_id={id}'\n  curl -s {base}/api/alerts\n\
+             \nThe admin token is in {admin}. Stop with Ctrl-C.\n",
+            id = local_id().as_str(),
+            secs = interval.as_secs_f64(),
+            admin = cli.data_dir.join("admin.token").display(),
+        );
+    }
     match tls {
         Some(config) => {
             let listener = monitor_server::tls::TlsListener::bind(cli.listen, config)
@@ -185,6 +242,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::info!("Shutting down: flushing the store.");
     monitor_core::Store::shutdown(&*store).await?;
     Ok(())
+}
+
+/// The id the quickstart registers this host under.
+fn local_id() -> monitor_core::ServerId {
+    monitor_core::ServerId::new("local").unwrap_or_else(|_| unreachable!("a valid literal id"))
+}
+
+/// The local agent's token: kept in <data-dir>/local-agent.token (0600);
+/// registered on first use, rotated when the file is gone.
+async fn local_agent_token(
+    store: &dyn monitor_core::Store,
+    data_dir: &Path,
+) -> anyhow::Result<Token> {
+    let path = data_dir.join("local-agent.token");
+    let id = local_id();
+    let known = store.server(&id).await?.is_some();
+    if known && let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(Token::from_secret(secret.trim().to_owned()));
+    }
+    let token = Token::generate(Scope::Agent).context("no random source")?;
+    if known {
+        store.rotate_token(&id, token.hash()).await?;
+    } else {
+        store
+            .register_server(monitor_core::store::NewServer {
+                id,
+                name: "this host".into(),
+                tags: vec!["local".into()],
+                token_hash: token.hash(),
+                created: monitor_core::Timestamp::now(),
+            })
+            .await?;
+    }
+    let _ = std::fs::remove_file(&path);
+    write_private(&path, token.expose())?;
+    Ok(token)
 }
 
 async fn shutdown_signal() {

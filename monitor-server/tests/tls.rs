@@ -45,7 +45,12 @@ fn start(name: &str, args: &[&str]) -> Server {
     for _ in 0..5 {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
-            .args(["--listen", &addr.to_string(), "--data-dir", dir.to_str().unwrap()])
+            .args([
+                "--listen",
+                &addr.to_string(),
+                "--data-dir",
+                dir.to_str().unwrap(),
+            ])
             .args(args)
             .env_remove("MONITOR_ADMIN_TOKEN")
             .env_remove("DASHBOARD_TOKEN")
