@@ -59,6 +59,7 @@ pub struct Pusher {
 
 fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, PushError> {
     let mut roots = rustls::RootCertStore::empty();
+    let mut pinned = Vec::new();
     match verify {
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path)
@@ -66,6 +67,7 @@ fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, PushError> 
             for cert in certs {
                 let cert = cert
                     .map_err(|e| PushError::Setup(format!("--verify {}: {e}", path.display())))?;
+                pinned.push(cert.clone());
                 roots
                     .add(cert)
                     .map_err(|e| PushError::Setup(format!("--verify {}: {e}", path.display())))?;
@@ -90,11 +92,148 @@ fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, PushError> 
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .map_err(|e| PushError::Setup(format!("certificate verifier: {e}")))?;
+    let verifier = PinnedOrChained {
+        chained: webpki,
+        pinned,
+        algorithms: provider.signature_verification_algorithms,
+    };
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| PushError::Setup(e.to_string()))?
-        .with_root_certificates(roots)
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth())
+}
+
+/// Trusts a server whose certificate chains to the roots (the normal case),
+/// or whose certificate is exactly one of the certificates given with
+/// `--verify`. The second case is the self-signed certificate made by
+/// `openssl req -x509`, which webpki refuses as a server certificate because
+/// it is marked as a CA; pinning the exact certificate is as strict as a CA
+/// of one. Such a connection must use TLS 1.3, whose signature check needs
+/// only the certificate's public key.
+#[derive(Debug)]
+struct PinnedOrChained {
+    chained: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl PinnedOrChained {
+    fn is_pinned(&self, cert: &CertificateDer<'_>) -> bool {
+        self.pinned.iter().any(|p| p.as_ref() == cert.as_ref())
+    }
+}
+
+/// One DER element: (whole element, content, rest of the input).
+fn der_element(input: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let (&_tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let header = input.len() - rest.len();
+    Some((&input[..header + len], &rest[..len], &rest[len..]))
+}
+
+/// The SubjectPublicKeyInfo of an X.509 certificate.
+fn spki_of(cert: &[u8]) -> Option<&[u8]> {
+    let (_, certificate, _) = der_element(cert)?;
+    let (_, tbs, _) = der_element(certificate)?;
+    let mut rest = tbs;
+    // An explicit version is tagged [0].
+    if rest.first() == Some(&0xa0) {
+        rest = der_element(rest)?.2;
+    }
+    // serial, signature algorithm, issuer, validity, subject.
+    for _ in 0..5 {
+        rest = der_element(rest)?.2;
+    }
+    Some(der_element(rest)?.0)
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedOrChained {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self.chained.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(verified) => Ok(verified),
+            Err(error) => {
+                if self.is_pinned(end_entity) {
+                    Ok(rustls::client::danger::ServerCertVerified::assertion())
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        if self.is_pinned(cert) {
+            return Err(rustls::Error::General(
+                "a certificate pinned with --verify needs TLS 1.3".into(),
+            ));
+        }
+        self.chained.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        if self.is_pinned(cert) {
+            let spki = spki_of(cert.as_ref()).ok_or(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::BadEncoding,
+            ))?;
+            return rustls::crypto::verify_tls13_signature_with_raw_key(
+                message,
+                &rustls::pki_types::SubjectPublicKeyInfoDer::from(spki),
+                dss,
+                &self.algorithms,
+            );
+        }
+        self.chained.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.chained.supported_verify_schemes()
+    }
 }
 
 impl Pusher {

@@ -212,3 +212,73 @@ fn plain_http_to_a_remote_server_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("clear text"));
 }
+
+/// SPEC.md's self-signed certificate, made by `openssl req -x509`, works as is:
+/// the server serves it and an agent given `--verify server.crt` trusts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openssl_self_signed_certificate_works_as_is() {
+    let d = dir("openssl");
+    let (crt, key) = (d.0.join("server.crt"), d.0.join("server.key"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = Arc::new(
+        SqlStore::open(StoreOptions::sqlite(d.0.join("db")))
+            .await
+            .unwrap(),
+    );
+    let token = Token::generate(Scope::Agent).unwrap();
+    store
+        .register_server(NewServer {
+            id: ServerId::new("srv-01").unwrap(),
+            name: String::new(),
+            tags: vec![],
+            token_hash: token.hash(),
+            created: Timestamp::now(),
+        })
+        .await
+        .unwrap();
+    std::fs::write(d.0.join("token"), token.expose()).unwrap();
+    let certs = tls::SelfSigned {
+        ca: crt.clone(),
+        cert: crt.clone(),
+        key,
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = serve(store.clone(), &certs, addr).await;
+    let _agent = agent(addr, "srv-01", &d.0.join("token"), &crt, &d.0.join("spool"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while points(&store, "srv-01").await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not trust the openssl certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.abort();
+}
