@@ -92,6 +92,10 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/health", get(health))
+        .route(
+            "/api/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
         .route("/api/register", post(register))
         .route("/api/metrics", post(ingest))
         .route("/api/servers", get(servers))

@@ -24,7 +24,11 @@
 //! # }
 //! ```
 
+// The OpenAPI document is one large json! literal.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod openapi;
 pub mod tls;

@@ -353,3 +353,32 @@ async fn bad_input_gets_a_clear_error_and_loses_nothing() {
     .await;
     assert_eq!(h["series"][0]["points"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_each_answers() {
+    let f = fixture(None).await;
+    let (status, doc) = call(&f.app, get("/api/openapi.json", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 9);
+    for (path, methods) in paths {
+        for method in methods.as_object().unwrap().keys() {
+            let uri = path.replace("{id}", "srv-x");
+            let req = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            let response = f.app.clone().oneshot(req).await.unwrap();
+            // Documented routes exist: whatever they answer, it is not "no such route".
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            assert!(
+                status != StatusCode::NOT_FOUND || !bytes.is_empty(),
+                "{method} {uri}: no such route"
+            );
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The OpenAPI 3.1 document of the HTTP API, served at `/api/openapi.json`.
+
+use serde_json::{Value, json};
+
+fn error_responses(codes: &[&str]) -> Value {
+    let mut map = serde_json::Map::new();
+    for code in codes {
+        map.insert(
+            (*code).to_owned(),
+            json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    Value::Object(map)
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+/// The document.
+pub fn document() -> Value {
+    let ok = |description: &str, schema: Value| json!({"200": {"description": description, "content": {"application/json": {"schema": schema}}}});
+    let read_security = json!([{}, {"dashboard": []}, {"admin": []}]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "monitor",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Self-hosted monitoring for Linux servers. Every error is a status with {\"error\": code, \"message\": text}."
+        },
+        "components": {
+            "securitySchemes": {
+                "agent": {"type": "apiKey", "in": "header", "name": "X-Auth-Token", "description": "A server's agent token: ingest for that server only."},
+                "dashboard": {"type": "apiKey", "in": "header", "name": "X-Dashboard-Token", "description": "The read token (DASHBOARD_TOKEN); reads are open without it."},
+                "admin": {"type": "apiKey", "in": "header", "name": "X-Admin-Token", "description": "The admin token: everything."}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "message"], "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+                "Thresholds": {"type": "object", "additionalProperties": false,
+                    "required": ["cpu_total_percent", "memory_used_percent", "disk_used_percent"],
+                    "properties": {
+                        "cpu_total_percent": {"type": "number", "minimum": 0, "maximum": 100},
+                        "memory_used_percent": {"type": "number", "minimum": 0, "maximum": 100},
+                        "disk_used_percent": {"type": "number", "minimum": 0, "maximum": 100}}},
+                "Snapshot": {"type": "object", "description": "See docs/wire-format.md.",
+                    "required": ["version", "server_id", "timestamp"],
+                    "properties": {"version": {"const": 1}, "server_id": {"type": "string"},
+                        "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
+                        "interval_secs": {"type": "number"}, "host": {"type": "object"}, "containers": {"type": "array"},
+                        "metrics": {"type": "array", "items": {"type": "object", "required": ["name", "samples"],
+                            "properties": {"name": {"type": "string"}, "kind": {"enum": ["gauge", "counter"]}, "unit": {"type": "string"},
+                                "help": {"type": "string"}, "samples": {"type": "array", "items": {"type": "object", "required": ["value"],
+                                    "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}, "value": {"type": "number"}}}}}}}}},
+                "Registered": {"type": "object", "properties": {"server_id": {"type": "string"}, "token": {"type": "string"}}}
+            }
+        },
+        "paths": {
+            "/api/health": {"get": {"summary": "Health: status, version, database reachable.", "security": [{}],
+                "responses": merge(ok("healthy", json!({"type": "object"})), error_responses(&["503"]))}},
+            "/api/register": {"post": {"summary": "Registers a server; answers its agent token once.", "security": [{"admin": []}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                    "properties": {"server_id": {"type": "string"}, "name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}}}}}},
+                "responses": merge(json!({"201": {"description": "registered", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Registered"}}}}}),
+                    error_responses(&["400", "401", "409"]))}},
+            "/api/metrics": {"post": {"summary": "Ingests one snapshot or a batch {\"version\":1,\"snapshots\":[...]}; idempotent.", "security": [{"agent": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Snapshot"}}}},
+                "responses": merge(ok("stored", json!({"type": "object", "properties": {"stored": {"type": "integer"}, "duplicates": {"type": "integer"}}})),
+                    error_responses(&["400", "401", "403", "422", "503", "507"]))}},
+            "/api/servers": {"get": {"summary": "Every server with online status, last seen and key values.", "security": read_security,
+                "responses": merge(ok("servers", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))}},
+            "/api/servers/{id}": {"delete": {"summary": "Deletes a server and its data.", "security": [{"admin": []}],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": merge(json!({"204": {"description": "deleted"}}), error_responses(&["400", "401", "404"]))}},
+            "/api/servers/{id}/token": {"post": {"summary": "Rotates a server's token; the old one stops working.", "security": [{"admin": []}],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": merge(ok("new token", json!({"$ref": "#/components/schemas/Registered"})), error_responses(&["400", "401", "404"]))}},
+            "/api/metrics/history": {"get": {"summary": "Downsampled history (avg, min, max, last, count per bucket; gaps stay gaps).", "security": read_security,
+                "parameters": [
+                    {"name": "server_id", "in": "query", "required": true, "schema": {"type": "string"}},
+                    {"name": "metric", "in": "query", "schema": {"type": "string"}, "description": "Default: cpu_usage_percent, memory_used_percent, filesystem_used_percent."},
+                    {"name": "match", "in": "query", "schema": {"type": "string"}, "description": "Label matchers, comma separated: cpu=\"3\", mountpoint!=\"/boot\"."},
+                    {"name": "from", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 or Unix seconds; default: an hour before `to`."},
+                    {"name": "to", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 or Unix seconds; default: now."},
+                    {"name": "step", "in": "query", "schema": {"type": "number", "minimum": 1}, "description": "Bucket width in seconds."},
+                    {"name": "points", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}, "description": "At most this many buckets when step is absent (default 1000)."}
+                ],
+                "responses": merge(ok("history", json!({"type": "object"})), error_responses(&["400", "401", "404"]))}},
+            "/api/alerts": {
+                "get": {"summary": "The global thresholds.", "security": read_security,
+                    "responses": merge(ok("thresholds", json!({"$ref": "#/components/schemas/Thresholds"})), error_responses(&["401"]))},
+                "post": {"summary": "Sets the global thresholds (the original's body).", "security": read_security,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thresholds"}}}},
+                    "responses": merge(ok("thresholds", json!({"$ref": "#/components/schemas/Thresholds"})), error_responses(&["400", "401", "422"]))}},
+            "/api/openapi.json": {"get": {"summary": "This document.", "security": [{}], "responses": ok("OpenAPI 3.1", json!({"type": "object"}))}}
+        }
+    })
+}
