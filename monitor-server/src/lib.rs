@@ -29,6 +29,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod openapi;
 pub mod tls;

@@ -187,7 +187,16 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         );
     }
     let store = Arc::new(store);
-    let app = router(AppState::new(store.clone(), &admin, dashboard.as_ref()));
+    let cache_max_items = match std::env::var("CACHE_MAX_ITEMS") {
+        Ok(text) => text.trim().parse::<usize>().with_context(|| {
+            format!("CACHE_MAX_ITEMS={text:?}: give a number of servers (default 1000)")
+        })?,
+        Err(_) => 1000,
+    };
+    let app = router(
+        AppState::new(store.clone(), &admin, dashboard.as_ref())
+            .with_cache_max_items(cache_max_items),
+    );
     if let Some(interval) = quickstart {
         let token = local_agent_token(&*store, &cli.data_dir).await?;
         let mut agent = monitor_agent::Agent::new(local_id(), interval);
