@@ -31,6 +31,7 @@ pub struct AppState {
     limits: wire::Limits,
     future_tolerance_ms: i64,
     cache: Arc<crate::cache::LatestCache>,
+    stream: Arc<crate::stream::StreamHub>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,6 +53,7 @@ impl AppState {
             limits: wire::Limits::default(),
             future_tolerance_ms: 5 * 60 * 1000,
             cache: Arc::new(crate::cache::LatestCache::new(1000)),
+            stream: Arc::default(),
         }
     }
 
@@ -110,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/servers/{id}", delete(delete_server))
         .route("/api/servers/{id}/token", post(rotate_token))
         .route("/api/metrics/history", get(history))
+        .route("/api/stream", get(stream))
         .route("/api/alerts", get(get_alerts).post(set_alerts))
         .layer(axum::extract::DefaultBodyLimit::max(4 << 20))
         .with_state(state)
@@ -277,7 +280,12 @@ async fn ingest(
         .max_by_key(|s| s.timestamp)
         .map(|s| Arc::new(s.clone()));
     let receipt = state.store.ingest(snapshots).await?;
-    if let Some(newest) = newest {
+    if let Some(newest) = newest
+        && receipt.stored > 0
+    {
+        if let Ok(json) = serde_json::to_string(&*newest) {
+            state.stream.publish("snapshot", json);
+        }
         state.cache.offer(newest);
     }
     Ok(Json(Ingested {
@@ -523,6 +531,26 @@ async fn history(
         tier,
         series,
     }))
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    state.require_read(&headers)?;
+    let last = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_last_event_id", "Last-Event-ID must be a number")
+                })?,
+        ),
+    };
+    Ok(state.stream.subscribe(last).into_response())
 }
 
 const THRESHOLDS_KEY: &str = "thresholds";

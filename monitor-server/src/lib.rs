@@ -32,4 +32,5 @@ pub mod auth;
 pub mod cache;
 pub mod error;
 pub mod openapi;
+pub mod stream;
 pub mod tls;

@@ -1,0 +1,117 @@
+//! The live stream (`GET /api/stream`, Server-Sent Events): every accepted
+//! snapshot, in order, with an id; a client that reconnects with
+//! `Last-Event-ID` first gets what it missed that is still in the buffer.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use tokio::sync::broadcast;
+
+/// Events kept for reconnecting clients.
+pub const BUFFER: usize = 1024;
+
+/// One published event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// Increasing id (the SSE `id:` field).
+    pub id: u64,
+    /// The event type (`snapshot`).
+    pub kind: &'static str,
+    /// The JSON payload.
+    pub data: String,
+}
+
+/// Fans events out to every connected client.
+#[derive(Debug)]
+pub struct StreamHub {
+    tx: broadcast::Sender<Published>,
+    recent: Mutex<(u64, VecDeque<Published>)>,
+}
+
+impl Default for StreamHub {
+    fn default() -> Self {
+        let (tx, _) = broadcast::channel(BUFFER);
+        StreamHub {
+            tx,
+            recent: Mutex::new((0, VecDeque::with_capacity(BUFFER))),
+        }
+    }
+}
+
+impl StreamHub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, VecDeque<Published>)> {
+        // A panic while holding the lock leaves at worst a shorter buffer.
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Publishes an event to every client and keeps it for reconnections.
+    pub fn publish(&self, kind: &'static str, data: String) {
+        let mut recent = self.lock();
+        recent.0 += 1;
+        let event = Published {
+            id: recent.0,
+            kind,
+            data,
+        };
+        if recent.1.len() == BUFFER {
+            recent.1.pop_front();
+        }
+        recent.1.push_back(event.clone());
+        // Sent under the lock, so ids reach subscribers in order.
+        let _ = self.tx.send(event);
+    }
+
+    /// Number of connected clients.
+    pub fn clients(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// A client's stream: the buffered events after `last_event_id`, then
+    /// live ones. A client too slow to keep up is disconnected (it then
+    /// reconnects with its `Last-Event-ID`).
+    pub fn subscribe(
+        &self,
+        last_event_id: Option<u64>,
+    ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
+        let (replay, rx, last) = {
+            let recent = self.lock();
+            let rx = self.tx.subscribe();
+            let replay: VecDeque<Published> = match last_event_id {
+                Some(after) => recent.1.iter().filter(|e| e.id > after).cloned().collect(),
+                None => VecDeque::new(),
+            };
+            (replay, rx, last_event_id.unwrap_or(recent.0))
+        };
+        let stream = futures_util::stream::unfold(
+            (replay, rx, last),
+            |(mut replay, mut rx, mut last)| async move {
+                loop {
+                    let next = match replay.pop_front() {
+                        Some(event) => event,
+                        None => match rx.recv().await {
+                            Ok(event) => event,
+                            Err(broadcast::error::RecvError::Lagged(_)) => return None,
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        },
+                    };
+                    if next.id <= last {
+                        continue;
+                    }
+                    last = next.id;
+                    let event = Event::default()
+                        .id(next.id.to_string())
+                        .event(next.kind)
+                        .data(next.data);
+                    return Some((Ok(event), (replay, rx, last)));
+                }
+            },
+        );
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    }
+}
