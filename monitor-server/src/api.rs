@@ -94,6 +94,11 @@ impl AppState {
     }
 }
 
+/// A server id from a request, or 400 `invalid_server_id`.
+fn server_id(text: impl Into<String>) -> Result<ServerId, ApiError> {
+    ServerId::new(text).map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
     headers.get(name).map(|v| v.as_bytes())
 }
@@ -177,12 +182,10 @@ async fn register(
     state.require_admin(&headers)?;
     let body: RegisterBody = json_body(&body)?;
     let id = match body.server_id {
-        Some(id) => ServerId::new(id)
-            .map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))?,
+        Some(id) => server_id(id)?,
         None => {
             let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
-            ServerId::new(format!("srv-{}", &token.expose()[8..20]))
-                .map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))?
+            server_id(format!("srv-{}", &token.expose()[8..20]))?
         }
     };
     for tag in &body.tags {
@@ -386,8 +389,7 @@ async fn delete_server(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.require_admin(&headers)?;
-    let id =
-        ServerId::new(id).map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))?;
+    let id = server_id(id)?;
     state.store.delete_server(&id).await?;
     state.cache.remove(id.as_str());
     tracing::info!(server_id = %id, "Server deleted with its data.");
@@ -400,8 +402,7 @@ async fn rotate_token(
     Path(id): Path<String>,
 ) -> Result<Json<Registered>, ApiError> {
     state.require_admin(&headers)?;
-    let id =
-        ServerId::new(id).map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))?;
+    let id = server_id(id)?;
     let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
     state.store.rotate_token(&id, token.hash()).await?;
     tracing::info!(server_id = %id, "Token rotated.");
@@ -454,8 +455,7 @@ async fn history(
     Query(params): Query<HistoryParams>,
 ) -> Result<Json<HistoryView>, ApiError> {
     state.require_read(&headers)?;
-    let id = ServerId::new(params.server_id)
-        .map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))?;
+    let id = server_id(params.server_id)?;
     let time = |name: &str, text: Option<String>, default: Timestamp| match text {
         None => Ok(default),
         Some(t) => Timestamp::parse(&t)

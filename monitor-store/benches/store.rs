@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use monitor_core::store::{HistoryQuery, NewServer};
+use monitor_core::testing::Rng;
 use monitor_core::{Collection, Labels, ServerId, Snapshot, Store, Timestamp, TokenHash, Unit};
 use monitor_store::{SqlStore, StoreOptions};
 
@@ -23,30 +24,17 @@ fn env(name: &str, default: i64) -> i64 {
         .unwrap_or(default)
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pct(&mut self) -> f64 {
-        (self.next() % 10_000) as f64 / 100.0
-    }
-}
-
 /// A report of about 60 samples: 4 cores, 3 filesystems, 2 interfaces, 5 containers.
 fn report(server: &str, t: i64, i: i64, rng: &mut Rng) -> Snapshot {
     let mut c = Collection::new();
     let none = Labels::new;
-    c.gauge("cpu_usage_percent", Unit::PERCENT, none(), rng.pct());
+    c.gauge("cpu_usage_percent", Unit::PERCENT, none(), rng.percent());
     for core in 0..4 {
         c.gauge(
             "cpu_usage_percent",
             Unit::PERCENT,
             none().with("cpu", core.to_string()),
-            rng.pct(),
+            rng.percent(),
         );
     }
     for name in [
@@ -55,29 +43,29 @@ fn report(server: &str, t: i64, i: i64, rng: &mut Rng) -> Snapshot {
         "cpu_iowait_percent",
         "cpu_steal_percent",
     ] {
-        c.gauge(name, Unit::PERCENT, none(), rng.pct() / 10.0);
+        c.gauge(name, Unit::PERCENT, none(), rng.percent() / 10.0);
     }
     c.gauge("memory_total_bytes", Unit::BYTES, none(), 16e9);
     c.gauge(
         "memory_used_bytes",
         Unit::BYTES,
         none(),
-        ((1_000_000 + rng.next() % 10_000) * 4096) as f64,
+        ((1_000_000 + rng.next_u64() % 10_000) * 4096) as f64,
     );
     c.gauge(
         "memory_available_bytes",
         Unit::BYTES,
         none(),
-        ((2_000_000 + rng.next() % 10_000) * 4096) as f64,
+        ((2_000_000 + rng.next_u64() % 10_000) * 4096) as f64,
     );
     c.gauge(
         "memory_cached_bytes",
         Unit::BYTES,
         none(),
-        ((500_000 + rng.next() % 1000) * 4096) as f64,
+        ((500_000 + rng.next_u64() % 1000) * 4096) as f64,
     );
-    c.gauge("memory_used_percent", Unit::PERCENT, none(), rng.pct());
-    c.gauge("load_average_1m", Unit::NONE, none(), rng.pct() / 10.0);
+    c.gauge("memory_used_percent", Unit::PERCENT, none(), rng.percent());
+    c.gauge("load_average_1m", Unit::NONE, none(), rng.percent() / 10.0);
     for fs in ["/", "/home", "/var"] {
         let l = none().with("mountpoint", fs);
         c.gauge("filesystem_size_bytes", Unit::BYTES, l.clone(), 1e11);
@@ -100,13 +88,13 @@ fn report(server: &str, t: i64, i: i64, rng: &mut Rng) -> Snapshot {
             "network_receive_bytes_per_second",
             Unit::BYTES_PER_SECOND,
             l.clone(),
-            (rng.next() % 100_000) as f64,
+            (rng.next_u64() % 100_000) as f64,
         );
         c.gauge(
             "network_transmit_bytes_per_second",
             Unit::BYTES_PER_SECOND,
             l.clone(),
-            (rng.next() % 100_000) as f64,
+            (rng.next_u64() % 100_000) as f64,
         );
         c.counter(
             "network_receive_bytes_total",
@@ -123,12 +111,17 @@ fn report(server: &str, t: i64, i: i64, rng: &mut Rng) -> Snapshot {
     }
     for k in 0..5 {
         let l = none().with("name", format!("app-{k}"));
-        c.gauge("container_cpu_percent", Unit::PERCENT, l.clone(), rng.pct());
+        c.gauge(
+            "container_cpu_percent",
+            Unit::PERCENT,
+            l.clone(),
+            rng.percent(),
+        );
         c.gauge(
             "container_memory_usage_bytes",
             Unit::BYTES,
             l.clone(),
-            ((50_000 + rng.next() % 500) * 4096) as f64,
+            ((50_000 + rng.next_u64() % 500) * 4096) as f64,
         );
         c.gauge("container_running", Unit::NONE, l.clone(), 1.0);
         c.counter(

@@ -405,19 +405,7 @@ pub(crate) fn get_varint(input: &mut &[u8]) -> Result<u64, Corrupt> {
 mod tests {
     use super::*;
 
-    /// A small deterministic generator, so failures reproduce.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn unit(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    use monitor_core::testing::Rng;
 
     fn round_trip(values: &[f64]) -> usize {
         let bytes = encode_values(values);
@@ -441,7 +429,7 @@ mod tests {
             "constant column is ~1 bit a value"
         );
         let pages: Vec<f64> = (0..720)
-            .map(|_| (1_000_000 + (rng.next() % 5000) as i64) as f64 * 4096.0)
+            .map(|_| (1_000_000 + (rng.next_u64() % 5000) as i64) as f64 * 4096.0)
             .collect();
         let size = round_trip(&pages);
         assert!(size < 720 * 3, "page-sized gauge: {size} bytes");
@@ -453,7 +441,7 @@ mod tests {
         let mut total = 0.0;
         let counter: Vec<f64> = (0..720)
             .map(|_| {
-                total += 100_000.0 + (rng.next() % 7) as f64;
+                total += 100_000.0 + (rng.next_u64() % 7) as f64;
                 total
             })
             .collect();
@@ -470,13 +458,13 @@ mod tests {
         ];
         round_trip(&extremes);
         for _ in 0..200 {
-            let n = (rng.next() % 50) as usize;
+            let n = (rng.next_u64() % 50) as usize;
             let v: Vec<f64> = (0..n)
-                .map(|_| match rng.next() % 4 {
-                    0 => (rng.next() % 1000) as f64,
+                .map(|_| match rng.next_u64() % 4 {
+                    0 => (rng.next_u64() % 1000) as f64,
                     1 => rng.unit(),
-                    2 => -((rng.next() % 100_000) as f64) / 100.0,
-                    _ => f64::from_bits(rng.next() >> 2),
+                    2 => -((rng.next_u64() % 100_000) as f64) / 100.0,
+                    _ => f64::from_bits(rng.next_u64() >> 2),
                 })
                 .filter(|v| v.is_finite())
                 .collect();
@@ -490,7 +478,7 @@ mod tests {
         let mut t = 1_795_000_000_000i64;
         let times: Vec<i64> = (0..720)
             .map(|_| {
-                t += 5000 + (rng.next() % 7) as i64 - 3;
+                t += 5000 + (rng.next_u64() % 7) as i64 - 3;
                 t
             })
             .collect();

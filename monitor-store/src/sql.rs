@@ -752,14 +752,7 @@ impl Store for SqlStore {
     }
 
     async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
-        let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM alert_rules ORDER BY id")
-            .fetch_all(&self.inner.read)
-            .await
-            .map_err(map_err)?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(json_err))
-            .collect()
+        json_bodies(&self.inner.read, "SELECT body FROM alert_rules ORDER BY id").await
     }
 
     async fn put_alert_rule(&self, mut rule: AlertRule) -> Result<AlertRule, StoreError> {
@@ -843,14 +836,7 @@ impl Store for SqlStore {
     }
 
     async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError> {
-        let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM alert_states")
-            .fetch_all(&self.inner.read)
-            .await
-            .map_err(map_err)?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(json_err))
-            .collect()
+        json_bodies(&self.inner.read, "SELECT body FROM alert_states").await
     }
 
     async fn save_alert_states(&self, states: &[AlertStateRecord]) -> Result<(), StoreError> {
@@ -915,6 +901,21 @@ impl Store for SqlStore {
         self.inner.write.close().await;
         Ok(())
     }
+}
+
+/// Every row of a one-column query of JSON texts, decoded.
+async fn json_bodies<T: serde::de::DeserializeOwned>(
+    pool: &AnyPool,
+    sql: &'static str,
+) -> Result<Vec<T>, StoreError> {
+    let bodies: Vec<String> = sqlx::query_scalar(sql)
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
+    bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).map_err(json_err))
+        .collect()
 }
 
 /// Head rows per INSERT statement (3 parameters each, well under both

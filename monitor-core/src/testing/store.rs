@@ -17,6 +17,7 @@ use crate::store::{
     AlertStateRecord, EventFilter, HistoryQuery, NewServer, Point, RetentionPolicy, Store, Tier,
     TokenHash,
 };
+use crate::testing::Rng;
 
 /// Runs every case against `store`.
 pub async fn conformance(store: &dyn Store) {
@@ -50,18 +51,6 @@ async fn register(store: &dyn Store, name: &str, seed: u8) {
         .unwrap();
 }
 
-/// A deterministic generator, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// A snapshot with a gauge per core, a memory gauge and a counter.
 fn snapshot(server: &str, t: i64, rng: &mut Rng) -> Snapshot {
     let mut c = Collection::new();
@@ -69,21 +58,21 @@ fn snapshot(server: &str, t: i64, rng: &mut Rng) -> Snapshot {
         "cpu_usage_percent",
         Unit::PERCENT,
         Labels::new(),
-        (rng.next() % 10_000) as f64 / 100.0,
+        (rng.next_u64() % 10_000) as f64 / 100.0,
     );
     for core in 0..2 {
         c.gauge(
             "cpu_usage_percent",
             Unit::PERCENT,
             Labels::new().with("cpu", core.to_string()),
-            (rng.next() % 10_000) as f64 / 100.0,
+            (rng.next_u64() % 10_000) as f64 / 100.0,
         );
     }
     c.gauge(
         "memory_used_bytes",
         Unit::BYTES,
         Labels::new(),
-        ((rng.next() % 1000 + 1000) * 4096) as f64,
+        ((rng.next_u64() % 1000 + 1000) * 4096) as f64,
     );
     c.counter(
         "plugin_events_total",
@@ -281,7 +270,7 @@ async fn two_hours(store: &dyn Store, server: &str, seed: u64) -> (i64, Vec<Snap
     let mut rng = Rng(seed);
     let t0 = base();
     let times: Vec<i64> = (0..1440)
-        .map(|i| t0 + i * 5000 + (rng.next() % 5) as i64)
+        .map(|i| t0 + i * 5000 + (rng.next_u64() % 5) as i64)
         .filter(|t| !(t0 + 1_800_000..t0 + 2_400_000).contains(t))
         .collect();
     let snapshots: Vec<Snapshot> = times
