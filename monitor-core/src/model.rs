@@ -7,7 +7,6 @@
 //! have a typed view in [`crate::host`].
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
@@ -200,43 +199,52 @@ pub fn is_valid_label_value(value: &str) -> bool {
 /// The labels of one sample: a sorted map from label name to value.
 ///
 /// Serializes as a JSON object. Two samples of one family are the same series
-/// exactly when their labels are equal.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Labels(BTreeMap<String, String>);
+/// exactly when their labels are equal. Stored as a vector sorted by name (a
+/// sample has a few labels: one allocation, cheap to compare, hash and drop).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Labels(Vec<(String, String)>);
 
 impl Labels {
     /// No labels.
     pub fn new() -> Self {
-        Labels(BTreeMap::new())
+        Labels(Vec::new())
     }
 
-    /// Labels from `(name, value)` pairs.
+    /// Labels from `(name, value)` pairs; a later pair replaces an earlier
+    /// one of the same name.
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        Labels(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        let mut labels = Labels::new();
+        for (k, v) in pairs {
+            labels.insert(k, v);
+        }
+        labels
     }
 
     /// Adds or replaces one label, builder style.
     pub fn with(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.0.insert(name.into(), value.into());
+        self.insert(name, value);
         self
     }
 
     /// Adds or replaces one label.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.insert(name.into(), value.into());
+        let name = name.into();
+        let value = value.into();
+        match self.position(&name) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (name, value)),
+        }
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
     }
 
     /// The value of one label.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.position(name).ok().map(|i| self.0[i].1.as_str())
     }
 
     /// The labels in name order.
@@ -252,6 +260,35 @@ impl Labels {
     /// True when there are no labels.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl Serialize for Labels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Labels;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of label names to string values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Labels, A::Error> {
+                let mut labels = Labels(Vec::with_capacity(map.size_hint().unwrap_or(0).min(16)));
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    labels.insert(k, v);
+                }
+                Ok(labels)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
