@@ -2,6 +2,7 @@
 //! events and settings, kept durably.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -289,18 +290,20 @@ pub trait Store: Send + Sync {
     /// written now. On error nothing of the batch counts as stored.
     async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError>;
 
-    /// The newest snapshot of a server.
+    /// The newest snapshot of a server, shared (a store may keep the newest
+    /// snapshots in memory and hand out references, not copies).
     ///
     /// # Errors
     /// [`StoreError`] when the database fails.
-    async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Snapshot>, StoreError>;
+    async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Arc<Snapshot>>, StoreError>;
 
     /// The newest snapshot of every server that has reported (the overview).
-    /// The default asks [`Store::latest_snapshot`] for each server.
+    /// The default asks [`Store::latest_snapshot`] for
+    /// each server.
     ///
     /// # Errors
     /// [`StoreError`] when the database fails.
-    async fn latest_snapshots(&self) -> Result<Vec<Snapshot>, StoreError> {
+    async fn latest_snapshots(&self) -> Result<Vec<Arc<Snapshot>>, StoreError> {
         let mut out = Vec::new();
         for server in self.servers().await? {
             if let Some(snapshot) = self.latest_snapshot(&server.id).await? {

@@ -30,7 +30,6 @@ pub struct AppState {
     dashboard: Option<monitor_core::TokenHash>,
     limits: wire::Limits,
     future_tolerance_ms: i64,
-    cache: Arc<crate::cache::LatestCache>,
     stream: Arc<crate::stream::StreamHub>,
 }
 
@@ -52,15 +51,8 @@ impl AppState {
             dashboard: dashboard.map(Token::hash),
             limits: wire::Limits::default(),
             future_tolerance_ms: 5 * 60 * 1000,
-            cache: Arc::new(crate::cache::LatestCache::new(1000)),
             stream: Arc::default(),
         }
-    }
-
-    /// Sets the size of the latest-value cache (`CACHE_MAX_ITEMS`).
-    pub fn with_cache_max_items(mut self, max: usize) -> Self {
-        self.cache = Arc::new(crate::cache::LatestCache::new(max));
-        self
     }
 
     fn is_admin(&self, headers: &HeaderMap) -> bool {
@@ -278,18 +270,16 @@ async fn ingest(
             ));
         }
     }
+    // The live stream gets the newest snapshot of the batch once stored.
     let newest = snapshots
         .iter()
         .max_by_key(|s| s.timestamp)
-        .map(|s| Arc::new(s.clone()));
+        .and_then(|s| serde_json::to_string(s).ok());
     let receipt = state.store.ingest(snapshots).await?;
-    if let Some(newest) = newest
+    if let Some(json) = newest
         && receipt.stored > 0
     {
-        if let Ok(json) = serde_json::to_string(&*newest) {
-            state.stream.publish("snapshot", json);
-        }
-        state.cache.offer(newest);
+        state.stream.publish("snapshot", json);
     }
     Ok(Json(Ingested {
         stored: receipt.stored,
@@ -320,37 +310,17 @@ async fn servers(
 ) -> Result<Json<Vec<ServerView>>, ApiError> {
     state.require_read(&headers)?;
     let records = state.store.servers().await?;
-    // The cache first; the store for the servers it does not hold.
-    let mut latest: Vec<Arc<monitor_core::Snapshot>> = Vec::with_capacity(records.len());
-    let mut misses = Vec::new();
-    for r in &records {
-        match state.cache.get(r.id.as_str()) {
-            Some(s) => latest.push(s),
-            None => misses.push(r.id.clone()),
-        }
-    }
-    if misses.len() > 16 {
-        for s in state.store.latest_snapshots().await? {
-            if misses.contains(&s.server_id) {
-                let s = Arc::new(s);
-                state.cache.offer(Arc::clone(&s));
-                latest.push(s);
-            }
-        }
-    } else {
-        for id in &misses {
-            if let Some(s) = state.store.latest_snapshot(id).await? {
-                let s = Arc::new(s);
-                state.cache.offer(Arc::clone(&s));
-                latest.push(s);
-            }
-        }
-    }
+    // The store keeps the newest snapshots in memory (CACHE_MAX_ITEMS).
+    let latest = state.store.latest_snapshots().await?;
+    let latest: std::collections::HashMap<&str, &monitor_core::Snapshot> = latest
+        .iter()
+        .map(|s| (s.server_id.as_str(), &**s))
+        .collect();
     let now = Timestamp::now().as_millis();
     let views = records
         .into_iter()
         .map(|r| {
-            let snapshot = latest.iter().find(|s| s.server_id == r.id).map(|s| &**s);
+            let snapshot = latest.get(r.id.as_str()).copied();
             let scalar = |name: &str| snapshot.and_then(|s| s.value(name, &Labels::new()));
             // Offline after three missed intervals (at least 30 s).
             let interval_ms = (r.interval_secs.unwrap_or(5.0) * 1000.0) as i64;
@@ -391,7 +361,6 @@ async fn delete_server(
     state.require_admin(&headers)?;
     let id = server_id(id)?;
     state.store.delete_server(&id).await?;
-    state.cache.remove(id.as_str());
     tracing::info!(server_id = %id, "Server deleted with its data.");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -29,7 +29,6 @@
 
 pub mod api;
 pub mod auth;
-pub mod cache;
 pub mod error;
 pub mod openapi;
 pub mod stream;

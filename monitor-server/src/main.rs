@@ -170,10 +170,15 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     } else {
         None
     };
-    let options = match &cli.database_url {
+    let mut options = match &cli.database_url {
         Some(url) => StoreOptions::from_url(url)?,
         None => StoreOptions::sqlite(cli.data_dir.join("monitor.db")),
     };
+    if let Ok(text) = std::env::var("CACHE_MAX_ITEMS") {
+        options.latest_in_memory = text.trim().parse::<usize>().with_context(|| {
+            format!("CACHE_MAX_ITEMS={text:?}: give a number of servers (default 1000)")
+        })?;
+    }
     let store = SqlStore::open(options)
         .await
         .context("cannot open the database")?;
@@ -187,16 +192,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         );
     }
     let store = Arc::new(store);
-    let cache_max_items = match std::env::var("CACHE_MAX_ITEMS") {
-        Ok(text) => text.trim().parse::<usize>().with_context(|| {
-            format!("CACHE_MAX_ITEMS={text:?}: give a number of servers (default 1000)")
-        })?,
-        Err(_) => 1000,
-    };
-    let app = router(
-        AppState::new(store.clone(), &admin, dashboard.as_ref())
-            .with_cache_max_items(cache_max_items),
-    );
+    let app = router(AppState::new(store.clone(), &admin, dashboard.as_ref()));
     if let Some(interval) = quickstart {
         let token = local_agent_token(&*store, &cli.data_dir).await?;
         let mut agent = monitor_agent::Agent::new(local_id(), interval);

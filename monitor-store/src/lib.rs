@@ -34,6 +34,7 @@
 
 mod codec;
 mod engine;
+mod latest;
 mod sql;
 
 pub use sql::{Database, Durability, SqlStore, StoreOptions};

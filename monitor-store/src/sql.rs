@@ -26,6 +26,7 @@ use crate::engine::{
     self, Bucket, Downsampler, HOUR, MINUTE, RAW_WINDOW, RawWindow, TIER_HOUR, TIER_MINUTE,
     window_of,
 };
+use crate::latest::Latest;
 
 /// How often SQLite syncs to disk on commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +65,10 @@ pub struct StoreOptions {
     pub compaction_grace: Duration,
     /// What retention keeps; enforced hourly by the writer task.
     pub retention: RetentionPolicy,
+    /// How many servers' newest snapshots stay in memory for the overview
+    /// (the server's `CACHE_MAX_ITEMS`); the others are read from the
+    /// database when asked for.
+    pub latest_in_memory: usize,
 }
 
 impl StoreOptions {
@@ -75,6 +80,7 @@ impl StoreOptions {
             busy_timeout: Duration::from_secs(5),
             compaction_grace: Duration::from_secs(300),
             retention: RetentionPolicy::default(),
+            latest_in_memory: 1000,
         }
     }
 
@@ -147,20 +153,17 @@ struct Inner {
     pending: Pending,
 }
 
-/// The newest snapshot of each server not yet written to its `servers` row:
-/// the writer keeps them here and flushes them every few seconds (and at
-/// shutdown) instead of rewriting a row per report; readers look here first.
-/// The samples themselves are durable at once in the head table.
-type Pending = Arc<std::sync::Mutex<HashMap<String, Arc<Snapshot>>>>;
+/// The newest snapshot of each server (see [`Latest`]): the writer keeps
+/// them here and flushes them every few seconds (and at shutdown) instead of
+/// rewriting a row per report; readers look here first. The samples
+/// themselves are durable at once in the head table.
+type Pending = Arc<Latest>;
 
-fn lock_pending(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Snapshot>>> {
-    // A panic while holding this lock cannot leave the map inconsistent.
-    p.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Newer facts from a pending snapshot over a stored record.
+/// Newer facts from a held snapshot over a stored record.
 fn overlay(mut record: ServerRecord, pending: &Pending) -> ServerRecord {
-    if let Some(s) = lock_pending(pending).get(record.id.as_str()) {
+    if let Some(s) = pending.get(record.id.as_str())
+        && record.last_seen.is_none_or(|seen| s.timestamp >= seen)
+    {
         record.last_seen = Some(s.timestamp);
         record.interval_secs = s.interval_secs.or(record.interval_secs);
         if let Some(host) = &s.host {
@@ -325,7 +328,7 @@ impl SqlStore {
             Database::Postgres(_) => Dialect::Postgres,
         };
         let (jobs, rx) = mpsc::channel(1024);
-        let pending: Pending = Arc::default();
+        let pending: Pending = Arc::new(Latest::new(options.latest_in_memory));
         let writer = Writer::load(
             write.clone(),
             options.clone(),
@@ -374,6 +377,16 @@ impl SqlStore {
     /// [`StoreError`] when the database fails.
     pub async fn compact(&self, now: Timestamp) -> Result<usize, StoreError> {
         self.job(|tx| Job::Compact(now.as_millis(), tx)).await
+    }
+
+    /// Writes the newest snapshots held in memory to their servers' rows
+    /// now; the writer does it every five seconds and at shutdown (the
+    /// samples themselves are durable when `ingest` answers).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.job(Job::Flush).await
     }
 
     /// Bytes used by the database file and its WAL.
@@ -526,35 +539,59 @@ impl Store for SqlStore {
         self.job(|tx| Job::Ingest(snapshots, tx)).await
     }
 
-    async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Snapshot>, StoreError> {
-        if let Some(s) = lock_pending(&self.inner.pending).get(id.as_str()) {
-            return Ok(Some(Snapshot::clone(s)));
+    async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Arc<Snapshot>>, StoreError> {
+        if let Some(s) = self.inner.pending.get(id.as_str()) {
+            return Ok(Some(s));
         }
-        let blob: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT latest FROM servers WHERE name = $1")
-                .bind(id.as_str())
-                .fetch_optional(&self.inner.read)
-                .await
-                .map_err(map_err)?;
+        let blob: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "SELECT l.body FROM latest l JOIN servers s ON s.id = l.server WHERE s.name = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.inner.read)
+        .await
+        .map_err(map_err)?;
         match blob.flatten() {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(json_err)?)),
+            Some(bytes) => Ok(Some(Arc::new(
+                serde_json::from_slice(&bytes).map_err(json_err)?,
+            ))),
             None => Ok(None),
         }
     }
 
-    async fn latest_snapshots(&self) -> Result<Vec<Snapshot>, StoreError> {
-        let blobs: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT latest FROM servers WHERE latest IS NOT NULL ORDER BY name")
+    async fn latest_snapshots(&self) -> Result<Vec<Arc<Snapshot>>, StoreError> {
+        // Which servers have a newest snapshot, and how new: a held snapshot
+        // at least as new as the database's (another process sharing a
+        // PostgreSQL database may have stored a newer one) is used as is.
+        let stored: Vec<(String, Option<i64>)> =
+            sqlx::query_as("SELECT name, last_seen FROM servers WHERE last_seen IS NOT NULL")
                 .fetch_all(&self.inner.read)
                 .await
                 .map_err(map_err)?;
-        let mut all: BTreeMap<String, Snapshot> = BTreeMap::new();
-        for blob in &blobs {
-            let s: Snapshot = serde_json::from_slice(blob).map_err(json_err)?;
-            all.insert(s.server_id.to_string(), s);
+        let held = self.inner.pending.all();
+        let mut all: BTreeMap<String, Arc<Snapshot>> = BTreeMap::new();
+        let mut missing = Vec::new();
+        for (name, last_seen) in stored {
+            match held.get(&name) {
+                Some(s) if last_seen.is_none_or(|t| s.timestamp.as_millis() >= t) => {}
+                _ => missing.push(name),
+            }
         }
-        for (name, s) in lock_pending(&self.inner.pending).iter() {
-            all.insert(name.clone(), Snapshot::clone(s));
+        for names in missing.chunks(500) {
+            let sql = format!(
+                "SELECT l.body FROM latest l JOIN servers s ON s.id = l.server WHERE s.name IN ({})",
+                placeholders(1, names.len())
+            );
+            let mut q = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql));
+            for name in names {
+                q = q.bind(name.as_str());
+            }
+            for blob in q.fetch_all(&self.inner.read).await.map_err(map_err)? {
+                let s: Snapshot = serde_json::from_slice(&blob).map_err(json_err)?;
+                all.insert(s.server_id.to_string(), Arc::new(s));
+            }
+        }
+        for (name, s) in held {
+            all.entry(name).or_insert(s);
         }
         Ok(all.into_values().collect())
     }
@@ -953,9 +990,16 @@ struct ServerCache {
     shape: Option<(u64, Vec<i64>)>,
     /// Oldest report still in the head table.
     head_min: Option<i64>,
+    /// An upper bound of the newest report in the head table: a report
+    /// after it is new without asking the database.
+    head_max: Option<i64>,
     /// Every window before this one is compacted.
     compacted_until: i64,
 }
+
+/// What one group commit answers: a receipt per job, and the (job, index)
+/// of each server's newest new report.
+type IngestDone = (Vec<IngestReceipt>, Vec<(usize, usize)>);
 
 /// The single writer: group commit, compaction, retention.
 struct Writer {
@@ -969,6 +1013,7 @@ struct Writer {
 /// What the writer needs to know of each server at start-up.
 const SERVER_STATE: &str = "SELECT s.name, s.id, s.last_seen, \
      (SELECT MIN(ts) FROM head h WHERE h.server = s.id) AS head_min, \
+     (SELECT MAX(ts) FROM head h WHERE h.server = s.id) AS head_max, \
      (SELECT MAX(win) FROM chunk_times c WHERE c.server = s.id) AS last_win \
      FROM servers s";
 
@@ -977,6 +1022,7 @@ fn server_cache(row: &AnyRow) -> ServerCache {
         id: row.get("id"),
         last_seen: row.get("last_seen"),
         head_min: row.get("head_min"),
+        head_max: row.get("head_max"),
         compacted_until: row
             .get::<Option<i64>, _>("last_win")
             .map_or(i64::MIN, |w| w + RAW_WINDOW),
@@ -984,8 +1030,11 @@ fn server_cache(row: &AnyRow) -> ServerCache {
     }
 }
 
+/// A hash of a snapshot's metric names and labels (a fast one: it runs for
+/// every report, and a collision could only mislabel the sender's own data).
 fn shape_of(snapshot: &Snapshot) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    use std::hash::BuildHasher;
+    let mut h = foldhash::fast::FixedState::with_seed(0x006d_6f6e_6974_6f72).build_hasher();
     for family in &snapshot.metrics {
         family.name.hash(&mut h);
         family.samples.len().hash(&mut h);
@@ -1087,6 +1136,7 @@ impl Writer {
             match self.servers.get_mut(&name) {
                 Some(cache) => {
                     cache.head_min = fresh.head_min;
+                    cache.head_max = cache.head_max.max(fresh.head_max);
                     cache.compacted_until = cache.compacted_until.max(fresh.compacted_until);
                 }
                 None => {
@@ -1159,18 +1209,29 @@ impl Writer {
         if accepted.is_empty() {
             return;
         }
-        let result = self.ingest_tx(&accepted).await;
+        let mut result = self.ingest_tx(&accepted).await;
+        if matches!(result, Ok(None)) {
+            // Another process stored some of these reports meanwhile: learn
+            // what the database holds now and try once more.
+            self.servers.clear();
+            result = match self.reload(&accepted).await {
+                Ok(()) => self.ingest_tx(&accepted).await,
+                Err(error) => Err(error),
+            };
+        }
+        let result = result.and_then(|done| {
+            done.ok_or_else(|| {
+                StoreError::Unavailable("another process is storing the same reports; retry".into())
+            })
+        });
         match result {
             Ok((receipts, mut newest)) => {
                 // Move each server's newest snapshot out of its batch (highest
                 // index first, so swap_remove leaves the others in place).
                 newest.sort_unstable_by(|a, b| b.cmp(a));
-                let mut pending = lock_pending(&self.pending);
                 for (job, index) in newest {
-                    let snapshot = accepted[job].0.swap_remove(index);
-                    pending.insert(snapshot.server_id.to_string(), Arc::new(snapshot));
+                    self.pending.put(accepted[job].0.swap_remove(index));
                 }
-                drop(pending);
                 for ((_, reply), receipt) in accepted.into_iter().zip(receipts) {
                     let _ = reply.send(Ok(receipt));
                 }
@@ -1191,10 +1252,27 @@ impl Writer {
         }
     }
 
+    /// Loads the cache entry of every server of `jobs`.
+    async fn reload(
+        &mut self,
+        jobs: &[(Vec<Snapshot>, Reply<IngestReceipt>)],
+    ) -> Result<(), StoreError> {
+        for (batch, _) in jobs {
+            for snapshot in batch {
+                self.server(snapshot.server_id.as_str()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the reports of `jobs` in one transaction: the receipt of each
+    /// job and the (job, index) of each server's newest new report, or
+    /// `None` when another process inserted some of them meanwhile (the
+    /// transaction is then rolled back).
     async fn ingest_tx(
         &mut self,
         jobs: &[(Vec<Snapshot>, Reply<IngestReceipt>)],
-    ) -> Result<(Vec<IngestReceipt>, Vec<(usize, usize)>), StoreError> {
+    ) -> Result<Option<IngestDone>, StoreError> {
         /// A report to insert: which job, which snapshot, its head row.
         struct Row<'a> {
             job: usize,
@@ -1208,6 +1286,9 @@ impl Writer {
         let mut receipts = vec![IngestReceipt::default(); jobs.len()];
         let mut rows: Vec<Row<'_>> = Vec::new();
         let mut seen: HashSet<(i64, i64)> = HashSet::new();
+        // Per server, the time range of reports that may be in the head
+        // table already (replays, late reports).
+        let mut maybe: HashMap<i64, (i64, i64)> = HashMap::new();
         for (job, (batch, _)) in jobs.iter().enumerate() {
             for (index, snapshot) in batch.iter().enumerate() {
                 let name = snapshot.server_id.as_str();
@@ -1238,6 +1319,10 @@ impl Writer {
                             continue;
                         }
                     }
+                } else if cache.head_max.is_some_and(|max| ts <= max) {
+                    let range = maybe.entry(server).or_insert((ts, ts));
+                    range.0 = range.0.min(ts);
+                    range.1 = range.1.max(ts);
                 }
                 let ids = series_ids(cache, snapshot, &mut tx).await?;
                 let mut samples: Vec<(i64, f64)> = Vec::with_capacity(ids.len());
@@ -1257,35 +1342,62 @@ impl Writer {
                 });
             }
         }
-        // Multi-row inserts; RETURNING tells which rows were new.
-        let mut inserted: HashSet<(i64, i64)> = HashSet::with_capacity(rows.len());
+        let mut stored: HashSet<(i64, i64)> = HashSet::new();
+        for (server, (from, to)) in maybe {
+            let times: Vec<i64> = sqlx::query_scalar(
+                "SELECT ts FROM head WHERE server = $1 AND ts BETWEEN $2 AND $3",
+            )
+            .bind(server)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            stored.extend(times.into_iter().map(|ts| (server, ts)));
+        }
+        rows.retain(|row| {
+            let new = !stored.contains(&(row.server, row.ts));
+            if !new {
+                receipts[row.job].duplicates += 1;
+            }
+            new
+        });
+        // Multi-row inserts of reports known to be new; a conflict means
+        // another process inserted one since the check.
         for part in rows.chunks(HEAD_ROWS_PER_INSERT) {
             let mut sql = String::from("INSERT INTO head (server, ts, body) VALUES ");
             for i in 0..part.len() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                let n = i * 3;
-                sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
+                match self.dialect {
+                    // Anonymous parameters: SQLite finds a named one by a
+                    // linear search, which costs O(n²) over 1,500 of them.
+                    Dialect::Sqlite => sql.push_str("(?, ?, ?)"),
+                    Dialect::Postgres => {
+                        let n = i * 3;
+                        sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
+                    }
+                }
             }
-            sql.push_str(" ON CONFLICT DO NOTHING RETURNING server, ts");
-            let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql));
+            sql.push_str(" ON CONFLICT DO NOTHING");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for row in part {
                 q = q.bind(row.server).bind(row.ts).bind(row.body.as_slice());
             }
-            inserted.extend(q.fetch_all(&mut *tx).await.map_err(map_err)?);
+            let done = q.execute(&mut *tx).await.map_err(map_err)?;
+            if done.rows_affected() != part.len() as u64 {
+                return Ok(None);
+            }
         }
         // Newest stored snapshot per server in this transaction.
         let mut newest: HashMap<&str, (usize, usize)> = HashMap::new();
         for row in &rows {
-            if !inserted.contains(&(row.server, row.ts)) {
-                receipts[row.job].duplicates += 1;
-                continue;
-            }
             receipts[row.job].stored += 1;
             let name = row.snapshot.server_id.as_str();
             if let Some(cache) = self.servers.get_mut(name) {
                 cache.head_min = Some(cache.head_min.map_or(row.ts, |m| m.min(row.ts)));
+                cache.head_max = Some(cache.head_max.map_or(row.ts, |m| m.max(row.ts)));
                 if cache.last_seen.is_none_or(|seen| row.ts >= seen) {
                     cache.last_seen = Some(row.ts);
                     newest.insert(name, (row.job, row.index));
@@ -1293,12 +1405,12 @@ impl Writer {
             }
         }
         tx.commit().await.map_err(map_err)?;
-        Ok((receipts, newest.into_values().collect()))
+        Ok(Some((receipts, newest.into_values().collect())))
     }
 
     /// Writes the pending newest snapshots to their server rows.
     async fn flush(&mut self) -> Result<(), StoreError> {
-        let pending: Vec<Arc<Snapshot>> = lock_pending(&self.pending).values().cloned().collect();
+        let pending = self.pending.dirty();
         if pending.is_empty() {
             return Ok(());
         }
@@ -1306,27 +1418,27 @@ impl Writer {
         for snapshot in &pending {
             let latest = serde_json::to_vec(&**snapshot).map_err(json_err)?;
             let host = snapshot.host.as_ref();
-            sqlx::query("UPDATE servers SET last_seen = $1, latest = $2, hostname = COALESCE($3, hostname), os = COALESCE($4, os), interval_secs = COALESCE($5, interval_secs) WHERE name = $6")
+            let server: Option<i64> = sqlx::query_scalar("UPDATE servers SET last_seen = $1, hostname = COALESCE($2, hostname), os = COALESCE($3, os), interval_secs = COALESCE($4, interval_secs) WHERE name = $5 RETURNING id")
                 .bind(snapshot.timestamp.as_millis())
-                .bind(latest)
                 .bind(host.map(|h| h.hostname.clone()))
                 .bind(host.map(|h| h.os.clone()))
                 .bind(snapshot.interval_secs)
                 .bind(snapshot.server_id.as_str())
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        // Forget what was written, unless a newer snapshot arrived meanwhile
-        // (the writer is this task, so none did; the check keeps it obvious).
-        let mut map = lock_pending(&self.pending);
-        for snapshot in pending {
-            let name = snapshot.server_id.as_str();
-            if map.get(name).is_some_and(|p| Arc::ptr_eq(p, &snapshot)) {
-                map.remove(name);
+            // None: the server was deleted meanwhile.
+            if let Some(server) = server {
+                sqlx::query("INSERT INTO latest (server, body) VALUES ($1, $2) ON CONFLICT (server) DO UPDATE SET body = excluded.body")
+                    .bind(server)
+                    .bind(latest)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
             }
         }
+        tx.commit().await.map_err(map_err)?;
+        self.pending.written(&pending);
         Ok(())
     }
 
@@ -1346,6 +1458,7 @@ impl Writer {
             "DELETE FROM chunk_times WHERE server = $1",
             "DELETE FROM head WHERE server = $1",
             "DELETE FROM series WHERE server = $1",
+            "DELETE FROM latest WHERE server = $1",
             "DELETE FROM servers WHERE id = $1",
         ] {
             sqlx::query(sql)
@@ -1366,7 +1479,7 @@ impl Writer {
         }
         tx.commit().await.map_err(map_err)?;
         self.servers.remove(id.as_str());
-        lock_pending(&self.pending).remove(id.as_str());
+        self.pending.remove(id.as_str());
         Ok(())
     }
 

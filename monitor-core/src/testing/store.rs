@@ -170,10 +170,19 @@ async fn idempotent_ingest(store: &dyn Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(latest, batch[9]);
+    assert_eq!(*latest, batch[9]);
     let record = store.server(&id("conf-idem")).await.unwrap().unwrap();
     assert_eq!(record.last_seen, Some(batch[9].timestamp));
     assert_eq!(record.interval_secs, Some(5.0));
+    // Before compaction: a batch of two replays around a late report
+    // between two stored ones stores the late one only.
+    let mixed = vec![
+        batch[2].clone(),
+        snapshot("conf-idem", t0 + 7500, &mut rng),
+        batch[8].clone(),
+    ];
+    let mixed = store.ingest(mixed).await.unwrap();
+    assert_eq!((mixed.stored, mixed.duplicates), (1, 2));
     // After compaction a replay is still a duplicate, and a late report is merged.
     compact(store).await;
     let replay = store.ingest(batch[3..5].to_vec()).await.unwrap();
@@ -197,8 +206,8 @@ async fn idempotent_ingest(store: &dyn Store) {
     assert_eq!(h.series.len(), 1);
     assert_eq!(
         h.series[0].points.len(),
-        11,
-        "10 reports and the late one, each once"
+        12,
+        "10 reports and the two late ones, each once"
     );
     // A snapshot of an unknown server is refused and stores nothing.
     let stranger = snapshot("conf-stranger", t0, &mut rng);
@@ -208,12 +217,12 @@ async fn idempotent_ingest(store: &dyn Store) {
     ));
     let overview = store.latest_snapshots().await.unwrap();
     assert!(
-        overview.contains(&batch[9]),
+        overview.iter().any(|s| **s == batch[9]),
         "the overview has the newest snapshot"
     );
     // The latest snapshot did not move back in time.
     assert_eq!(
-        store
+        *store
             .latest_snapshot(&id("conf-idem"))
             .await
             .unwrap()
