@@ -364,8 +364,9 @@ impl Pusher {
                 .client
                 .post(&self.url)
                 .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
                 .header("x-auth-token", &self.config.token)
-                .body(body)
+                .body(gzip(&body))
                 .send()
                 .await
                 .map_err(|e| PushError::Retry(error_chain(&e)))?;
@@ -446,51 +447,77 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) {
     tracing::info!(server = %pusher.config.server, backlog = pusher.backlog(), "Pushing to the server.");
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    let mut backoff = Backoff::default();
-    let mut next_attempt = tokio::time::Instant::now();
-    let mut failing = false;
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            _ = ticker.tick() => {}
-        }
-        let snapshot = agent.collect().await;
-        if let Err(error) = pusher.spool(&snapshot) {
-            tracing::error!(%error, "Cannot write the spool: this snapshot is lost.");
-        }
-        if tokio::time::Instant::now() < next_attempt {
-            continue;
-        }
-        match pusher.flush().await {
-            Ok(_) => {
-                if failing {
-                    tracing::info!("The server accepts snapshots again; the backlog was sent.");
-                    failing = false;
-                }
-                backoff.reset();
+    let spooled = tokio::sync::Notify::new();
+    // Collecting never waits for the network: a slow or hung server delays
+    // delivery, never a collection.
+    let collect = async {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = ticker.tick() => {}
             }
-            Err(PushError::Auth(status)) => {
-                if !failing {
-                    tracing::error!(
-                        status,
-                        "The server refused the token: check --token-file/MONITOR_TOKEN and --server-id. Snapshots are kept in the spool; retrying every minute."
-                    );
-                }
-                failing = true;
-                next_attempt = tokio::time::Instant::now() + Duration::from_secs(60);
+            let snapshot = agent.collect().await;
+            if let Err(error) = pusher.spool(&snapshot) {
+                tracing::error!(%error, "Cannot write the spool: this snapshot is lost.");
             }
-            Err(error) => {
-                let delay = backoff.next_delay();
-                if !failing {
-                    tracing::warn!(%error, backlog = pusher.backlog(), "Cannot reach the server; snapshots are spooled and retried with backoff.");
-                }
-                failing = true;
-                next_attempt = tokio::time::Instant::now() + delay;
-            }
+            spooled.notify_one();
         }
+    };
+    let send = async {
+        let mut backoff = Backoff::default();
+        let mut failing = false;
+        loop {
+            spooled.notified().await;
+            let wait = match pusher.flush().await {
+                Ok(_) => {
+                    if failing {
+                        tracing::info!("The server accepts snapshots again; the backlog was sent.");
+                        failing = false;
+                    }
+                    backoff.reset();
+                    continue;
+                }
+                Err(PushError::Auth(status)) => {
+                    if !failing {
+                        tracing::error!(
+                            status,
+                            "The server refused the token: check --token-file/MONITOR_TOKEN and --server-id. Snapshots are kept in the spool; retrying every minute."
+                        );
+                    }
+                    Duration::from_secs(60)
+                }
+                Err(error) => {
+                    if !failing {
+                        tracing::warn!(%error, backlog = pusher.backlog(), "Cannot reach the server; snapshots are spooled and retried with backoff.");
+                    }
+                    backoff.next_delay()
+                }
+            };
+            failing = true;
+            // Snapshots spooled meanwhile leave a permit: the next attempt
+            // follows the wait at once.
+            tokio::time::sleep(wait).await;
+        }
+    };
+    tokio::select! {
+        _ = collect => {}
+        _ = send => {}
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), pusher.flush()).await;
+}
+
+/// The body gzip-compressed (JSON of snapshots shrinks about tenfold); fast
+/// level, as the agent's CPU matters more than a few bytes.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 8 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
 }
