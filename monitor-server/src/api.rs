@@ -13,7 +13,9 @@ use monitor_core::{LabelMatcher, Labels, ServerId, Store, Thresholds, Timestamp,
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Scope, Token};
+use crate::config::{LimitSettings, StreamSettings};
 use crate::error::ApiError;
+use crate::limit::RateLimiter;
 
 /// Header carrying an agent's token.
 pub const AUTH_HEADER: &str = "x-auth-token";
@@ -29,7 +31,10 @@ pub struct AppState {
     admin: monitor_core::TokenHash,
     dashboard: Option<monitor_core::TokenHash>,
     limits: wire::Limits,
+    max_body_bytes: usize,
     future_tolerance_ms: i64,
+    ingest_limit: Arc<RateLimiter>,
+    auth_limit: Arc<RateLimiter>,
     stream: Arc<crate::stream::StreamHub>,
 }
 
@@ -50,9 +55,39 @@ impl AppState {
             admin: admin.hash(),
             dashboard: dashboard.map(Token::hash),
             limits: wire::Limits::default(),
-            future_tolerance_ms: 5 * 60 * 1000,
+            max_body_bytes: 0,
+            future_tolerance_ms: 0,
+            ingest_limit: Arc::new(RateLimiter::new(1.0, 1)),
+            auth_limit: Arc::new(RateLimiter::new(1.0, 1)),
             stream: Arc::default(),
         }
+        .with_limits(&LimitSettings::default())
+    }
+
+    /// Applies request limits: body size, batch and snapshot sizes, clock
+    /// skew, the per-token ingest rate and the failed-authentication rate.
+    pub fn with_limits(mut self, limits: &LimitSettings) -> Self {
+        self.limits = limits.wire();
+        self.max_body_bytes = limits.max_body_bytes;
+        self.future_tolerance_ms = limits.future_tolerance.as_millis() as i64;
+        self.ingest_limit = Arc::new(RateLimiter::new(
+            limits.ingest_per_token_per_second,
+            limits.ingest_burst,
+        ));
+        self.auth_limit = Arc::new(RateLimiter::new(
+            f64::from(limits.failed_auth_per_minute) / 60.0,
+            limits.failed_auth_per_minute,
+        ));
+        self
+    }
+
+    /// Caps the live stream's clients, in all and per token.
+    pub fn with_stream_limits(mut self, stream: &StreamSettings) -> Self {
+        self.stream = Arc::new(crate::stream::StreamHub::new(
+            stream.max_clients,
+            stream.max_clients_per_token,
+        ));
+        self
     }
 
     fn is_admin(&self, headers: &HeaderMap) -> bool {
@@ -108,10 +143,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/servers", get(servers))
         .route("/api/servers/{id}", delete(delete_server))
         .route("/api/servers/{id}/token", post(rotate_token))
+        .route("/api/servers/{id}/series", get(series))
         .route("/api/metrics/history", get(history))
         .route("/api/stream", get(stream))
         .route("/api/alerts", get(get_alerts).post(set_alerts))
-        .layer(axum::extract::DefaultBodyLimit::max(4 << 20))
+        .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
+        // Agents send gzip bodies; the limit above applies after decompression.
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.auth_limit),
+            crate::limit::failed_auth,
+        ))
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
         .with_state(state)
 }
 
@@ -247,6 +290,20 @@ async fn ingest(
             e.to_string(),
         ),
     })?;
+    if let Err(wait) = state
+        .ingest_limit
+        .take(server.id.as_str(), snapshots.len() as f64)
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "server {} sends more snapshots than its limit (limits.ingest_per_token_per_second, limits.ingest_burst); nothing of this request was stored, retry after the delay",
+                server.id.as_str()
+            ),
+        )
+        .with_retry_after(wait));
+    }
     let now = Timestamp::now().as_millis();
     for (i, s) in snapshots.iter().enumerate() {
         if s.server_id != server.id {
@@ -363,6 +420,18 @@ async fn delete_server(
     state.store.delete_server(&id).await?;
     tracing::info!(server_id = %id, "Server deleted with its data.");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every series a server has reported, with its newest value: what the
+/// dashboard's server page charts (plugin metrics included).
+async fn series(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<monitor_core::store::SeriesInfo>>, ApiError> {
+    state.require_read(&headers)?;
+    let id = server_id(id)?;
+    Ok(Json(state.store.series(&id).await?))
 }
 
 async fn rotate_token(
@@ -519,7 +588,23 @@ async fn stream(
                 })?,
         ),
     };
-    Ok(state.stream.subscribe(last).into_response())
+    // Each token's streams count against its cap; open reads share one.
+    let key = [DASHBOARD_HEADER, ADMIN_HEADER]
+        .into_iter()
+        .find_map(|name| header(&headers, name))
+        .map_or_else(
+            || "anonymous".to_owned(),
+            |t| auth::hash(t).0.iter().map(|b| format!("{b:02x}")).collect(),
+        );
+    match state.stream.subscribe(last, &key) {
+        Ok(sse) => Ok(sse.into_response()),
+        Err(full) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            full.to_string(),
+        )
+        .with_retry_after(Duration::from_secs(10))),
+    }
 }
 
 const THRESHOLDS_KEY: &str = "thresholds";

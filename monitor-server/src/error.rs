@@ -13,6 +13,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<std::time::Duration>,
 }
 
 #[derive(Serialize)]
@@ -28,7 +29,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After` header (whole seconds, at least one).
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     /// 400 with the given code.
@@ -106,11 +114,65 @@ impl IntoResponse for ApiError {
             message: &self.message,
         });
         let mut response = (self.status, body).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = match self.retry_after {
+            Some(wait) => Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE => Some(5),
+            None => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("5"));
+                .insert("retry-after", axum::http::HeaderValue::from(secs));
         }
         response
     }
+}
+
+/// Middleware: every error answer is JSON, including the ones axum and its
+/// layers make themselves (no such route, wrong method, a body over the
+/// limit, an unreadable query string, an unsupported content encoding).
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let (code, fallback) = match status {
+        StatusCode::NOT_FOUND => ("no_such_route", "no such path; see /api/openapi.json"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "this path does not take that method")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("body_too_large", "the body is over limits.max_body_bytes")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "send JSON, plain or gzip-encoded")
+        }
+        s if s.is_server_error() => ("internal", "internal error; see the server's log"),
+        _ => ("bad_request", "the request cannot be read"),
+    };
+    let message = if text.is_empty() {
+        fallback.to_owned()
+    } else {
+        format!("{fallback}: {text}")
+    };
+    let mut json = ApiError::new(status, code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
 }

@@ -29,7 +29,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod config;
 pub mod error;
+pub mod limit;
 pub mod openapi;
 pub mod stream;
 pub mod tls;

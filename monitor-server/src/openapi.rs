@@ -54,7 +54,11 @@ pub fn document() -> Value {
                             "properties": {"name": {"type": "string"}, "kind": {"enum": ["gauge", "counter"]}, "unit": {"type": "string"},
                                 "help": {"type": "string"}, "samples": {"type": "array", "items": {"type": "object", "required": ["value"],
                                     "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}, "value": {"type": "number"}}}}}}}}},
-                "Registered": {"type": "object", "properties": {"server_id": {"type": "string"}, "token": {"type": "string"}}}
+                "Registered": {"type": "object", "properties": {"server_id": {"type": "string"}, "token": {"type": "string"}}},
+                "SeriesInfo": {"type": "object", "required": ["metric", "labels", "kind", "unit"],
+                    "properties": {"metric": {"type": "string"}, "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "kind": {"enum": ["gauge", "counter"]}, "unit": {"type": "string"},
+                        "last_value": {"type": ["number", "null"]}, "last_seen": {"type": ["string", "null"], "format": "date-time"}}}
             }
         },
         "paths": {
@@ -77,6 +81,9 @@ pub fn document() -> Value {
             "/api/servers/{id}/token": {"post": {"summary": "Rotates a server's token; the old one stops working.", "security": [{"admin": []}],
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": merge(ok("new token", json!({"$ref": "#/components/schemas/Registered"})), error_responses(&["400", "401", "404"]))}},
+            "/api/servers/{id}/series": {"get": {"summary": "Every series the server has reported (metric, labels, kind, unit) with its newest value.", "security": read_security,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": merge(ok("series", json!({"type": "array", "items": {"$ref": "#/components/schemas/SeriesInfo"}})), error_responses(&["400", "401", "404"]))}},
             "/api/metrics/history": {"get": {"summary": "Downsampled history (avg, min, max, last, count per bucket; gaps stay gaps).", "security": read_security,
                 "parameters": [
                     {"name": "server_id", "in": "query", "required": true, "schema": {"type": "string"}},

@@ -2,9 +2,9 @@
 //! snapshot, in order, with an id; a client that reconnects with
 //! `Last-Event-ID` first gets what it missed that is still in the buffer.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -30,19 +30,79 @@ pub struct Published {
 pub struct StreamHub {
     tx: broadcast::Sender<Published>,
     recent: Mutex<(u64, VecDeque<Published>)>,
+    slots: Arc<Slots>,
 }
 
-impl Default for StreamHub {
-    fn default() -> Self {
-        let (tx, _) = broadcast::channel(BUFFER);
-        StreamHub {
-            tx,
-            recent: Mutex::new((0, VecDeque::with_capacity(BUFFER))),
+/// Connected clients, in all and per key, within their caps.
+#[derive(Debug)]
+struct Slots {
+    max: usize,
+    max_per_key: usize,
+    used: Mutex<(usize, HashMap<String, usize>)>,
+}
+
+impl Slots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<String, usize>)> {
+        // The counts are adjusted in one step each: a panic leaves them right.
+        self.used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One client's place, given back when its stream is dropped.
+#[derive(Debug)]
+struct Slot {
+    slots: Arc<Slots>,
+    key: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut used = self.slots.lock();
+        used.0 = used.0.saturating_sub(1);
+        if let Some(n) = used.1.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                used.1.remove(&self.key);
+            }
         }
     }
 }
 
+/// Why a client cannot subscribe now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StreamFull {
+    /// The server's cap on clients is reached.
+    #[error("the server has its maximum of {0} live-stream clients")]
+    Server(usize),
+    /// This token's (or address's) cap is reached.
+    #[error("this token already has its maximum of {0} live streams open")]
+    Key(usize),
+}
+
+impl Default for StreamHub {
+    fn default() -> Self {
+        Self::new(256, 32)
+    }
+}
+
 impl StreamHub {
+    /// A hub that serves at most `max_clients` streams, `max_per_key` per
+    /// token.
+    pub fn new(max_clients: usize, max_per_key: usize) -> Self {
+        let (tx, _) = broadcast::channel(BUFFER);
+        StreamHub {
+            tx,
+            recent: Mutex::new((0, VecDeque::with_capacity(BUFFER))),
+            slots: Arc::new(Slots {
+                max: max_clients,
+                max_per_key,
+                used: Mutex::default(),
+            }),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, (u64, VecDeque<Published>)> {
         // A panic while holding the lock leaves at worst a shorter buffer.
         self.recent
@@ -74,11 +134,32 @@ impl StreamHub {
 
     /// A client's stream: the buffered events after `last_event_id`, then
     /// live ones. A client too slow to keep up is disconnected (it then
-    /// reconnects with its `Last-Event-ID`).
+    /// reconnects with its `Last-Event-ID`). `key` names whose cap the
+    /// stream counts against (a token's hash).
+    ///
+    /// # Errors
+    /// [`StreamFull`] when the server's or the key's cap is reached.
     pub fn subscribe(
         &self,
         last_event_id: Option<u64>,
-    ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
+        key: &str,
+    ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, StreamFull> {
+        let slot = {
+            let mut used = self.slots.lock();
+            if used.0 >= self.slots.max {
+                return Err(StreamFull::Server(self.slots.max));
+            }
+            let mine = used.1.entry(key.to_owned()).or_insert(0);
+            if *mine >= self.slots.max_per_key {
+                return Err(StreamFull::Key(self.slots.max_per_key));
+            }
+            *mine += 1;
+            used.0 += 1;
+            Slot {
+                slots: Arc::clone(&self.slots),
+                key: key.to_owned(),
+            }
+        };
         let (replay, rx, last) = {
             let recent = self.lock();
             let rx = self.tx.subscribe();
@@ -89,8 +170,8 @@ impl StreamHub {
             (replay, rx, last_event_id.unwrap_or(recent.0))
         };
         let stream = futures_util::stream::unfold(
-            (replay, rx, last),
-            |(mut replay, mut rx, mut last)| async move {
+            (replay, rx, last, slot),
+            |(mut replay, mut rx, mut last, slot)| async move {
                 loop {
                     let next = match replay.pop_front() {
                         Some(event) => event,
@@ -108,10 +189,10 @@ impl StreamHub {
                         .id(next.id.to_string())
                         .event(next.kind)
                         .data(next.data);
-                    return Some((Ok(event), (replay, rx, last)));
+                    return Some((Ok(event), (replay, rx, last, slot)));
                 }
             },
         );
-        Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
     }
 }

@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use monitor_core::{Collection, Labels, ServerId, Snapshot, Timestamp, Unit, wire};
 use monitor_server::api::{AppState, router};
 use monitor_server::auth::Token;
+use monitor_server::config::{LimitSettings, StreamSettings};
 use monitor_store::{SqlStore, StoreOptions};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -28,6 +29,13 @@ impl Drop for TempDir {
 }
 
 async fn fixture(dashboard: Option<&str>) -> Fixture {
+    fixture_with(dashboard, |state| state).await
+}
+
+async fn fixture_with(
+    dashboard: Option<&str>,
+    configure: impl FnOnce(AppState) -> AppState,
+) -> Fixture {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("monitor-api-{}-{n}", std::process::id()));
@@ -37,7 +45,11 @@ async fn fixture(dashboard: Option<&str>) -> Fixture {
         .unwrap();
     let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
     let dashboard = dashboard.map(Token::from_secret);
-    let app = router(AppState::new(Arc::new(store), &admin, dashboard.as_ref()));
+    let app = router(configure(AppState::new(
+        Arc::new(store),
+        &admin,
+        dashboard.as_ref(),
+    )));
     Fixture {
         app,
         admin,
@@ -169,6 +181,20 @@ async fn the_originals_real_data_flow() {
     .await;
     assert_eq!(h["series"][0]["points"].as_array().unwrap().len(), 2);
     assert_eq!(h["series"][0]["points"][0]["max"], 70.0);
+
+    // Every series of the server, with its newest value.
+    let (status, series) = call(&f.app, get("/api/servers/srv-01/series", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{series}");
+    let root = series
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["metric"] == "filesystem_used_percent" && s["labels"]["mountpoint"] == "/")
+        .unwrap_or_else(|| panic!("no filesystem_used_percent{{mountpoint=\"/\"}} in {series}"));
+    assert_eq!(root["last_value"], 70.0);
+    assert_eq!(root["unit"], "percent");
+    let (status, _) = call(&f.app, get("/api/servers/nobody/series", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // SPEC.md's curl commands for /api/alerts.
     let (status, t) = call(&f.app, get("/api/alerts", &[])).await;
@@ -361,7 +387,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 10);
+    assert_eq!(paths.len(), 11);
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "srv-x");
@@ -374,9 +400,10 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
             // Documented routes exist: whatever they answer, it is not "no such route".
             let status = response.status();
             if status == StatusCode::NOT_FOUND {
-                // A handler's own 404 has a JSON body; the router's has none.
+                // A handler's own 404 says what is missing; the router's says no such route.
                 let bytes = response.into_body().collect().await.unwrap().to_bytes();
-                assert!(!bytes.is_empty(), "{method} {uri}: no such route");
+                let body: Value = serde_json::from_slice(&bytes).unwrap();
+                assert_ne!(body["error"], "no_such_route", "{method} {uri}");
             }
             assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
         }
@@ -485,4 +512,186 @@ async fn the_stream_carries_accepted_snapshots_and_replays_after_last_event_id()
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(err["error"], "invalid_last_event_id");
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(body).unwrap();
+    e.finish().unwrap()
+}
+
+fn from(ip: [u8; 4], mut req: Request<Body>) -> Request<Body> {
+    req.extensions_mut().insert(axum::extract::ConnectInfo(
+        monitor_server::limit::ClientAddr(std::net::SocketAddr::from((ip, 40000))),
+    ));
+    req
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_accepted_within_the_body_limit() {
+    let f = fixture_with(None, |s| {
+        s.with_limits(&LimitSettings {
+            max_body_bytes: 64 << 10,
+            ..LimitSettings::default()
+        })
+    })
+    .await;
+    let token = register(&f, "srv-01").await;
+    let now = Timestamp::now();
+    let batch: Vec<Snapshot> = (0..3)
+        .map(|i| snapshot("srv-01", now.add_millis(-10_000 + i * 1000)))
+        .collect();
+    let mut req = post(
+        "/api/metrics",
+        &[("x-auth-token", &token)],
+        gzip(&wire::encode_batch(&batch).unwrap()),
+    );
+    req.headers_mut()
+        .insert("content-encoding", "gzip".parse().unwrap());
+    let (status, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["stored"], 3);
+    // A small gzip body that inflates past the limit is refused.
+    let bomb = gzip(&vec![b' '; 1 << 20]);
+    assert!(bomb.len() < 4096);
+    let mut req = post("/api/metrics", &[("x-auth-token", &token)], bomb);
+    req.headers_mut()
+        .insert("content-encoding", "gzip".parse().unwrap());
+    let (status, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"], "body_too_large");
+    // The router's own errors are JSON too.
+    let (status, body) = call(&f.app, get("/api/nothing", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "no_such_route");
+}
+
+#[tokio::test]
+async fn a_token_over_its_rate_gets_429_and_what_was_accepted_stays() {
+    let f = fixture_with(None, |s| {
+        s.with_limits(&LimitSettings {
+            ingest_per_token_per_second: 0.01,
+            ingest_burst: 3,
+            ..LimitSettings::default()
+        })
+    })
+    .await;
+    let token = register(&f, "srv-01").await;
+    let other = register(&f, "srv-02").await;
+    let now = Timestamp::now();
+    let send = |id: &'static str, token: String, from: i64, n: i64| {
+        let batch: Vec<Snapshot> = (from..from + n)
+            .map(|i| snapshot(id, now.add_millis(-60_000 + i * 1000)))
+            .collect();
+        post(
+            "/api/metrics",
+            &[("x-auth-token", &token)],
+            wire::encode_batch(&batch).unwrap(),
+        )
+    };
+    let (status, _) = call(&f.app, send("srv-01", token.clone(), 0, 2)).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = f
+        .app
+        .clone()
+        .oneshot(send("srv-01", token.clone(), 2, 2))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let (status, _) = call(&f.app, send("srv-02", other, 0, 3)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another token has its own allowance"
+    );
+    let (_, h) = call(
+        &f.app,
+        get(
+            "/api/metrics/history?server_id=srv-01&metric=cpu_usage_percent&step=1&from=0",
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(
+        h["series"][0]["points"].as_array().unwrap().len(),
+        2,
+        "the accepted batch is stored, the refused one is not"
+    );
+}
+
+#[tokio::test]
+async fn wrong_tokens_from_one_address_get_429() {
+    let f = fixture_with(None, |s| {
+        s.with_limits(&LimitSettings {
+            failed_auth_per_minute: 2,
+            ..LimitSettings::default()
+        })
+    })
+    .await;
+    let wrong = || {
+        post(
+            "/api/register",
+            &[("x-admin-token", "smk_adm_guess_0123456789abcdef")],
+            "{}",
+        )
+    };
+    for _ in 0..2 {
+        let (status, _) = call(&f.app, from([10, 0, 0, 1], wrong())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = call(&f.app, from([10, 0, 0, 1], wrong())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"], "too_many_failed_attempts");
+    // Even the right token waits from that address; another address does not.
+    let right = post(
+        "/api/register",
+        &[("x-admin-token", f.admin.expose())],
+        json!({"server_id": "srv-09"}).to_string(),
+    );
+    let (status, _) = call(&f.app, from([10, 0, 0, 1], right)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _) = call(&f.app, from([10, 0, 0, 2], wrong())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn live_streams_are_capped_per_token() {
+    let f = fixture_with(Some("smk_dsh_stream_reader"), |s| {
+        s.with_stream_limits(&StreamSettings {
+            max_clients: 10,
+            max_clients_per_token: 1,
+        })
+    })
+    .await;
+    let open = || {
+        get(
+            "/api/stream",
+            &[("x-dashboard-token", "smk_dsh_stream_reader")],
+        )
+    };
+    let first = f.app.clone().oneshot(open()).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let (status, body) = call(&f.app, open()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"], "too_many_streams");
+    let admin = f
+        .app
+        .clone()
+        .oneshot(get("/api/stream", &[("x-admin-token", f.admin.expose())]))
+        .await
+        .unwrap();
+    assert_eq!(
+        admin.status(),
+        StatusCode::OK,
+        "another token has its own cap"
+    );
+    drop(first);
+    let again = f.app.clone().oneshot(open()).await.unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "a closed stream frees its place"
+    );
 }

@@ -1,0 +1,666 @@
+//! Every setting of the server in one typed struct, [`ServerConfig`].
+//!
+//! Built from, later winning: the defaults, an optional TOML file
+//! (`--config` or `MONITOR_CONFIG`), environment variables, then flags.
+//! `docs/configuration.md` lists every key, variable and flag; a test checks
+//! it against this module so the two cannot drift.
+//!
+//! ```toml
+//! listen = "0.0.0.0:8443"
+//! data_dir = "/var/lib/monitor"
+//!
+//! [tls]
+//! self_signed = true
+//!
+//! [retention]
+//! raw = "14d"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration is refused; the message names the setting and what
+/// to give instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`ServerConfig`] (the message has the
+    /// line and column).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// One setting has a bad value.
+    #[error("{setting}: {problem}")]
+    Invalid {
+        /// The flag, variable or key.
+        setting: String,
+        /// What is wrong and what to give.
+        problem: String,
+    },
+}
+
+fn invalid(setting: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting: setting.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Every setting of `monitor-server`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Without TLS only a loopback address is allowed
+    /// (behind a TLS-terminating proxy), unless `insecure_http`.
+    pub listen: SocketAddr,
+    /// Directory of the SQLite database, the generated admin token and the
+    /// self-signed TLS files.
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite:///path/file.db` or `postgres://...`; default
+    /// `<data_dir>/monitor.db`.
+    pub database_url: Option<String>,
+    /// Serve plain HTTP on a non-loopback address.
+    pub insecure_http: bool,
+    /// How many servers' newest snapshots stay in memory (`CACHE_MAX_ITEMS`).
+    pub cache_max_items: usize,
+    /// TLS.
+    pub tls: TlsSettings,
+    /// Where tokens come from.
+    pub tokens: TokenSettings,
+    /// How long each resolution of history is kept.
+    pub retention: RetentionSettings,
+    /// Limits on what clients send and how fast.
+    pub limits: LimitSettings,
+    /// The live stream.
+    pub stream: StreamSettings,
+}
+
+/// TLS settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Certificate chain (PEM).
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM).
+    pub key: Option<PathBuf>,
+    /// Make (once) a local CA and a server certificate in `<data_dir>/tls`.
+    pub self_signed: bool,
+    /// Extra names or addresses for the self-signed certificate.
+    pub names: Vec<String>,
+}
+
+/// Where the admin and dashboard tokens come from (the secrets themselves
+/// stay out of the file: variables or files of their own).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    /// File holding the dashboard (read) token; `DASHBOARD_TOKEN` wins.
+    pub dashboard_token_file: Option<PathBuf>,
+    /// File holding the admin token; `MONITOR_ADMIN_TOKEN` wins; default
+    /// `<data_dir>/admin.token`, generated at the first start.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Retention per resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Raw samples.
+    #[serde(with = "duration_text")]
+    pub raw: Duration,
+    /// One-minute rollups.
+    #[serde(with = "duration_text")]
+    pub minute: Duration,
+    /// One-hour rollups.
+    #[serde(with = "duration_text")]
+    pub hour: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        let p = monitor_core::store::RetentionPolicy::default();
+        RetentionSettings {
+            raw: p.raw,
+            minute: p.minute,
+            hour: p.hour,
+        }
+    }
+}
+
+impl RetentionSettings {
+    /// As the store's policy.
+    pub fn policy(&self) -> monitor_core::store::RetentionPolicy {
+        monitor_core::store::RetentionPolicy {
+            raw: self.raw,
+            minute: self.minute,
+            hour: self.hour,
+        }
+    }
+}
+
+/// Limits on requests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Largest request body, after decompression, in bytes.
+    pub max_body_bytes: usize,
+    /// Snapshots in one batch.
+    pub max_snapshots_per_batch: usize,
+    /// Samples in one snapshot.
+    pub max_samples_per_snapshot: usize,
+    /// Labels on one sample.
+    pub max_labels_per_sample: usize,
+    /// How far in the future a snapshot may be dated (clock skew).
+    #[serde(with = "duration_text")]
+    pub future_tolerance: Duration,
+    /// Snapshots per second one agent token may send, on average.
+    pub ingest_per_token_per_second: f64,
+    /// Snapshots one agent token may send at once above that rate (a replay
+    /// after an outage).
+    pub ingest_burst: u32,
+    /// Requests with a wrong token one client address may make per minute
+    /// before getting 429.
+    pub failed_auth_per_minute: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        let wire = monitor_core::wire::Limits::default();
+        LimitSettings {
+            max_body_bytes: 4 << 20,
+            max_snapshots_per_batch: wire.max_snapshots_per_batch,
+            max_samples_per_snapshot: wire.max_samples_per_snapshot,
+            max_labels_per_sample: wire.max_labels_per_sample,
+            future_tolerance: Duration::from_secs(300),
+            ingest_per_token_per_second: 10.0,
+            ingest_burst: 5_000,
+            failed_auth_per_minute: 30,
+        }
+    }
+}
+
+impl LimitSettings {
+    /// The wire limits these settings make.
+    pub fn wire(&self) -> monitor_core::wire::Limits {
+        monitor_core::wire::Limits {
+            max_snapshots_per_batch: self.max_snapshots_per_batch,
+            max_samples_per_snapshot: self.max_samples_per_snapshot,
+            max_labels_per_sample: self.max_labels_per_sample,
+            ..monitor_core::wire::Limits::default()
+        }
+    }
+}
+
+/// Live stream settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Connected clients in all.
+    pub max_clients: usize,
+    /// Connected clients per token (or per address when reads are open).
+    pub max_clients_per_token: usize,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            max_clients: 256,
+            max_clients_per_token: 32,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            data_dir: PathBuf::from("./.data"),
+            database_url: None,
+            insecure_http: false,
+            cache_max_items: 1000,
+            tls: TlsSettings::default(),
+            tokens: TokenSettings::default(),
+            retention: RetentionSettings::default(),
+            limits: LimitSettings::default(),
+            stream: StreamSettings::default(),
+        }
+    }
+}
+
+/// The environment variables the server reads, with the key each sets
+/// (secrets have no key: they never go in the file).
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("MONITOR_CONFIG", "(the file itself)"),
+    ("MONITOR_LISTEN", "listen"),
+    ("MONITOR_DATA_DIR", "data_dir"),
+    ("MONITOR_DATABASE_URL", "database_url"),
+    ("MONITOR_TLS_CERT", "tls.cert"),
+    ("MONITOR_TLS_KEY", "tls.key"),
+    ("CACHE_MAX_ITEMS", "cache_max_items"),
+    ("DASHBOARD_TOKEN", "(secret)"),
+    ("MONITOR_ADMIN_TOKEN", "(secret)"),
+    ("RUST_LOG", "(the log filter)"),
+];
+
+impl ServerConfig {
+    /// The defaults overlaid with the TOML file at `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] or [`ConfigError::Parse`] (unknown keys are
+    /// errors: a typo does not silently fall back to a default).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// The defaults overlaid with a TOML text.
+    ///
+    /// # Errors
+    /// The parser's message, with line and column.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// This configuration as TOML (every key, defaults included).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}"))
+    }
+
+    /// Applies the variables of [`ENVIRONMENT`] that `get` knows (secrets
+    /// excepted: [`Secrets::from_env`] reads those).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the variable.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("MONITOR_LISTEN") {
+            self.listen = parse_addr("MONITOR_LISTEN", &v)?;
+        }
+        if let Some(v) = get("MONITOR_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("MONITOR_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("MONITOR_TLS_CERT") {
+            self.tls.cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("MONITOR_TLS_KEY") {
+            self.tls.key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("CACHE_MAX_ITEMS") {
+            self.cache_max_items = v.trim().parse().map_err(|_| {
+                invalid(
+                    "CACHE_MAX_ITEMS",
+                    format!("{v:?}: give a number of servers (default 1000)"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks the settings together.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for the first setting that cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(invalid(
+                "tls.cert / tls.key",
+                "give both the certificate and its key (--tls-cert and --tls-key)",
+            ));
+        }
+        if self.tls.self_signed && self.tls.cert.is_some() {
+            return Err(invalid(
+                "tls.self_signed",
+                "either a self-signed certificate or --tls-cert/--tls-key, not both",
+            ));
+        }
+        if !self.tls_enabled() && !self.listen.ip().is_loopback() && !self.insecure_http {
+            return Err(invalid(
+                "listen",
+                format!(
+                    "{}: serve TLS (--tls-self-signed, or --tls-cert and --tls-key), or listen on a \
+                     loopback address behind a TLS proxy (--listen 127.0.0.1:8001), or accept clear \
+                     text with --insecure-http",
+                    self.listen
+                ),
+            ));
+        }
+        let r = &self.retention;
+        if r.raw < Duration::from_secs(3600) {
+            return Err(invalid(
+                "retention.raw",
+                "keep raw samples at least 1h (compaction works on hours)",
+            ));
+        }
+        if r.minute < r.raw || r.hour < r.minute {
+            return Err(invalid(
+                "retention",
+                "coarser tiers must be kept at least as long as finer ones (raw <= minute <= hour)",
+            ));
+        }
+        let l = &self.limits;
+        if l.max_body_bytes < 1024 {
+            return Err(invalid("limits.max_body_bytes", "give at least 1024"));
+        }
+        if l.max_snapshots_per_batch == 0 || l.max_samples_per_snapshot == 0 {
+            return Err(invalid(
+                "limits",
+                "max_snapshots_per_batch and max_samples_per_snapshot must be at least 1",
+            ));
+        }
+        if !(l.ingest_per_token_per_second.is_finite() && l.ingest_per_token_per_second > 0.0) {
+            return Err(invalid(
+                "limits.ingest_per_token_per_second",
+                "give a positive number of snapshots per second",
+            ));
+        }
+        if l.ingest_burst == 0 || l.failed_auth_per_minute == 0 {
+            return Err(invalid(
+                "limits",
+                "ingest_burst and failed_auth_per_minute must be at least 1",
+            ));
+        }
+        if self.stream.max_clients == 0 || self.stream.max_clients_per_token == 0 {
+            return Err(invalid(
+                "stream",
+                "max_clients and max_clients_per_token must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when the server serves TLS itself.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.self_signed || self.tls.cert.is_some()
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("monitor.db").display()),
+        }
+    }
+}
+
+/// The command line of `monitor-server` (every flag overrides the file and
+/// the environment).
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "monitor-server",
+    version,
+    about = "The monitor server: registers hosts, receives their metrics, keeps history.",
+    after_help = "Every setting can also come from a TOML file (--config) or the environment: see docs/configuration.md."
+)]
+pub struct Flags {
+    /// TOML configuration file (also MONITOR_CONFIG).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on (default 0.0.0.0:8443). Without TLS only a
+    /// loopback address is allowed (behind a TLS-terminating proxy such as
+    /// nginx: 127.0.0.1:8001), unless --insecure-http.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// TLS certificate chain (PEM).
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Make (once) a local CA and a server certificate in <data-dir>/tls and
+    /// serve TLS with them; agents trust the printed CA file with --verify.
+    #[arg(long)]
+    pub tls_self_signed: bool,
+
+    /// Extra host names or IP addresses for the self-signed certificate
+    /// (localhost, 127.0.0.1 and ::1 are always in it); repeatable.
+    #[arg(long = "tls-name", value_name = "NAME")]
+    pub tls_names: Vec<String>,
+
+    /// Directory for the SQLite database, the generated admin token and the
+    /// self-signed TLS files (default ./.data).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Database URL (default: sqlite://<data-dir>/monitor.db); postgres://...
+    /// for PostgreSQL.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Serve plain HTTP on a non-loopback address (tokens then cross the
+    /// network in clear text: only for trusted networks).
+    #[arg(long)]
+    pub insecure_http: bool,
+
+    /// Print the configuration in effect (as TOML) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// What to run (default: the server).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Everything on this machine: the server on 127.0.0.1 with SQLite in
+    /// --data-dir, this host registered, and an agent reporting to it.
+    Quickstart {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value = "8001")]
+        port: u16,
+        /// Seconds between two collections of the local agent.
+        #[arg(long, default_value = "2")]
+        interval: f64,
+    },
+}
+
+impl Flags {
+    /// The configuration in effect: defaults, the file, the environment
+    /// (read through `env`), these flags; checked.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, variable, key or flag at fault.
+    pub fn resolve(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ServerConfig, ConfigError> {
+        let file = self
+            .config
+            .clone()
+            .or_else(|| env("MONITOR_CONFIG").map(PathBuf::from));
+        let mut c = match file {
+            Some(path) => ServerConfig::from_file(&path)?,
+            None => ServerConfig::default(),
+        };
+        c.apply_env(&env)?;
+        if let Some(listen) = self.listen {
+            c.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            c.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.database_url {
+            c.database_url = Some(url.clone());
+        }
+        if let Some(cert) = &self.tls_cert {
+            c.tls.cert = Some(cert.clone());
+        }
+        if let Some(key) = &self.tls_key {
+            c.tls.key = Some(key.clone());
+        }
+        c.tls.self_signed |= self.tls_self_signed;
+        c.tls.names.extend(self.tls_names.iter().cloned());
+        c.insecure_http |= self.insecure_http;
+        if let Some(Command::Quickstart { port, .. }) = &self.command {
+            c.listen = SocketAddr::from(([127, 0, 0, 1], *port));
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+fn parse_addr(setting: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.trim().parse().map_err(|_| {
+        invalid(
+            setting,
+            format!("{text:?}: give an address and port, such as 0.0.0.0:8443"),
+        )
+    })
+}
+
+/// Parses `"30s"`, `"15m"`, `"12h"`, `"7d"` or `"2w"` (or plain seconds).
+///
+/// # Errors
+/// A message that says what to write.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+    let n: u64 = number.trim().parse().map_err(|_| {
+        format!("{text:?}: give a whole number with a unit, such as 30s, 15m, 12h, 7d or 2w")
+    })?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?}; use s, m, h, d or w"
+            ));
+        }
+    };
+    n.checked_mul(secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// The shortest text [`parse_duration`] reads back to `d` (whole seconds).
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    for (unit, secs) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if s > 0 && s.is_multiple_of(secs) {
+            return format!("{}{unit}", s / secs);
+        }
+    }
+    format!("{s}s")
+}
+
+/// Serde form of durations: `"7d"`, `"12h"`, `"30s"`.
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_back() {
+        for (text, secs) in [
+            ("30s", 30),
+            ("15m", 900),
+            ("12h", 43_200),
+            ("7d", 604_800),
+            ("90", 90),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
+        }
+        assert_eq!(format_duration(Duration::from_secs(90 * 86_400)), "90d");
+        assert_eq!(format_duration(Duration::from_secs(14 * 86_400)), "2w");
+        assert_eq!(format_duration(Duration::from_secs(61)), "61s");
+        for bad in ["", "7 days", "d", "-1d", "1y"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_the_defaults_round_trip() {
+        let c = ServerConfig::from_toml(
+            "listen = \"127.0.0.1:9000\"\n[retention]\nraw = \"14d\"\n[limits]\ningest_burst = 10\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+        assert_eq!(c.retention.raw, Duration::from_secs(14 * 86_400));
+        assert_eq!(c.retention.minute, Duration::from_secs(90 * 86_400));
+        assert_eq!(c.limits.ingest_burst, 10);
+        let all = ServerConfig::default().to_toml();
+        assert_eq!(ServerConfig::from_toml(&all), Ok(ServerConfig::default()));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = ServerConfig::from_toml("listen = \"0.0.0.0:1\"\nretension = 3\n").unwrap_err();
+        assert!(e.contains("retension"), "{e}");
+        let e = ServerConfig::from_toml("[retention]\nraw = \"7 days\"\n").unwrap_err();
+        assert!(e.contains("7 days"), "{e}");
+        let mut c = ServerConfig::default();
+        let e = c
+            .apply_env(|k| (k == "CACHE_MAX_ITEMS").then(|| "many".to_owned()))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("CACHE_MAX_ITEMS"), "{e}");
+        c.listen = SocketAddr::from(([0, 0, 0, 0], 8001));
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("--insecure-http"), "{e}");
+        c.tls.self_signed = true;
+        assert!(c.validate().is_ok());
+        c.retention.minute = Duration::from_secs(3600);
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let mut c =
+            ServerConfig::from_toml("cache_max_items = 5\n").unwrap_or_else(|e| panic!("{e}"));
+        c.apply_env(|k| match k {
+            "CACHE_MAX_ITEMS" => Some("7".into()),
+            "MONITOR_LISTEN" => Some("127.0.0.1:8001".into()),
+            _ => None,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.cache_max_items, 7);
+        assert_eq!(c.listen.port(), 8001);
+    }
+}
