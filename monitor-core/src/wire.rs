@@ -139,8 +139,28 @@ pub fn encode_batch(snapshots: &[Snapshot]) -> Result<Vec<u8>, WireError> {
 /// [`WireError`] naming the first problem found; nothing of an invalid payload
 /// should be stored.
 pub fn decode(body: &[u8], limits: &Limits) -> Result<Vec<Snapshot>, WireError> {
-    // Parse the shape first so a bad field inside a single snapshot gets
-    // serde's precise message instead of the untagged enum's generic one.
+    // The fast path: straight into the types (a body that names
+    // "snapshots" is most likely a batch).
+    let looks_batch = body.windows(11).any(|w| w == b"\"snapshots\"");
+    let fast = if looks_batch {
+        serde_json::from_slice::<Batch>(body)
+            .ok()
+            .map(|b| b.snapshots)
+    } else {
+        serde_json::from_slice::<Snapshot>(body)
+            .ok()
+            .map(|s| vec![s])
+    };
+    let (snapshots, is_batch) = match fast {
+        Some(snapshots) => (snapshots, looks_batch),
+        None => parse_slowly(body)?,
+    };
+    check(snapshots, is_batch, limits)
+}
+
+/// Parses the shape first so a bad field inside a single snapshot gets
+/// serde's precise message instead of the untagged enum's generic one.
+fn parse_slowly(body: &[u8]) -> Result<(Vec<Snapshot>, bool), WireError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
     let is_batch = value.get("snapshots").is_some();
@@ -153,6 +173,14 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<Vec<Snapshot>, WireError> 
             serde_json::from_value(value).map_err(|e| WireError::Json(e.to_string()))?;
         vec![one]
     };
+    Ok((snapshots, is_batch))
+}
+
+fn check(
+    snapshots: Vec<Snapshot>,
+    is_batch: bool,
+    limits: &Limits,
+) -> Result<Vec<Snapshot>, WireError> {
     if snapshots.len() > limits.max_snapshots_per_batch {
         return Err(WireError::TooMany {
             field: "snapshots".into(),

@@ -35,6 +35,7 @@ pub struct AppState {
     future_tolerance_ms: i64,
     ingest_limit: Arc<RateLimiter>,
     auth_limit: Arc<RateLimiter>,
+    agent_tokens: Arc<auth::AgentTokens>,
     stream: Arc<crate::stream::StreamHub>,
 }
 
@@ -59,6 +60,7 @@ impl AppState {
             future_tolerance_ms: 0,
             ingest_limit: Arc::new(RateLimiter::new(1.0, 1)),
             auth_limit: Arc::new(RateLimiter::new(1.0, 1)),
+            agent_tokens: Arc::default(),
             stream: Arc::default(),
         }
         .with_limits(&LimitSettings::default())
@@ -79,6 +81,11 @@ impl AppState {
             limits.failed_auth_per_minute,
         ));
         self
+    }
+
+    /// The live stream's hub (to close every stream at shutdown).
+    pub fn stream_hub(&self) -> Arc<crate::stream::StreamHub> {
+        Arc::clone(&self.stream)
     }
 
     /// Caps the live stream's clients, in all and per token.
@@ -272,11 +279,20 @@ async fn ingest(
     body: Bytes,
 ) -> Result<Json<Ingested>, ApiError> {
     let token = header(&headers, AUTH_HEADER).ok_or_else(ApiError::unauthorized)?;
-    let server = state
-        .store
-        .server_by_token(&auth::hash(token))
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    let hash = auth::hash(token);
+    let server = match state.agent_tokens.get(&hash) {
+        Some(id) => id,
+        None => {
+            let id = state
+                .store
+                .server_by_token(&hash)
+                .await?
+                .ok_or_else(ApiError::unauthorized)?
+                .id;
+            state.agent_tokens.insert(hash, id.clone());
+            id
+        }
+    };
     let snapshots = wire::decode(&body, &state.limits).map_err(|e| match e {
         wire::WireError::TooMany { .. } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -292,27 +308,27 @@ async fn ingest(
     })?;
     if let Err(wait) = state
         .ingest_limit
-        .take(server.id.as_str(), snapshots.len() as f64)
+        .take(server.as_str(), snapshots.len() as f64)
     {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
                 "server {} sends more snapshots than its limit (limits.ingest_per_token_per_second, limits.ingest_burst); nothing of this request was stored, retry after the delay",
-                server.id.as_str()
+                server.as_str()
             ),
         )
         .with_retry_after(wait));
     }
     let now = Timestamp::now().as_millis();
     for (i, s) in snapshots.iter().enumerate() {
-        if s.server_id != server.id {
+        if s.server_id != server {
             return Err(ApiError::forbidden(
                 "identity_mismatch",
                 format!(
                     "snapshot {i} is for server {:?} but the token belongs to {:?}",
                     s.server_id.as_str(),
-                    server.id.as_str()
+                    server.as_str()
                 ),
             ));
         }
@@ -327,16 +343,19 @@ async fn ingest(
             ));
         }
     }
-    // The live stream gets the newest snapshot of the batch once stored.
-    let newest = snapshots
-        .iter()
-        .max_by_key(|s| s.timestamp)
-        .and_then(|s| serde_json::to_string(s).ok());
+    // The live stream gets the newest snapshot of the batch once stored,
+    // serialized only if a client reads it.
+    let newest = snapshots.iter().max_by_key(|s| s.timestamp).cloned();
     let receipt = state.store.ingest(snapshots).await?;
-    if let Some(json) = newest
+    if let Some(newest) = newest
         && receipt.stored > 0
     {
-        state.stream.publish("snapshot", json);
+        state.stream.publish(
+            "snapshot",
+            crate::stream::Payload::lazy(move || {
+                serde_json::to_string(&newest).unwrap_or_default()
+            }),
+        );
     }
     Ok(Json(Ingested {
         stored: receipt.stored,
@@ -418,6 +437,7 @@ async fn delete_server(
     state.require_admin(&headers)?;
     let id = server_id(id)?;
     state.store.delete_server(&id).await?;
+    state.agent_tokens.forget(&id);
     tracing::info!(server_id = %id, "Server deleted with its data.");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -443,6 +463,7 @@ async fn rotate_token(
     let id = server_id(id)?;
     let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
     state.store.rotate_token(&id, token.hash()).await?;
+    state.agent_tokens.forget(&id);
     tracing::info!(server_id = %id, "Token rotated.");
     Ok(Json(Registered {
         server_id: id.to_string(),

@@ -103,3 +103,56 @@ mod tests {
         );
     }
 }
+
+/// Agent tokens already checked against the store: hash → server, for a
+/// minute, so an ingest request does not read the database to learn who
+/// sends it. Rotating or deleting a server in this process forgets its
+/// entry at once; another process sharing the database is heard from
+/// within the minute.
+#[derive(Debug, Default)]
+pub struct AgentTokens {
+    map: std::sync::Mutex<
+        std::collections::HashMap<TokenHash, (monitor_core::ServerId, std::time::Instant)>,
+    >,
+}
+
+/// How long a checked agent token is trusted without asking the store.
+const AGENT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Entries kept at most (one per agent; the map is cleared beyond).
+const AGENT_TOKENS_MAX: usize = 200_000;
+
+impl AgentTokens {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<TokenHash, (monitor_core::ServerId, std::time::Instant)>,
+    > {
+        // Each operation is one map call: a panic leaves the map usable.
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The server of a token checked less than a minute ago.
+    pub fn get(&self, hash: &TokenHash) -> Option<monitor_core::ServerId> {
+        let map = self.lock();
+        let (id, at) = map.get(hash)?;
+        (at.elapsed() < AGENT_TOKEN_TTL).then(|| id.clone())
+    }
+
+    /// Remembers that `hash` belongs to `id`.
+    pub fn insert(&self, hash: TokenHash, id: monitor_core::ServerId) {
+        let mut map = self.lock();
+        if map.len() >= AGENT_TOKENS_MAX {
+            map.clear();
+        }
+        map.insert(hash, (id, std::time::Instant::now()));
+    }
+
+    /// Forgets every token of `id` (rotated or deleted).
+    pub fn forget(&self, id: &monitor_core::ServerId) {
+        self.lock().retain(|_, (known, _)| known != id);
+    }
+}

@@ -15,14 +15,59 @@ use tokio::sync::broadcast;
 pub const BUFFER: usize = 1024;
 
 /// One published event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Published {
     /// Increasing id (the SSE `id:` field).
     pub id: u64,
     /// The event type (`snapshot`).
     pub kind: &'static str,
-    /// The JSON payload.
-    pub data: String,
+    /// The JSON payload, made when a client first needs it.
+    pub data: Arc<Payload>,
+}
+
+/// An event's JSON, made once, on first use: with no client connected an
+/// event costs no serialization.
+pub struct Payload {
+    text: std::sync::OnceLock<String>,
+    make: Mutex<Option<Box<dyn FnOnce() -> String + Send>>>,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload")
+            .field("made", &self.text.get().is_some())
+            .finish()
+    }
+}
+
+impl Payload {
+    /// A payload made by `make` when first asked for.
+    pub fn lazy(make: impl FnOnce() -> String + Send + 'static) -> Self {
+        Payload {
+            text: std::sync::OnceLock::new(),
+            make: Mutex::new(Some(Box::new(make))),
+        }
+    }
+
+    /// A payload already made.
+    pub fn ready(text: String) -> Self {
+        Payload {
+            text: std::sync::OnceLock::from(text),
+            make: Mutex::new(None),
+        }
+    }
+
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        self.text.get_or_init(|| {
+            let make = self
+                .make
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            make.map(|f| f()).unwrap_or_default()
+        })
+    }
 }
 
 /// Fans events out to every connected client.
@@ -31,6 +76,8 @@ pub struct StreamHub {
     tx: broadcast::Sender<Published>,
     recent: Mutex<(u64, VecDeque<Published>)>,
     slots: Arc<Slots>,
+    /// Set at shutdown: every stream ends.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 /// Connected clients, in all and per key, within their caps.
@@ -92,9 +139,16 @@ impl StreamHub {
     /// token.
     pub fn new(max_clients: usize, max_per_key: usize) -> Self {
         let (tx, _) = broadcast::channel(BUFFER);
+        // Ids go on increasing across restarts (a client's Last-Event-ID from
+        // before a restart is below them): they start from the start time in
+        // microseconds, far below 2^53, where JavaScript stays exact.
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         StreamHub {
             tx,
-            recent: Mutex::new((0, VecDeque::with_capacity(BUFFER))),
+            recent: Mutex::new((start, VecDeque::with_capacity(BUFFER))),
+            closed: tokio::sync::watch::Sender::new(false),
             slots: Arc::new(Slots {
                 max: max_clients,
                 max_per_key,
@@ -111,13 +165,13 @@ impl StreamHub {
     }
 
     /// Publishes an event to every client and keeps it for reconnections.
-    pub fn publish(&self, kind: &'static str, data: String) {
+    pub fn publish(&self, kind: &'static str, data: Payload) {
         let mut recent = self.lock();
         recent.0 += 1;
         let event = Published {
             id: recent.0,
             kind,
-            data,
+            data: Arc::new(data),
         };
         if recent.1.len() == BUFFER {
             recent.1.pop_front();
@@ -130,6 +184,13 @@ impl StreamHub {
     /// Number of connected clients.
     pub fn clients(&self) -> usize {
         self.tx.receiver_count()
+    }
+
+    /// Ends every stream (at shutdown: a graceful shutdown waits for open
+    /// connections, and a live stream never ends on its own). Clients
+    /// reconnect with their `Last-Event-ID` to the next process.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     /// A client's stream: the buffered events after `last_event_id`, then
@@ -163,22 +224,29 @@ impl StreamHub {
         let (replay, rx, last) = {
             let recent = self.lock();
             let rx = self.tx.subscribe();
-            let replay: VecDeque<Published> = match last_event_id {
+            // An id above the newest (another server's, a clock gone back)
+            // asks for nothing: the client gets what comes next.
+            let after = last_event_id.filter(|after| *after <= recent.0);
+            let replay: VecDeque<Published> = match after {
                 Some(after) => recent.1.iter().filter(|e| e.id > after).cloned().collect(),
                 None => VecDeque::new(),
             };
-            (replay, rx, last_event_id.unwrap_or(recent.0))
+            (replay, rx, after.unwrap_or(recent.0))
         };
+        let closed = self.closed.subscribe();
         let stream = futures_util::stream::unfold(
-            (replay, rx, last, slot),
-            |(mut replay, mut rx, mut last, slot)| async move {
+            (replay, rx, last, slot, closed),
+            |(mut replay, mut rx, mut last, slot, mut closed)| async move {
                 loop {
                     let next = match replay.pop_front() {
                         Some(event) => event,
-                        None => match rx.recv().await {
-                            Ok(event) => event,
-                            Err(broadcast::error::RecvError::Lagged(_)) => return None,
-                            Err(broadcast::error::RecvError::Closed) => return None,
+                        None => tokio::select! {
+                            received = rx.recv() => match received {
+                                Ok(event) => event,
+                                Err(broadcast::error::RecvError::Lagged(_)) => return None,
+                                Err(broadcast::error::RecvError::Closed) => return None,
+                            },
+                            _ = closed.wait_for(|c| *c) => return None,
                         },
                     };
                     if next.id <= last {
@@ -188,8 +256,8 @@ impl StreamHub {
                     let event = Event::default()
                         .id(next.id.to_string())
                         .event(next.kind)
-                        .data(next.data);
-                    return Some((Ok(event), (replay, rx, last, slot)));
+                        .data(next.data.text());
+                    return Some((Ok(event), (replay, rx, last, slot, closed)));
                 }
             },
         );

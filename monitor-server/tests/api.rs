@@ -480,7 +480,24 @@ async fn the_stream_carries_accepted_snapshots_and_replays_after_last_event_id()
         "{}",
         live[0]
     );
-    assert!(live[0].contains("id: 1") && live[2].contains("id: 3"));
+    let ids: Vec<u64> = live
+        .iter()
+        .map(|e| {
+            e.lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        ids[1] == ids[0] + 1 && ids[2] == ids[0] + 2,
+        "consecutive ids: {ids:?}"
+    );
+    // Ids start from the process's start time, so a client's id from before
+    // a restart is below the new ones.
+    assert!(ids[0] > 1_700_000_000_000_000, "{ids:?}");
+    let first = ids[0].to_string();
     // Reconnecting after event 1 gets 2 and 3 from the buffer.
     let again = f
         .app
@@ -489,14 +506,15 @@ async fn the_stream_carries_accepted_snapshots_and_replays_after_last_event_id()
             "/api/stream",
             &[
                 ("x-dashboard-token", "smk_dsh_stream_reader"),
-                ("last-event-id", "1"),
+                ("last-event-id", &first),
             ],
         ))
         .await
         .unwrap();
     let replayed = events(again.into_body(), 2).await;
     assert!(
-        replayed[0].contains("id: 2") && replayed[1].contains("id: 3"),
+        replayed[0].contains(&format!("id: {}", ids[1]))
+            && replayed[1].contains(&format!("id: {}", ids[2])),
         "{replayed:?}"
     );
     let (status, err) = call(
@@ -694,4 +712,44 @@ async fn live_streams_are_capped_per_token() {
         StatusCode::OK,
         "a closed stream frees its place"
     );
+}
+
+#[tokio::test]
+async fn streams_end_at_shutdown_and_an_unknown_id_gets_what_comes_next() {
+    let f = fixture(None).await;
+    let hub_state = AppState::new(
+        Arc::new(
+            SqlStore::open(StoreOptions::sqlite(f._dir.0.join("second")))
+                .await
+                .unwrap(),
+        ),
+        &f.admin,
+        None,
+    );
+    let hub = hub_state.stream_hub();
+    let app = router(hub_state);
+    // An id from the future (another process's) replays nothing and still
+    // gets the live events.
+    let response = app
+        .clone()
+        .oneshot(get("/api/stream", &[("last-event-id", "9999999999999999")]))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    hub.publish(
+        "snapshot",
+        monitor_server::stream::Payload::ready("{}".into()),
+    );
+    let live = events(response.into_body(), 1).await;
+    assert!(live[0].contains("event: snapshot"), "{live:?}");
+    // Closing ends every open stream.
+    let open = app.clone().oneshot(get("/api/stream", &[])).await.unwrap();
+    hub.close();
+    let rest = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        open.into_body().collect(),
+    )
+    .await
+    .expect("the stream ended");
+    assert!(rest.is_ok());
 }

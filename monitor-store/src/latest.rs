@@ -1,10 +1,10 @@
 //! The newest snapshot of each server, kept in memory for the overview.
 //!
 //! The writer puts every server's newest accepted snapshot here (marked
-//! dirty) and writes the dirty ones to the `servers` table every few
-//! seconds. Clean entries stay, up to a bound, so the overview of the
-//! servers that report answers without reading or parsing anything; the
-//! oldest-inserted clean entries are evicted first.
+//! dirty) and writes the dirty ones to the `latest` table every second.
+//! Clean entries stay, up to a bound, so the overview of the servers that
+//! report answers without reading or parsing anything; the entries written
+//! longest ago are evicted first.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -21,7 +21,8 @@ pub(crate) struct Latest {
 #[derive(Debug, Default)]
 struct Inner {
     map: HashMap<String, Entry>,
-    /// Server names in insertion order, for eviction.
+    /// Names of written entries, oldest write first, for eviction; an entry
+    /// is in it at most once (`queued`).
     order: VecDeque<String>,
 }
 
@@ -30,6 +31,8 @@ struct Entry {
     snapshot: Arc<Snapshot>,
     /// Not yet written to the database.
     dirty: bool,
+    /// In the eviction queue.
+    queued: bool,
 }
 
 impl Latest {
@@ -49,15 +52,24 @@ impl Latest {
     /// Records the newest snapshot of its server, to be written.
     pub(crate) fn put(&self, snapshot: Snapshot) {
         let name = snapshot.server_id.to_string();
-        let entry = Entry {
-            snapshot: Arc::new(snapshot),
-            dirty: true,
-        };
+        let snapshot = Arc::new(snapshot);
         let mut inner = self.lock();
-        if inner.map.insert(name.clone(), entry).is_none() {
-            inner.order.push_back(name);
+        match inner.map.get_mut(&name) {
+            Some(e) => {
+                e.snapshot = snapshot;
+                e.dirty = true;
+            }
+            None => {
+                inner.map.insert(
+                    name,
+                    Entry {
+                        snapshot,
+                        dirty: true,
+                        queued: false,
+                    },
+                );
+            }
         }
-        self.evict(&mut inner);
     }
 
     /// The newest snapshot of `name`, when held.
@@ -74,28 +86,42 @@ impl Latest {
             .collect()
     }
 
-    /// The snapshots not yet written.
-    pub(crate) fn dirty(&self) -> Vec<Arc<Snapshot>> {
+    /// The servers whose newest snapshot is not yet written.
+    pub(crate) fn dirty_names(&self) -> Vec<String> {
         self.lock()
             .map
-            .values()
+            .iter()
+            .filter(|(_, e)| e.dirty)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The newest snapshot of `name` when it is not yet written.
+    pub(crate) fn dirty_one(&self, name: &str) -> Option<Arc<Snapshot>> {
+        self.lock()
+            .map
+            .get(name)
             .filter(|e| e.dirty)
             .map(|e| Arc::clone(&e.snapshot))
-            .collect()
     }
 
     /// Marks `written` as stored, unless a newer snapshot replaced one
     /// meanwhile; then evicts over the bound.
     pub(crate) fn written(&self, written: &[Arc<Snapshot>]) {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         for snapshot in written {
             if let Some(e) = inner.map.get_mut(snapshot.server_id.as_str())
                 && Arc::ptr_eq(&e.snapshot, snapshot)
             {
                 e.dirty = false;
+                if !e.queued {
+                    e.queued = true;
+                    inner.order.push_back(snapshot.server_id.to_string());
+                }
             }
         }
-        self.evict(&mut inner);
+        self.evict(inner);
     }
 
     /// Forgets a deleted server.
@@ -106,20 +132,18 @@ impl Latest {
         }
     }
 
+    /// Drops clean entries, written longest ago first, down to the bound:
+    /// each queued name is looked at once (amortized O(1) per write).
     fn evict(&self, inner: &mut Inner) {
-        // Each name is looked at once at most: dirty ones go to the back.
-        let mut budget = inner.order.len();
-        while inner.map.len() > self.max && budget > 0 {
-            budget -= 1;
+        while inner.map.len() > self.max {
             let Some(name) = inner.order.pop_front() else {
                 break;
             };
-            match inner.map.get(&name) {
-                Some(e) if e.dirty => inner.order.push_back(name),
-                Some(_) => {
+            if let Some(e) = inner.map.get_mut(&name) {
+                e.queued = false;
+                if !e.dirty {
                     inner.map.remove(&name);
                 }
-                None => {}
             }
         }
     }
@@ -145,16 +169,21 @@ mod tests {
             latest.put(snap(name, i as i64));
         }
         assert_eq!(latest.all().len(), 3, "dirty entries are never dropped");
-        let dirty = latest.dirty();
-        assert_eq!(dirty.len(), 3);
-        latest.written(&dirty);
-        assert!(latest.dirty().is_empty());
+        let mut names = latest.dirty_names();
+        names.sort();
+        assert_eq!(names, ["a", "b", "c"]);
+        let dirty: Vec<Arc<Snapshot>> = names.iter().filter_map(|n| latest.dirty_one(n)).collect();
+        for one in &dirty {
+            latest.written(std::slice::from_ref(one));
+        }
+        assert!(latest.dirty_names().is_empty());
+        assert!(latest.dirty_one("b").is_none());
         let all = latest.all();
         assert_eq!(all.len(), 2);
-        assert!(!all.contains_key("a"), "the oldest clean entry goes first");
+        assert!(!all.contains_key("a"), "the entry written first goes first");
         latest.put(snap("b", 10));
         latest.written(&dirty);
-        assert_eq!(latest.dirty().len(), 1, "a newer snapshot stays dirty");
+        assert_eq!(latest.dirty_names(), ["b"], "a newer snapshot stays dirty");
         assert_eq!(latest.get("b").map(|s| s.timestamp.as_millis()), Some(10));
         latest.remove("b");
         assert!(latest.get("b").is_none());

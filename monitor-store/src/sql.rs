@@ -13,8 +13,8 @@ use monitor_core::store::{
     RetentionPolicy, RetentionReport, SeriesInfo, ServerRecord, Tier,
 };
 use monitor_core::{
-    AlertEvent, AlertRule, Labels, MetricKind, ServerId, Snapshot, Store, StoreError, Timestamp,
-    TokenHash, Unit,
+    AlertEvent, AlertRule, Labels, MetricFamily, MetricKind, ServerId, Snapshot, Store, StoreError,
+    Timestamp, TokenHash, Unit,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, Executor, Row};
@@ -294,8 +294,10 @@ impl SqlStore {
                     .connect(&format!("sqlite://{path}?mode=rwc"))
                     .await
                     .map_err(map_err)?;
+                // Readers share the OS page cache: a few MiB each is enough
+                // (the writer keeps 16 MiB of its own).
                 let reader_setup =
-                    format!("PRAGMA busy_timeout = {busy}; PRAGMA cache_size = -16384;");
+                    format!("PRAGMA busy_timeout = {busy}; PRAGMA cache_size = -4096;");
                 // The writer's first connection switched the file to WAL.
                 let read = AnyPoolOptions::new()
                     .max_connections(options.connections.max(1))
@@ -380,7 +382,7 @@ impl SqlStore {
     }
 
     /// Writes the newest snapshots held in memory to their servers' rows
-    /// now; the writer does it every five seconds and at shutdown (the
+    /// now; the writer does it every second and at shutdown (the
     /// samples themselves are durable when `ingest` answers).
     ///
     /// # Errors
@@ -955,6 +957,12 @@ async fn json_bodies<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// Newest snapshots written per flush step.
+const FLUSH_CHUNK: usize = 100;
+
+/// Series rows per INSERT statement (5 parameters each).
+const SERIES_PER_INSERT: usize = 100;
+
 /// Head rows per INSERT statement (3 parameters each, well under both
 /// databases' parameter limits).
 const HEAD_ROWS_PER_INSERT: usize = 500;
@@ -983,8 +991,6 @@ fn new_id() -> String {
 struct ServerCache {
     id: i64,
     last_seen: Option<i64>,
-    /// (metric, labels key) → series id.
-    series: HashMap<(String, String), i64>,
     /// The last snapshot's shape (a hash of its names and labels) and the
     /// series ids in sample order: most reports have the same shape.
     shape: Option<(u64, Vec<i64>)>,
@@ -1008,6 +1014,8 @@ struct Writer {
     dialect: Dialect,
     pending: Pending,
     servers: HashMap<String, ServerCache>,
+    /// Servers whose newest snapshot the flush in progress writes.
+    flush_queue: Vec<String>,
 }
 
 /// What the writer needs to know of each server at start-up.
@@ -1058,6 +1066,7 @@ impl Writer {
             dialect,
             pending,
             servers: HashMap::new(),
+            flush_queue: Vec::new(),
         };
         let rows = sqlx::query(SERVER_STATE)
             .fetch_all(&writer.pool)
@@ -1070,10 +1079,11 @@ impl Writer {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_retention = 0i64;
         let mut ticks = 0u64;
+        let (mut flushing, mut compacting) = (false, false);
         loop {
             tokio::select! {
                 job = rx.recv() => {
@@ -1097,21 +1107,41 @@ impl Writer {
                         self.other(job).await;
                     }
                 }
+                // Maintenance goes in small steps between ingest jobs, so
+                // an acknowledgement never waits for a whole flush or
+                // compaction pass.
+                _ = std::future::ready(()), if flushing || compacting => {
+                    if flushing {
+                        match self.flush_some(FLUSH_CHUNK).await {
+                            Ok(more) => flushing = more,
+                            Err(error) => {
+                                flushing = false;
+                                tracing::warn!(%error, "Could not write the newest snapshots; retried at the next tick.");
+                            }
+                        }
+                    } else {
+                        let now = Timestamp::now().as_millis();
+                        match self.compact_due(now, 1).await {
+                            Ok(done) => compacting = done > 0,
+                            Err(error) => {
+                                compacting = false;
+                                tracing::error!(%error, "Compaction failed; the reports stay in the head table and are retried.");
+                            }
+                        }
+                    }
+                }
                 _ = tick.tick() => {
                     let now = Timestamp::now().as_millis();
-                    if let Err(error) = self.flush().await {
-                        tracing::warn!(%error, "Could not write the newest snapshots; retried at the next tick.");
-                    }
+                    self.flush_queue = self.pending.dirty_names();
+                    flushing = true;
+                    compacting = true;
                     ticks += 1;
-                    if ticks.is_multiple_of(12) {
+                    if ticks.is_multiple_of(60) {
                         // Another process sharing the database may have
                         // ingested or compacted: learn what is pending.
                         if let Err(error) = self.refresh().await {
                             tracing::warn!(%error, "Could not refresh the writer's view of pending reports.");
                         }
-                    }
-                    if let Err(error) = self.compact_due(now, 64).await {
-                        tracing::error!(%error, "Compaction failed; the reports stay in the head table and are retried.");
                     }
                     if now - last_retention >= 3_600_000 {
                         last_retention = now;
@@ -1324,7 +1354,7 @@ impl Writer {
                     range.0 = range.0.min(ts);
                     range.1 = range.1.max(ts);
                 }
-                let ids = series_ids(cache, snapshot, &mut tx).await?;
+                let ids = series_ids(cache, snapshot, &mut tx, self.dialect).await?;
                 let mut samples: Vec<(i64, f64)> = Vec::with_capacity(ids.len());
                 let values = snapshot
                     .metrics
@@ -1408,11 +1438,26 @@ impl Writer {
         Ok(Some((receipts, newest.into_values().collect())))
     }
 
-    /// Writes the pending newest snapshots to their server rows.
+    /// Writes every pending newest snapshot to its server's rows.
     async fn flush(&mut self) -> Result<(), StoreError> {
-        let pending = self.pending.dirty();
+        self.flush_queue = self.pending.dirty_names();
+        while self.flush_some(FLUSH_CHUNK).await? {}
+        Ok(())
+    }
+
+    /// Writes the newest snapshots of up to `max` servers of the flush
+    /// queue (the servers that had one to write at the last tick); true
+    /// when the queue is not empty yet.
+    async fn flush_some(&mut self, max: usize) -> Result<bool, StoreError> {
+        let from = self.flush_queue.len().saturating_sub(max);
+        let pending: Vec<Arc<Snapshot>> = self
+            .flush_queue
+            .drain(from..)
+            .filter_map(|name| self.pending.dirty_one(&name))
+            .collect();
+        let more = !self.flush_queue.is_empty();
         if pending.is_empty() {
-            return Ok(());
+            return Ok(more);
         }
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         for snapshot in &pending {
@@ -1439,7 +1484,7 @@ impl Writer {
         }
         tx.commit().await.map_err(map_err)?;
         self.pending.written(&pending);
-        Ok(())
+        Ok(more)
     }
 
     async fn delete_server(&mut self, id: &ServerId) -> Result<(), StoreError> {
@@ -1674,11 +1719,13 @@ impl Writer {
 }
 
 /// The series id of every sample of `snapshot`, in sample order, creating
-/// the series that are new.
+/// the series that are new (in multi-row inserts: a new host's first report
+/// makes some fifty series at once).
 async fn series_ids(
     cache: &mut ServerCache,
     snapshot: &Snapshot,
     tx: &mut sqlx::Transaction<'static, Any>,
+    dialect: Dialect,
 ) -> Result<Vec<i64>, StoreError> {
     let shape = shape_of(snapshot);
     if let Some((known, ids)) = &cache.shape
@@ -1686,41 +1733,86 @@ async fn series_ids(
     {
         return Ok(ids.clone());
     }
-    if cache.series.is_empty() {
-        let rows = sqlx::query("SELECT id, metric, labels FROM series WHERE server = $1")
-            .bind(cache.id)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(map_err)?;
-        for row in rows {
-            cache
-                .series
-                .insert((row.get("metric"), row.get("labels")), row.get("id"));
+    // A new shape: resolve it against the server's series, then forget them
+    // (only the shape's ids stay in memory).
+    let mut known = server_series(cache.id, tx).await?;
+    let keys: Vec<(&MetricFamily, String)> = snapshot
+        .metrics
+        .iter()
+        .flat_map(|f| f.samples.iter().map(move |s| (f, labels_key(&s.labels))))
+        .collect();
+    let mut missing: Vec<&(&MetricFamily, String)> = Vec::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    for key in &keys {
+        let name = (key.0.name.as_str(), key.1.as_str());
+        if !known.contains_key(&(name.0.to_owned(), name.1.to_owned())) && seen.insert(name) {
+            missing.push(key);
         }
     }
-    let mut ids = Vec::with_capacity(snapshot.sample_count());
-    for family in &snapshot.metrics {
-        for sample in &family.samples {
-            let key = (family.name.clone(), labels_key(&sample.labels));
-            let id = match cache.series.get(&key) {
-                Some(id) => *id,
-                None => {
-                    let id: i64 = sqlx::query_scalar("INSERT INTO series (server, metric, labels, kind, unit) VALUES ($1, $2, $3, $4, $5) RETURNING id")
-                        .bind(cache.id)
-                        .bind(&key.0)
-                        .bind(&key.1)
-                        .bind(kind_code(family.kind))
-                        .bind(family.unit.as_str())
-                        .fetch_one(&mut **tx)
-                        .await
-                        .map_err(map_err)?;
-                    cache.series.insert(key, id);
-                    id
+    if !missing.is_empty() {
+        for part in missing.chunks(SERIES_PER_INSERT) {
+            let mut sql =
+                String::from("INSERT INTO series (server, metric, labels, kind, unit) VALUES ");
+            for i in 0..part.len() {
+                if i > 0 {
+                    sql.push_str(", ");
                 }
-            };
-            ids.push(id);
+                match dialect {
+                    Dialect::Sqlite => sql.push_str("(?, ?, ?, ?, ?)"),
+                    Dialect::Postgres => {
+                        let n = i * 5;
+                        sql.push_str(&format!(
+                            "(${}, ${}, ${}, ${}, ${})",
+                            n + 1,
+                            n + 2,
+                            n + 3,
+                            n + 4,
+                            n + 5
+                        ));
+                    }
+                }
+            }
+            // Another process sharing the database may have made one meanwhile.
+            sql.push_str(" ON CONFLICT DO NOTHING");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (family, labels) in part.iter().copied() {
+                q = q
+                    .bind(cache.id)
+                    .bind(family.name.as_str())
+                    .bind(labels.as_str())
+                    .bind(kind_code(family.kind))
+                    .bind(family.unit.as_str());
+            }
+            q.execute(&mut **tx).await.map_err(map_err)?;
         }
+        known = server_series(cache.id, tx).await?;
+    }
+    let mut ids = Vec::with_capacity(keys.len());
+    for (family, labels) in &keys {
+        let id = known
+            .get(&(family.name.clone(), labels.clone()))
+            .ok_or_else(|| {
+                StoreError::Other(format!("series {}{labels} was not created", family.name).into())
+            })?;
+        ids.push(*id);
     }
     cache.shape = Some((shape, ids.clone()));
     Ok(ids)
+}
+
+/// (metric, labels key) → id of every series of a server.
+async fn server_series(
+    server: i64,
+    tx: &mut sqlx::Transaction<'static, Any>,
+) -> Result<HashMap<(String, String), i64>, StoreError> {
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, metric, labels FROM series WHERE server = $1")
+            .bind(server)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(map_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, metric, labels)| ((metric, labels), id))
+        .collect())
 }

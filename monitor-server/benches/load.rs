@@ -1,0 +1,451 @@
+//! Load test: simulated agents over HTTPS against the server process (the
+//! release binary, SQLite, durable acknowledgements), next to an HTTP floor
+//! measured in the same run: an axum handler that only parses a 2 KB JSON
+//! body over the same TLS.
+//!
+//! Run with: `cargo bench -p monitor-server --bench load`
+//!
+//! Environment: `BENCH_HOSTS` simulated hosts (10,000, each registered with
+//! its own token), `BENCH_CONNECTIONS` concurrent keep-alive connections
+//! (64), `BENCH_SECS` of saturation (15), `BENCH_RATE` reports per second of
+//! the latency phase (1,000, for 10 s).
+//!
+//! The load generator shares the two cores with the server. To leave the
+//! server as much CPU as a real deployment (agents on other machines) would,
+//! every request body (a 52-sample report, JSON, gzip as the agent sends it)
+//! is made before the clock starts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use monitor_core::testing::{Rng, report};
+use monitor_core::{Timestamp, wire};
+
+const ADMIN: &str = "load-test-admin-token-0123456789abcdef";
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Server {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `(utime + stime)` of a process, in clock ticks, and its RSS in KiB.
+fn usage(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (ticks, rss)
+}
+
+fn client(ca: &Path, connections: usize) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).unwrap();
+    for cert in rustls_pemfile_certs(&pem) {
+        roots.add(cert).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .pool_max_idle_per_host(connections)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(body).unwrap();
+    e.finish().unwrap()
+}
+
+/// One request to send: the host's token and the body.
+struct Request {
+    token: Arc<str>,
+    body: axum::body::Bytes,
+}
+
+/// Round-robin over hosts, each report 5 s after the host's previous one.
+fn bodies(hosts: &[(String, Arc<str>)], count: usize, round0: usize, base: i64) -> Vec<Request> {
+    let mut rng = Rng(42);
+    (0..count)
+        .map(|n| {
+            let h = n % hosts.len();
+            let round = round0 + n / hosts.len();
+            let t = base + round as i64 * 5000 + (h % 5000) as i64;
+            let snapshot = report(&hosts[h].0, t, round as i64, &mut rng);
+            Request {
+                token: Arc::clone(&hosts[h].1),
+                body: gzip(&wire::encode(&snapshot).unwrap()).into(),
+            }
+        })
+        .collect()
+}
+
+/// Outcome of a phase.
+#[derive(Default)]
+struct Outcome {
+    ok: usize,
+    refused: usize,
+    errors: usize,
+    latencies_us: Vec<u32>,
+    secs: f64,
+}
+
+impl Outcome {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies_us[i]) / 1000.0
+    }
+}
+
+async fn send(client: &reqwest::Client, url: &str, r: &Request, gzip: bool) -> (bool, bool, u32) {
+    let started = Instant::now();
+    let mut req = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-auth-token", &*r.token)
+        .body(r.body.clone());
+    if gzip {
+        req = req.header("content-encoding", "gzip");
+    }
+    let (ok, refused) = match req.send().await {
+        Ok(response) => {
+            let status = response.status();
+            let _ = response.bytes().await;
+            (status.is_success(), !status.is_success())
+        }
+        Err(_) => (false, false),
+    };
+    (ok, refused, started.elapsed().as_micros() as u32)
+}
+
+/// As fast as `connections` keep-alive connections go, until the requests
+/// or the time run out.
+async fn saturate(
+    client: &reqwest::Client,
+    url: &str,
+    requests: Arc<Vec<Request>>,
+    connections: usize,
+    secs: u64,
+    gzip: bool,
+) -> Outcome {
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, url, requests, next) = (
+            client.clone(),
+            url.to_owned(),
+            Arc::clone(&requests),
+            Arc::clone(&next),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut out = Outcome::default();
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(r) = requests.get(i) else { break };
+                let (ok, refused, us) = send(&client, &url, r, gzip).await;
+                out.ok += usize::from(ok);
+                out.refused += usize::from(refused);
+                out.errors += usize::from(!ok && !refused);
+                out.latencies_us.push(us);
+            }
+            out
+        }));
+    }
+    let mut all = Outcome::default();
+    for t in tasks {
+        let o = t.await.unwrap();
+        all.ok += o.ok;
+        all.refused += o.refused;
+        all.errors += o.errors;
+        all.latencies_us.extend(o.latencies_us);
+    }
+    all.secs = started.elapsed().as_secs_f64();
+    all.latencies_us.sort_unstable();
+    all
+}
+
+/// `rate` requests a second, each on its own task, for as many as given.
+async fn paced(
+    client: &reqwest::Client,
+    url: &str,
+    requests: Vec<Request>,
+    rate: usize,
+) -> Outcome {
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(requests.len());
+    for r in requests {
+        ticker.tick().await;
+        let (client, url) = (client.clone(), url.to_owned());
+        tasks.push(tokio::spawn(
+            async move { send(&client, &url, &r, true).await },
+        ));
+    }
+    let mut out = Outcome::default();
+    for t in tasks {
+        let (ok, refused, us) = t.await.unwrap();
+        out.ok += usize::from(ok);
+        out.refused += usize::from(refused);
+        out.errors += usize::from(!ok && !refused);
+        out.latencies_us.push(us);
+    }
+    out.secs = started.elapsed().as_secs_f64();
+    out.latencies_us.sort_unstable();
+    out
+}
+
+/// The floor: axum over the same TLS, a handler that parses the JSON body
+/// and answers 200, on its own two-thread runtime.
+fn floor_server(cert: &Path, key: &Path) -> SocketAddr {
+    let config = monitor_server::tls::server_config(cert, key).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/floor",
+                axum::routing::post(|body: axum::body::Bytes| async move {
+                    match serde_json::from_slice::<serde_json::Value>(&body) {
+                        Ok(_) => axum::http::StatusCode::OK,
+                        Err(_) => axum::http::StatusCode::BAD_REQUEST,
+                    }
+                }),
+            );
+            let listener = monitor_server::tls::TlsListener::bind(addr, config)
+                .await
+                .unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    addr
+}
+
+fn print(label: &str, o: &Outcome) {
+    let n = o.ok + o.refused + o.errors;
+    println!(
+        "{label}: {n} requests in {:.1} s: {:.0}/s; {} ok, {} refused, {} failed; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        o.secs,
+        n as f64 / o.secs,
+        o.ok,
+        o.refused,
+        o.errors,
+        o.percentile(0.5),
+        o.percentile(0.99),
+        o.percentile(1.0)
+    );
+}
+
+fn main() {
+    let hosts_n = env("BENCH_HOSTS", 10_000);
+    let connections = env("BENCH_CONNECTIONS", 64);
+    let secs = env("BENCH_SECS", 15);
+    let rate = env("BENCH_RATE", 1000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("monitor-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let certs = monitor_server::tls::self_signed(&dir.join("tls"), &[]).unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--tls-self-signed",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .env("MONITOR_ADMIN_TOKEN", ADMIN)
+        .env_remove("DASHBOARD_TOKEN")
+        .env_remove("MONITOR_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let server = Server { child, dir };
+    let pid = server.child.id();
+    let base_url = format!("https://localhost:{port}");
+    let client = client(&certs.ca, connections);
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.get(format!("{base_url}/api/health")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "the server did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (_, rss_empty) = usage(pid);
+        // Register the hosts, 32 at a time.
+        let started = Instant::now();
+        let ids: Vec<String> = (0..hosts_n).map(|i| format!("host-{i:05}")).collect();
+        let mut hosts: Vec<(String, Arc<str>)> = Vec::with_capacity(hosts_n);
+        for chunk in ids.chunks(32) {
+            let mut tasks = Vec::new();
+            for id in chunk {
+                let (client, url, id) = (client.clone(), format!("{base_url}/api/register"), id.clone());
+                tasks.push(tokio::spawn(async move {
+                    let r = client
+                        .post(url)
+                        .header("x-admin-token", ADMIN)
+                        .header("content-type", "application/json")
+                        .body(format!(r#"{{"server_id":"{id}"}}"#))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+                    (id, Arc::<str>::from(v["token"].as_str().unwrap()))
+                }));
+            }
+            for t in tasks {
+                hosts.push(t.await.unwrap());
+            }
+        }
+        println!(
+            "registered {hosts_n} hosts in {:.1} s; server RSS {:.1} MiB before any report",
+            started.elapsed().as_secs_f64(),
+            rss_empty as f64 / 1024.0
+        );
+        // A first report from every host (its series are created), untimed:
+        // the figures are for the steady state.
+        let base = Timestamp::now().as_millis() - 600_000;
+        let url = format!("{base_url}/api/metrics");
+        let first = saturate(
+            &client,
+            &url,
+            Arc::new(bodies(&hosts, hosts_n, 0, base)),
+            connections,
+            600,
+            true,
+        )
+        .await;
+        print("first report of every host (untimed warm-up)", &first);
+        // Saturation: bodies for up to 20,000 reports a second.
+        let count = secs * 20_000;
+        let made = Instant::now();
+        let requests = Arc::new(bodies(&hosts, count, 1, base));
+        let mean = requests.iter().map(|r| r.body.len()).sum::<usize>() / count;
+        println!(
+            "made {count} report bodies (52 samples, gzip, {mean} bytes on average) in {:.1} s",
+            made.elapsed().as_secs_f64()
+        );
+        let (cpu0, _) = usage(pid);
+        let o = saturate(&client, &url, requests, connections, secs as u64, true).await;
+        let (cpu1, rss) = usage(pid);
+        let n = o.ok + o.refused + o.errors;
+        print(&format!("ingest, {connections} connections, saturated"), &o);
+        let ticks = rustix::param::clock_ticks_per_second() as f64;
+        println!(
+            "server: {:.0} ms CPU per second of load ({:.3} ms per report), RSS {:.1} MiB with {hosts_n} hosts reporting",
+            (cpu1 - cpu0) as f64 / ticks * 1000.0 / o.secs,
+            (cpu1 - cpu0) as f64 / ticks * 1000.0 / n as f64,
+            rss as f64 / 1024.0
+        );
+        let ingest_rate = o.ok as f64 / o.secs;
+        // Latency at a fixed rate.
+        let rounds = count.div_ceil(hosts_n) + 2;
+        let paced_requests = bodies(&hosts, rate * 10, rounds, base);
+        let (cpu0, _) = usage(pid);
+        let o = paced(&client, &url, paced_requests, rate).await;
+        let (cpu1, _) = usage(pid);
+        print(&format!("ingest at {rate}/s"), &o);
+        println!(
+            "server: {:.0} ms CPU per second at {rate}/s",
+            (cpu1 - cpu0) as f64 / ticks * 1000.0 / o.secs
+        );
+        // The floor, same TLS, same connections, a 2 KB JSON body.
+        let floor = floor_server(&certs.cert, &certs.key);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut json = String::from("{\"samples\":[");
+        while json.len() < 2000 {
+            json.push_str("{\"name\":\"cpu_usage_percent\",\"value\":42.5},");
+        }
+        json.pop();
+        json.push_str("]}");
+        let token: Arc<str> = Arc::from("x");
+        let json = axum::body::Bytes::from(json);
+        let floor_requests: Vec<Request> = (0..10 * 100_000)
+            .map(|_| Request {
+                token: Arc::clone(&token),
+                body: json.clone(),
+            })
+            .collect();
+        let floor_url = format!("https://localhost:{}/floor", floor.port());
+        let f = saturate(&client, &floor_url, Arc::new(floor_requests), connections, 10, false).await;
+        print("floor (parse a 2 KB JSON body over TLS)", &f);
+        let floor_rate = f.ok as f64 / f.secs;
+        println!(
+            "ingest / floor: {:.2} ({:.0} reports/s against {:.0} requests/s)",
+            ingest_rate / floor_rate,
+            ingest_rate,
+            floor_rate
+        );
+    });
+    drop(server);
+}
