@@ -32,6 +32,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc "${locked[@]}" --workspace --all-features -
 step "examples run"
 cargo run "${locked[@]}" -q -p example-embed-collectors >/dev/null
 
+step "web dashboard: npm ci, unit tests, build"
+(cd monitor-server/web && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run build)
+
 step "cargo test"
 cargo test "${locked[@]}" --workspace --all-features 2>&1 | tee target/test-output.txt
 passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')

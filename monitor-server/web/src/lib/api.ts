@@ -1,0 +1,209 @@
+// The HTTP API client: one typed function per endpoint, over a client that
+// adds the dashboard token and reports whether the backend answers (for the
+// red banner). New endpoints (alert rules, events, silences) are new
+// functions here.
+
+import type {
+  ErrorBody,
+  Health,
+  HistoryView,
+  SeriesInfo,
+  ServerView,
+  Thresholds,
+} from './types';
+
+/** Header carrying the dashboard's read token. */
+export const DASHBOARD_HEADER = 'X-Dashboard-Token';
+
+/** How the backend answered the last request, as the banner shows it. */
+export type ConnectionState = 'ok' | 'unreachable' | 'unauthorized';
+
+/** A failed request: `status` 0 when the server could not be reached. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ClientOptions {
+  /** Prefix of every path (`` for the page's own origin). */
+  base?: string;
+  /** The dashboard token, read at each request. */
+  token: () => string | null;
+  /** Told the outcome of each request. */
+  onState?: (state: ConnectionState, detail: string) => void;
+  fetch?: typeof fetch;
+}
+
+type QueryValue = string | number | undefined;
+
+/** `?a=1&b=x` from the defined values, or `` when there are none. */
+export function queryString(params: Record<string, QueryValue>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined) search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof DOMException && error.name === 'AbortError';
+}
+
+export class ApiClient {
+  private readonly base: string;
+  private readonly doFetch: typeof fetch;
+
+  constructor(private readonly options: ClientOptions) {
+    this.base = options.base ?? '';
+    this.doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /** The headers every read needs (the token when there is one). */
+  authHeaders(): Record<string, string> {
+    const token = this.options.token();
+    return token ? { [DASHBOARD_HEADER]: token } : {};
+  }
+
+  /** The absolute path of an API path. */
+  url(path: string): string {
+    return `${this.base}${path}`;
+  }
+
+  /**
+   * Sends a request and decodes the JSON answer. 401 and 403 report
+   * `unauthorized`, 5xx and network failures `unreachable`, anything else
+   * `ok` (a 400 is this page's mistake, not the backend's state).
+   */
+  async request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    init: {
+      query?: Record<string, QueryValue>;
+      body?: unknown;
+      signal?: AbortSignal;
+      /** Reports nothing: for endpoints without auth, whose success says nothing about the token. */
+      quiet?: boolean;
+    } = {},
+  ): Promise<T> {
+    const report = (state: ConnectionState, detail: string) => {
+      if (!init.quiet) this.options.onState?.(state, detail);
+    };
+    const headers: Record<string, string> = { Accept: 'application/json', ...this.authHeaders() };
+    const request: RequestInit = { method, headers, cache: 'no-store' };
+    if (init.signal) request.signal = init.signal;
+    if (init.body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      request.body = JSON.stringify(init.body);
+    }
+    let response: Response;
+    try {
+      response = await this.doFetch(this.url(path) + queryString(init.query ?? {}), request);
+    } catch (error) {
+      if (isAbort(error)) throw error;
+      report('unreachable', 'no answer');
+      throw new ApiError(0, 'unreachable', 'The server cannot be reached.');
+    }
+    if (response.status === 401 || response.status === 403) {
+      report('unauthorized', `HTTP ${response.status}`);
+      throw new ApiError(response.status, 'unauthorized', 'Missing or invalid dashboard token.');
+    }
+    if (response.status >= 500) {
+      report('unreachable', `HTTP ${response.status}`);
+      throw new ApiError(response.status, 'unavailable', (await errorBody(response)).message);
+    }
+    report('ok', '');
+    if (!response.ok) {
+      const body = await errorBody(response);
+      throw new ApiError(response.status, body.error, body.message);
+    }
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+}
+
+async function errorBody(response: Response): Promise<ErrorBody> {
+  try {
+    const body = (await response.json()) as Partial<ErrorBody>;
+    return {
+      error: typeof body.error === 'string' ? body.error : 'error',
+      message: typeof body.message === 'string' ? body.message : `HTTP ${response.status}`,
+    };
+  } catch {
+    return { error: 'error', message: `HTTP ${response.status}` };
+  }
+}
+
+/** Query of `GET /api/metrics/history`; times in Unix seconds. */
+export interface HistoryRequest {
+  serverId: string;
+  /** One metric; without it the server answers cpu_usage_percent, memory_used_percent and filesystem_used_percent. */
+  metric?: string;
+  /** Label matchers, comma separated: `cpu="3"`, `mountpoint!="/boot"`. */
+  match?: string;
+  from: number;
+  to: number;
+  /** At most this many buckets per series (the chart's width in pixels). */
+  points?: number;
+  /** A fixed bucket width in seconds instead of `points`. */
+  step?: number;
+}
+
+/** Unix seconds as the API reads them, to the millisecond. */
+function seconds(t: number): string {
+  return String(Math.round(t * 1000) / 1000);
+}
+
+/** The health check; it needs no token, so it leaves the banner alone. */
+export function getHealth(client: ApiClient, signal?: AbortSignal): Promise<Health> {
+  return client.request<Health>('GET', '/api/health', { signal, quiet: true });
+}
+
+export function getServers(client: ApiClient, signal?: AbortSignal): Promise<ServerView[]> {
+  return client.request<ServerView[]>('GET', '/api/servers', { signal });
+}
+
+export function getServerSeries(
+  client: ApiClient,
+  serverId: string,
+  signal?: AbortSignal,
+): Promise<SeriesInfo[]> {
+  return client.request<SeriesInfo[]>(
+    'GET',
+    `/api/servers/${encodeURIComponent(serverId)}/series`,
+    { signal },
+  );
+}
+
+export function getHistory(
+  client: ApiClient,
+  q: HistoryRequest,
+  signal?: AbortSignal,
+): Promise<HistoryView> {
+  return client.request<HistoryView>('GET', '/api/metrics/history', {
+    signal,
+    query: {
+      server_id: q.serverId,
+      metric: q.metric,
+      match: q.match,
+      from: seconds(q.from),
+      to: seconds(q.to),
+      points: q.step === undefined ? q.points : undefined,
+      step: q.step,
+    },
+  });
+}
+
+export function getThresholds(client: ApiClient, signal?: AbortSignal): Promise<Thresholds> {
+  return client.request<Thresholds>('GET', '/api/alerts', { signal });
+}
+
+export function setThresholds(client: ApiClient, thresholds: Thresholds): Promise<Thresholds> {
+  return client.request<Thresholds>('POST', '/api/alerts', { body: thresholds });
+}

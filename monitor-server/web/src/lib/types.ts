@@ -1,0 +1,149 @@
+// The JSON shapes of the monitor-server HTTP API, as the Rust types serialize
+// them (monitor-core/src/model.rs, monitor-core/src/store.rs,
+// monitor-server/src/api.rs).
+
+/** An instant: RFC 3339 text as the server writes it (numbers are accepted too, see `parseTimestamp`). */
+export type Timestamp = string | number;
+
+/** Label name → value; an empty object is the machine-wide series. */
+export type Labels = Record<string, string>;
+
+export type MetricKind = 'gauge' | 'counter';
+
+/** `bytes`, `percent`, `seconds`, `bytes_per_second`, `count`, `` (dimensionless) or a plugin's own word. */
+export type Unit = string;
+
+/** One server of `GET /api/servers`. */
+export interface ServerView {
+  server_id: string;
+  name: string;
+  tags: string[];
+  hostname: string | null;
+  os: string | null;
+  online: boolean;
+  last_seen: Timestamp | null;
+  interval_secs: number | null;
+  cpu_total_percent: number | null;
+  memory_used_percent: number | null;
+  disk_used_percent: number | null;
+  containers_running: number | null;
+}
+
+/** One bucket of a downsampled series; a missing bucket is a gap. */
+export interface Point {
+  t: Timestamp;
+  avg: number;
+  min: number;
+  max: number;
+  last: number;
+  count: number;
+}
+
+export interface Series {
+  metric: string;
+  labels: Labels;
+  kind: MetricKind;
+  unit: Unit;
+  points: Point[];
+}
+
+export type Tier = 'raw' | 'minute' | 'hour';
+
+/** The answer of `GET /api/metrics/history`. */
+export interface HistoryView {
+  server_id: string;
+  from: Timestamp;
+  to: Timestamp;
+  step_secs: number;
+  tier: Tier;
+  series: Series[];
+}
+
+/** One element of `GET /api/servers/{id}/series`. */
+export interface SeriesInfo {
+  metric: string;
+  labels: Labels;
+  kind: MetricKind;
+  unit: Unit;
+  last_value: number | null;
+  last_seen: Timestamp | null;
+}
+
+/** The original system's global thresholds (`GET`/`POST /api/alerts`). */
+export interface Thresholds {
+  cpu_total_percent: number;
+  memory_used_percent: number;
+  disk_used_percent: number;
+}
+
+export interface Health {
+  status: 'ok' | 'degraded';
+  version: string;
+  database: string;
+  store: string;
+}
+
+export interface Sample {
+  labels?: Labels;
+  value: number;
+}
+
+export interface MetricFamily {
+  name: string;
+  kind?: MetricKind;
+  unit?: Unit;
+  help?: string;
+  samples: Sample[];
+}
+
+export interface HostInfo {
+  hostname: string;
+  os?: string;
+  kernel?: string;
+  arch?: string;
+  boot_time?: Timestamp;
+  agent_version?: string;
+}
+
+export type ContainerState =
+  | 'created'
+  | 'running'
+  | 'paused'
+  | 'restarting'
+  | 'removing'
+  | 'exited'
+  | 'dead'
+  | 'unknown';
+
+export type ContainerHealth = 'starting' | 'healthy' | 'unhealthy';
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  image: string;
+  state: ContainerState;
+  status?: string;
+  health?: ContainerHealth;
+  restart_count?: number;
+  created?: Timestamp;
+  started?: Timestamp;
+  exit_code?: number;
+  oom_killed?: boolean;
+}
+
+/** What one host reported at one instant: the `data` of a `snapshot` stream event. */
+export interface Snapshot {
+  version: 1;
+  server_id: string;
+  timestamp: Timestamp;
+  interval_secs?: number;
+  host?: HostInfo;
+  containers?: ContainerInfo[];
+  metrics: MetricFamily[];
+}
+
+/** The body of every API error. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+}
