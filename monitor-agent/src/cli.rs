@@ -17,6 +17,12 @@ use monitor_core::ServerId;
 #[derive(Debug, Parser)]
 #[command(name = "monitor-agent", version, verbatim_doc_comment)]
 pub(crate) struct Cli {
+    /// TOML file with any of the settings below (the flags' names with `_`
+    /// for `-`, token_file but never the token itself); a flag or variable
+    /// wins over the file.
+    #[arg(long, env = "MONITOR_AGENT_CONFIG", value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+
     /// The server's URL (https://HOST:8443).
     #[arg(long, env = "MONITOR_SERVER", value_name = "URL")]
     pub(crate) server: Option<String>,
@@ -115,8 +121,89 @@ pub(crate) struct Cli {
     pub(crate) log_format: LogFormat,
 }
 
+/// The agent's configuration file: every key optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentFile {
+    server: Option<String>,
+    server_id: Option<String>,
+    token_file: Option<PathBuf>,
+    interval: Option<f64>,
+    verify: Option<PathBuf>,
+    collectors: Option<Vec<String>>,
+    docker_host: Option<String>,
+    host_proc: Option<PathBuf>,
+    host_sys: Option<PathBuf>,
+    spool_dir: Option<PathBuf>,
+    spool_max_mib: Option<u64>,
+    log_format: Option<LogFormat>,
+}
+
+impl Cli {
+    /// The flags, the environment, then the `--config` file under both.
+    pub(crate) fn load() -> anyhow::Result<Cli> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if let Some(path) = cli.config.clone() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("--config {}: cannot read it", path.display()))?;
+            let file: AgentFile = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("--config {}: {e}", path.display()))?;
+            cli.apply(file, |id| {
+                matches!(
+                    matches.value_source(id),
+                    Some(
+                        clap::parser::ValueSource::CommandLine
+                            | clap::parser::ValueSource::EnvVariable
+                    )
+                )
+            });
+        }
+        Ok(cli)
+    }
+
+    /// Takes each setting of `file` that `given` (a flag or a variable)
+    /// does not already set.
+    fn apply(&mut self, file: AgentFile, given: impl Fn(&str) -> bool) {
+        fn set<T>(slot: &mut T, value: Option<T>, given: bool) {
+            if let (Some(v), false) = (value, given) {
+                *slot = v;
+            }
+        }
+        let server = file.server.map(Some);
+        set(&mut self.server, server, given("server"));
+        set(
+            &mut self.server_id,
+            file.server_id.map(Some),
+            given("server_id"),
+        );
+        // A token given by flag or variable wins over a token file.
+        let token_given = given("token") || given("token_file");
+        set(&mut self.token_file, file.token_file.map(Some), token_given);
+        set(&mut self.interval, file.interval, given("interval"));
+        set(&mut self.verify, file.verify.map(Some), given("verify"));
+        set(&mut self.collectors, file.collectors, given("collectors"));
+        set(
+            &mut self.docker_host,
+            file.docker_host.map(Some),
+            given("docker_host"),
+        );
+        set(&mut self.host_proc, file.host_proc, given("host_proc"));
+        set(&mut self.host_sys, file.host_sys, given("host_sys"));
+        set(&mut self.spool_dir, file.spool_dir, given("spool_dir"));
+        set(
+            &mut self.spool_max_mib,
+            file.spool_max_mib,
+            given("spool_max_mib"),
+        );
+        set(&mut self.log_format, file.log_format, given("log_format"));
+    }
+}
+
 /// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
@@ -315,4 +402,58 @@ fn default_server_id() -> ServerId {
         // A host name with no usable character: fall back to a fixed id.
         ServerId::new("localhost").unwrap_or_else(|_| unreachable!("valid literal id"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_file_fills_what_flags_and_variables_leave_unset() {
+        let mut cli = Cli::try_parse_from(["monitor-agent", "--interval", "2"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let file: AgentFile = toml::from_str(
+            "server = \"https://monitor.example:8443\"\ninterval = 10\nspool_max_mib = 8\nlog_format = \"json\"\ncollectors = [\"memory\", \"cpu\"]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        cli.apply(file, |id| id == "interval");
+        assert_eq!(cli.server.as_deref(), Some("https://monitor.example:8443"));
+        assert_eq!(cli.interval, 2.0, "the flag wins");
+        assert_eq!(cli.spool_max_mib, 8);
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert_eq!(cli.collectors, ["memory", "cpu"]);
+        let e = toml::from_str::<AgentFile>("token = \"secret\"\n").unwrap_err();
+        assert!(e.to_string().contains("token"), "{e}");
+    }
+
+    #[test]
+    fn docs_list_every_flag_and_file_key() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/configuration.md"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let section = doc
+            .split("## monitor-agent")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no agent section"));
+        for arg in Cli::command().get_arguments() {
+            if let Some(long) = arg.get_long() {
+                assert!(
+                    section.contains(&format!("`--{long}")),
+                    "--{long} is not documented"
+                );
+                let key = long.replace('-', "_");
+                let in_file =
+                    !["config", "token", "once", "stdout", "pretty"].contains(&key.as_str());
+                if in_file {
+                    assert!(
+                        section.contains(&format!("`{key}`")),
+                        "file key {key} is not documented"
+                    );
+                }
+            }
+        }
+    }
 }

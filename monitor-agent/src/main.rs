@@ -6,7 +6,6 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use monitor_agent::Agent;
 use monitor_collectors::HostPaths;
 
@@ -14,7 +13,13 @@ use cli::{Cli, LogFormat, Mode};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::load() {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("monitor-agent: {error:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     init_logging(cli.log_format);
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

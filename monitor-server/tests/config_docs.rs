@@ -20,6 +20,7 @@ fn doc() -> String {
 fn first_cells(doc: &str, heading: &str) -> BTreeSet<String> {
     let section = doc.split(heading).nth(1).unwrap();
     let section = section.split("\n### ").next().unwrap();
+    let section = section.split("\n## ").next().unwrap();
     section
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
