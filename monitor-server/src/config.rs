@@ -287,7 +287,7 @@ impl ServerConfig {
     }
 
     /// Applies the variables of [`ENVIRONMENT`] that `get` knows (secrets
-    /// excepted: [`Secrets::from_env`] reads those).
+    /// excepted: the binary reads `DASHBOARD_TOKEN` and `MONITOR_ADMIN_TOKEN` itself).
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the variable.
@@ -432,7 +432,7 @@ pub struct Flags {
     #[arg(long, value_name = "PATH")]
     pub tls_key: Option<PathBuf>,
 
-    /// Make (once) a local CA and a server certificate in <data-dir>/tls and
+    /// Make (once) a local CA and a server certificate in DATA_DIR/tls and
     /// serve TLS with them; agents trust the printed CA file with --verify.
     #[arg(long)]
     pub tls_self_signed: bool,
@@ -447,7 +447,7 @@ pub struct Flags {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Database URL (default: sqlite://<data-dir>/monitor.db); postgres://...
+    /// Database URL (default: sqlite://DATA_DIR/monitor.db); postgres://...
     /// for PostgreSQL.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
