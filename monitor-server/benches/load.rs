@@ -413,11 +413,17 @@ fn main() {
         let paced_requests = bodies(&hosts, rate * 10, rounds, base);
         let (cpu0, _) = usage(pid);
         let o = paced(&client, &url, paced_requests, rate).await;
-        let (cpu1, _) = usage(pid);
+        let (cpu1, rss) = usage(pid);
         print(&format!("ingest at {rate}/s"), &o);
         println!(
-            "server: {:.0} ms CPU per second at {rate}/s",
-            (cpu1 - cpu0) as f64 / ticks * 1000.0 / o.secs
+            "server: {:.0} ms CPU per second at {rate}/s, RSS {:.1} MiB",
+            (cpu1 - cpu0) as f64 / ticks * 1000.0 / o.secs,
+            rss as f64 / 1024.0
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        println!(
+            "server: RSS {:.1} MiB after 5 s without reports ({hosts_n} hosts known)",
+            usage(pid).1 as f64 / 1024.0
         );
         // The floor, same TLS, same connections, a 2 KB JSON body.
         let floor = floor_server(&certs.cert, &certs.key);

@@ -958,7 +958,7 @@ async fn json_bodies<T: serde::de::DeserializeOwned>(
 }
 
 /// Newest snapshots written per flush step.
-const FLUSH_CHUNK: usize = 100;
+const FLUSH_CHUNK: usize = 50;
 
 /// Series rows per INSERT statement (5 parameters each).
 const SERIES_PER_INSERT: usize = 100;
@@ -1459,9 +1459,13 @@ impl Writer {
         if pending.is_empty() {
             return Ok(more);
         }
+        let bodies: Vec<Vec<u8>> = pending
+            .iter()
+            .map(|s| serde_json::to_vec(&**s).map_err(json_err))
+            .collect::<Result<_, _>>()?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        for snapshot in &pending {
-            let latest = serde_json::to_vec(&**snapshot).map_err(json_err)?;
+        let mut rows: Vec<(i64, &[u8])> = Vec::with_capacity(pending.len());
+        for (snapshot, body) in pending.iter().zip(&bodies) {
             let host = snapshot.host.as_ref();
             let server: Option<i64> = sqlx::query_scalar("UPDATE servers SET last_seen = $1, hostname = COALESCE($2, hostname), os = COALESCE($3, os), interval_secs = COALESCE($4, interval_secs) WHERE name = $5 RETURNING id")
                 .bind(snapshot.timestamp.as_millis())
@@ -1474,13 +1478,26 @@ impl Writer {
                 .map_err(map_err)?;
             // None: the server was deleted meanwhile.
             if let Some(server) = server {
-                sqlx::query("INSERT INTO latest (server, body) VALUES ($1, $2) ON CONFLICT (server) DO UPDATE SET body = excluded.body")
-                    .bind(server)
-                    .bind(latest)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                rows.push((server, body.as_slice()));
             }
+        }
+        if !rows.is_empty() {
+            let mut sql = String::from("INSERT INTO latest (server, body) VALUES ");
+            for i in 0..rows.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                match self.dialect {
+                    Dialect::Sqlite => sql.push_str("(?, ?)"),
+                    Dialect::Postgres => sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2)),
+                }
+            }
+            sql.push_str(" ON CONFLICT (server) DO UPDATE SET body = excluded.body");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (server, body) in &rows {
+                q = q.bind(*server).bind(*body);
+            }
+            q.execute(&mut *tx).await.map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
         self.pending.written(&pending);
