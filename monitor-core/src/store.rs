@@ -291,7 +291,8 @@ pub trait Store: Send + Sync {
     async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError>;
 
     /// The newest snapshot of a server, shared (a store may keep the newest
-    /// snapshots in memory and hand out references, not copies).
+    /// snapshots in memory and hand out references, not copies). The server
+    /// asks after each accepted batch, for the live stream: keep it cheap.
     ///
     /// # Errors
     /// [`StoreError`] when the database fails.

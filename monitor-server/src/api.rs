@@ -343,17 +343,20 @@ async fn ingest(
             ));
         }
     }
-    // The live stream gets the newest snapshot of the batch once stored,
-    // serialized only if a client reads it.
-    let newest = snapshots.iter().max_by_key(|s| s.timestamp).cloned();
+    // The live stream gets the server's new newest snapshot, shared with
+    // the store's memory and serialized only if a client reads it; a batch
+    // of replays older than what the server has publishes nothing.
+    let newest = snapshots.iter().map(|s| s.timestamp).max();
     let receipt = state.store.ingest(snapshots).await?;
-    if let Some(newest) = newest
-        && receipt.stored > 0
+    if receipt.stored > 0
+        && let Some(newest) = newest
+        && let Ok(Some(latest)) = state.store.latest_snapshot(&server).await
+        && latest.timestamp == newest
     {
         state.stream.publish(
             "snapshot",
             crate::stream::Payload::lazy(move || {
-                serde_json::to_string(&newest).unwrap_or_default()
+                serde_json::to_string(&*latest).unwrap_or_default()
             }),
         );
     }

@@ -297,7 +297,7 @@ impl SqlStore {
                 // Readers share the OS page cache: a few MiB each is enough
                 // (the writer keeps 16 MiB of its own).
                 let reader_setup =
-                    format!("PRAGMA busy_timeout = {busy}; PRAGMA cache_size = -4096;");
+                    format!("PRAGMA busy_timeout = {busy}; PRAGMA cache_size = -2048;");
                 // The writer's first connection switched the file to WAL.
                 let read = AnyPoolOptions::new()
                     .max_connections(options.connections.max(1))
