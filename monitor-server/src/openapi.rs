@@ -101,7 +101,7 @@ pub fn document() -> Value {
                 "post": {"summary": "Sets the global thresholds (the original's body).", "security": read_security,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thresholds"}}}},
                     "responses": merge(ok("thresholds", json!({"$ref": "#/components/schemas/Thresholds"})), error_responses(&["400", "401", "422"]))}},
-            "/api/stream": {"get": {"summary": "Server-Sent Events: every accepted snapshot (event `snapshot`, JSON data, increasing id); send Last-Event-ID to get what was missed, from a buffer of the last 1024 events.", "security": read_security,
+            "/api/stream": {"get": {"summary": "Server-Sent Events: every accepted snapshot (event `snapshot`, JSON data, increasing id); send Last-Event-ID to get what was missed, from a buffer of the last 1024 events (kept while a client is connected or left less than a minute ago).", "security": read_security,
                 "responses": merge(json!({"200": {"description": "an event stream", "content": {"text/event-stream": {}}}}), error_responses(&["400", "401"]))}},
             "/api/openapi.json": {"get": {"summary": "This document.", "security": [{}], "responses": ok("OpenAPI 3.1", json!({"type": "object"}))}}
         }

@@ -1,6 +1,7 @@
 //! The live stream (`GET /api/stream`, Server-Sent Events): every accepted
 //! snapshot, in order, with an id; a client that reconnects with
 //! `Last-Event-ID` first gets what it missed that is still in the buffer.
+//! When no client has been connected for a minute, nothing is kept.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -78,6 +79,8 @@ pub struct StreamHub {
     slots: Arc<Slots>,
     /// Set at shutdown: every stream ends.
     closed: tokio::sync::watch::Sender<bool>,
+    /// How long events are kept after the last client left.
+    reconnect_window: Duration,
 }
 
 /// Connected clients, in all and per key, within their caps.
@@ -85,11 +88,23 @@ pub struct StreamHub {
 struct Slots {
     max: usize,
     max_per_key: usize,
-    used: Mutex<(usize, HashMap<String, usize>)>,
+    used: Mutex<Used>,
 }
 
+/// Clients connected, per key, and since when none is.
+#[derive(Debug)]
+struct Used {
+    total: usize,
+    per_key: HashMap<String, usize>,
+    empty_since: Option<std::time::Instant>,
+}
+
+/// How long after the last client leaves events are still kept for it to
+/// reconnect; after that, with no client, publishing keeps nothing.
+const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
+
 impl Slots {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<String, usize>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Used> {
         // The counts are adjusted in one step each: a panic leaves them right.
         self.used
             .lock()
@@ -107,11 +122,14 @@ struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut used = self.slots.lock();
-        used.0 = used.0.saturating_sub(1);
-        if let Some(n) = used.1.get_mut(&self.key) {
+        used.total = used.total.saturating_sub(1);
+        if used.total == 0 {
+            used.empty_since = Some(std::time::Instant::now());
+        }
+        if let Some(n) = used.per_key.get_mut(&self.key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                used.1.remove(&self.key);
+                used.per_key.remove(&self.key);
             }
         }
     }
@@ -149,10 +167,15 @@ impl StreamHub {
             tx,
             recent: Mutex::new((start, VecDeque::with_capacity(BUFFER))),
             closed: tokio::sync::watch::Sender::new(false),
+            reconnect_window: RECONNECT_WINDOW,
             slots: Arc::new(Slots {
                 max: max_clients,
                 max_per_key,
-                used: Mutex::default(),
+                used: Mutex::new(Used {
+                    total: 0,
+                    per_key: HashMap::new(),
+                    empty_since: Some(std::time::Instant::now()),
+                }),
             }),
         }
     }
@@ -166,6 +189,13 @@ impl StreamHub {
 
     /// Publishes an event to every client and keeps it for reconnections.
     pub fn publish(&self, kind: &'static str, data: Payload) {
+        // Nobody connected for a while: nobody to replay to (a server with
+        // thousands of agents and no dashboard keeps no buffer).
+        let idle = self
+            .slots
+            .lock()
+            .empty_since
+            .is_some_and(|t| t.elapsed() > self.reconnect_window);
         let mut recent = self.lock();
         recent.0 += 1;
         let event = Published {
@@ -173,10 +203,14 @@ impl StreamHub {
             kind,
             data: Arc::new(data),
         };
-        if recent.1.len() == BUFFER {
-            recent.1.pop_front();
+        if idle {
+            recent.1.clear();
+        } else {
+            if recent.1.len() == BUFFER {
+                recent.1.pop_front();
+            }
+            recent.1.push_back(event.clone());
         }
-        recent.1.push_back(event.clone());
         // Sent under the lock, so ids reach subscribers in order.
         let _ = self.tx.send(event);
     }
@@ -207,15 +241,16 @@ impl StreamHub {
     ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, StreamFull> {
         let slot = {
             let mut used = self.slots.lock();
-            if used.0 >= self.slots.max {
+            if used.total >= self.slots.max {
                 return Err(StreamFull::Server(self.slots.max));
             }
-            let mine = used.1.entry(key.to_owned()).or_insert(0);
+            let mine = used.per_key.entry(key.to_owned()).or_insert(0);
             if *mine >= self.slots.max_per_key {
                 return Err(StreamFull::Key(self.slots.max_per_key));
             }
             *mine += 1;
-            used.0 += 1;
+            used.total += 1;
+            used.empty_since = None;
             Slot {
                 slots: Arc::clone(&self.slots),
                 key: key.to_owned(),
@@ -262,5 +297,28 @@ impl StreamHub {
             },
         );
         Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn events_are_kept_only_while_a_client_may_reconnect() {
+        let mut hub = StreamHub::new(4, 4);
+        hub.publish("snapshot", Payload::ready("{}".into()));
+        assert_eq!(hub.lock().1.len(), 1, "kept within the window after start");
+        hub.reconnect_window = Duration::ZERO;
+        std::thread::sleep(Duration::from_millis(5));
+        hub.publish("snapshot", Payload::ready("{}".into()));
+        assert!(
+            hub.lock().1.is_empty(),
+            "no client for longer than the window"
+        );
+        let subscribed = hub.subscribe(None, "k");
+        assert!(subscribed.is_ok());
+        hub.publish("snapshot", Payload::ready("{}".into()));
+        assert_eq!(hub.lock().1.len(), 1, "a connected client: kept again");
     }
 }

@@ -280,7 +280,7 @@ impl SqlStore {
                 };
                 let setup = format!(
                     "PRAGMA busy_timeout = {busy}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
-                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;"
+                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192;"
                 );
                 let write = AnyPoolOptions::new()
                     .max_connections(1)
@@ -295,7 +295,7 @@ impl SqlStore {
                     .await
                     .map_err(map_err)?;
                 // Readers share the OS page cache: a few MiB each is enough
-                // (the writer keeps 16 MiB of its own).
+                // (the writer keeps 8 MiB of its own).
                 let reader_setup =
                     format!("PRAGMA busy_timeout = {busy}; PRAGMA cache_size = -2048;");
                 // The writer's first connection switched the file to WAL.
