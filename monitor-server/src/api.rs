@@ -151,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/servers/{id}", delete(delete_server))
         .route("/api/servers/{id}/token", post(rotate_token))
         .route("/api/servers/{id}/series", get(series))
+        .route("/api/servers/{id}/latest", get(latest))
         .route("/api/metrics/history", get(history))
         .route("/api/stream", get(stream))
         .route("/api/alerts", get(get_alerts).post(set_alerts))
@@ -455,6 +456,29 @@ async fn series(
     state.require_read(&headers)?;
     let id = server_id(id)?;
     Ok(Json(state.store.series(&id).await?))
+}
+
+/// A server's newest snapshot, whole (host facts, containers, every
+/// sample): what the dashboard shows before the first live event.
+async fn latest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    state.require_read(&headers)?;
+    let id = server_id(id)?;
+    if state.store.server(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("server {id} not found")));
+    }
+    match state.store.latest_snapshot(&id).await? {
+        Some(snapshot) => Ok(Json(&*snapshot).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_snapshot_yet",
+            format!("server {id} has not reported yet"),
+        )),
+    }
 }
 
 async fn rotate_token(

@@ -84,6 +84,9 @@ pub fn document() -> Value {
             "/api/servers/{id}/series": {"get": {"summary": "Every series the server has reported (metric, labels, kind, unit) with its newest value.", "security": read_security,
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": merge(ok("series", json!({"type": "array", "items": {"$ref": "#/components/schemas/SeriesInfo"}})), error_responses(&["400", "401", "404"]))}},
+            "/api/servers/{id}/latest": {"get": {"summary": "The server's newest snapshot, whole (404 no_snapshot_yet before its first report).", "security": read_security,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": merge(ok("snapshot", json!({"$ref": "#/components/schemas/Snapshot"})), error_responses(&["400", "401", "404"]))}},
             "/api/metrics/history": {"get": {"summary": "Downsampled history (avg, min, max, last, count per bucket; gaps stay gaps).", "security": read_security,
                 "parameters": [
                     {"name": "server_id", "in": "query", "required": true, "schema": {"type": "string"}},

@@ -196,6 +196,16 @@ async fn the_originals_real_data_flow() {
     let (status, _) = call(&f.app, get("/api/servers/nobody/series", &[])).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // The newest snapshot, whole.
+    let (status, latest) = call(&f.app, get("/api/servers/srv-01/latest", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{latest}");
+    assert_eq!(latest["server_id"], "srv-01");
+    assert!(latest["metrics"].as_array().is_some_and(|m| !m.is_empty()));
+    register(&f, "srv-quiet").await;
+    let (status, body) = call(&f.app, get("/api/servers/srv-quiet/latest", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "no_snapshot_yet");
+
     // SPEC.md's curl commands for /api/alerts.
     let (status, t) = call(&f.app, get("/api/alerts", &[])).await;
     assert_eq!(status, StatusCode::OK);
@@ -387,7 +397,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 11);
+    assert_eq!(paths.len(), 12);
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "srv-x");
