@@ -13,7 +13,7 @@ use monitor_core::{LabelMatcher, Labels, ServerId, Store, Thresholds, Timestamp,
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Scope, Token};
-use crate::config::{LimitSettings, StreamSettings};
+use crate::config::{LimitSettings, RetentionSettings, StreamSettings};
 use crate::error::ApiError;
 use crate::limit::RateLimiter;
 
@@ -33,6 +33,7 @@ pub struct AppState {
     limits: wire::Limits,
     max_body_bytes: usize,
     future_tolerance_ms: i64,
+    max_age_ms: i64,
     ingest_limit: Arc<RateLimiter>,
     auth_limit: Arc<RateLimiter>,
     agent_tokens: Arc<auth::AgentTokens>,
@@ -58,12 +59,21 @@ impl AppState {
             limits: wire::Limits::default(),
             max_body_bytes: 0,
             future_tolerance_ms: 0,
+            max_age_ms: 0,
             ingest_limit: Arc::new(RateLimiter::new(1.0, 1)),
             auth_limit: Arc::new(RateLimiter::new(1.0, 1)),
             agent_tokens: Arc::default(),
             stream: Arc::default(),
         }
         .with_limits(&LimitSettings::default())
+        .with_retention(&RetentionSettings::default())
+    }
+
+    /// Refuses snapshots older than the raw retention (they would be
+    /// deleted at the next retention pass).
+    pub fn with_retention(mut self, retention: &RetentionSettings) -> Self {
+        self.max_age_ms = retention.raw.as_millis() as i64;
+        self
     }
 
     /// Applies request limits: body size, batch and snapshot sizes, clock
@@ -338,8 +348,24 @@ async fn ingest(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "timestamp_out_of_range",
                 format!(
-                    "snapshot {i} is dated {}, more than 5 minutes in the future: check the agent's clock",
-                    s.timestamp
+                    "snapshot {i} is dated {}, more than {} in the future (limits.future_tolerance): check the agent's clock",
+                    s.timestamp,
+                    crate::config::format_duration(Duration::from_millis(
+                        state.future_tolerance_ms.max(0) as u64
+                    ))
+                ),
+            ));
+        }
+        if s.timestamp.as_millis() < now - state.max_age_ms {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "timestamp_out_of_range",
+                format!(
+                    "snapshot {i} is dated {}, older than the raw retention of {} (retention.raw): it would be deleted at once",
+                    s.timestamp,
+                    crate::config::format_duration(Duration::from_millis(
+                        state.max_age_ms.max(0) as u64
+                    ))
                 ),
             ));
         }

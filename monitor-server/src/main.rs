@@ -152,6 +152,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let store = Arc::new(store);
     let state = AppState::new(store.clone(), &admin, dashboard.as_ref())
         .with_limits(&config.limits)
+        .with_retention(&config.retention)
         .with_stream_limits(&config.stream);
     let hub = state.stream_hub();
     let app = router(state);

@@ -337,10 +337,17 @@ async fn bad_input_gets_a_clear_error_and_loses_nothing() {
     .await;
     assert_eq!(status, StatusCode::OK);
     let future = wire::encode(&snapshot("srv-01", Timestamp::now().add_millis(3_600_000))).unwrap();
+    // Older than the raw retention (7 days): it would be deleted at once.
+    let old = wire::encode(&snapshot(
+        "srv-01",
+        Timestamp::now().add_millis(-8 * 86_400_000),
+    ))
+    .unwrap();
     let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
         (b"{not json".to_vec(), StatusCode::BAD_REQUEST, "invalid_json"),
         (br#"{"version":1,"server_id":"srv-01","timestamp":1795000000,"metrics":[{"name":"bad-name","samples":[]}]}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_snapshot"),
         (future, StatusCode::UNPROCESSABLE_ENTITY, "timestamp_out_of_range"),
+        (old, StatusCode::UNPROCESSABLE_ENTITY, "timestamp_out_of_range"),
         ("[".repeat(100_000).into_bytes(), StatusCode::BAD_REQUEST, "invalid_json"),
     ];
     for (body, status, code) in cases {
