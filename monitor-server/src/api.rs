@@ -343,31 +343,26 @@ async fn ingest(
                 ),
             ));
         }
-        if s.timestamp.as_millis() > now + state.future_tolerance_ms {
-            return Err(ApiError::new(
+        let out_of_range = |rule: String| {
+            ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "timestamp_out_of_range",
-                format!(
-                    "snapshot {i} is dated {}, more than {} in the future (limits.future_tolerance): check the agent's clock",
-                    s.timestamp,
-                    crate::config::format_duration(Duration::from_millis(
-                        state.future_tolerance_ms.max(0) as u64
-                    ))
-                ),
-            ));
+                format!("snapshot {i} is dated {}, {rule}", s.timestamp),
+            )
+        };
+        let span =
+            |ms: i64| crate::config::format_duration(Duration::from_millis(ms.max(0) as u64));
+        if s.timestamp.as_millis() > now + state.future_tolerance_ms {
+            return Err(out_of_range(format!(
+                "more than {} in the future (limits.future_tolerance): check the agent's clock",
+                span(state.future_tolerance_ms)
+            )));
         }
         if s.timestamp.as_millis() < now - state.max_age_ms {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "timestamp_out_of_range",
-                format!(
-                    "snapshot {i} is dated {}, older than the raw retention of {} (retention.raw): it would be deleted at once",
-                    s.timestamp,
-                    crate::config::format_duration(Duration::from_millis(
-                        state.max_age_ms.max(0) as u64
-                    ))
-                ),
-            ));
+            return Err(out_of_range(format!(
+                "older than the raw retention of {} (retention.raw): it would be deleted at once",
+                span(state.max_age_ms)
+            )));
         }
     }
     // The live stream gets the server's new newest snapshot, shared with

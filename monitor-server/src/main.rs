@@ -189,34 +189,27 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             admin = admin_path.map_or("MONITOR_ADMIN_TOKEN".into(), |p| p.display().to_string()),
         );
     }
+    let app = app.into_make_service_with_connect_info::<ClientAddr>();
     match tls {
         Some(tls) => {
             let listener = monitor_server::tls::TlsListener::bind(config.listen, tls)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             tracing::info!(address = %config.listen, "Listening (HTTPS).");
-            axum::serve(
-                listener,
-                app.clone()
-                    .into_make_service_with_connect_info::<ClientAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("the HTTPS server failed")?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("the HTTPS server failed")?;
         }
         None => {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             tracing::info!(address = %config.listen, "Listening (plain HTTP).");
-            axum::serve(
-                listener,
-                app.clone()
-                    .into_make_service_with_connect_info::<ClientAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("the HTTP server failed")?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("the HTTP server failed")?;
         }
     }
     tracing::info!("Shutting down: flushing the store.");
