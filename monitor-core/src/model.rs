@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ModelError;
@@ -199,10 +200,11 @@ pub fn is_valid_label_value(value: &str) -> bool {
 /// The labels of one sample: a sorted map from label name to value.
 ///
 /// Serializes as a JSON object. Two samples of one family are the same series
-/// exactly when their labels are equal. Stored as a vector sorted by name (a
-/// sample has a few labels: one allocation, cheap to compare, hash and drop).
+/// exactly when their labels are equal. Stored as a vector sorted by name, of
+/// strings kept inline up to 24 bytes (a sample has a few short labels: one
+/// allocation, cheap to compare, hash and drop).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Labels(Vec<(String, String)>);
+pub struct Labels(Vec<(CompactString, CompactString)>);
 
 impl Labels {
     /// No labels.
@@ -230,8 +232,10 @@ impl Labels {
 
     /// Adds or replaces one label.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let name = name.into();
-        let value = value.into();
+        self.put(name.into().into(), value.into().into());
+    }
+
+    fn put(&mut self, name: CompactString, value: CompactString) {
         match self.position(&name) {
             Ok(i) => self.0[i].1 = value,
             Err(i) => self.0.insert(i, (name, value)),
@@ -282,8 +286,8 @@ impl<'de> Deserialize<'de> for Labels {
                 mut map: A,
             ) -> Result<Labels, A::Error> {
                 let mut labels = Labels(Vec::with_capacity(map.size_hint().unwrap_or(0).min(16)));
-                while let Some((k, v)) = map.next_entry::<String, String>()? {
-                    labels.insert(k, v);
+                while let Some((k, v)) = map.next_entry::<CompactString, CompactString>()? {
+                    labels.put(k, v);
                 }
                 Ok(labels)
             }
@@ -325,9 +329,37 @@ pub enum MetricKind {
 /// `bytes_per_second`, `count`, or any other word a plugin needs.
 ///
 /// The metric's name ends with the same suffix (see [`crate::names`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Unit(Cow<'static, str>);
+
+impl<'de> Deserialize<'de> for Unit {
+    /// The well-known units come back as the constants (no allocation).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Unit;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a unit word")
+            }
+            fn visit_str<E: serde::de::Error>(self, unit: &str) -> Result<Unit, E> {
+                let known = [
+                    Unit::BYTES,
+                    Unit::PERCENT,
+                    Unit::SECONDS,
+                    Unit::BYTES_PER_SECOND,
+                    Unit::COUNT,
+                    Unit::NONE,
+                ];
+                Ok(known
+                    .into_iter()
+                    .find(|k| k.as_str() == unit)
+                    .unwrap_or_else(|| Unit(Cow::Owned(unit.to_owned()))))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
 
 impl Unit {
     /// Bytes.

@@ -13,6 +13,7 @@ use monitor_core::{LabelMatcher, Labels, ServerId, Store, Thresholds, Timestamp,
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Scope, Token};
+use crate::body::Body;
 use crate::config::{LimitSettings, RetentionSettings, StreamSettings};
 use crate::error::ApiError;
 use crate::limit::RateLimiter;
@@ -93,6 +94,11 @@ impl AppState {
         self
     }
 
+    /// The largest request body accepted, inflated (`limits.max_body_bytes`).
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
     /// The live stream's hub (to close every stream at shutdown).
     pub fn stream_hub(&self) -> Arc<crate::stream::StreamHub> {
         Arc::clone(&self.stream)
@@ -165,9 +171,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics/history", get(history))
         .route("/api/stream", get(stream))
         .route("/api/alerts", get(get_alerts).post(set_alerts))
+        // The limit holds for the body as sent; `Body` holds the inflated
+        // size of a gzip body to it too.
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
-        // Agents send gzip bodies; the limit above applies after decompression.
-        .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state.auth_limit),
             crate::limit::failed_auth,
@@ -230,7 +236,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError
 async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     state.require_admin(&headers)?;
     let body: RegisterBody = json_body(&body)?;
@@ -287,7 +293,7 @@ struct Ingested {
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<Ingested>, ApiError> {
     let token = header(&headers, AUTH_HEADER).ok_or_else(ApiError::unauthorized)?;
     let hash = auth::hash(token);
@@ -694,7 +700,7 @@ async fn get_alerts(
 async fn set_alerts(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<Thresholds>, ApiError> {
     // The original's users change thresholds with the dashboard token.
     state.require_read(&headers)?;

@@ -596,6 +596,23 @@ async fn gzip_bodies_are_accepted_within_the_body_limit() {
     let (status, body) = call(&f.app, req).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body["error"], "body_too_large");
+    // A body that says gzip but is not, and an encoding the server does not
+    // read, are refused by name.
+    let mut req = post("/api/metrics", &[("x-auth-token", &token)], b"{}".to_vec());
+    req.headers_mut()
+        .insert("content-encoding", "gzip".parse().unwrap());
+    let (status, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_gzip", "{body}");
+    let mut req = post("/api/metrics", &[("x-auth-token", &token)], b"{}".to_vec());
+    req.headers_mut()
+        .insert("content-encoding", "br".parse().unwrap());
+    let (status, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        body["message"].as_str().unwrap().contains("\"br\""),
+        "{body}"
+    );
     // The router's own errors are JSON too.
     let (status, body) = call(&f.app, get("/api/nothing", &[])).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -54,10 +54,10 @@ impl Latest {
         let name = snapshot.server_id.to_string();
         let snapshot = Arc::new(snapshot);
         let mut inner = self.lock();
-        match inner.map.get_mut(&name) {
+        let replaced = match inner.map.get_mut(&name) {
             Some(e) => {
-                e.snapshot = snapshot;
                 e.dirty = true;
+                Some(std::mem::replace(&mut e.snapshot, snapshot))
             }
             None => {
                 inner.map.insert(
@@ -68,8 +68,13 @@ impl Latest {
                         queued: false,
                     },
                 );
+                None
             }
-        }
+        };
+        // Freeing a snapshot's many small allocations happens after the
+        // lock is released, so readers do not wait for it.
+        drop(inner);
+        drop(replaced);
     }
 
     /// The newest snapshot of `name`, when held.
