@@ -23,8 +23,6 @@
 //! it does not know are ignored, so an agent may add optional fields within a
 //! version. A change that an older server would misread bumps the version.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
@@ -271,7 +269,13 @@ pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
             }
         }
     }
-    let mut names = HashSet::with_capacity(snapshot.metrics.len());
+    let families = &snapshot.metrics;
+    if let Some(f) = first_repeat(families.len(), |i| families[i].name.as_str()) {
+        return Err(WireError::invalid(
+            format!("metrics[{f}].name"),
+            format!("metric {:?} appears twice", families[f].name),
+        ));
+    }
     for (f, family) in snapshot.metrics.iter().enumerate() {
         let at = |rest: &str| format!("metrics[{f}]{rest}");
         if !is_valid_name(&family.name) {
@@ -283,12 +287,6 @@ pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
                 ),
             ));
         }
-        if !names.insert(family.name.as_str()) {
-            return Err(WireError::invalid(
-                at(".name"),
-                format!("metric {:?} appears twice", family.name),
-            ));
-        }
         if !family.unit.as_str().is_empty() && !is_valid_name(family.unit.as_str()) {
             return Err(WireError::invalid(
                 at(".unit"),
@@ -298,7 +296,6 @@ pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
         if let Some(help) = &family.help {
             check_text(&at(".help"), help, limits)?;
         }
-        let mut series = HashSet::with_capacity(family.samples.len());
         for (s, sample) in family.samples.iter().enumerate() {
             let at = |rest: &str| format!("metrics[{f}].samples[{s}]{rest}");
             if sample.labels.len() > limits.max_labels_per_sample {
@@ -328,15 +325,31 @@ pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
                     format!("{} is not a finite number within ±2^53", sample.value),
                 ));
             }
-            if !series.insert(&sample.labels) {
-                return Err(WireError::invalid(
-                    at(".labels"),
-                    format!("series {}{} appears twice", family.name, sample.labels),
-                ));
-            }
+        }
+        let samples = &family.samples;
+        if let Some(s) = first_repeat(samples.len(), |i| &samples[i].labels) {
+            return Err(WireError::invalid(
+                format!("metrics[{f}].samples[{s}].labels"),
+                format!("series {}{} appears twice", family.name, samples[s].labels),
+            ));
         }
     }
     Ok(())
+}
+
+/// The index of the first of `n` items whose key equals an earlier one's;
+/// without hashing or allocating for the few items of a usual family.
+fn first_repeat<K: Ord>(n: usize, key: impl Fn(usize) -> K) -> Option<usize> {
+    if n <= 16 {
+        return (1..n).find(|&i| (0..i).any(|j| key(j) == key(i)));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)).then(a.cmp(&b)));
+    order
+        .windows(2)
+        .filter(|w| key(w[0]) == key(w[1]))
+        .map(|w| w[1])
+        .min()
 }
 
 fn check_text(field: &str, text: &str, limits: &Limits) -> Result<(), WireError> {
@@ -397,6 +410,32 @@ mod tests {
             "metrics":[{"name":"queue_depth","samples":[{"value":3}]}]}"#;
         let s = decode(body, &Limits::default()).unwrap();
         assert_eq!(s[0].value("queue_depth", &Labels::new()), Some(3.0));
+    }
+
+    #[test]
+    fn repeats_are_found_in_small_and_large_families() {
+        for n in [4, 16, 17, 200] {
+            let unique: Vec<u32> = (0..n).collect();
+            assert_eq!(first_repeat(unique.len(), |i| unique[i]), None);
+            // Items n-1 and n-2 repeat items 0 and 1: the first repeat is n-2.
+            let mut twice = unique.clone();
+            twice[n as usize - 1] = 0;
+            twice[n as usize - 2] = 1;
+            let expect = Some(n as usize - 2);
+            assert_eq!(first_repeat(twice.len(), |i| twice[i]), expect, "{n}");
+        }
+        let mut s = Snapshot::new(
+            ServerId::new("a").unwrap(),
+            Timestamp::from_millis(1),
+            Collection::new(),
+        );
+        let mut family = crate::MetricFamily::new("x", crate::MetricKind::Gauge, Unit::NONE);
+        for i in 0..40 {
+            family.push(Labels::new().with("i", (i % 30).to_string()), 1.0);
+        }
+        s.metrics.push(family);
+        let err = validate(&s, &Limits::default()).unwrap_err().to_string();
+        assert!(err.contains("metrics[0].samples[30].labels"), "{err}");
     }
 
     #[test]

@@ -77,25 +77,107 @@ fn usage(pid: u32) -> (u64, u64) {
     (ticks, rss)
 }
 
-fn client(ca: &Path, connections: usize) -> reqwest::Client {
+/// The TLS setup of every simulated agent: trust the server's local CA.
+fn tls_config(ca: &Path) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(ca).unwrap();
     for cert in rustls_pemfile_certs(&pem) {
         roots.add(cert).unwrap();
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
+/// reqwest, for the untimed parts (health checks, registration).
+fn client(tls: &rustls::ClientConfig) -> reqwest::Client {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .pool_max_idle_per_host(connections)
+        .tls_backend_preconfigured(tls.clone())
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
+}
+
+/// One keep-alive HTTPS connection speaking just enough HTTP/1.1 to post
+/// a body and read the status: the load generator shares the cores with
+/// the server, so it spends as little CPU per request as it can (a
+/// general-purpose client costs it about twice as much).
+struct Conn {
+    stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    out: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(tls: &Arc<rustls::ClientConfig>, addr: SocketAddr) -> std::io::Result<Conn> {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
+            .connect(name, tcp)
+            .await?;
+        Ok(Conn {
+            stream,
+            out: Vec::with_capacity(4096),
+            buf: Vec::with_capacity(1024),
+        })
+    }
+
+    /// Posts `r` to `path`; the response's status.
+    async fn post(&mut self, path: &str, r: &Request, gzip: bool) -> std::io::Result<u16> {
+        use std::io::{Error, ErrorKind, Write};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.out.clear();
+        write!(
+            self.out,
+            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-auth-token: {}\r\n{}content-length: {}\r\n\r\n",
+            r.token,
+            if gzip {
+                "content-encoding: gzip\r\n"
+            } else {
+                ""
+            },
+            r.body.len()
+        )?;
+        self.out.extend_from_slice(&r.body);
+        self.stream.write_all(&self.out).await?;
+        // Head, then as many body bytes as it announces.
+        self.buf.clear();
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(Error::new(ErrorKind::UnexpectedEof, "connection closed"));
+            }
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end])
+            .map_err(|_| Error::new(ErrorKind::InvalidData, "response head is not UTF-8"))?;
+        let status = head
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::new(ErrorKind::InvalidData, "no status"))?;
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .ok_or_else(|| Error::new(ErrorKind::InvalidData, "no content-length"))?;
+        while self.buf.len() < head_end + length {
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(Error::new(ErrorKind::UnexpectedEof, "connection closed"));
+            }
+        }
+        Ok(status)
+    }
 }
 
 fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
@@ -155,54 +237,64 @@ impl Outcome {
     }
 }
 
-async fn send(client: &reqwest::Client, url: &str, r: &Request, gzip: bool) -> (bool, bool, u32) {
+/// Sends `r` on `conn` (opened first when there is none, or again after
+/// an error): (ok, refused, latency in µs).
+async fn send(
+    conn: &mut Option<Conn>,
+    target: &Target,
+    r: &Request,
+    gzip: bool,
+) -> (bool, bool, u32) {
     let started = Instant::now();
-    let mut req = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-auth-token", &*r.token)
-        .body(r.body.clone());
-    if gzip {
-        req = req.header("content-encoding", "gzip");
+    if conn.is_none() {
+        *conn = Conn::open(&target.tls, target.addr).await.ok();
     }
-    let (ok, refused) = match req.send().await {
-        Ok(response) => {
-            let status = response.status();
-            let _ = response.bytes().await;
-            (status.is_success(), !status.is_success())
-        }
-        Err(_) => (false, false),
+    let status = match conn.as_mut() {
+        Some(c) => c.post(&target.path, r, gzip).await.ok(),
+        None => None,
     };
+    if status.is_none() {
+        *conn = None;
+    }
+    let ok = status.is_some_and(|s| (200..300).contains(&s));
+    let refused = status.is_some() && !ok;
     (ok, refused, started.elapsed().as_micros() as u32)
+}
+
+/// Where the requests go.
+#[derive(Clone)]
+struct Target {
+    tls: Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+    path: String,
 }
 
 /// As fast as `connections` keep-alive connections go, until the requests
 /// or the time run out.
 async fn saturate(
-    client: &reqwest::Client,
-    url: &str,
+    target: &Target,
     requests: Arc<Vec<Request>>,
     connections: usize,
     secs: u64,
     gzip: bool,
 ) -> Outcome {
     let next = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let started = Instant::now();
+    // Every connection is open (TLS handshake done) before the clock starts.
+    let ready = Arc::new(tokio::sync::Barrier::new(connections + 1));
+    let start: Arc<std::sync::OnceLock<Instant>> = Arc::default();
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (client, url, requests, next) = (
-            client.clone(),
-            url.to_owned(),
-            Arc::clone(&requests),
-            Arc::clone(&next),
-        );
+        let (target, requests, next) = (target.clone(), Arc::clone(&requests), Arc::clone(&next));
+        let (ready, start) = (Arc::clone(&ready), Arc::clone(&start));
         tasks.push(tokio::spawn(async move {
             let mut out = Outcome::default();
+            let mut conn = Conn::open(&target.tls, target.addr).await.ok();
+            ready.wait().await;
+            let deadline = *start.get_or_init(Instant::now) + Duration::from_secs(secs);
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(r) = requests.get(i) else { break };
-                let (ok, refused, us) = send(&client, &url, r, gzip).await;
+                let (ok, refused, us) = send(&mut conn, &target, r, gzip).await;
                 out.ok += usize::from(ok);
                 out.refused += usize::from(refused);
                 out.errors += usize::from(!ok && !refused);
@@ -211,6 +303,8 @@ async fn saturate(
             out
         }));
     }
+    ready.wait().await;
+    let started = *start.get_or_init(Instant::now);
     let mut all = Outcome::default();
     for t in tasks {
         let o = t.await.unwrap();
@@ -224,23 +318,31 @@ async fn saturate(
     all
 }
 
-/// `rate` requests a second, each on its own task, for as many as given.
-async fn paced(
-    client: &reqwest::Client,
-    url: &str,
-    requests: Vec<Request>,
-    rate: usize,
-) -> Outcome {
+/// `rate` requests a second, each on its own task, for as many as given;
+/// each takes an idle connection or opens one (the time to open it counts
+/// in its latency).
+async fn paced(target: &Target, requests: Vec<Request>, rate: usize) -> Outcome {
+    let idle: Arc<std::sync::Mutex<Vec<Conn>>> = Arc::default();
+    for _ in 0..64 {
+        if let Ok(c) = Conn::open(&target.tls, target.addr).await {
+            idle.lock().unwrap().push(c);
+        }
+    }
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(requests.len());
     for r in requests {
         ticker.tick().await;
-        let (client, url) = (client.clone(), url.to_owned());
-        tasks.push(tokio::spawn(
-            async move { send(&client, &url, &r, true).await },
-        ));
+        let (target, idle) = (target.clone(), Arc::clone(&idle));
+        tasks.push(tokio::spawn(async move {
+            let mut conn = idle.lock().unwrap().pop();
+            let out = send(&mut conn, &target, &r, true).await;
+            if let Some(c) = conn {
+                idle.lock().unwrap().push(c);
+            }
+            out
+        }));
     }
     let mut out = Outcome::default();
     for t in tasks {
@@ -302,7 +404,7 @@ fn print(label: &str, o: &Outcome) {
 
 fn main() {
     let hosts_n = env("BENCH_HOSTS", 10_000);
-    let connections = env("BENCH_CONNECTIONS", 64);
+    let connections = env("BENCH_CONNECTIONS", 512);
     let secs = env("BENCH_SECS", 15);
     let rate = env("BENCH_RATE", 1000);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -333,7 +435,14 @@ fn main() {
     let server = Server { child, dir };
     let pid = server.child.id();
     let base_url = format!("https://localhost:{port}");
-    let client = client(&certs.ca, connections);
+    let tls = tls_config(&certs.ca);
+    let client = client(&tls);
+    let target = |addr: SocketAddr, path: &str| Target {
+        tls: Arc::clone(&tls),
+        addr,
+        path: path.to_owned(),
+    };
+    let ingest = target(SocketAddr::from(([127, 0, 0, 1], port)), "/api/metrics");
     rt.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(30);
         while client.get(format!("{base_url}/api/health")).send().await.is_err() {
@@ -375,10 +484,8 @@ fn main() {
         // A first report from every host (its series are created), untimed:
         // the figures are for the steady state.
         let base = Timestamp::now().as_millis() - 600_000;
-        let url = format!("{base_url}/api/metrics");
         let first = saturate(
-            &client,
-            &url,
+            &ingest,
             Arc::new(bodies(&hosts, hosts_n, 0, base)),
             connections,
             600,
@@ -396,7 +503,7 @@ fn main() {
             made.elapsed().as_secs_f64()
         );
         let (cpu0, _) = usage(pid);
-        let o = saturate(&client, &url, requests, connections, secs as u64, true).await;
+        let o = saturate(&ingest, requests, connections, secs as u64, true).await;
         let (cpu1, rss) = usage(pid);
         let n = o.ok + o.refused + o.errors;
         print(&format!("ingest, {connections} connections, saturated"), &o);
@@ -412,7 +519,7 @@ fn main() {
         let rounds = count.div_ceil(hosts_n) + 2;
         let paced_requests = bodies(&hosts, rate * 10, rounds, base);
         let (cpu0, _) = usage(pid);
-        let o = paced(&client, &url, paced_requests, rate).await;
+        let o = paced(&ingest, paced_requests, rate).await;
         let (cpu1, rss) = usage(pid);
         print(&format!("ingest at {rate}/s"), &o);
         println!(
@@ -442,8 +549,7 @@ fn main() {
                 body: json.clone(),
             })
             .collect();
-        let floor_url = format!("https://localhost:{}/floor", floor.port());
-        let f = saturate(&client, &floor_url, Arc::new(floor_requests), connections, 10, false).await;
+        let f = saturate(&target(floor, "/floor"), Arc::new(floor_requests), connections, 10, false).await;
         print("floor (parse a 2 KB JSON body over TLS)", &f);
         let floor_rate = f.ok as f64 / f.secs;
         println!(

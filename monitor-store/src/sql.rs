@@ -1464,23 +1464,55 @@ impl Writer {
             .map(|s| serde_json::to_vec(&**s).map_err(json_err))
             .collect::<Result<_, _>>()?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let mut rows: Vec<(i64, &[u8])> = Vec::with_capacity(pending.len());
-        for (snapshot, body) in pending.iter().zip(&bodies) {
+        // One statement updates every server row of the step; servers
+        // deleted meanwhile are not returned and get no latest row.
+        let mut sql = String::from(
+            "UPDATE servers SET last_seen = v.column1, hostname = COALESCE(v.column2, servers.hostname), \
+             os = COALESCE(v.column3, servers.os), interval_secs = COALESCE(v.column4, servers.interval_secs) FROM (VALUES ",
+        );
+        for i in 0..pending.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            match self.dialect {
+                Dialect::Sqlite => sql.push_str("(?, ?, ?, ?, ?)"),
+                Dialect::Postgres => {
+                    let n = i * 5;
+                    sql.push_str(&format!(
+                        "(${}::bigint, ${}::text, ${}::text, ${}::float8, ${}::text)",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5
+                    ));
+                }
+            }
+        }
+        sql.push_str(") AS v WHERE servers.name = v.column5 RETURNING servers.id, servers.name");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for snapshot in &pending {
             let host = snapshot.host.as_ref();
-            let server: Option<i64> = sqlx::query_scalar("UPDATE servers SET last_seen = $1, hostname = COALESCE($2, hostname), os = COALESCE($3, os), interval_secs = COALESCE($4, interval_secs) WHERE name = $5 RETURNING id")
+            q = q
                 .bind(snapshot.timestamp.as_millis())
                 .bind(host.map(|h| h.hostname.clone()))
                 .bind(host.map(|h| h.os.clone()))
                 .bind(snapshot.interval_secs)
-                .bind(snapshot.server_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            // None: the server was deleted meanwhile.
-            if let Some(server) = server {
-                rows.push((server, body.as_slice()));
-            }
+                .bind(snapshot.server_id.as_str());
         }
+        let updated: HashMap<String, i64> = q
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|row| Ok((row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)?;
+        let rows: Vec<(i64, &[u8])> = pending
+            .iter()
+            .zip(&bodies)
+            .filter_map(|(s, body)| Some((*updated.get(s.server_id.as_str())?, body.as_slice())))
+            .collect();
         if !rows.is_empty() {
             let mut sql = String::from("INSERT INTO latest (server, body) VALUES ");
             for i in 0..rows.len() {
