@@ -493,6 +493,7 @@ fn main() {
         )
         .await;
         print("first report of every host (untimed warm-up)", &first);
+        println!("server: RSS {:.1} MiB after the first reports", usage(pid).1 as f64 / 1024.0);
         // Saturation: bodies for up to 20,000 reports a second.
         let count = secs * 20_000;
         let made = Instant::now();
