@@ -1,9 +1,7 @@
 //! The newest snapshot of each server, kept in memory for the overview.
 //!
 //! The writer puts every server's newest accepted snapshot here (marked
-//! dirty) and writes the dirty ones to the `latest` table every second, or
-//! as soon as more are dirty than the bound (so memory stays bounded when
-//! thousands of servers report each second).
+//! dirty) and writes the dirty ones to the `latest` table every second.
 //! Clean entries stay, up to a bound, so the overview of the servers that
 //! report answers without reading or parsing anything; the entries written
 //! longest ago are evicted first.
@@ -26,8 +24,6 @@ struct Inner {
     /// Names of written entries, oldest write first, for eviction; an entry
     /// is in it at most once (`queued`).
     order: VecDeque<String>,
-    /// Number of dirty entries.
-    dirty: usize,
 }
 
 #[derive(Debug)]
@@ -57,18 +53,13 @@ impl Latest {
     pub(crate) fn put(&self, snapshot: Snapshot) {
         let name = snapshot.server_id.to_string();
         let snapshot = Arc::new(snapshot);
-        let mut guard = self.lock();
-        let inner = &mut *guard;
+        let mut inner = self.lock();
         let replaced = match inner.map.get_mut(&name) {
             Some(e) => {
-                if !e.dirty {
-                    e.dirty = true;
-                    inner.dirty += 1;
-                }
+                e.dirty = true;
                 Some(std::mem::replace(&mut e.snapshot, snapshot))
             }
             None => {
-                inner.dirty += 1;
                 inner.map.insert(
                     name,
                     Entry {
@@ -82,7 +73,7 @@ impl Latest {
         };
         // Freeing a snapshot's many small allocations happens after the
         // lock is released, so readers do not wait for it.
-        drop(guard);
+        drop(inner);
         drop(replaced);
     }
 
@@ -98,11 +89,6 @@ impl Latest {
             .iter()
             .map(|(name, e)| (name.clone(), Arc::clone(&e.snapshot)))
             .collect()
-    }
-
-    /// How many servers have a newest snapshot not yet written.
-    pub(crate) fn dirty_count(&self) -> usize {
-        self.lock().dirty
     }
 
     /// The servers whose newest snapshot is not yet written.
@@ -132,10 +118,8 @@ impl Latest {
         for snapshot in written {
             if let Some(e) = inner.map.get_mut(snapshot.server_id.as_str())
                 && Arc::ptr_eq(&e.snapshot, snapshot)
-                && e.dirty
             {
                 e.dirty = false;
-                inner.dirty -= 1;
                 if !e.queued {
                     e.queued = true;
                     inner.order.push_back(snapshot.server_id.to_string());
@@ -148,8 +132,7 @@ impl Latest {
     /// Forgets a deleted server.
     pub(crate) fn remove(&self, name: &str) {
         let mut inner = self.lock();
-        if let Some(e) = inner.map.remove(name) {
-            inner.dirty -= usize::from(e.dirty);
+        if inner.map.remove(name).is_some() {
             inner.order.retain(|n| n != name);
         }
     }
@@ -191,7 +174,6 @@ mod tests {
             latest.put(snap(name, i as i64));
         }
         assert_eq!(latest.all().len(), 3, "dirty entries are never dropped");
-        assert_eq!(latest.dirty_count(), 3);
         let mut names = latest.dirty_names();
         names.sort();
         assert_eq!(names, ["a", "b", "c"]);
@@ -200,7 +182,6 @@ mod tests {
             latest.written(std::slice::from_ref(one));
         }
         assert!(latest.dirty_names().is_empty());
-        assert_eq!(latest.dirty_count(), 0);
         assert!(latest.dirty_one("b").is_none());
         let all = latest.all();
         assert_eq!(all.len(), 2);
@@ -208,10 +189,8 @@ mod tests {
         latest.put(snap("b", 10));
         latest.written(&dirty);
         assert_eq!(latest.dirty_names(), ["b"], "a newer snapshot stays dirty");
-        assert_eq!(latest.dirty_count(), 1);
         assert_eq!(latest.get("b").map(|s| s.timestamp.as_millis()), Some(10));
         latest.remove("b");
         assert!(latest.get("b").is_none());
-        assert_eq!(latest.dirty_count(), 0);
     }
 }

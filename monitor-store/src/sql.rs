@@ -1102,12 +1102,6 @@ impl Writer {
                     }
                     if !ingest.is_empty() {
                         self.ingest(ingest).await;
-                        // Over the in-memory bound: write now rather than
-                        // at the next tick.
-                        if !flushing && self.pending.dirty_count() > self.options.latest_in_memory.max(FLUSH_CHUNK) {
-                            self.flush_queue = self.pending.dirty_names();
-                            flushing = true;
-                        }
                     }
                     for job in other {
                         self.other(job).await;
