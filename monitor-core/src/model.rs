@@ -285,9 +285,15 @@ impl<'de> Deserialize<'de> for Labels {
                 self,
                 mut map: A,
             ) -> Result<Labels, A::Error> {
-                let mut labels = Labels(Vec::with_capacity(map.size_hint().unwrap_or(0).min(16)));
+                // Most samples have one label: without a size hint, room for
+                // one (a vector's first growth would make room for four).
+                let mut labels = Labels(Vec::with_capacity(map.size_hint().unwrap_or(1).min(16)));
                 while let Some((k, v)) = map.next_entry::<CompactString, CompactString>()? {
                     labels.put(k, v);
+                }
+                // Labels live as long as the newest snapshots kept in memory.
+                if labels.0.capacity() > labels.0.len() {
+                    labels.0.shrink_to_fit();
                 }
                 Ok(labels)
             }
@@ -724,6 +730,19 @@ impl Snapshot {
     /// The value of the series `name{labels}`.
     pub fn value(&self, name: &str, labels: &Labels) -> Option<f64> {
         self.family(name).and_then(|f| f.get(labels))
+    }
+
+    /// Gives back the room its vectors grew into while being decoded (a
+    /// one-sample family holds room for four): for snapshots kept in
+    /// memory for long, such as each server's newest.
+    pub fn shrink_to_fit(&mut self) {
+        self.metrics.shrink_to_fit();
+        for family in &mut self.metrics {
+            family.samples.shrink_to_fit();
+        }
+        if let Some(containers) = &mut self.containers {
+            containers.shrink_to_fit();
+        }
     }
 
     /// Number of samples in all families.

@@ -43,6 +43,16 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A graceful stop first (MIMALLOC_SHOW_STATS=1 then prints the
+        // allocator's figures), then a kill if it takes too long.
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -50,7 +50,8 @@ impl Latest {
     }
 
     /// Records the newest snapshot of its server, to be written.
-    pub(crate) fn put(&self, snapshot: Snapshot) {
+    pub(crate) fn put(&self, mut snapshot: Snapshot) {
+        snapshot.shrink_to_fit();
         let name = snapshot.server_id.to_string();
         let snapshot = Arc::new(snapshot);
         let mut inner = self.lock();
