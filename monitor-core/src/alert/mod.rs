@@ -2,10 +2,14 @@
 //! states and the events that record each transition.
 //!
 //! These are the shapes the store keeps, the API serves and notifiers
-//! deliver. The evaluation (rules + samples + now → transitions) is pure code
-//! that lands with the alerting work.
+//! deliver; [`eval`] turns rules, snapshots and time into transitions (pure
+//! code, no I/O).
 
 use serde::{Deserialize, Serialize};
+
+pub mod eval;
+
+pub use eval::{AlertKey, Evaluator, LastSeen, OFFLINE_METRIC, ServerFacts};
 
 use crate::model::{LabelMatcher, Labels, ServerId, Timestamp};
 use crate::names;
@@ -56,6 +60,25 @@ impl Thresholds {
         ]
     }
 
+    /// The three thresholds as rules (ids `cpu_total_percent`,
+    /// `memory_used_percent` and `disk_used_percent`, every server, fire
+    /// above the threshold): CPU on the whole machine, disk on every
+    /// filesystem.
+    pub fn to_rules(&self) -> Vec<AlertRule> {
+        self.as_rules()
+            .into_iter()
+            .map(|(id, metric, threshold)| {
+                let mut rule = AlertRule::threshold(id, metric, Comparison::Greater, threshold);
+                rule.id = id.to_owned();
+                if metric == names::CPU_USAGE_PERCENT {
+                    // The whole machine: the sample without a `cpu` label.
+                    rule.matchers = vec![LabelMatcher::equal(names::label::CPU, "")];
+                }
+                rule
+            })
+            .collect()
+    }
+
     /// Checks that every threshold is a percentage.
     ///
     /// # Errors
@@ -88,6 +111,21 @@ pub enum Comparison {
 }
 
 impl Comparison {
+    /// The operator as written in rules (`>`, `>=`, `<`, `<=`).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparison::Greater => ">",
+            Comparison::GreaterOrEqual => ">=",
+            Comparison::Less => "<",
+            Comparison::LessOrEqual => "<=",
+        }
+    }
+
+    /// True when the comparison fires above its threshold (`>`, `>=`).
+    pub fn is_upper(self) -> bool {
+        matches!(self, Comparison::Greater | Comparison::GreaterOrEqual)
+    }
+
     /// True when `value` compared with `threshold` holds.
     pub fn holds(self, value: f64, threshold: f64) -> bool {
         match self {
@@ -127,6 +165,17 @@ pub enum Scope {
     Tag(String),
 }
 
+impl Scope {
+    /// True when a server with this id and these tags is in scope.
+    pub fn includes(&self, server: &ServerId, tags: &[String]) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Servers(ids) => ids.contains(server),
+            Scope::Tag(tag) => tags.contains(tag),
+        }
+    }
+}
+
 /// A threshold rule on any metric, built-in or from a plugin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRule {
@@ -164,6 +213,81 @@ pub struct AlertRule {
 
 fn enabled() -> bool {
     true
+}
+
+impl AlertRule {
+    /// A rule with defaults: every series of `metric`, every server, fires
+    /// as soon as `value op threshold` holds, resolves when it no longer
+    /// does, severity warning. The id is left for the store to assign.
+    pub fn threshold(
+        name: impl Into<String>,
+        metric: impl Into<String>,
+        op: Comparison,
+        threshold: f64,
+    ) -> Self {
+        AlertRule {
+            id: String::new(),
+            name: name.into(),
+            metric: metric.into(),
+            matchers: Vec::new(),
+            op,
+            threshold,
+            resolve_threshold: None,
+            for_secs: 0,
+            severity: Severity::default(),
+            scope: Scope::default(),
+            enabled: true,
+        }
+    }
+
+    /// Checks the rule: a name, a valid metric name, finite thresholds, and
+    /// a resolve threshold on the side that makes hysteresis (at or below
+    /// the threshold of a `>` rule, at or above that of a `<` rule).
+    ///
+    /// # Errors
+    /// A message naming the field at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("name: give the rule a name".into());
+        }
+        if !crate::model::is_valid_name(&self.metric) {
+            return Err(format!(
+                "metric: {:?} is not a metric name (letters, digits and '_')",
+                self.metric
+            ));
+        }
+        if !self.threshold.is_finite() {
+            return Err("threshold: must be a finite number".into());
+        }
+        if let Some(resolve) = self.resolve_threshold {
+            if !resolve.is_finite() {
+                return Err("resolve_threshold: must be a finite number".into());
+            }
+            let wrong_side = if self.op.is_upper() {
+                resolve > self.threshold
+            } else {
+                resolve < self.threshold
+            };
+            if wrong_side {
+                return Err(format!(
+                    "resolve_threshold: {resolve} is on the firing side of {} {}; for hysteresis it must be {} the threshold",
+                    self.op.symbol(),
+                    self.threshold,
+                    if self.op.is_upper() {
+                        "at or below"
+                    } else {
+                        "at or above"
+                    }
+                ));
+            }
+        }
+        if let Scope::Servers(ids) = &self.scope
+            && ids.is_empty()
+        {
+            return Err("scope: list at least one server".into());
+        }
+        Ok(())
+    }
 }
 
 /// Where an alert stands.
@@ -214,6 +338,15 @@ pub struct AlertEvent {
     pub at: Timestamp,
     /// A sentence for people.
     pub message: String,
+}
+
+impl AlertEvent {
+    /// True for the transitions people are told about: an alert starts
+    /// firing, or a firing alert resolves.
+    pub fn notifies(&self) -> bool {
+        self.state == AlertState::Firing
+            || (self.state == AlertState::Resolved && self.from == AlertState::Firing)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,695 @@
+//! Alert evaluation: rules + what a server reported + the time → state
+//! transitions. Pure code, no I/O: the server feeds it snapshots and timer
+//! ticks, stores the transitions it returns as events, hands the ones that
+//! notify to its notifier queue and saves the changed states.
+//!
+//! # States
+//! Each alert (a rule on one series of one server) is `inactive` until the
+//! rule's condition holds; then `pending` while it has held for less than the
+//! rule's `for` duration, `firing` once it has held that long, and `resolved`
+//! when a firing alert's value crosses back over the resolve threshold (the
+//! firing threshold when the rule gives none). A resolve threshold on the far
+//! side of the firing one (80 for `> 90`) is hysteresis: a value hovering at
+//! 90 fires once and stays firing instead of flapping.
+//!
+//! # Host offline
+//! A rule on the metric [`OFFLINE_METRIC`] watches the number of reporting
+//! intervals since the server's last snapshot: `host_offline > 3` fires after
+//! three missed reports. It is evaluated by [`Evaluator::on_tick`] (and reset
+//! by the next snapshot).
+//!
+//! # Example
+//! ```
+//! use monitor_core::alert::{Evaluator, ServerFacts};
+//! use monitor_core::{AlertRule, AlertState, Collection, Comparison, Labels, ServerId, Snapshot, Timestamp, Unit};
+//!
+//! let rule = AlertRule::threshold("load high", "load_average_1m", Comparison::Greater, 4.0);
+//! let id = ServerId::new("srv-01").unwrap();
+//! let mut c = Collection::new();
+//! c.gauge("load_average_1m", Unit::NONE, Labels::new(), 6.5);
+//! let snapshot = Snapshot::new(id.clone(), Timestamp::from_millis(1_000), c);
+//!
+//! let mut evaluator = Evaluator::default();
+//! let events = evaluator.on_snapshot(&[rule], &ServerFacts::new(&id, &[]), &snapshot);
+//! assert_eq!(events[0].state, AlertState::Firing);
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::alert::{AlertEvent, AlertRule, AlertState};
+use crate::model::{Labels, ServerId, Snapshot, Timestamp};
+use crate::store::AlertStateRecord;
+
+/// The metric name of host-offline rules: the number of reporting intervals
+/// since the server's last snapshot.
+pub const OFFLINE_METRIC: &str = "host_offline";
+
+/// One alert: a rule on one series of one server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlertKey {
+    /// The rule.
+    pub rule_id: String,
+    /// The server.
+    pub server_id: ServerId,
+    /// The series' labels (empty for host-offline rules).
+    pub labels: Labels,
+}
+
+/// What a rule's scope needs to know about a server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerFacts<'a> {
+    /// The server.
+    pub id: &'a ServerId,
+    /// Its tags.
+    pub tags: &'a [String],
+}
+
+impl<'a> ServerFacts<'a> {
+    /// Facts of one server.
+    pub fn new(id: &'a ServerId, tags: &'a [String]) -> Self {
+        ServerFacts { id, tags }
+    }
+}
+
+/// When a server was last heard from, for host-offline rules.
+#[derive(Debug, Clone, Copy)]
+pub struct LastSeen<'a> {
+    /// The server and its tags.
+    pub server: ServerFacts<'a>,
+    /// The timestamp of its newest snapshot (`None`: never reported, never
+    /// offline).
+    pub at: Option<Timestamp>,
+    /// Its agent's reporting interval, in seconds.
+    pub interval_secs: f64,
+}
+
+/// The state of every alert, and which changed since they were last saved.
+#[derive(Debug, Default)]
+pub struct Evaluator {
+    states: BTreeMap<AlertKey, AlertStateRecord>,
+    changed: BTreeSet<AlertKey>,
+}
+
+impl Evaluator {
+    /// Resumes from saved states (after a restart: a firing alert stays
+    /// firing and does not notify again).
+    pub fn from_records(records: impl IntoIterator<Item = AlertStateRecord>) -> Self {
+        let states = records
+            .into_iter()
+            .map(|r| {
+                let key = AlertKey {
+                    rule_id: r.rule_id.clone(),
+                    server_id: r.server_id.clone(),
+                    labels: r.labels.clone(),
+                };
+                (key, r)
+            })
+            .collect();
+        Evaluator {
+            states,
+            changed: BTreeSet::new(),
+        }
+    }
+
+    /// Evaluates every enabled rule in scope of `server` against its
+    /// snapshot, at the snapshot's time; the transitions, in rule order.
+    ///
+    /// A series a pending or firing alert watched that the snapshot no
+    /// longer holds (an unmounted filesystem, a removed container) ends the
+    /// alert (pending → inactive, firing → resolved) without a value.
+    /// Host-offline alerts of the server resolve: it reported.
+    pub fn on_snapshot(
+        &mut self,
+        rules: &[AlertRule],
+        server: &ServerFacts<'_>,
+        snapshot: &Snapshot,
+    ) -> Vec<AlertEvent> {
+        let at = snapshot.timestamp;
+        let mut events = Vec::new();
+        for rule in rules
+            .iter()
+            .filter(|r| r.enabled && r.scope.includes(server.id, server.tags))
+        {
+            if rule.metric == OFFLINE_METRIC {
+                let key = key(rule, server.id, Labels::new());
+                events.extend(self.observe(rule, key, Some(0.0), at));
+                continue;
+            }
+            let mut seen = BTreeSet::new();
+            if let Some(family) = snapshot.metrics.iter().find(|f| f.name == rule.metric) {
+                for sample in family
+                    .samples
+                    .iter()
+                    .filter(|s| crate::model::matches_all(&rule.matchers, &s.labels))
+                {
+                    seen.insert(sample.labels.clone());
+                    let key = key(rule, server.id, sample.labels.clone());
+                    events.extend(self.observe(rule, key, Some(sample.value), at));
+                }
+            }
+            let gone: Vec<AlertKey> = self
+                .states
+                .range(key(rule, server.id, Labels::new())..)
+                .take_while(|(k, _)| k.rule_id == rule.id && &k.server_id == server.id)
+                .filter(|(k, r)| {
+                    !seen.contains(&k.labels)
+                        && matches!(r.state, AlertState::Pending | AlertState::Firing)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in gone {
+                events.extend(self.observe(rule, key, None, at));
+            }
+        }
+        events
+    }
+
+    /// Evaluates host-offline rules at `now`: per server, the number of
+    /// reporting intervals since its last snapshot, against each rule.
+    pub fn on_tick(
+        &mut self,
+        rules: &[AlertRule],
+        servers: &[LastSeen<'_>],
+        now: Timestamp,
+    ) -> Vec<AlertEvent> {
+        let mut events = Vec::new();
+        for rule in rules
+            .iter()
+            .filter(|r| r.enabled && r.metric == OFFLINE_METRIC)
+        {
+            for seen in servers
+                .iter()
+                .filter(|s| rule.scope.includes(s.server.id, s.server.tags))
+            {
+                let Some(last) = seen.at else { continue };
+                let interval = if seen.interval_secs > 0.0 {
+                    seen.interval_secs
+                } else {
+                    DEFAULT_INTERVAL_SECS
+                };
+                let missed = (now.as_millis() - last.as_millis()).max(0) as f64 / 1000.0 / interval;
+                let key = key(rule, seen.server.id, Labels::new());
+                events.extend(self.observe(rule, key, Some(missed), now));
+            }
+        }
+        events
+    }
+
+    /// Feeds one value (or its absence) of one alert at `at`; the transition
+    /// it causes, if any.
+    fn observe(
+        &mut self,
+        rule: &AlertRule,
+        key: AlertKey,
+        value: Option<f64>,
+        at: Timestamp,
+    ) -> Option<AlertEvent> {
+        let record = self
+            .states
+            .entry(key.clone())
+            .or_insert_with(|| AlertStateRecord {
+                rule_id: key.rule_id.clone(),
+                server_id: key.server_id.clone(),
+                labels: key.labels.clone(),
+                state: AlertState::Inactive,
+                since: at,
+                last_value: None,
+                last_notified: None,
+            });
+        // A late snapshot cannot move an alert back in time.
+        if at < record.since {
+            return None;
+        }
+        let from = record.state;
+        let holds = |threshold: f64| value.is_some_and(|v| rule.op.holds(v, threshold));
+        let resolve = rule.resolve_threshold.unwrap_or(rule.threshold);
+        let held_long_enough = |since: Timestamp| {
+            (at.as_millis() - since.as_millis()) as u128 >= u128::from(rule.for_secs) * 1000
+        };
+        let to = match from {
+            AlertState::Inactive | AlertState::Resolved if holds(rule.threshold) => {
+                if rule.for_secs == 0 {
+                    AlertState::Firing
+                } else {
+                    AlertState::Pending
+                }
+            }
+            AlertState::Pending if !holds(rule.threshold) => AlertState::Inactive,
+            AlertState::Pending if held_long_enough(record.since) => AlertState::Firing,
+            AlertState::Firing if !holds(resolve) => AlertState::Resolved,
+            state => state,
+        };
+        // The last value is saved with the next transition, not for every
+        // evaluation.
+        if value.is_some() {
+            record.last_value = value;
+        }
+        if to == from {
+            return None;
+        }
+        record.state = to;
+        record.since = at;
+        self.changed.insert(key.clone());
+        Some(event(rule, &key, from, to, value, at))
+    }
+
+    /// Notes that a notification for `key` went out at `at` (for repeat
+    /// intervals; saved with the state).
+    pub fn notified(&mut self, key: &AlertKey, at: Timestamp) {
+        if let Some(record) = self.states.get_mut(key) {
+            record.last_notified = Some(at);
+            self.changed.insert(key.clone());
+        }
+    }
+
+    /// Firing alerts whose last notification is at least `every` old at
+    /// `now`: to notify again.
+    pub fn due_repeats(&self, every_ms: i64, now: Timestamp) -> Vec<&AlertStateRecord> {
+        self.states
+            .values()
+            .filter(|r| r.state == AlertState::Firing)
+            .filter(|r| {
+                r.last_notified
+                    .is_none_or(|t| now.as_millis() - t.as_millis() >= every_ms)
+            })
+            .collect()
+    }
+
+    /// The alerts currently pending or firing.
+    pub fn active(&self) -> impl Iterator<Item = &AlertStateRecord> {
+        self.states
+            .values()
+            .filter(|r| matches!(r.state, AlertState::Pending | AlertState::Firing))
+    }
+
+    /// The state of one alert.
+    pub fn state(&self, key: &AlertKey) -> Option<&AlertStateRecord> {
+        self.states.get(key)
+    }
+
+    /// The states changed since the last call, to save.
+    pub fn take_changed(&mut self) -> Vec<AlertStateRecord> {
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .filter_map(|k| self.states.get(&k).cloned())
+            .collect()
+    }
+
+    /// Forgets the alerts of rules not in `rules` (deleted rules) and of
+    /// servers for which `keep_server` is false (deleted servers).
+    pub fn retain(&mut self, rules: &[AlertRule], keep_server: impl Fn(&ServerId) -> bool) {
+        self.states
+            .retain(|k, _| rules.iter().any(|r| r.id == k.rule_id) && keep_server(&k.server_id));
+        let states = &self.states;
+        self.changed.retain(|k| states.contains_key(k));
+    }
+}
+
+/// The interval assumed for an agent that did not say its own.
+const DEFAULT_INTERVAL_SECS: f64 = 5.0;
+
+fn key(rule: &AlertRule, server: &ServerId, labels: Labels) -> AlertKey {
+    AlertKey {
+        rule_id: rule.id.clone(),
+        server_id: server.clone(),
+        labels,
+    }
+}
+
+fn event(
+    rule: &AlertRule,
+    key: &AlertKey,
+    from: AlertState,
+    to: AlertState,
+    value: Option<f64>,
+    at: Timestamp,
+) -> AlertEvent {
+    let series = format!("{}{}", rule.metric, key.labels);
+    let op = rule.op.symbol();
+    let message = match (to, value) {
+        (_, None) => format!(
+            "{}: {series} is no longer reported by {}",
+            rule.name, key.server_id
+        ),
+        (AlertState::Pending, Some(v)) => format!(
+            "{}: {series} = {v} {op} {} on {}, firing if it holds for {} s",
+            rule.name, rule.threshold, key.server_id, rule.for_secs
+        ),
+        (AlertState::Firing, Some(v)) => format!(
+            "{}: {series} = {v} {op} {} on {}",
+            rule.name, rule.threshold, key.server_id
+        ),
+        (AlertState::Resolved, Some(v)) => format!(
+            "{}: resolved, {series} = {v} on {} (resolves past {})",
+            rule.name,
+            key.server_id,
+            rule.resolve_threshold.unwrap_or(rule.threshold)
+        ),
+        (AlertState::Inactive, Some(v)) => format!(
+            "{}: {series} = {v} on {} no longer {op} {} before {} s",
+            rule.name, key.server_id, rule.threshold, rule.for_secs
+        ),
+    };
+    AlertEvent {
+        id: 0,
+        rule_id: rule.id.clone(),
+        rule_name: rule.name.clone(),
+        server_id: key.server_id.clone(),
+        metric: rule.metric.clone(),
+        labels: key.labels.clone(),
+        from,
+        state: to,
+        value,
+        threshold: rule.threshold,
+        severity: rule.severity,
+        at,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::alert::{Comparison, Scope, Thresholds};
+    use crate::model::{Collection, LabelMatcher, Unit};
+
+    fn id(name: &str) -> ServerId {
+        ServerId::new(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn rule(id: &str, metric: &str, threshold: f64) -> AlertRule {
+        let mut r = AlertRule::threshold(id, metric, Comparison::Greater, threshold);
+        r.id = id.to_owned();
+        r
+    }
+
+    /// A snapshot of `server` at second `t` with `metric` = `value` per label set.
+    fn snap(server: &str, t: i64, metric: &str, values: &[(Labels, f64)]) -> Snapshot {
+        let mut c = Collection::new();
+        for (labels, value) in values {
+            c.gauge(metric, Unit::PERCENT, labels.clone(), *value);
+        }
+        Snapshot::new(id(server), Timestamp::from_millis(t * 1000), c)
+    }
+
+    fn states(events: &[AlertEvent]) -> Vec<AlertState> {
+        events.iter().map(|e| e.state).collect()
+    }
+
+    /// Feeds `values` (one a second from t = 0) of one series; every event.
+    fn run(rule: &AlertRule, values: &[f64]) -> Vec<AlertEvent> {
+        let server = id("srv-01");
+        let facts = ServerFacts::new(&server, &[]);
+        let mut e = Evaluator::default();
+        let mut events = Vec::new();
+        for (t, v) in values.iter().enumerate() {
+            let s = snap("srv-01", t as i64, &rule.metric, &[(Labels::new(), *v)]);
+            events.extend(e.on_snapshot(std::slice::from_ref(rule), &facts, &s));
+        }
+        events
+    }
+
+    #[test]
+    fn pending_until_the_condition_held_for_its_duration() {
+        let mut r = rule("cpu", "cpu_usage_percent", 90.0);
+        r.for_secs = 3;
+        // Holds at 0..=1, dips at 2: back to inactive, no firing.
+        let events = run(&r, &[95.0, 96.0, 50.0, 95.0, 95.0, 95.0, 95.0]);
+        assert_eq!(
+            states(&events),
+            [
+                AlertState::Pending,
+                AlertState::Inactive,
+                AlertState::Pending,
+                AlertState::Firing
+            ]
+        );
+        assert_eq!(
+            events[3].at,
+            Timestamp::from_millis(6000),
+            "3 s after t = 3"
+        );
+        assert_eq!(events[3].value, Some(95.0));
+        assert!(events[3].notifies() && !events[0].notifies() && !events[1].notifies());
+    }
+
+    #[test]
+    fn hysteresis_keeps_a_hovering_value_firing() {
+        let mut r = rule("cpu", "cpu_usage_percent", 90.0);
+        r.resolve_threshold = Some(80.0);
+        let events = run(&r, &[91.0, 89.0, 91.0, 85.0, 90.5, 79.0, 85.0, 91.0]);
+        assert_eq!(
+            states(&events),
+            [AlertState::Firing, AlertState::Resolved, AlertState::Firing]
+        );
+        assert_eq!(events[1].value, Some(79.0));
+        assert!(events[1].notifies(), "a resolution is told");
+        // Without hysteresis the same values flap.
+        r.resolve_threshold = None;
+        assert_eq!(
+            run(&r, &[91.0, 89.0, 91.0, 85.0, 90.5, 79.0, 85.0, 91.0]).len(),
+            7
+        );
+    }
+
+    #[test]
+    fn a_series_that_disappears_ends_its_alert() {
+        let r = rule("disk", "filesystem_used_percent", 90.0);
+        let server = id("srv-01");
+        let facts = ServerFacts::new(&server, &[]);
+        let data = Labels::new().with("mountpoint", "/data");
+        let root = Labels::new().with("mountpoint", "/");
+        let mut e = Evaluator::default();
+        let metric = "filesystem_used_percent";
+        let first = snap(
+            "srv-01",
+            0,
+            metric,
+            &[(data.clone(), 97.0), (root.clone(), 40.0)],
+        );
+        let events = e.on_snapshot(std::slice::from_ref(&r), &facts, &first);
+        assert_eq!(states(&events), [AlertState::Firing]);
+        assert_eq!(events[0].labels, data);
+        let second = snap("srv-01", 5, metric, &[(root, 40.0)]);
+        let events = e.on_snapshot(std::slice::from_ref(&r), &facts, &second);
+        assert_eq!(states(&events), [AlertState::Resolved]);
+        assert_eq!(events[0].value, None);
+        assert!(
+            events[0].message.contains("no longer reported"),
+            "{}",
+            events[0].message
+        );
+        assert_eq!(e.active().count(), 0);
+    }
+
+    #[test]
+    fn offline_fires_after_missed_intervals_and_resolves_on_the_next_report() {
+        let r = rule("offline", OFFLINE_METRIC, 3.0);
+        let server = id("srv-01");
+        let facts = ServerFacts::new(&server, &[]);
+        let mut e = Evaluator::default();
+        let seen = |t: i64| LastSeen {
+            server: facts,
+            at: Some(Timestamp::from_millis(t)),
+            interval_secs: 5.0,
+        };
+        let rules = std::slice::from_ref(&r);
+        assert!(
+            e.on_tick(rules, &[seen(0)], Timestamp::from_millis(15_000))
+                .is_empty()
+        );
+        let events = e.on_tick(rules, &[seen(0)], Timestamp::from_millis(15_001));
+        assert_eq!(states(&events), [AlertState::Firing]);
+        assert!(
+            e.on_tick(rules, &[seen(0)], Timestamp::from_millis(60_000))
+                .is_empty()
+        );
+        let never = LastSeen {
+            server: facts,
+            at: None,
+            interval_secs: 5.0,
+        };
+        let mut fresh = Evaluator::default();
+        assert!(
+            fresh
+                .on_tick(rules, &[never], Timestamp::from_millis(1 << 40))
+                .is_empty()
+        );
+        let back = snap("srv-01", 61, "load_average_1m", &[(Labels::new(), 1.0)]);
+        let events = e.on_snapshot(rules, &facts, &back);
+        assert_eq!(states(&events), [AlertState::Resolved]);
+    }
+
+    #[test]
+    fn saved_states_resume_without_a_second_firing() {
+        let r = rule("cpu", "cpu_usage_percent", 90.0);
+        let server = id("srv-01");
+        let facts = ServerFacts::new(&server, &[]);
+        let rules = std::slice::from_ref(&r);
+        let mut e = Evaluator::default();
+        let hot = |t| snap("srv-01", t, "cpu_usage_percent", &[(Labels::new(), 99.0)]);
+        assert_eq!(e.on_snapshot(rules, &facts, &hot(0)).len(), 1);
+        let key = AlertKey {
+            rule_id: "cpu".into(),
+            server_id: server.clone(),
+            labels: Labels::new(),
+        };
+        e.notified(&key, Timestamp::from_millis(0));
+        let saved = e.take_changed();
+        assert_eq!(saved.len(), 1);
+        assert!(e.take_changed().is_empty(), "nothing changed since");
+        assert_eq!(saved[0].last_notified, Some(Timestamp::from_millis(0)));
+
+        let mut resumed = Evaluator::from_records(saved);
+        assert!(resumed.on_snapshot(rules, &facts, &hot(5)).is_empty());
+        assert!(
+            resumed.take_changed().is_empty(),
+            "no transition, nothing to save"
+        );
+        assert!(
+            resumed
+                .due_repeats(60_000, Timestamp::from_millis(59_999))
+                .is_empty()
+        );
+        assert_eq!(
+            resumed
+                .due_repeats(60_000, Timestamp::from_millis(60_000))
+                .len(),
+            1
+        );
+        // A snapshot older than the state's start changes nothing.
+        let cold = snap("srv-01", -10, "cpu_usage_percent", &[(Labels::new(), 1.0)]);
+        assert!(resumed.on_snapshot(rules, &facts, &cold).is_empty());
+    }
+
+    #[test]
+    fn scope_matchers_and_disabled_rules() {
+        let mut by_tag = rule("web", "cpu_usage_percent", 50.0);
+        by_tag.scope = Scope::Tag("web".into());
+        let mut listed = rule("listed", "cpu_usage_percent", 50.0);
+        listed.scope = Scope::Servers(vec![id("db-01")]);
+        let mut off = rule("off", "cpu_usage_percent", 50.0);
+        off.enabled = false;
+        let mut core3 = rule("core3", "cpu_usage_percent", 50.0);
+        core3.matchers = vec![LabelMatcher::equal("cpu", "3")];
+        let rules = [by_tag, listed, off, core3];
+        let values = [
+            (Labels::new(), 99.0),
+            (Labels::new().with("cpu", "3"), 99.0),
+            (Labels::new().with("cpu", "4"), 99.0),
+        ];
+        let web = id("web-01");
+        let tags = ["web".to_owned()];
+        let mut e = Evaluator::default();
+        let s = snap("web-01", 0, "cpu_usage_percent", &values);
+        let events = e.on_snapshot(&rules, &ServerFacts::new(&web, &tags), &s);
+        let fired: Vec<(&str, String)> = events
+            .iter()
+            .map(|e| (e.rule_id.as_str(), e.labels.to_string()))
+            .collect();
+        assert_eq!(
+            fired,
+            [
+                ("web", String::new()),
+                ("web", "{cpu=\"3\"}".into()),
+                ("web", "{cpu=\"4\"}".into()),
+                ("core3", "{cpu=\"3\"}".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_originals_thresholds_as_rules() {
+        let rules = Thresholds {
+            cpu_total_percent: 85.0,
+            memory_used_percent: 80.0,
+            disk_used_percent: 90.0,
+        }
+        .to_rules();
+        assert!(rules.iter().all(|r| r.validate().is_ok()));
+        let server = id("srv-01");
+        let values = [
+            (Labels::new(), 86.0),
+            (Labels::new().with("cpu", "0"), 100.0),
+        ];
+        let s = snap("srv-01", 0, "cpu_usage_percent", &values);
+        let events = Evaluator::default().on_snapshot(&rules, &ServerFacts::new(&server, &[]), &s);
+        assert_eq!(events.len(), 1, "only the whole machine's CPU");
+        assert_eq!(events[0].rule_id, "cpu_total_percent");
+        assert!(events[0].labels.is_empty());
+    }
+
+    #[test]
+    fn rules_are_checked_field_by_field() {
+        let ok = rule("cpu", "cpu_usage_percent", 90.0);
+        assert!(ok.validate().is_ok());
+        let mut bad = ok.clone();
+        bad.resolve_threshold = Some(95.0);
+        assert!(bad.validate().unwrap_err().starts_with("resolve_threshold"));
+        bad.op = Comparison::Less;
+        assert!(bad.validate().is_ok(), "95 resolves a < 90 rule");
+        bad.metric = "cpu usage".into();
+        assert!(bad.validate().unwrap_err().starts_with("metric"));
+        let mut nan = ok;
+        nan.threshold = f64::NAN;
+        assert!(nan.validate().unwrap_err().starts_with("threshold"));
+    }
+
+    proptest! {
+        /// With hysteresis, a firing alert resolves only at or below the
+        /// resolve threshold, fires again only after that, and the events
+        /// chain (each starts where the previous ended).
+        #[test]
+        fn hysteresis_never_flaps(
+            values in proptest::collection::vec(0.0f64..100.0, 1..200),
+            threshold in 50.0f64..95.0,
+            gap in 0.0f64..20.0,
+            for_secs in 0u64..4,
+        ) {
+            let mut r = rule("r", "m", threshold);
+            r.resolve_threshold = Some(threshold - gap);
+            r.for_secs = for_secs;
+            let events = run(&r, &values);
+            let mut state = AlertState::Inactive;
+            let mut rearmed = true;
+            let mut next = 0;
+            for (t, v) in values.iter().enumerate() {
+                if *v <= threshold - gap {
+                    rearmed = true;
+                }
+                while next < events.len() && events[next].at == Timestamp::from_millis(t as i64 * 1000) {
+                    let e = &events[next];
+                    prop_assert_eq!(e.from, state);
+                    match e.state {
+                        AlertState::Firing => {
+                            prop_assert!(rearmed, "fired again without crossing back");
+                            prop_assert!(*v > threshold);
+                            rearmed = false;
+                        }
+                        AlertState::Resolved => prop_assert!(*v <= threshold - gap),
+                        _ => {}
+                    }
+                    state = e.state;
+                    next += 1;
+                }
+            }
+            prop_assert_eq!(next, events.len());
+        }
+
+        /// Values that stay above the resolve threshold after firing never
+        /// resolve, however they move around the firing threshold.
+        #[test]
+        fn hovering_values_stay_firing(
+            values in proptest::collection::vec(80.5f64..100.0, 1..100),
+        ) {
+            let mut r = rule("r", "m", 90.0);
+            r.resolve_threshold = Some(80.0);
+            let mut all = vec![95.0];
+            all.extend(values);
+            let events = run(&r, &all);
+            prop_assert_eq!(states(&events), [AlertState::Firing]);
+        }
+    }
+}
