@@ -39,6 +39,7 @@ pub struct AppState {
     auth_limit: Arc<RateLimiter>,
     agent_tokens: Arc<auth::AgentTokens>,
     stream: Arc<crate::stream::StreamHub>,
+    alerts: Option<crate::alerts::Alerts>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,6 +66,7 @@ impl AppState {
             auth_limit: Arc::new(RateLimiter::new(1.0, 1)),
             agent_tokens: Arc::default(),
             stream: Arc::default(),
+            alerts: None,
         }
         .with_limits(&LimitSettings::default())
         .with_retention(&RetentionSettings::default())
@@ -91,6 +93,13 @@ impl AppState {
             f64::from(limits.failed_auth_per_minute) / 60.0,
             limits.failed_auth_per_minute,
         ));
+        self
+    }
+
+    /// Evaluates alert rules on every accepted snapshot with `alerts` (an
+    /// engine started over the same store and this state's stream hub).
+    pub fn with_alerts(mut self, alerts: crate::alerts::Alerts) -> Self {
+        self.alerts = Some(alerts);
         self
     }
 
@@ -171,6 +180,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics/history", get(history))
         .route("/api/stream", get(stream))
         .route("/api/alerts", get(get_alerts).post(set_alerts))
+        .route("/api/alerts/firing", get(firing_alerts))
+        .route("/api/alerts/events", get(alert_events))
         // The limit holds for the body as sent; `Body` holds the inflated
         // size of a gzip body to it too.
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
@@ -381,6 +392,9 @@ async fn ingest(
         && let Ok(Some(latest)) = state.store.latest_snapshot(&server).await
         && latest.timestamp == newest
     {
+        if let Some(alerts) = &state.alerts {
+            alerts.evaluate(Arc::clone(&latest));
+        }
         state.stream.publish(
             "snapshot",
             crate::stream::Payload::lazy(move || {
@@ -682,19 +696,14 @@ async fn stream(
     }
 }
 
-const THRESHOLDS_KEY: &str = "thresholds";
+use crate::alerts::THRESHOLDS_KEY;
 
 async fn get_alerts(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Thresholds>, ApiError> {
     state.require_read(&headers)?;
-    let stored = state.store.setting(THRESHOLDS_KEY).await?;
-    let thresholds = match stored {
-        Some(value) => serde_json::from_value(value).unwrap_or_default(),
-        None => Thresholds::default(),
-    };
-    Ok(Json(thresholds))
+    Ok(Json(crate::alerts::thresholds(&*state.store).await?))
 }
 
 async fn set_alerts(
@@ -712,5 +721,54 @@ async fn set_alerts(
     let value = serde_json::to_value(thresholds)
         .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
     state.store.put_setting(THRESHOLDS_KEY, &value).await?;
+    if let Some(alerts) = &state.alerts {
+        alerts.reload().await?;
+    }
     Ok(Json(thresholds))
+}
+
+/// `GET /api/alerts/firing`: every alert firing now (empty when the server
+/// runs without an alert engine).
+async fn firing_alerts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<monitor_core::store::AlertStateRecord>>, ApiError> {
+    state.require_read(&headers)?;
+    Ok(Json(match &state.alerts {
+        Some(alerts) => alerts.firing().await,
+        None => Vec::new(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    server_id: Option<String>,
+    rule_id: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/alerts/events`: alert transitions, newest first, filtered by
+/// server, rule and time.
+async fn alert_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Vec<monitor_core::AlertEvent>>, ApiError> {
+    state.require_read(&headers)?;
+    let since = q
+        .since
+        .map(|t| {
+            Timestamp::parse(&t)
+                .map_err(|e| ApiError::bad_request("invalid_time", format!("since: {e}")))
+        })
+        .transpose()?;
+    let filter = monitor_core::store::EventFilter {
+        server_id: q.server_id.map(server_id).transpose()?,
+        rule_id: q.rule_id,
+        since,
+        limit: q.limit.unwrap_or(100).min(10_000),
+    };
+    Ok(Json(state.store.alert_events(&filter).await?))
 }

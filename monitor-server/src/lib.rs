@@ -27,6 +27,7 @@
 // The OpenAPI document is one large json! literal.
 #![recursion_limit = "256"]
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod body;

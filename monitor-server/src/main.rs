@@ -155,6 +155,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .with_retention(&config.retention)
         .with_stream_limits(&config.stream);
     let hub = state.stream_hub();
+    let alerts = monitor_server::alerts::Alerts::start(store.clone(), Arc::clone(&hub))
+        .await
+        .context("cannot load the alert rules and states")?;
+    let state = state.with_alerts(alerts);
     let app = router(state);
     let shutdown = async move {
         shutdown_signal().await;

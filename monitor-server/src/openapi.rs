@@ -104,7 +104,17 @@ pub fn document() -> Value {
                 "post": {"summary": "Sets the global thresholds (the original's body).", "security": read_security,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thresholds"}}}},
                     "responses": merge(ok("thresholds", json!({"$ref": "#/components/schemas/Thresholds"})), error_responses(&["400", "401", "422"]))}},
-            "/api/stream": {"get": {"summary": "Server-Sent Events: every accepted snapshot (event `snapshot`, JSON data, increasing id); send Last-Event-ID to get what was missed, from a buffer of the last 1024 events (kept while a client is connected or left less than a minute ago).", "security": read_security,
+            "/api/alerts/firing": {"get": {"summary": "Every alert firing now: rule, server, series labels, since when, last value.", "security": read_security,
+                "responses": merge(ok("firing alerts", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))}},
+            "/api/alerts/events": {"get": {"summary": "Alert transitions (pending, firing, resolved, inactive) with their values, newest first.", "security": read_security,
+                "parameters": [
+                    {"name": "server_id", "in": "query", "schema": {"type": "string"}},
+                    {"name": "rule_id", "in": "query", "schema": {"type": "string"}},
+                    {"name": "since", "in": "query", "description": "RFC 3339 or Unix seconds", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "description": "at most this many (100; up to 10000)", "schema": {"type": "integer"}}
+                ],
+                "responses": merge(ok("events", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["400", "401"]))}},
+            "/api/stream": {"get": {"summary": "Server-Sent Events: every accepted snapshot (event `snapshot`, JSON data, increasing id) and every alert transition (event `alert`); send Last-Event-ID to get what was missed, from a buffer of the last 1024 events (kept while a client is connected or left less than a minute ago).", "security": read_security,
                 "responses": merge(json!({"200": {"description": "an event stream", "content": {"text/event-stream": {}}}}), error_responses(&["400", "401"]))}},
             "/api/openapi.json": {"get": {"summary": "This document.", "security": [{}], "responses": ok("OpenAPI 3.1", json!({"type": "object"}))}}
         }

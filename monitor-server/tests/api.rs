@@ -404,7 +404,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 12);
+    assert_eq!(paths.len(), 14);
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "srv-x");
@@ -786,4 +786,124 @@ async fn streams_end_at_shutdown_and_an_unknown_id_gets_what_comes_next() {
     .await
     .expect("the stream ended");
     assert!(rest.is_ok());
+}
+
+/// A fixture whose state runs the alert engine over its store.
+async fn fixture_with_alerts(
+    dir: &std::path::Path,
+) -> (Fixture, monitor_server::alerts::Alerts, Arc<SqlStore>) {
+    let store = Arc::new(
+        SqlStore::open(StoreOptions::sqlite(dir.join("db")))
+            .await
+            .unwrap(),
+    );
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
+    let state = AppState::new(store.clone(), &admin, None);
+    let alerts = monitor_server::alerts::Alerts::start(store.clone(), state.stream_hub())
+        .await
+        .unwrap();
+    let app = router(state.with_alerts(alerts.clone()));
+    let fixture = Fixture {
+        app,
+        admin,
+        _dir: TempDir(dir.join("unused")),
+    };
+    (fixture, alerts, store)
+}
+
+/// Polls `GET path` until `done` holds for its JSON (the engine runs beside
+/// ingest), for up to 5 s.
+async fn poll(f: &Fixture, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let (status, body) = call(&f.app, get(path, &[])).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if done(&body) {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{path} never got there");
+}
+
+#[tokio::test]
+async fn thresholds_fire_resolve_and_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("monitor-alerts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, alerts, store) = fixture_with_alerts(&dir).await;
+    let token = register(&f, "srv-01").await;
+    let send = |s: Snapshot| {
+        post(
+            "/api/metrics",
+            &[("x-auth-token", &token)],
+            wire::encode(&s).unwrap(),
+        )
+    };
+
+    // 99 % CPU over the default 90 % threshold: firing at once.
+    let now = Timestamp::now();
+    let mut hot = snapshot("srv-01", now.add_millis(-20_000));
+    hot.metrics[0].samples[0].value = 99.0;
+    assert_eq!(call(&f.app, send(hot)).await.0, StatusCode::OK);
+    let firing = poll(&f, "/api/alerts/firing", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(firing[0]["rule_id"], "cpu_total_percent");
+    assert_eq!(firing[0]["server_id"], "srv-01");
+
+    // The original's curl raises the threshold; the next report resolves.
+    let body = r#"{"cpu_total_percent": 99.5, "memory_used_percent": 80, "disk_used_percent": 90}"#;
+    let (status, _) = call(&f.app, post("/api/alerts", &[], body)).await;
+    assert_eq!(status, StatusCode::OK);
+    // (Recent enough that the engine's own 5-s tick does not find the host
+    // offline before the test does.)
+    let mut still = snapshot("srv-01", now.add_millis(-5_000));
+    still.metrics[0].samples[0].value = 99.0;
+    assert_eq!(call(&f.app, send(still)).await.0, StatusCode::OK);
+    let events = poll(&f, "/api/alerts/events?server_id=srv-01", |b| {
+        b.as_array().unwrap().len() == 2
+    })
+    .await;
+    assert_eq!(events[0]["state"], "resolved", "newest first: {events}");
+    assert_eq!(events[0]["value"], 99.0);
+    assert_eq!(events[1]["state"], "firing");
+    assert_eq!(events[1]["threshold"], 90.0);
+    assert!(
+        call(&f.app, get("/api/alerts/firing", &[]))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Three missed 5-s intervals later the host is offline.
+    let later = now.add_millis(-5_000 + 16_000);
+    let offline = alerts.tick(later).await.unwrap();
+    assert_eq!(offline.len(), 1);
+    assert_eq!(offline[0].rule_id, "host_offline");
+    assert!(offline[0].id > 0, "stored");
+
+    // A restart resumes the firing alert without a second event.
+    drop(alerts);
+    drop(f);
+    monitor_core::Store::shutdown(&*store).await.unwrap();
+    drop(store);
+    let (f, alerts, _store) = fixture_with_alerts(&dir).await;
+    let firing = poll(&f, "/api/alerts/firing", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(firing[0]["rule_id"], "host_offline");
+    assert!(
+        alerts
+            .tick(later.add_millis(5_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (status, body) = call(&f.app, get("/api/alerts/events?since=yesterday", &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_time");
+    let _ = std::fs::remove_dir_all(&dir);
 }
