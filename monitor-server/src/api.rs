@@ -181,6 +181,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/stream", get(stream))
         .route("/api/alerts", get(get_alerts).post(set_alerts))
         .route("/api/alerts/firing", get(firing_alerts))
+        .route(
+            "/api/alerts/rules",
+            get(alert_rules).post(create_alert_rule),
+        )
+        .route(
+            "/api/alerts/rules/{id}",
+            axum::routing::put(replace_alert_rule).delete(delete_alert_rule),
+        )
         .route("/api/alerts/events", get(alert_events))
         // The limit holds for the body as sent; `Body` holds the inflated
         // size of a gzip body to it too.
@@ -725,6 +733,106 @@ async fn set_alerts(
         alerts.reload().await?;
     }
     Ok(Json(thresholds))
+}
+
+/// `GET /api/alerts/rules`: the rules in force: the three thresholds, the
+/// built-in host-offline rule, and the stored rules (a stored rule with a
+/// built-in id replaces it).
+async fn alert_rules(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<monitor_core::AlertRule>>, ApiError> {
+    state.require_read(&headers)?;
+    let thresholds = crate::alerts::thresholds(&*state.store).await?;
+    Ok(Json(crate::alerts::effective_rules(
+        &thresholds,
+        state.store.alert_rules().await?,
+    )))
+}
+
+/// A rule from a request body, checked.
+fn rule_body(body: &Bytes) -> Result<monitor_core::AlertRule, ApiError> {
+    let rule: monitor_core::AlertRule = json_body(body)?;
+    rule.validate()
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rule", e))?;
+    Ok(rule)
+}
+
+async fn saved_rule(
+    state: &AppState,
+    rule: monitor_core::AlertRule,
+) -> Result<monitor_core::AlertRule, ApiError> {
+    let rule = state.store.put_alert_rule(rule).await?;
+    if let Some(alerts) = &state.alerts {
+        alerts.reload().await?;
+    }
+    Ok(rule)
+}
+
+/// `POST /api/alerts/rules`: adds a rule (its id is assigned unless given;
+/// 409 when a rule has that id).
+async fn create_alert_rule(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<monitor_core::AlertRule>), ApiError> {
+    state.require_read(&headers)?;
+    let rule = rule_body(&body)?;
+    if !rule.id.is_empty() {
+        let thresholds = crate::alerts::thresholds(&*state.store).await?;
+        let known = crate::alerts::effective_rules(&thresholds, state.store.alert_rules().await?);
+        if known.iter().any(|r| r.id == rule.id) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "rule_exists",
+                format!(
+                    "a rule with id {:?} exists; PUT /api/alerts/rules/{} replaces it",
+                    rule.id, rule.id
+                ),
+            ));
+        }
+    }
+    Ok((StatusCode::CREATED, Json(saved_rule(&state, rule).await?)))
+}
+
+/// `PUT /api/alerts/rules/{id}`: replaces a rule (a built-in one too: the
+/// stored rule then takes its place).
+async fn replace_alert_rule(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<Json<monitor_core::AlertRule>, ApiError> {
+    state.require_read(&headers)?;
+    let mut rule = rule_body(&body)?;
+    if !rule.id.is_empty() && rule.id != id {
+        return Err(ApiError::bad_request(
+            "id_mismatch",
+            format!("the body's id {:?} is not the path's {id:?}", rule.id),
+        ));
+    }
+    let thresholds = crate::alerts::thresholds(&*state.store).await?;
+    let known = crate::alerts::effective_rules(&thresholds, state.store.alert_rules().await?);
+    if !known.iter().any(|r| r.id == id) {
+        return Err(ApiError::not_found(format!("alert rule {id} not found")));
+    }
+    rule.id = id;
+    Ok(Json(saved_rule(&state, rule).await?))
+}
+
+/// `DELETE /api/alerts/rules/{id}`: deletes a stored rule (a built-in rule
+/// it replaced comes back); its alerts are forgotten.
+async fn delete_alert_rule(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.require_read(&headers)?;
+    state.store.delete_alert_rule(&id).await?;
+    if let Some(alerts) = &state.alerts {
+        alerts.reload().await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/alerts/firing`: every alert firing now (empty when the server

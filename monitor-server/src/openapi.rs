@@ -104,6 +104,18 @@ pub fn document() -> Value {
                 "post": {"summary": "Sets the global thresholds (the original's body).", "security": read_security,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thresholds"}}}},
                     "responses": merge(ok("thresholds", json!({"$ref": "#/components/schemas/Thresholds"})), error_responses(&["400", "401", "422"]))}},
+            "/api/alerts/rules": {
+                "get": {"summary": "The rules in force: the three thresholds (ids cpu_total_percent, memory_used_percent, disk_used_percent), the built-in host_offline rule (missed reporting intervals > 3) and the stored rules.", "security": read_security,
+                    "responses": merge(ok("rules", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))},
+                "post": {"summary": "Adds a rule: name, metric, matchers, op (> >= < <=), threshold, resolve_threshold (hysteresis), for_secs, severity, scope ({kind: all | servers | tag}), enabled.", "security": read_security,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "responses": merge(json!({"201": {"description": "the rule with its id", "content": {"application/json": {"schema": {"type": "object"}}}}}), error_responses(&["400", "401", "409", "422"]))}},
+            "/api/alerts/rules/{id}": {
+                "put": {"summary": "Replaces a rule; a built-in id stores a rule that takes the built-in's place.", "security": read_security,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "responses": merge(ok("the rule", json!({"type": "object"})), error_responses(&["400", "401", "404", "422"]))},
+                "delete": {"summary": "Deletes a stored rule and forgets its alerts.", "security": read_security,
+                    "responses": merge(json!({"204": {"description": "deleted"}}), error_responses(&["401", "404"]))}},
             "/api/alerts/firing": {"get": {"summary": "Every alert firing now: rule, server, series labels, since when, last value.", "security": read_security,
                 "responses": merge(ok("firing alerts", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))}},
             "/api/alerts/events": {"get": {"summary": "Alert transitions (pending, firing, resolved, inactive) with their values, newest first.", "security": read_security,

@@ -404,7 +404,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 14);
+    assert_eq!(paths.len(), 16);
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "srv-x");
@@ -905,5 +905,137 @@ async fn thresholds_fire_resolve_and_survive_a_restart() {
     let (status, body) = call(&f.app, get("/api/alerts/events?since=yesterday", &[])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_time");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn rules_on_plugin_metrics_through_the_api() {
+    let dir = std::env::temp_dir().join(format!("monitor-rules-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, _alerts, _store) = fixture_with_alerts(&dir).await;
+    let token = register(&f, "srv-01").await;
+    let (_, rules) = call(&f.app, get("/api/alerts/rules", &[])).await;
+    let ids: Vec<&str> = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "cpu_total_percent",
+            "memory_used_percent",
+            "disk_used_percent",
+            "host_offline"
+        ]
+    );
+
+    let flapping = json!({"name": "queue deep", "metric": "queue_depth", "op": ">", "threshold": 100, "resolve_threshold": 120});
+    let (status, body) = call(&f.app, post("/api/alerts/rules", &[], flapping.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"], "invalid_rule");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("resolve_threshold"),
+        "{body}"
+    );
+    let (status, body) = call(
+        &f.app,
+        post(
+            "/api/alerts/rules",
+            &[],
+            json!({"name": "x", "metric": "m", "op": ">", "threshold": 1, "id": "host_offline"})
+                .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let rule = json!({"name": "queue deep", "metric": "queue_depth", "op": ">", "threshold": 100, "resolve_threshold": 80, "severity": "critical"});
+    let (status, created) = call(&f.app, post("/api/alerts/rules", &[], rule.to_string())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(!id.is_empty());
+
+    // A plugin's metric fires it like a built-in one.
+    let mut c = Collection::new();
+    c.gauge(
+        "queue_depth",
+        Unit::COUNT,
+        Labels::new().with("queue", "mail"),
+        150.0,
+    );
+    let mut s = Snapshot::new(
+        ServerId::new("srv-01").unwrap(),
+        Timestamp::now().add_millis(-1000),
+        c,
+    );
+    s.interval_secs = Some(5.0);
+    let req = post(
+        "/api/metrics",
+        &[("x-auth-token", &token)],
+        wire::encode(&s).unwrap(),
+    );
+    assert_eq!(call(&f.app, req).await.0, StatusCode::OK);
+    let firing = poll(&f, "/api/alerts/firing", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(firing[0]["rule_id"], id.as_str());
+    assert_eq!(firing[0]["labels"]["queue"], "mail");
+    let events = poll(&f, &format!("/api/alerts/events?rule_id={id}"), |b| {
+        !b.as_array().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(events[0]["severity"], "critical");
+
+    // A built-in rule replaced, then the stored rule deleted with its alert.
+    let offline =
+        json!({"name": "host offline", "metric": "host_offline", "op": ">", "threshold": 10});
+    let (status, body) = call(
+        &f.app,
+        Request::put("/api/alerts/rules/host_offline")
+            .header("content-type", "application/json")
+            .body(Body::from(offline.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, rules) = call(&f.app, get("/api/alerts/rules", &[])).await;
+    let rules = rules.as_array().unwrap();
+    assert_eq!(rules.len(), 5);
+    assert!(
+        rules
+            .iter()
+            .any(|r| r["id"] == "host_offline" && r["threshold"] == 10.0)
+    );
+    let (status, _) = call(
+        &f.app,
+        Request::put("/api/alerts/rules/nothing")
+            .header("content-type", "application/json")
+            .body(Body::from(offline.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let delete = |id: &str| {
+        Request::delete(format!("/api/alerts/rules/{id}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(call(&f.app, delete(&id)).await.0, StatusCode::NO_CONTENT);
+    assert!(
+        call(&f.app, get("/api/alerts/firing", &[]))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let (status, body) = call(&f.app, delete(&id)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let _ = std::fs::remove_dir_all(&dir);
 }
