@@ -37,3 +37,4 @@ pub mod limit;
 pub mod openapi;
 pub mod stream;
 pub mod tls;
+pub mod webhook;

@@ -1,0 +1,422 @@
+//! The webhook notifier: one HTTP POST per notification, signed.
+//!
+//! # Body
+//! With [`WebhookFormat::Json`] (the default) the body is the
+//! [`Notification`] as JSON: `{"event": {rule_id, rule_name, server_id,
+//! metric, labels, from, state, value, threshold, severity, at, message},
+//! "server_name", "dashboard_url", "repeat"}`. The other formats are the
+//! bodies Slack (`{"text"}`), Discord (`{"content"}`) and ntfy (plain text
+//! with `Title`, `Priority` and `Tags` headers) accept as they are.
+//!
+//! # Signature
+//! With a secret, every request carries
+//! `X-Monitor-Signature: sha256=<hex of HMAC-SHA256(secret, body)>` and
+//! `X-Monitor-Timestamp` (Unix seconds when it was sent). A receiver
+//! computes the HMAC of the raw body it got with the shared secret, compares
+//! it in constant time with the header, and may refuse old timestamps.
+//!
+//! # Outbound safety
+//! Before each delivery the host is resolved and every address checked: a
+//! loopback, private, link-local (cloud metadata), shared, unspecified or
+//! multicast address is refused unless the allow-list names it. The request
+//! then goes to the checked address (no second lookup an attacker could
+//! answer differently).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use monitor_core::{AlertState, Notification, Notifier, NotifyError, Severity};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The body a webhook sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// The notification as JSON (documented above).
+    #[default]
+    Json,
+    /// `{"text": ...}` for a Slack incoming webhook.
+    Slack,
+    /// `{"content": ...}` for a Discord webhook.
+    Discord,
+    /// Plain text with ntfy's headers.
+    Ntfy,
+}
+
+/// One webhook's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// A name for logs and the API (`ops`).
+    pub name: String,
+    /// Where to POST (http or https).
+    pub url: String,
+    /// Shared secret for the `X-Monitor-Signature` header (none: unsigned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Extra request headers (an `Authorization` a receiver wants).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The body format.
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// How long one attempt may take, in seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Addresses (IPs or CIDR blocks such as `10.0.0.0/8`) allowed although
+    /// private or local.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+/// A webhook [`Notifier`].
+#[derive(Debug)]
+pub struct Webhook {
+    config: WebhookConfig,
+    label: String,
+    host: String,
+    port: u16,
+    allow: Vec<(IpAddr, u8)>,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl Webhook {
+    /// A webhook; `tls` is the client configuration for https URLs (the
+    /// system's roots, usually).
+    ///
+    /// # Errors
+    /// [`NotifyError::InvalidConfig`] naming what is wrong.
+    pub fn new(config: WebhookConfig, tls: Arc<rustls::ClientConfig>) -> Result<Self, NotifyError> {
+        let invalid =
+            |m: String| NotifyError::InvalidConfig(format!("webhook {:?}: {m}", config.name));
+        let url = reqwest::Url::parse(&config.url).map_err(|e| invalid(format!("url: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("url: give an http or https URL".into()));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| invalid("url: no host".into()))?
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| invalid("url: no port".into()))?;
+        let allow = config
+            .allow
+            .iter()
+            .map(|a| {
+                parse_cidr(a)
+                    .ok_or_else(|| invalid(format!("allow: {a:?} is not an IP or CIDR block")))
+            })
+            .collect::<Result<_, _>>()?;
+        for (name, value) in &config.headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || reqwest::header::HeaderValue::from_str(value).is_err()
+            {
+                return Err(invalid(format!("headers: {name:?} is not a valid header")));
+            }
+        }
+        if config.timeout_secs == 0 {
+            return Err(invalid("timeout_secs: give at least 1".into()));
+        }
+        Ok(Webhook {
+            label: format!("webhook:{}", config.name),
+            config,
+            host,
+            port,
+            allow,
+            tls,
+        })
+    }
+
+    /// The address to send to: the host resolved, every address checked.
+    async fn destination(&self) -> Result<SocketAddr, NotifyError> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| NotifyError::Unavailable(format!("cannot resolve {}: {e}", self.host)))?
+            .collect();
+        let first = addrs
+            .first()
+            .copied()
+            .ok_or_else(|| NotifyError::Unavailable(format!("{} has no address", self.host)))?;
+        for addr in &addrs {
+            let ip = addr.ip().to_canonical();
+            if is_internal(ip) && !self.allow.iter().any(|&(net, len)| in_block(ip, net, len)) {
+                return Err(NotifyError::DestinationNotAllowed(format!(
+                    "{} resolves to {ip}, a private or local address; list it under allow to send there",
+                    self.host
+                )));
+            }
+        }
+        Ok(first)
+    }
+}
+
+#[async_trait]
+impl Notifier for Webhook {
+    fn name(&self) -> &str {
+        &self.label
+    }
+
+    async fn notify(&self, notification: &Notification) -> Result<(), NotifyError> {
+        let timeout = Duration::from_secs(self.config.timeout_secs);
+        let addr = self.destination().await?;
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured((*self.tls).clone())
+            .resolve(&self.host, addr)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .build()
+            .map_err(|e| NotifyError::Other(Box::new(e)))?;
+        let (body, content_type, extra) = render(self.config.format, notification);
+        let mut request = client
+            .post(&self.config.url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(
+                "x-monitor-timestamp",
+                (monitor_core::Timestamp::now().as_millis() / 1000).to_string(),
+            );
+        for (name, value) in extra
+            .iter()
+            .map(|(k, v)| (k, v))
+            .chain(&self.config.headers)
+        {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(secret) = &self.config.secret {
+            request = request.header(
+                "x-monitor-signature",
+                format!("sha256={}", hex(&hmac_sha256(secret.as_bytes(), &body))),
+            );
+        }
+        let response = request.body(body).send().await.map_err(|e| {
+            if e.is_timeout() {
+                NotifyError::Timeout(timeout)
+            } else {
+                NotifyError::Unavailable(format!("{}: {e}", self.config.url))
+            }
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let what = format!("{} answered {status}", self.config.url);
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Err(NotifyError::Unavailable(what))
+        } else {
+            Err(NotifyError::Rejected(what))
+        }
+    }
+}
+
+/// The body, its content type and format-specific headers.
+fn render(
+    format: WebhookFormat,
+    n: &Notification,
+) -> (Vec<u8>, &'static str, Vec<(String, String)>) {
+    let e = &n.event;
+    let icon = match e.state {
+        AlertState::Firing => "FIRING",
+        AlertState::Resolved => "RESOLVED",
+        AlertState::Pending => "PENDING",
+        AlertState::Inactive => "INACTIVE",
+    };
+    let mut text = format!(
+        "[{icon}] {} on {}: {}",
+        e.rule_name, n.server_name, e.message
+    );
+    if let Some(url) = &n.dashboard_url {
+        text.push_str(&format!(" ({url})"));
+    }
+    let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap_or_default();
+    match format {
+        WebhookFormat::Json => (
+            serde_json::to_vec(n).unwrap_or_default(),
+            "application/json",
+            Vec::new(),
+        ),
+        WebhookFormat::Slack => (
+            json(serde_json::json!({ "text": text })),
+            "application/json",
+            Vec::new(),
+        ),
+        WebhookFormat::Discord => (
+            json(serde_json::json!({ "content": text })),
+            "application/json",
+            Vec::new(),
+        ),
+        WebhookFormat::Ntfy => {
+            let priority = match (e.state, e.severity) {
+                (AlertState::Firing, Severity::Critical) => "5",
+                (AlertState::Firing, Severity::Warning) => "4",
+                _ => "3",
+            };
+            let tag = if e.state == AlertState::Firing {
+                "rotating_light"
+            } else {
+                "white_check_mark"
+            };
+            (
+                e.message.clone().into_bytes(),
+                "text/plain; charset=utf-8",
+                vec![
+                    (
+                        "title".into(),
+                        format!("[{icon}] {} on {}", e.rule_name, n.server_name),
+                    ),
+                    ("priority".into(), priority.into()),
+                    ("tags".into(), tag.into()),
+                ],
+            )
+        }
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.map(|b| b ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An IP or a CIDR block: (network, prefix length).
+fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (ip, len) = match text.split_once('/') {
+        Some((ip, len)) => (ip.parse::<IpAddr>().ok()?, len.parse::<u8>().ok()?),
+        None => {
+            let ip = text.parse::<IpAddr>().ok()?;
+            (ip, if ip.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((ip.to_canonical(), len))
+}
+
+fn in_block(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Loopback, private, link-local, shared (CGNAT), unspecified, broadcast,
+/// multicast or documentation addresses, IPv4 and IPv6.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || in_block(ip, IpAddr::from([100, 64, 0, 0]), 10)
+                || in_block(ip, IpAddr::from([0, 0, 0, 0]), 8)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Test case 6: a key longer than a block is hashed first.
+        let mac = hmac_sha256(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+        );
+        assert_eq!(
+            hex(&mac),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn internal_addresses_and_allow_blocks() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            let ip: IpAddr = internal.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert!(is_internal(ip.to_canonical()), "{internal}");
+        }
+        for public in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+            let ip: IpAddr = public.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert!(!is_internal(ip), "{public}");
+        }
+        let (net, len) = parse_cidr("10.0.0.0/8").unwrap_or_else(|| panic!("cidr"));
+        assert!(in_block(
+            "10.200.0.1".parse().unwrap_or_else(|e| panic!("{e}")),
+            net,
+            len
+        ));
+        assert!(!in_block(
+            "11.0.0.1".parse().unwrap_or_else(|e| panic!("{e}")),
+            net,
+            len
+        ));
+        assert_eq!(
+            parse_cidr("127.0.0.1"),
+            Some((IpAddr::from([127, 0, 0, 1]), 32))
+        );
+        assert_eq!(parse_cidr("10.0.0.0/33"), None);
+        assert_eq!(parse_cidr("example.com"), None);
+    }
+}

@@ -1,0 +1,180 @@
+//! The webhook notifier against a real HTTP receiver on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use monitor_core::{
+    AlertEvent, AlertState, Labels, Notification, Notifier, NotifyError, ServerId, Severity,
+    Timestamp,
+};
+use monitor_server::webhook::{Webhook, WebhookConfig, WebhookFormat, hmac_sha256};
+
+/// What the receiver got: headers and body of each request.
+type Log = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+
+/// A receiver that answers `statuses` in turn (then 200), or hangs when
+/// `hang` is set.
+async fn receiver(statuses: Vec<u16>, hang: bool) -> (String, Log) {
+    let log: Log = Arc::default();
+    let left = Arc::new(Mutex::new(statuses));
+    let seen = Arc::clone(&log);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let (seen, left) = (Arc::clone(&seen), Arc::clone(&left));
+            async move {
+                seen.lock().unwrap().push((headers, body.to_vec()));
+                if hang {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                let mut left = left.lock().unwrap();
+                let status = if left.is_empty() { 200 } else { left.remove(0) };
+                StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, log)
+}
+
+fn tls() -> Arc<rustls::ClientConfig> {
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth(),
+    )
+}
+
+fn config(url: &str) -> WebhookConfig {
+    WebhookConfig {
+        name: "ops".into(),
+        url: url.into(),
+        secret: Some("s3cret".into()),
+        headers: [("authorization".to_owned(), "Bearer abc".to_owned())].into(),
+        format: WebhookFormat::Json,
+        timeout_secs: 1,
+        allow: vec!["127.0.0.1".into()],
+    }
+}
+
+fn notification() -> Notification {
+    Notification {
+        event: AlertEvent {
+            id: 7,
+            rule_id: "cpu_total_percent".into(),
+            rule_name: "cpu_total_percent".into(),
+            server_id: ServerId::new("srv-01").unwrap(),
+            metric: "cpu_usage_percent".into(),
+            labels: Labels::new(),
+            from: AlertState::Inactive,
+            state: AlertState::Firing,
+            value: Some(97.5),
+            threshold: 90.0,
+            severity: Severity::Critical,
+            at: Timestamp::from_millis(1_795_000_000_000),
+            message: "cpu_total_percent: cpu_usage_percent = 97.5 > 90 on srv-01".into(),
+        },
+        server_name: "srv-01".into(),
+        dashboard_url: Some("https://monitor.example/servers/srv-01".into()),
+        repeat: false,
+    }
+}
+
+#[tokio::test]
+async fn a_signed_delivery_a_receiver_can_check() {
+    let (url, log) = receiver(vec![], false).await;
+    let hook = Webhook::new(config(&url), tls()).unwrap();
+    assert_eq!(hook.name(), "webhook:ops");
+    hook.notify(&notification()).await.unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 1);
+    let (headers, body) = &log[0];
+    let expected: String = hmac_sha256(b"s3cret", body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(headers["x-monitor-signature"], format!("sha256={expected}"));
+    assert_eq!(headers["authorization"], "Bearer abc");
+    assert!(headers.contains_key("x-monitor-timestamp"));
+    let sent: Notification = serde_json::from_slice(body).unwrap();
+    assert_eq!(sent, notification());
+}
+
+#[tokio::test]
+async fn loopback_is_refused_unless_allowed() {
+    let (url, log) = receiver(vec![], false).await;
+    let mut c = config(&url);
+    c.allow.clear();
+    let hook = Webhook::new(c, tls()).unwrap();
+    let err = hook.notify(&notification()).await.unwrap_err();
+    assert!(
+        matches!(err, NotifyError::DestinationNotAllowed(_)),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    assert!(log.lock().unwrap().is_empty(), "nothing was sent");
+    let mut bad = config(&url);
+    bad.url = "ftp://example.com/x".into();
+    assert!(matches!(
+        Webhook::new(bad, tls()),
+        Err(NotifyError::InvalidConfig(_))
+    ));
+}
+
+#[tokio::test]
+async fn errors_say_whether_to_retry_and_a_hung_receiver_times_out() {
+    let (url, _) = receiver(vec![500, 404], false).await;
+    let hook = Webhook::new(config(&url), tls()).unwrap();
+    let first = hook.notify(&notification()).await.unwrap_err();
+    assert!(first.is_retryable(), "500: {first}");
+    let second = hook.notify(&notification()).await.unwrap_err();
+    assert!(matches!(second, NotifyError::Rejected(_)), "404: {second}");
+    hook.notify(&notification()).await.unwrap();
+
+    let (url, log) = receiver(vec![], true).await;
+    let hook = Webhook::new(config(&url), tls()).unwrap();
+    let started = Instant::now();
+    let err = hook.notify(&notification()).await.unwrap_err();
+    assert!(matches!(err, NotifyError::Timeout(_)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(log.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn chat_formats() {
+    let (url, log) = receiver(vec![], false).await;
+    for format in [
+        WebhookFormat::Slack,
+        WebhookFormat::Discord,
+        WebhookFormat::Ntfy,
+    ] {
+        let mut c = config(&url);
+        c.format = format;
+        Webhook::new(c, tls())
+            .unwrap()
+            .notify(&notification())
+            .await
+            .unwrap();
+    }
+    let log = log.lock().unwrap();
+    let slack: serde_json::Value = serde_json::from_slice(&log[0].1).unwrap();
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[FIRING] cpu_total_percent on srv-01")
+    );
+    let discord: serde_json::Value = serde_json::from_slice(&log[1].1).unwrap();
+    assert!(discord["content"].as_str().unwrap().contains("97.5 > 90"));
+    assert_eq!(log[2].0["priority"], "5");
+    assert!(String::from_utf8_lossy(&log[2].1).contains("97.5"));
+}
