@@ -5,6 +5,15 @@
 //!
 //! Ingest hands snapshots over a bounded queue and never waits for the
 //! engine; the evaluation itself is [`monitor_core::alert::Evaluator`].
+//!
+//! # Notifications
+//! An alert that starts firing is notified once, and once more when it
+//! resolves (again every `repeat_every` while it fires, when set). Each
+//! notifier has its own queue and worker: deliveries to one receiver keep
+//! their order, a retryable failure is retried with exponential backoff, and
+//! a slow or dead receiver delays neither ingest nor the other notifiers.
+//! An alert is marked notified when its notification is queued, and that
+//! mark is saved with its state: a restart sends nothing twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,8 +22,10 @@ use std::time::Duration;
 use monitor_core::alert::{Evaluator, LastSeen, OFFLINE_METRIC, ServerFacts};
 use monitor_core::store::ServerRecord;
 use monitor_core::{
-    AlertEvent, AlertRule, Comparison, ServerId, Snapshot, Store, StoreError, Thresholds, Timestamp,
+    AlertEvent, AlertRule, AlertState, Comparison, Notification, Notifier, ServerId, Snapshot,
+    Store, StoreError, Thresholds, Timestamp,
 };
+use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::stream::{Payload, StreamHub};
@@ -32,6 +43,63 @@ const QUEUE: usize = 4096;
 /// How often host-offline rules are evaluated.
 const TICK: Duration = Duration::from_secs(5);
 
+/// Deliveries waiting per notifier; beyond this, new ones are dropped
+/// (and counted as failed).
+const DELIVERY_QUEUE: usize = 1000;
+
+/// How notifications go out.
+#[derive(Clone, Default)]
+pub struct AlertOptions {
+    /// Where notifications go.
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+    /// Notify a still-firing alert again this often (never when `None`).
+    pub repeat_every: Option<Duration>,
+    /// The dashboard's address, for links in notifications
+    /// (`https://monitor.example`).
+    pub dashboard_url: Option<String>,
+    /// The first retry's delay (doubled at each attempt, six attempts in
+    /// all); one second when zero.
+    pub retry_base: Duration,
+}
+
+impl std::fmt::Debug for AlertOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertOptions")
+            .field(
+                "notifiers",
+                &self.notifiers.iter().map(|n| n.name()).collect::<Vec<_>>(),
+            )
+            .field("repeat_every", &self.repeat_every)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one notifier's deliveries went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeliveryStatus {
+    /// The notifier's name.
+    pub notifier: String,
+    /// Notifications delivered.
+    pub delivered: u64,
+    /// Notifications given up on (after retries, refused, or dropped from a
+    /// full queue).
+    pub failed: u64,
+    /// Notifications waiting or being retried.
+    pub queued: u64,
+    /// The last failure's message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When it happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<Timestamp>,
+}
+
+/// One notifier's queue.
+struct Outbox {
+    tx: mpsc::Sender<Notification>,
+    status: Arc<std::sync::Mutex<DeliveryStatus>>,
+}
+
 /// Handle to the running engine: cheap to clone, shared by the handlers.
 #[derive(Clone, Debug)]
 pub struct Alerts {
@@ -43,6 +111,9 @@ struct Engine {
     store: Arc<dyn Store>,
     stream: Arc<StreamHub>,
     state: Mutex<State>,
+    outboxes: Vec<Outbox>,
+    repeat_every: Option<Duration>,
+    dashboard_url: Option<String>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -61,12 +132,35 @@ struct State {
 }
 
 impl Alerts {
-    /// Loads the rules and saved states and starts the engine's task.
+    /// Loads the rules and saved states and starts the engine's task and
+    /// one delivery worker per notifier.
     ///
     /// # Errors
     /// [`StoreError`] when the rules or states cannot be read.
-    pub async fn start(store: Arc<dyn Store>, stream: Arc<StreamHub>) -> Result<Self, StoreError> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        stream: Arc<StreamHub>,
+        options: AlertOptions,
+    ) -> Result<Self, StoreError> {
         let evaluator = Evaluator::from_records(store.alert_states().await?);
+        let retry_base = if options.retry_base.is_zero() {
+            Duration::from_secs(1)
+        } else {
+            options.retry_base
+        };
+        let outboxes = options
+            .notifiers
+            .into_iter()
+            .map(|notifier| {
+                let (tx, rx) = mpsc::channel(DELIVERY_QUEUE);
+                let status = Arc::new(std::sync::Mutex::new(DeliveryStatus {
+                    notifier: notifier.name().to_owned(),
+                    ..DeliveryStatus::default()
+                }));
+                tokio::spawn(deliver(notifier, rx, Arc::clone(&status), retry_base));
+                Outbox { tx, status }
+            })
+            .collect();
         let engine = Arc::new(Engine {
             store,
             stream,
@@ -75,6 +169,9 @@ impl Alerts {
                 rules: Vec::new(),
                 servers: HashMap::new(),
             }),
+            outboxes,
+            repeat_every: options.repeat_every,
+            dashboard_url: options.dashboard_url,
         });
         engine.reload().await?;
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -105,6 +202,15 @@ impl Alerts {
     /// [`StoreError`] when the events or states cannot be stored.
     pub async fn tick(&self, now: Timestamp) -> Result<Vec<AlertEvent>, StoreError> {
         self.engine.tick(now).await
+    }
+
+    /// How each notifier's deliveries went.
+    pub fn deliveries(&self) -> Vec<DeliveryStatus> {
+        self.engine
+            .outboxes
+            .iter()
+            .map(|o| lock(&o.status).clone())
+            .collect()
     }
 
     /// The alerts firing now.
@@ -233,7 +339,88 @@ impl Engine {
             })
             .collect();
         let events = state.evaluator.on_tick(&state.rules, &seen, now);
-        self.record(state, events).await
+        let stored = self.record(state, events).await?;
+        if let Some(every) = self.repeat_every {
+            self.repeat(state, every, now).await?;
+        }
+        Ok(stored)
+    }
+
+    /// Notifies still-firing alerts whose last notification is `every` old.
+    async fn repeat(
+        &self,
+        state: &mut State,
+        every: Duration,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let due: Vec<AlertEvent> = state
+            .evaluator
+            .due_repeats(every.as_millis() as i64, now)
+            .into_iter()
+            .filter_map(|r| {
+                let rule = state.rules.iter().find(|rule| rule.id == r.rule_id)?;
+                Some(AlertEvent {
+                    id: 0,
+                    rule_id: rule.id.clone(),
+                    rule_name: rule.name.clone(),
+                    server_id: r.server_id.clone(),
+                    metric: rule.metric.clone(),
+                    labels: r.labels.clone(),
+                    from: AlertState::Firing,
+                    state: AlertState::Firing,
+                    value: r.last_value,
+                    threshold: rule.threshold,
+                    severity: rule.severity,
+                    at: now,
+                    message: format!(
+                        "{}: still firing on {} since {}",
+                        rule.name, r.server_id, r.since
+                    ),
+                })
+            })
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        for event in &due {
+            self.send(state, event, true);
+        }
+        self.store
+            .save_alert_states(&state.evaluator.take_changed())
+            .await
+    }
+
+    /// Queues `event` for every notifier and marks its alert notified.
+    fn send(&self, state: &mut State, event: &AlertEvent, repeat: bool) {
+        let key = monitor_core::alert::AlertKey {
+            rule_id: event.rule_id.clone(),
+            server_id: event.server_id.clone(),
+            labels: event.labels.clone(),
+        };
+        state.evaluator.notified(&key, event.at);
+        let notification = Notification {
+            event: event.clone(),
+            server_name: state
+                .servers
+                .get(&event.server_id)
+                .map_or_else(|| event.server_id.to_string(), |s| s.name.clone()),
+            dashboard_url: self
+                .dashboard_url
+                .as_ref()
+                .map(|base| format!("{}/servers/{}", base.trim_end_matches('/'), event.server_id)),
+            repeat,
+        };
+        for outbox in &self.outboxes {
+            let mut status = lock(&outbox.status);
+            if outbox.tx.try_send(notification.clone()).is_ok() {
+                status.queued += 1;
+            } else {
+                status.failed += 1;
+                status.last_error = Some("the delivery queue is full".into());
+                status.last_error_at = Some(Timestamp::now());
+                tracing::error!(notifier = %status.notifier, "The delivery queue is full; a notification was dropped.");
+            }
+        }
     }
 
     /// Stores `events` and the changed states, and publishes the events.
@@ -246,6 +433,9 @@ impl Engine {
             return Ok(events);
         }
         let stored = self.store.append_alert_events(&events).await?;
+        for event in stored.iter().filter(|e| e.notifies()) {
+            self.send(state, event, false);
+        }
         self.store
             .save_alert_states(&state.evaluator.take_changed())
             .await?;
@@ -255,5 +445,48 @@ impl Engine {
             self.stream.publish("alert", Payload::ready(json));
         }
         Ok(stored)
+    }
+}
+
+fn lock(status: &std::sync::Mutex<DeliveryStatus>) -> std::sync::MutexGuard<'_, DeliveryStatus> {
+    // Counters stay usable after a panic elsewhere.
+    status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One notifier's worker: its notifications in order, each retried with
+/// exponential backoff (six attempts) while the failure is retryable.
+async fn deliver(
+    notifier: Arc<dyn Notifier>,
+    mut rx: mpsc::Receiver<Notification>,
+    status: Arc<std::sync::Mutex<DeliveryStatus>>,
+    retry_base: Duration,
+) {
+    const ATTEMPTS: u32 = 6;
+    while let Some(notification) = rx.recv().await {
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            match notifier.notify(&notification).await {
+                Ok(()) => break Ok(()),
+                Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
+                    tracing::warn!(notifier = notifier.name(), %error, attempt, "Delivery failed; retrying.");
+                    tokio::time::sleep(retry_base * 2u32.pow(attempt - 1)).await;
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        let mut status = lock(&status);
+        status.queued = status.queued.saturating_sub(1);
+        match outcome {
+            Ok(()) => status.delivered += 1,
+            Err(error) => {
+                tracing::error!(notifier = notifier.name(), %error, rule = %notification.event.rule_id, server = %notification.event.server_id, "Notification not delivered.");
+                status.failed += 1;
+                status.last_error = Some(error.to_string());
+                status.last_error_at = Some(Timestamp::now());
+            }
+        }
     }
 }

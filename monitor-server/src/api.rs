@@ -190,6 +190,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(replace_alert_rule).delete(delete_alert_rule),
         )
         .route("/api/alerts/events", get(alert_events))
+        .route("/api/alerts/notifiers", get(alert_notifiers))
         // The limit holds for the body as sent; `Body` holds the inflated
         // size of a gzip body to it too.
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
@@ -833,6 +834,22 @@ async fn delete_alert_rule(
         alerts.reload().await?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/alerts/notifiers`: how each notifier's deliveries went
+/// (delivered, failed, queued, the last error).
+async fn alert_notifiers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<crate::alerts::DeliveryStatus>>, ApiError> {
+    state.require_read(&headers)?;
+    Ok(Json(
+        state
+            .alerts
+            .as_ref()
+            .map(|a| a.deliveries())
+            .unwrap_or_default(),
+    ))
 }
 
 /// `GET /api/alerts/firing`: every alert firing now (empty when the server

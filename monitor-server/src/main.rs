@@ -155,9 +155,13 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .with_retention(&config.retention)
         .with_stream_limits(&config.stream);
     let hub = state.stream_hub();
-    let alerts = monitor_server::alerts::Alerts::start(store.clone(), Arc::clone(&hub))
-        .await
-        .context("cannot load the alert rules and states")?;
+    let alerts = monitor_server::alerts::Alerts::start(
+        store.clone(),
+        Arc::clone(&hub),
+        monitor_server::alerts::AlertOptions::default(),
+    )
+    .await
+    .context("cannot load the alert rules and states")?;
     let state = state.with_alerts(alerts);
     let app = router(state);
     let shutdown = async move {

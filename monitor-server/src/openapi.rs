@@ -116,6 +116,8 @@ pub fn document() -> Value {
                     "responses": merge(ok("the rule", json!({"type": "object"})), error_responses(&["400", "401", "404", "422"]))},
                 "delete": {"summary": "Deletes a stored rule and forgets its alerts.", "security": read_security,
                     "responses": merge(json!({"204": {"description": "deleted"}}), error_responses(&["401", "404"]))}},
+            "/api/alerts/notifiers": {"get": {"summary": "Per notifier: notifications delivered, failed (after retries, refused, or dropped from a full queue), queued, and the last error.", "security": read_security,
+                "responses": merge(ok("delivery status", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))}},
             "/api/alerts/firing": {"get": {"summary": "Every alert firing now: rule, server, series labels, since when, last value.", "security": read_security,
                 "responses": merge(ok("firing alerts", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))}},
             "/api/alerts/events": {"get": {"summary": "Alert transitions (pending, firing, resolved, inactive) with their values, newest first.", "security": read_security,

@@ -404,7 +404,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 16);
+    assert_eq!(paths.len(), 17);
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "srv-x");
@@ -791,6 +791,7 @@ async fn streams_end_at_shutdown_and_an_unknown_id_gets_what_comes_next() {
 /// A fixture whose state runs the alert engine over its store.
 async fn fixture_with_alerts(
     dir: &std::path::Path,
+    options: monitor_server::alerts::AlertOptions,
 ) -> (Fixture, monitor_server::alerts::Alerts, Arc<SqlStore>) {
     let store = Arc::new(
         SqlStore::open(StoreOptions::sqlite(dir.join("db")))
@@ -799,7 +800,7 @@ async fn fixture_with_alerts(
     );
     let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
     let state = AppState::new(store.clone(), &admin, None);
-    let alerts = monitor_server::alerts::Alerts::start(store.clone(), state.stream_hub())
+    let alerts = monitor_server::alerts::Alerts::start(store.clone(), state.stream_hub(), options)
         .await
         .unwrap();
     let app = router(state.with_alerts(alerts.clone()));
@@ -829,7 +830,7 @@ async fn poll(f: &Fixture, path: &str, done: impl Fn(&Value) -> bool) -> Value {
 async fn thresholds_fire_resolve_and_survive_a_restart() {
     let dir = std::env::temp_dir().join(format!("monitor-alerts-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let (f, alerts, store) = fixture_with_alerts(&dir).await;
+    let (f, alerts, store) = fixture_with_alerts(&dir, Default::default()).await;
     let token = register(&f, "srv-01").await;
     let send = |s: Snapshot| {
         post(
@@ -889,7 +890,7 @@ async fn thresholds_fire_resolve_and_survive_a_restart() {
     drop(f);
     monitor_core::Store::shutdown(&*store).await.unwrap();
     drop(store);
-    let (f, alerts, _store) = fixture_with_alerts(&dir).await;
+    let (f, alerts, _store) = fixture_with_alerts(&dir, Default::default()).await;
     let firing = poll(&f, "/api/alerts/firing", |b| {
         b.as_array().unwrap().len() == 1
     })
@@ -912,7 +913,7 @@ async fn thresholds_fire_resolve_and_survive_a_restart() {
 async fn rules_on_plugin_metrics_through_the_api() {
     let dir = std::env::temp_dir().join(format!("monitor-rules-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let (f, _alerts, _store) = fixture_with_alerts(&dir).await;
+    let (f, _alerts, _store) = fixture_with_alerts(&dir, Default::default()).await;
     let token = register(&f, "srv-01").await;
     let (_, rules) = call(&f.app, get("/api/alerts/rules", &[])).await;
     let ids: Vec<&str> = rules
@@ -1037,5 +1038,106 @@ async fn rules_on_plugin_metrics_through_the_api() {
     );
     let (status, body) = call(&f.app, delete(&id)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_flaky_receiver_gets_each_transition_once() {
+    use std::sync::Mutex;
+    // A receiver that answers 500 twice, then 200.
+    let got: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let seen = Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let mut seen = seen.lock().unwrap();
+                seen.push(body.to_vec());
+                if seen.len() <= 2 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let tls = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth(),
+    );
+    let hook = monitor_server::webhook::Webhook::new(
+        monitor_server::webhook::WebhookConfig {
+            name: "ops".into(),
+            url,
+            secret: None,
+            headers: Default::default(),
+            format: Default::default(),
+            timeout_secs: 2,
+            allow: vec!["127.0.0.0/8".into()],
+        },
+        tls,
+    )
+    .unwrap();
+    let hook: Arc<dyn monitor_core::Notifier> = Arc::new(hook);
+    let dir = std::env::temp_dir().join(format!("monitor-notify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let opts = |hook: &Arc<dyn monitor_core::Notifier>| monitor_server::alerts::AlertOptions {
+        notifiers: vec![Arc::clone(hook)],
+        dashboard_url: Some("https://monitor.example".into()),
+        retry_base: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let (f, alerts, store) = fixture_with_alerts(&dir, opts(&hook)).await;
+    let token = register(&f, "srv-01").await;
+    let mut hot = snapshot("srv-01", Timestamp::now().add_millis(-2_000));
+    hot.metrics[0].samples[0].value = 99.0;
+    let req = post(
+        "/api/metrics",
+        &[("x-auth-token", &token)],
+        wire::encode(&hot).unwrap(),
+    );
+    assert_eq!(call(&f.app, req).await.0, StatusCode::OK);
+    let status = poll(&f, "/api/alerts/notifiers", |b| b[0]["delivered"] == 1).await;
+    assert_eq!(status[0]["failed"], 0, "{status}");
+    assert_eq!(status[0]["notifier"], "webhook:ops");
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 3, "two failures, then the delivery");
+        assert!(
+            got.windows(2).all(|w| w[0] == w[1]),
+            "the same notification each time"
+        );
+        let sent: serde_json::Value = serde_json::from_slice(&got[2]).unwrap();
+        assert_eq!(sent["event"]["state"], "firing");
+        assert_eq!(
+            sent["dashboard_url"],
+            "https://monitor.example/servers/srv-01"
+        );
+    }
+    // A restart sends nothing again for the same firing alert.
+    drop(alerts);
+    drop(f);
+    monitor_core::Store::shutdown(&*store).await.unwrap();
+    drop(store);
+    let (f, _alerts, _store) = fixture_with_alerts(&dir, opts(&hook)).await;
+    let mut again = snapshot("srv-01", Timestamp::now().add_millis(-1_000));
+    again.metrics[0].samples[0].value = 99.0;
+    let req = post(
+        "/api/metrics",
+        &[("x-auth-token", &token)],
+        wire::encode(&again).unwrap(),
+    );
+    assert_eq!(call(&f.app, req).await.0, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(got.lock().unwrap().len(), 3);
     let _ = std::fs::remove_dir_all(&dir);
 }
