@@ -87,6 +87,22 @@ pub struct ServerConfig {
     pub limits: LimitSettings,
     /// The live stream.
     pub stream: StreamSettings,
+    /// Alert notifications.
+    pub alerts: AlertSettings,
+}
+
+/// Alert notification settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertSettings {
+    /// Notify a still-firing alert again this often (`"0s"`: never).
+    #[serde(with = "duration_text")]
+    pub repeat_every: Duration,
+    /// The dashboard's public address, for links in notifications (empty:
+    /// no links).
+    pub dashboard_url: String,
+    /// Webhooks (`[[alerts.webhooks]]` tables).
+    pub webhooks: Vec<crate::webhook::WebhookConfig>,
 }
 
 /// TLS settings.
@@ -237,6 +253,7 @@ impl Default for ServerConfig {
             retention: RetentionSettings::default(),
             limits: LimitSettings::default(),
             stream: StreamSettings::default(),
+            alerts: AlertSettings::default(),
         }
     }
 }
@@ -281,9 +298,19 @@ impl ServerConfig {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// This configuration as TOML (every key, defaults included).
+    /// This configuration as TOML (every key, defaults included; webhook
+    /// secrets and headers, which may hold credentials, shown as `"<hidden>"`).
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}"))
+        let mut shown = self.clone();
+        for hook in &mut shown.alerts.webhooks {
+            if hook.secret.is_some() {
+                hook.secret = Some("<hidden>".into());
+            }
+            for value in hook.headers.values_mut() {
+                *value = "<hidden>".into();
+            }
+        }
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot show the configuration: {e}"))
     }
 
     /// Applies the variables of [`ENVIRONMENT`] that `get` knows (secrets
@@ -592,6 +619,20 @@ mod duration_text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_configuration_hides_webhook_credentials() {
+        let config = ServerConfig::from_toml(
+            "[[alerts.webhooks]]\nname = \"ops\"\nurl = \"https://h.example\"\nsecret = \"s3cret\"\nheaders = { authorization = \"Bearer t0k\" }\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let shown = config.to_toml();
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("t0k"),
+            "{shown}"
+        );
+        assert!(shown.contains("authorization = \"<hidden>\""), "{shown}");
+    }
 
     #[test]
     fn durations_read_back() {

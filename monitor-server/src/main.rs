@@ -158,7 +158,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let alerts = monitor_server::alerts::Alerts::start(
         store.clone(),
         Arc::clone(&hub),
-        monitor_server::alerts::AlertOptions::default(),
+        alert_options(&config.alerts)?,
     )
     .await
     .context("cannot load the alert rules and states")?;
@@ -259,6 +259,27 @@ async fn local_agent_token(
     let _ = std::fs::remove_file(&path);
     write_private(&path, token.expose())?;
     Ok(token)
+}
+
+/// The notifiers and notification settings of `[alerts]`.
+fn alert_options(
+    settings: &monitor_server::config::AlertSettings,
+) -> anyhow::Result<monitor_server::alerts::AlertOptions> {
+    let mut notifiers: Vec<Arc<dyn monitor_core::Notifier>> = Vec::new();
+    if !settings.webhooks.is_empty() {
+        let tls = monitor_server::webhook::system_tls()?;
+        for webhook in &settings.webhooks {
+            let hook = monitor_server::webhook::Webhook::new(webhook.clone(), Arc::clone(&tls))
+                .context("check [[alerts.webhooks]] in the configuration file")?;
+            notifiers.push(Arc::new(hook));
+        }
+    }
+    Ok(monitor_server::alerts::AlertOptions {
+        notifiers,
+        repeat_every: (!settings.repeat_every.is_zero()).then_some(settings.repeat_every),
+        dashboard_url: (!settings.dashboard_url.is_empty()).then(|| settings.dashboard_url.clone()),
+        retry_base: std::time::Duration::ZERO,
+    })
 }
 
 async fn shutdown_signal() {

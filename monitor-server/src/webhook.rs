@@ -280,6 +280,31 @@ fn render(
     }
 }
 
+/// The TLS client configuration webhooks use by default: the system's CA
+/// certificates.
+///
+/// # Errors
+/// [`NotifyError::InvalidConfig`] when the system has none.
+pub fn system_tls() -> Result<Arc<rustls::ClientConfig>, NotifyError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(NotifyError::InvalidConfig(
+            "no system CA certificates found for https webhooks".into(),
+        ));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| NotifyError::InvalidConfig(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// HMAC-SHA256 (RFC 2104).
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     const BLOCK: usize = 64;

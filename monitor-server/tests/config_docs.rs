@@ -99,5 +99,10 @@ fn the_example_parses() {
         .unwrap();
     let config = ServerConfig::from_toml(example).unwrap();
     assert_eq!(config.retention.raw.as_secs(), 14 * 86_400);
+    assert_eq!(config.alerts.webhooks.len(), 2);
+    assert_eq!(
+        config.alerts.webhooks[1].format,
+        monitor_server::webhook::WebhookFormat::Ntfy
+    );
     config.validate().unwrap();
 }
