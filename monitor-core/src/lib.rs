@@ -71,7 +71,9 @@ pub mod store;
 pub mod testing;
 pub mod wire;
 
-pub use alert::{AlertEvent, AlertRule, AlertState, Comparison, Scope, Severity, Thresholds};
+pub use alert::{
+    AlertEvent, AlertRule, AlertState, Comparison, Scope, Severity, Silence, Thresholds,
+};
 pub use collector::{CollectContext, Collector};
 pub use error::{BoxError, CollectError, ExportError, ModelError, NotifyError, StoreError};
 pub use exporter::Exporter;

@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use monitor_core::alert::{Evaluator, LastSeen, OFFLINE_METRIC, ServerFacts};
-use monitor_core::store::ServerRecord;
+use monitor_core::store::{AlertStateRecord, ServerRecord};
 use monitor_core::{
-    AlertEvent, AlertRule, AlertState, Comparison, Notification, Notifier, ServerId, Snapshot,
-    Store, StoreError, Thresholds, Timestamp,
+    AlertEvent, AlertRule, AlertState, Comparison, Notification, Notifier, ServerId, Silence,
+    Snapshot, Store, StoreError, Thresholds, Timestamp,
 };
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
@@ -32,6 +32,20 @@ use crate::stream::{Payload, StreamHub};
 
 /// The setting key of the original's three thresholds.
 pub const THRESHOLDS_KEY: &str = "thresholds";
+
+/// The setting key of the silences.
+pub const SILENCES_KEY: &str = "silences";
+
+/// The stored silences (expired ones included).
+///
+/// # Errors
+/// [`StoreError`] when the setting cannot be read.
+pub async fn silences(store: &dyn Store) -> Result<Vec<Silence>, StoreError> {
+    Ok(match store.setting(SILENCES_KEY).await? {
+        Some(value) => serde_json::from_value(value).unwrap_or_default(),
+        None => Vec::new(),
+    })
+}
 
 /// Missed reporting intervals after which the built-in offline rule fires.
 pub const OFFLINE_INTERVALS: f64 = 3.0;
@@ -129,6 +143,7 @@ struct State {
     evaluator: Evaluator,
     rules: Vec<AlertRule>,
     servers: HashMap<ServerId, ServerRecord>,
+    silences: Vec<Silence>,
 }
 
 impl Alerts {
@@ -168,6 +183,7 @@ impl Alerts {
                 evaluator,
                 rules: Vec::new(),
                 servers: HashMap::new(),
+                silences: Vec::new(),
             }),
             outboxes,
             repeat_every: options.repeat_every,
@@ -292,12 +308,14 @@ impl Engine {
             .into_iter()
             .map(|s| (s.id.clone(), s))
             .collect();
+        let silences = silences(&*self.store).await?;
         let mut state = self.state.lock().await;
         state
             .evaluator
             .retain(&rules, |id| servers.contains_key(id));
         state.rules = rules;
         state.servers = servers;
+        state.silences = silences;
         Ok(())
     }
 
@@ -340,64 +358,78 @@ impl Engine {
             .collect();
         let events = state.evaluator.on_tick(&state.rules, &seen, now);
         let stored = self.record(state, events).await?;
-        if let Some(every) = self.repeat_every {
-            self.repeat(state, every, now).await?;
-        }
+        self.catch_up(state, now).await?;
         Ok(stored)
     }
 
-    /// Notifies still-firing alerts whose last notification is `every` old.
-    async fn repeat(
-        &self,
-        state: &mut State,
-        every: Duration,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let due: Vec<AlertEvent> = state
+    /// Notifies firing alerts not notified since they started (silenced
+    /// then, or their notification could not be queued) and, with
+    /// `repeat_every`, those whose last notification is that old.
+    async fn catch_up(&self, state: &mut State, now: Timestamp) -> Result<(), StoreError> {
+        let still = |r: &AlertStateRecord, repeat: bool| {
+            let rule = state.rules.iter().find(|rule| rule.id == r.rule_id)?;
+            let event = AlertEvent {
+                id: 0,
+                rule_id: rule.id.clone(),
+                rule_name: rule.name.clone(),
+                server_id: r.server_id.clone(),
+                metric: rule.metric.clone(),
+                labels: r.labels.clone(),
+                from: AlertState::Firing,
+                state: AlertState::Firing,
+                value: r.last_value,
+                threshold: rule.threshold,
+                severity: rule.severity,
+                at: now,
+                message: format!("{}: firing on {} since {}", rule.name, r.server_id, r.since),
+            };
+            Some((event, repeat))
+        };
+        let mut due: Vec<(AlertEvent, bool)> = state
             .evaluator
-            .due_repeats(every.as_millis() as i64, now)
+            .unnotified_firing()
             .into_iter()
-            .filter_map(|r| {
-                let rule = state.rules.iter().find(|rule| rule.id == r.rule_id)?;
-                Some(AlertEvent {
-                    id: 0,
-                    rule_id: rule.id.clone(),
-                    rule_name: rule.name.clone(),
-                    server_id: r.server_id.clone(),
-                    metric: rule.metric.clone(),
-                    labels: r.labels.clone(),
-                    from: AlertState::Firing,
-                    state: AlertState::Firing,
-                    value: r.last_value,
-                    threshold: rule.threshold,
-                    severity: rule.severity,
-                    at: now,
-                    message: format!(
-                        "{}: still firing on {} since {}",
-                        rule.name, r.server_id, r.since
-                    ),
-                })
-            })
+            .filter_map(|r| still(r, false))
             .collect();
-        if due.is_empty() {
-            return Ok(());
+        if let Some(every) = self.repeat_every {
+            due.extend(
+                state
+                    .evaluator
+                    .due_repeats(every.as_millis() as i64, now)
+                    .into_iter()
+                    .filter(|r| r.last_notified.is_some_and(|t| t >= r.since))
+                    .filter_map(|r| still(r, true)),
+            );
         }
-        for event in &due {
-            self.send(state, event, true);
+        let mut sent = false;
+        for (event, repeat) in &due {
+            sent |= self.send(state, event, *repeat);
+        }
+        if !sent {
+            return Ok(());
         }
         self.store
             .save_alert_states(&state.evaluator.take_changed())
             .await
     }
 
-    /// Queues `event` for every notifier and marks its alert notified.
-    fn send(&self, state: &mut State, event: &AlertEvent, repeat: bool) {
+    /// Queues `event` for every notifier and marks its alert notified;
+    /// false when a silence covers it or no queue took it (it is then
+    /// caught up with later).
+    fn send(&self, state: &mut State, event: &AlertEvent, repeat: bool) -> bool {
+        let now = Timestamp::now();
+        if state
+            .silences
+            .iter()
+            .any(|s| s.covers(&event.rule_id, &event.server_id, now))
+        {
+            return false;
+        }
         let key = monitor_core::alert::AlertKey {
             rule_id: event.rule_id.clone(),
             server_id: event.server_id.clone(),
             labels: event.labels.clone(),
         };
-        state.evaluator.notified(&key, event.at);
         let notification = Notification {
             event: event.clone(),
             server_name: state
@@ -410,10 +442,12 @@ impl Engine {
                 .map(|base| format!("{}/servers/{}", base.trim_end_matches('/'), event.server_id)),
             repeat,
         };
+        let mut queued = self.outboxes.is_empty();
         for outbox in &self.outboxes {
             let mut status = lock(&outbox.status);
             if outbox.tx.try_send(notification.clone()).is_ok() {
                 status.queued += 1;
+                queued = true;
             } else {
                 status.failed += 1;
                 status.last_error = Some("the delivery queue is full".into());
@@ -421,6 +455,10 @@ impl Engine {
                 tracing::error!(notifier = %status.notifier, "The delivery queue is full; a notification was dropped.");
             }
         }
+        if queued {
+            state.evaluator.notified(&key, event.at);
+        }
+        queued
     }
 
     /// Stores `events` and the changed states, and publishes the events.
@@ -434,6 +472,7 @@ impl Engine {
         }
         let stored = self.store.append_alert_events(&events).await?;
         for event in stored.iter().filter(|e| e.notifies()) {
+            // A resolution under a silence is simply not told.
             self.send(state, event, false);
         }
         self.store

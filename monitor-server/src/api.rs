@@ -191,6 +191,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/alerts/events", get(alert_events))
         .route("/api/alerts/notifiers", get(alert_notifiers))
+        .route(
+            "/api/alerts/silences",
+            get(list_silences).post(create_silence),
+        )
+        .route("/api/alerts/silences/{id}", delete(delete_silence))
         // The limit holds for the body as sent; `Body` holds the inflated
         // size of a gzip body to it too.
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
@@ -833,6 +838,82 @@ async fn delete_alert_rule(
     if let Some(alerts) = &state.alerts {
         alerts.reload().await?;
     }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/alerts/silences`: the silences not yet over.
+async fn list_silences(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<monitor_core::Silence>>, ApiError> {
+    state.require_read(&headers)?;
+    let now = Timestamp::now();
+    let mut silences = crate::alerts::silences(&*state.store).await?;
+    silences.retain(|s| s.until > now);
+    Ok(Json(silences))
+}
+
+/// Stores `silences` (the ones over dropped) and tells the engine.
+async fn save_silences(
+    state: &AppState,
+    mut silences: Vec<monitor_core::Silence>,
+) -> Result<(), ApiError> {
+    let now = Timestamp::now();
+    silences.retain(|s| s.until > now);
+    let value = serde_json::to_value(&silences)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    state
+        .store
+        .put_setting(crate::alerts::SILENCES_KEY, &value)
+        .await?;
+    if let Some(alerts) = &state.alerts {
+        alerts.reload().await?;
+    }
+    Ok(())
+}
+
+/// `POST /api/alerts/silences`: no notifications for a rule, a server, or
+/// a rule on a server, until a time (`{"rule_id": ..., "server_id": ...,
+/// "until": RFC 3339 or Unix seconds, "comment": ...}`).
+async fn create_silence(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<monitor_core::Silence>), ApiError> {
+    state.require_read(&headers)?;
+    let mut silence: monitor_core::Silence = json_body(&body)?;
+    let invalid = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_silence", m);
+    if silence.rule_id.is_none() && silence.server_id.is_none() {
+        return Err(invalid(
+            "give a rule_id, a server_id or both (a silence of everything is too easy to forget)",
+        ));
+    }
+    if silence.until <= Timestamp::now() {
+        return Err(invalid("until: give a time in the future"));
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|_| random_failed())?;
+    silence.id = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut silences = crate::alerts::silences(&*state.store).await?;
+    silences.push(silence.clone());
+    save_silences(&state, silences).await?;
+    Ok((StatusCode::CREATED, Json(silence)))
+}
+
+/// `DELETE /api/alerts/silences/{id}`: ends a silence now.
+async fn delete_silence(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.require_read(&headers)?;
+    let mut silences = crate::alerts::silences(&*state.store).await?;
+    let before = silences.len();
+    silences.retain(|s| s.id != id);
+    if silences.len() == before {
+        return Err(ApiError::not_found(format!("silence {id} not found")));
+    }
+    save_silences(&state, silences).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -404,7 +404,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 17);
+    assert_eq!(paths.len(), 19);
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "srv-x");
@@ -1041,11 +1041,12 @@ async fn rules_on_plugin_metrics_through_the_api() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn a_flaky_receiver_gets_each_transition_once() {
-    use std::sync::Mutex;
-    // A receiver that answers 500 twice, then 200.
-    let got: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+type Received = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// A webhook receiver on loopback that answers 500 to its first `failures`
+/// requests, then 200; and a webhook notifier for it.
+async fn hook_receiver(failures: usize) -> (Arc<dyn monitor_core::Notifier>, Received) {
+    let got: Received = Arc::default();
     let seen = Arc::clone(&got);
     let app = axum::Router::new().route(
         "/hook",
@@ -1054,7 +1055,7 @@ async fn a_flaky_receiver_gets_each_transition_once() {
             async move {
                 let mut seen = seen.lock().unwrap();
                 seen.push(body.to_vec());
-                if seen.len() <= 2 {
+                if seen.len() <= failures {
                     StatusCode::INTERNAL_SERVER_ERROR
                 } else {
                     StatusCode::OK
@@ -1087,25 +1088,39 @@ async fn a_flaky_receiver_gets_each_transition_once() {
         tls,
     )
     .unwrap();
-    let hook: Arc<dyn monitor_core::Notifier> = Arc::new(hook);
-    let dir = std::env::temp_dir().join(format!("monitor-notify-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let opts = |hook: &Arc<dyn monitor_core::Notifier>| monitor_server::alerts::AlertOptions {
+    (Arc::new(hook), got)
+}
+
+/// Posts a report of `srv-01` dated `ago_ms` ago with the whole machine's
+/// CPU at `cpu` percent.
+async fn report_cpu(f: &Fixture, token: &str, cpu: f64, ago_ms: i64) {
+    let mut s = snapshot("srv-01", Timestamp::now().add_millis(-ago_ms));
+    s.metrics[0].samples[0].value = cpu;
+    let req = post(
+        "/api/metrics",
+        &[("x-auth-token", token)],
+        wire::encode(&s).unwrap(),
+    );
+    assert_eq!(call(&f.app, req).await.0, StatusCode::OK);
+}
+
+fn notify_options(hook: &Arc<dyn monitor_core::Notifier>) -> monitor_server::alerts::AlertOptions {
+    monitor_server::alerts::AlertOptions {
         notifiers: vec![Arc::clone(hook)],
         dashboard_url: Some("https://monitor.example".into()),
         retry_base: std::time::Duration::from_millis(50),
         ..Default::default()
-    };
-    let (f, alerts, store) = fixture_with_alerts(&dir, opts(&hook)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_flaky_receiver_gets_each_transition_once() {
+    let (hook, got) = hook_receiver(2).await;
+    let dir = std::env::temp_dir().join(format!("monitor-notify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, alerts, store) = fixture_with_alerts(&dir, notify_options(&hook)).await;
     let token = register(&f, "srv-01").await;
-    let mut hot = snapshot("srv-01", Timestamp::now().add_millis(-2_000));
-    hot.metrics[0].samples[0].value = 99.0;
-    let req = post(
-        "/api/metrics",
-        &[("x-auth-token", &token)],
-        wire::encode(&hot).unwrap(),
-    );
-    assert_eq!(call(&f.app, req).await.0, StatusCode::OK);
+    report_cpu(&f, &token, 99.0, 2_000).await;
     let status = poll(&f, "/api/alerts/notifiers", |b| b[0]["delivered"] == 1).await;
     assert_eq!(status[0]["failed"], 0, "{status}");
     assert_eq!(status[0]["notifier"], "webhook:ops");
@@ -1128,16 +1143,58 @@ async fn a_flaky_receiver_gets_each_transition_once() {
     drop(f);
     monitor_core::Store::shutdown(&*store).await.unwrap();
     drop(store);
-    let (f, _alerts, _store) = fixture_with_alerts(&dir, opts(&hook)).await;
-    let mut again = snapshot("srv-01", Timestamp::now().add_millis(-1_000));
-    again.metrics[0].samples[0].value = 99.0;
-    let req = post(
-        "/api/metrics",
-        &[("x-auth-token", &token)],
-        wire::encode(&again).unwrap(),
-    );
-    assert_eq!(call(&f.app, req).await.0, StatusCode::OK);
+    let (f, _alerts, _store) = fixture_with_alerts(&dir, notify_options(&hook)).await;
+    report_cpu(&f, &token, 99.0, 1_000).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(got.lock().unwrap().len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_silence_holds_notifications_until_it_ends() {
+    let (hook, got) = hook_receiver(0).await;
+    let dir = std::env::temp_dir().join(format!("monitor-silence-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, alerts, _store) = fixture_with_alerts(&dir, notify_options(&hook)).await;
+    let token = register(&f, "srv-01").await;
+    let silence = |body: Value| post("/api/alerts/silences", &[], body.to_string());
+    let in_an_hour = Timestamp::now().add_millis(3_600_000).to_rfc3339();
+    let (status, body) = call(&f.app, silence(json!({"until": in_an_hour}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"], "invalid_silence");
+    let (status, _) = call(&f.app, silence(json!({"server_id": "srv-01", "until": 1}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "in the past");
+    let (status, created) = call(
+        &f.app,
+        silence(json!({"server_id": "srv-01", "until": in_an_hour, "comment": "maintenance"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (_, list) = call(&f.app, get("/api/alerts/silences", &[])).await;
+    assert_eq!(list[0]["comment"], "maintenance");
+
+    // Firing under the silence: recorded, not sent.
+    report_cpu(&f, &token, 99.0, 1_000).await;
+    poll(&f, "/api/alerts/firing", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(got.lock().unwrap().is_empty());
+
+    // The silence ends: the still-firing alert is told at the next tick.
+    let id = created["id"].as_str().unwrap();
+    let req = Request::delete(format!("/api/alerts/silences/{id}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&f.app, req).await.0, StatusCode::NO_CONTENT);
+    alerts.tick(Timestamp::now()).await.unwrap();
+    poll(&f, "/api/alerts/notifiers", |b| b[0]["delivered"] == 1).await;
+    let sent: Value = serde_json::from_slice(&got.lock().unwrap()[0]).unwrap();
+    assert_eq!(sent["event"]["state"], "firing");
+    assert_eq!(sent["repeat"], false);
+    alerts.tick(Timestamp::now()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(got.lock().unwrap().len(), 1, "told once");
     let _ = std::fs::remove_dir_all(&dir);
 }

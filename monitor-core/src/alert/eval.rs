@@ -275,6 +275,16 @@ impl Evaluator {
             .collect()
     }
 
+    /// Firing alerts not notified since they started firing (silenced at
+    /// the time, or their notification could not be queued).
+    pub fn unnotified_firing(&self) -> Vec<&AlertStateRecord> {
+        self.states
+            .values()
+            .filter(|r| r.state == AlertState::Firing)
+            .filter(|r| r.last_notified.is_none_or(|t| t < r.since))
+            .collect()
+    }
+
     /// The alerts currently pending or firing.
     pub fn active(&self) -> impl Iterator<Item = &AlertStateRecord> {
         self.states
@@ -531,6 +541,7 @@ mod tests {
         let mut e = Evaluator::default();
         let hot = |t| snap("srv-01", t, "cpu_usage_percent", &[(Labels::new(), 99.0)]);
         assert_eq!(e.on_snapshot(rules, &facts, &hot(0)).len(), 1);
+        assert_eq!(e.unnotified_firing().len(), 1);
         let key = AlertKey {
             rule_id: "cpu".into(),
             server_id: server.clone(),
@@ -547,6 +558,10 @@ mod tests {
         assert!(
             resumed.take_changed().is_empty(),
             "no transition, nothing to save"
+        );
+        assert!(
+            resumed.unnotified_firing().is_empty(),
+            "notified when it fired"
         );
         assert!(
             resumed

@@ -340,6 +340,35 @@ pub struct AlertEvent {
     pub message: String,
 }
 
+/// A silence: no notifications for the alerts it covers until a time (the
+/// alerts are still evaluated and their events stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    /// Assigned when it is created.
+    #[serde(default)]
+    pub id: String,
+    /// Only this rule's alerts (every rule when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    /// Only this server's alerts (every server when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<ServerId>,
+    /// When it ends.
+    pub until: Timestamp,
+    /// Why (for the people who read the list).
+    #[serde(default)]
+    pub comment: String,
+}
+
+impl Silence {
+    /// True when it covers an alert of `rule_id` on `server_id` at `now`.
+    pub fn covers(&self, rule_id: &str, server_id: &ServerId, now: Timestamp) -> bool {
+        now < self.until
+            && self.rule_id.as_deref().is_none_or(|r| r == rule_id)
+            && self.server_id.as_ref().is_none_or(|s| s == server_id)
+    }
+}
+
 impl AlertEvent {
     /// True for the transitions people are told about: an alert starts
     /// firing, or a firing alert resolves.
