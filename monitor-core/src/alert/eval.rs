@@ -128,8 +128,12 @@ impl Evaluator {
         let mut events = Vec::new();
         for rule in rules
             .iter()
-            .filter(|r| r.enabled && r.scope.includes(server.id, server.tags))
+            .filter(|r| r.scope.includes(server.id, server.tags))
         {
+            let rule = &*rule.for_server(server.id);
+            if !rule.enabled {
+                continue;
+            }
             if rule.metric == OFFLINE_METRIC {
                 let key = key(rule, server.id, Labels::new());
                 events.extend(self.observe(rule, key, Some(0.0), at));
@@ -173,14 +177,15 @@ impl Evaluator {
         now: Timestamp,
     ) -> Vec<AlertEvent> {
         let mut events = Vec::new();
-        for rule in rules
-            .iter()
-            .filter(|r| r.enabled && r.metric == OFFLINE_METRIC)
-        {
+        for rule in rules.iter().filter(|r| r.metric == OFFLINE_METRIC) {
             for seen in servers
                 .iter()
                 .filter(|s| rule.scope.includes(s.server.id, s.server.tags))
             {
+                let rule = &*rule.for_server(seen.server.id);
+                if !rule.enabled {
+                    continue;
+                }
                 let Some(last) = seen.at else { continue };
                 let interval = if seen.interval_secs > 0.0 {
                     seen.interval_secs
@@ -613,6 +618,55 @@ mod tests {
                 ("core3", "{cpu=\"3\"}".into()),
             ]
         );
+    }
+
+    #[test]
+    fn per_server_overrides() {
+        let mut r = rule("disk", "filesystem_used_percent", 90.0);
+        r.resolve_threshold = Some(85.0);
+        let db = id("db-01");
+        let web = id("web-01");
+        r.overrides.insert(
+            db.clone(),
+            crate::alert::RuleOverride {
+                threshold: Some(97.0),
+                ..Default::default()
+            },
+        );
+        r.overrides.insert(
+            web.clone(),
+            crate::alert::RuleOverride {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        );
+        assert!(r.validate().is_ok());
+        assert_eq!(r.for_server(&db).threshold, 97.0);
+        assert_eq!(r.for_server(&db).resolve_threshold, Some(85.0));
+        let values = [(Labels::new().with("mountpoint", "/"), 95.0)];
+        let rules = std::slice::from_ref(&r);
+        let mut e = Evaluator::default();
+        for (name, fired) in [("srv-01", 1), ("db-01", 0), ("web-01", 0)] {
+            let server = id(name);
+            let s = snap(name, 0, "filesystem_used_percent", &values);
+            let events = e.on_snapshot(rules, &ServerFacts::new(&server, &[]), &s);
+            assert_eq!(events.len(), fired, "{name}");
+        }
+        let mut bad = r.clone();
+        bad.overrides.insert(
+            db,
+            crate::alert::RuleOverride {
+                resolve_threshold: Some(99.0),
+                ..Default::default()
+            },
+        );
+        let err = bad.validate().unwrap_err();
+        assert!(
+            err.starts_with("overrides.db-01.resolve_threshold"),
+            "{err}"
+        );
+        let json = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(json["overrides"]["db-01"]["threshold"], 97.0);
     }
 
     #[test]

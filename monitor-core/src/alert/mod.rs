@@ -5,6 +5,8 @@
 //! deliver; [`eval`] turns rules, snapshots and time into transitions (pure
 //! code, no I/O).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 pub mod eval;
@@ -209,6 +211,24 @@ pub struct AlertRule {
     /// Disabled rules are kept but not evaluated.
     #[serde(default = "enabled")]
     pub enabled: bool,
+    /// Per-server changes of this rule (another threshold, or off).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub overrides: BTreeMap<ServerId, RuleOverride>,
+}
+
+/// What a rule changes for one server; absent fields keep the rule's.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleOverride {
+    /// The firing threshold on this server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// The resolve threshold on this server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_threshold: Option<f64>,
+    /// `false`: the rule does not apply to this server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 fn enabled() -> bool {
@@ -237,6 +257,33 @@ impl AlertRule {
             severity: Severity::default(),
             scope: Scope::default(),
             enabled: true,
+            overrides: BTreeMap::new(),
+        }
+    }
+
+    /// The rule as it applies to `server`: its override (if any) applied.
+    pub fn for_server(&self, server: &ServerId) -> std::borrow::Cow<'_, AlertRule> {
+        match self.overrides.get(server) {
+            None => std::borrow::Cow::Borrowed(self),
+            Some(o) => {
+                let mut rule = self.clone();
+                rule.overrides.clear();
+                if let Some(t) = o.threshold {
+                    rule.threshold = t;
+                    // A resolve threshold beyond the new firing one would
+                    // flap: it follows unless the override gives its own.
+                    rule.resolve_threshold = rule
+                        .resolve_threshold
+                        .filter(|r| if rule.op.is_upper() { *r <= t } else { *r >= t });
+                }
+                if o.resolve_threshold.is_some() {
+                    rule.resolve_threshold = o.resolve_threshold;
+                }
+                if let Some(enabled) = o.enabled {
+                    rule.enabled = enabled;
+                }
+                std::borrow::Cow::Owned(rule)
+            }
         }
     }
 
@@ -285,6 +332,11 @@ impl AlertRule {
             && ids.is_empty()
         {
             return Err("scope: list at least one server".into());
+        }
+        for server in self.overrides.keys() {
+            self.for_server(server)
+                .validate()
+                .map_err(|e| format!("overrides.{server}.{e}"))?;
         }
         Ok(())
     }

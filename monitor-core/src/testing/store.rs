@@ -550,6 +550,14 @@ async fn alerts_and_settings(store: &dyn Store) {
         severity: Severity::Critical,
         scope: Scope::Tag("conformance".into()),
         enabled: true,
+        overrides: [(
+            ServerId::new("conformance-db").unwrap(),
+            crate::alert::RuleOverride {
+                threshold: Some(97.0),
+                ..Default::default()
+            },
+        )]
+        .into(),
     };
     let saved = store.put_alert_rule(rule.clone()).await.unwrap();
     assert!(!saved.id.is_empty());
