@@ -335,25 +335,22 @@ impl Engine {
     async fn tick(&self, now: Timestamp) -> Result<Vec<AlertEvent>, StoreError> {
         let mut state = self.state.lock().await;
         let state = &mut *state;
-        // The newest report of each server, as the store knows it.
-        let latest: HashMap<ServerId, Arc<Snapshot>> = self
+        // Each server's last report as the store knows it (its newest
+        // snapshots in memory included), which also refreshes the tags.
+        state.servers = self
             .store
-            .latest_snapshots()
+            .servers()
             .await?
             .into_iter()
-            .map(|s| (s.server_id.clone(), s))
+            .map(|s| (s.id.clone(), s))
             .collect();
         let seen: Vec<LastSeen<'_>> = state
             .servers
             .values()
             .map(|s| LastSeen {
                 server: ServerFacts::new(&s.id, &s.tags),
-                at: latest.get(&s.id).map(|l| l.timestamp).or(s.last_seen),
-                interval_secs: latest
-                    .get(&s.id)
-                    .and_then(|l| l.interval_secs)
-                    .or(s.interval_secs)
-                    .unwrap_or(0.0),
+                at: s.last_seen,
+                interval_secs: s.interval_secs.unwrap_or(0.0),
             })
             .collect();
         let events = state.evaluator.on_tick(&state.rules, &seen, now);
