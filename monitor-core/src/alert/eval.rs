@@ -209,10 +209,13 @@ impl Evaluator {
         value: Option<f64>,
         at: Timestamp,
     ) -> Option<AlertEvent> {
-        let record = self
-            .states
-            .entry(key.clone())
-            .or_insert_with(|| AlertStateRecord {
+        // Alerts that never left `inactive` keep no record: with thousands
+        // of servers, most series of most rules are quiet.
+        if !self.states.contains_key(&key) {
+            if !value.is_some_and(|v| rule.op.holds(v, rule.threshold)) {
+                return None;
+            }
+            let record = AlertStateRecord {
                 rule_id: key.rule_id.clone(),
                 server_id: key.server_id.clone(),
                 labels: key.labels.clone(),
@@ -220,7 +223,10 @@ impl Evaluator {
                 since: at,
                 last_value: None,
                 last_notified: None,
-            });
+            };
+            self.states.insert(key.clone(), record);
+        }
+        let record = self.states.get_mut(&key)?;
         // A late snapshot cannot move an alert back in time.
         if at < record.since {
             return None;
