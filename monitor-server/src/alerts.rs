@@ -3,8 +3,11 @@
 //! alerts' states (so a restart neither forgets nor repeats them) and
 //! publishes the events on the live stream.
 //!
-//! Ingest hands snapshots over a bounded queue and never waits for the
-//! engine; the evaluation itself is [`monitor_core::alert::Evaluator`].
+//! Ingest evaluates each accepted snapshot in place (a few microseconds
+//! under a lock: [`monitor_core::alert::Evaluator`] keeps state only for
+//! alerts that left `inactive`) and hands the rare transitions to the
+//! engine's task, which stores and sends them in order: ingest never waits
+//! for the database or a receiver, and no snapshot goes unevaluated.
 //!
 //! # Notifications
 //! An alert that starts firing is notified once, and once more when it
@@ -26,7 +29,7 @@ use monitor_core::{
     Snapshot, Store, StoreError, Thresholds, Timestamp,
 };
 use serde::Serialize;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 
 use crate::stream::{Payload, StreamHub};
 
@@ -49,10 +52,6 @@ pub async fn silences(store: &dyn Store) -> Result<Vec<Silence>, StoreError> {
 
 /// Missed reporting intervals after which the built-in offline rule fires.
 pub const OFFLINE_INTERVALS: f64 = 3.0;
-
-/// Snapshots waiting for evaluation; beyond this, ingest drops the newest
-/// ones from evaluation (the next snapshot of the server is evaluated).
-const QUEUE: usize = 4096;
 
 /// How often host-offline rules are evaluated.
 const TICK: Duration = Duration::from_secs(5);
@@ -115,19 +114,29 @@ struct Outbox {
 }
 
 /// Handle to the running engine: cheap to clone, shared by the handlers.
+/// The engine's task ends when the last handle is dropped.
 #[derive(Clone, Debug)]
 pub struct Alerts {
-    tx: mpsc::Sender<Arc<Snapshot>>,
+    /// Transitions found by [`Alerts::evaluate`], to store in order.
+    tx: mpsc::UnboundedSender<Vec<AlertEvent>>,
     engine: Arc<Engine>,
 }
 
 struct Engine {
     store: Arc<dyn Store>,
     stream: Arc<StreamHub>,
-    state: Mutex<State>,
+    /// Never held across an await.
+    state: std::sync::Mutex<State>,
+    /// Held while events and states are written, so that the states saved
+    /// last are the newest.
+    io: tokio::sync::Mutex<()>,
     outboxes: Vec<Outbox>,
     repeat_every: Option<Duration>,
     dashboard_url: Option<String>,
+    /// When the engine started: hosts not heard from since then are
+    /// counted offline from this time, not from their last report (the
+    /// server could not hear them while it was down).
+    started: Timestamp,
 }
 
 impl std::fmt::Debug for Engine {
@@ -142,8 +151,13 @@ impl std::fmt::Debug for Engine {
 struct State {
     evaluator: Evaluator,
     rules: Vec<AlertRule>,
+    /// Kept current by the snapshots evaluated (last seen, interval) and
+    /// read again from the store every 30 s.
     servers: HashMap<ServerId, ServerRecord>,
     silences: Vec<Silence>,
+    /// A snapshot came from a server not in `servers` (registered since the
+    /// last reload): the next tick reloads.
+    unknown: bool,
 }
 
 impl Alerts {
@@ -179,28 +193,58 @@ impl Alerts {
         let engine = Arc::new(Engine {
             store,
             stream,
-            state: Mutex::new(State {
+            state: std::sync::Mutex::new(State {
                 evaluator,
                 rules: Vec::new(),
                 servers: HashMap::new(),
                 silences: Vec::new(),
+                unknown: false,
             }),
+            io: tokio::sync::Mutex::new(()),
             outboxes,
             repeat_every: options.repeat_every,
             dashboard_url: options.dashboard_url,
+            started: Timestamp::now(),
         });
         engine.reload().await?;
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(Arc::clone(&engine).run(rx));
         Ok(Alerts { tx, engine })
     }
 
-    /// Queues an accepted snapshot for evaluation; never waits.
-    pub fn evaluate(&self, snapshot: Arc<Snapshot>) {
-        if self.tx.try_send(snapshot).is_err() {
-            tracing::warn!(
-                "The alert engine is behind; a snapshot was not evaluated (the server's next one will be)."
-            );
+    /// Evaluates the rules on an accepted snapshot (the newest of its
+    /// server) and queues the transitions for storing and sending; never
+    /// waits for I/O.
+    pub fn evaluate(&self, snapshot: &Snapshot) {
+        let mut state = lock(&self.engine.state);
+        let State {
+            evaluator,
+            rules,
+            servers,
+            unknown,
+            ..
+        } = &mut *state;
+        let tags: &[String] = match servers.get_mut(&snapshot.server_id) {
+            Some(server) => {
+                if server.last_seen.is_none_or(|t| t < snapshot.timestamp) {
+                    server.last_seen = Some(snapshot.timestamp);
+                }
+                if snapshot.interval_secs.is_some() {
+                    server.interval_secs = snapshot.interval_secs;
+                }
+                &server.tags
+            }
+            None => {
+                *unknown = true;
+                &[]
+            }
+        };
+        let facts = ServerFacts::new(&snapshot.server_id, tags);
+        let events = evaluator.on_snapshot(rules, &facts, snapshot);
+        // Sent under the lock: the task stores transitions in the order
+        // they happened.
+        if !events.is_empty() && self.tx.send(events).is_err() {
+            tracing::error!("The alert engine has stopped; a transition was not stored.");
         }
     }
 
@@ -231,7 +275,7 @@ impl Alerts {
 
     /// The alerts firing now.
     pub async fn firing(&self) -> Vec<monitor_core::store::AlertStateRecord> {
-        let state = self.engine.state.lock().await;
+        let state = lock(&self.engine.state);
         state
             .evaluator
             .active()
@@ -270,16 +314,17 @@ pub async fn thresholds(store: &dyn Store) -> Result<Thresholds, StoreError> {
 }
 
 impl Engine {
-    async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Arc<Snapshot>>) {
+    async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Vec<AlertEvent>>) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks = 0u64;
         loop {
             tokio::select! {
-                snapshot = rx.recv() => {
-                    let Some(snapshot) = snapshot else { break };
-                    if let Err(error) = self.on_snapshot(&snapshot).await {
-                        tracing::error!(%error, "Could not store alert events; they are evaluated again with the next snapshot.");
+                events = rx.recv() => {
+                    let Some(events) = events else { break };
+                    let count = events.len();
+                    if let Err(error) = self.record(events).await {
+                        tracing::error!(%error, count, "Could not store alert transitions; the alerts keep their new states.");
                     }
                 }
                 _ = tick.tick() => {
@@ -309,7 +354,7 @@ impl Engine {
             .map(|s| (s.id.clone(), s))
             .collect();
         let silences = silences(&*self.store).await?;
-        let mut state = self.state.lock().await;
+        let mut state = lock(&self.state);
         state
             .evaluator
             .retain(&rules, |id| servers.contains_key(id));
@@ -319,50 +364,66 @@ impl Engine {
         Ok(())
     }
 
-    async fn on_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        let mut state = self.state.lock().await;
-        let state = &mut *state;
-        let tags = state
-            .servers
-            .get(&snapshot.server_id)
-            .map(|s| s.tags.clone())
-            .unwrap_or_default();
-        let facts = ServerFacts::new(&snapshot.server_id, &tags);
-        let events = state.evaluator.on_snapshot(&state.rules, &facts, snapshot);
-        self.record(state, events).await.map(|_| ())
-    }
-
     async fn tick(&self, now: Timestamp) -> Result<Vec<AlertEvent>, StoreError> {
-        let mut state = self.state.lock().await;
-        let state = &mut *state;
-        // Each server's last report as the store knows it (its newest
-        // snapshots in memory included), which also refreshes the tags.
-        state.servers = self
-            .store
-            .servers()
-            .await?
-            .into_iter()
-            .map(|s| (s.id.clone(), s))
-            .collect();
-        let seen: Vec<LastSeen<'_>> = state
-            .servers
-            .values()
-            .map(|s| LastSeen {
-                server: ServerFacts::new(&s.id, &s.tags),
-                at: s.last_seen,
-                interval_secs: s.interval_secs.unwrap_or(0.0),
-            })
-            .collect();
-        let events = state.evaluator.on_tick(&state.rules, &seen, now);
-        let stored = self.record(state, events).await?;
-        self.catch_up(state, now).await?;
+        let registered = std::mem::take(&mut lock(&self.state).unknown);
+        if registered {
+            self.reload().await?;
+        }
+        let events = {
+            let mut state = lock(&self.state);
+            let State {
+                evaluator,
+                rules,
+                servers,
+                ..
+            } = &mut *state;
+            // Offline since before the start: these keep their alerts.
+            let down: std::collections::HashSet<ServerId> = evaluator
+                .active()
+                .filter(|a| {
+                    rules
+                        .iter()
+                        .any(|r| r.id == a.rule_id && r.metric == OFFLINE_METRIC)
+                })
+                .map(|a| a.server_id.clone())
+                .collect();
+            let seen: Vec<LastSeen<'_>> = servers
+                .values()
+                .map(|s| LastSeen {
+                    server: ServerFacts::new(&s.id, &s.tags),
+                    at: s.last_seen.map(|t| {
+                        if t < self.started && !down.contains(&s.id) {
+                            self.started
+                        } else {
+                            t
+                        }
+                    }),
+                    interval_secs: s.interval_secs.unwrap_or(0.0),
+                })
+                .collect();
+            evaluator.on_tick(rules, &seen, now)
+        };
+        let stored = self.record(events).await?;
+        self.catch_up(now).await?;
         Ok(stored)
     }
 
     /// Notifies firing alerts not notified since they started (silenced
     /// then, or their notification could not be queued) and, with
     /// `repeat_every`, those whose last notification is that old.
-    async fn catch_up(&self, state: &mut State, now: Timestamp) -> Result<(), StoreError> {
+    async fn catch_up(&self, now: Timestamp) -> Result<(), StoreError> {
+        let _io = self.io.lock().await;
+        let Some(changed) = self.due(now) else {
+            return Ok(());
+        };
+        self.store.save_alert_states(&changed).await
+    }
+
+    /// Queues the notifications [`Engine::catch_up`] owes; the changed
+    /// states to save, or `None` when nothing was queued.
+    fn due(&self, now: Timestamp) -> Option<Vec<AlertStateRecord>> {
+        let mut state = lock(&self.state);
+        let state = &mut *state;
         let still = |r: &AlertStateRecord, repeat: bool| {
             let rule = state.rules.iter().find(|rule| rule.id == r.rule_id)?;
             let event = AlertEvent {
@@ -402,12 +463,7 @@ impl Engine {
         for (event, repeat) in &due {
             sent |= self.send(state, event, *repeat);
         }
-        if !sent {
-            return Ok(());
-        }
-        self.store
-            .save_alert_states(&state.evaluator.take_changed())
-            .await
+        sent.then(|| state.evaluator.take_changed())
     }
 
     /// Queues `event` for every notifier and marks its alert notified;
@@ -458,23 +514,23 @@ impl Engine {
         queued
     }
 
-    /// Stores `events` and the changed states, and publishes the events.
-    async fn record(
-        &self,
-        state: &mut State,
-        events: Vec<AlertEvent>,
-    ) -> Result<Vec<AlertEvent>, StoreError> {
+    /// Stores `events` and the changed states, sends the events that
+    /// notify, and publishes them.
+    async fn record(&self, events: Vec<AlertEvent>) -> Result<Vec<AlertEvent>, StoreError> {
         if events.is_empty() {
             return Ok(events);
         }
+        let _io = self.io.lock().await;
         let stored = self.store.append_alert_events(&events).await?;
-        for event in stored.iter().filter(|e| e.notifies()) {
-            // A resolution under a silence is simply not told.
-            self.send(state, event, false);
-        }
-        self.store
-            .save_alert_states(&state.evaluator.take_changed())
-            .await?;
+        let changed = {
+            let mut state = lock(&self.state);
+            for event in stored.iter().filter(|e| e.notifies()) {
+                // A resolution under a silence is simply not told.
+                self.send(&mut state, event, false);
+            }
+            state.evaluator.take_changed()
+        };
+        self.store.save_alert_states(&changed).await?;
         for event in &stored {
             tracing::info!(server = %event.server_id, rule = %event.rule_id, state = ?event.state, "{}", event.message);
             let json = serde_json::to_string(event).unwrap_or_default();
@@ -484,9 +540,9 @@ impl Engine {
     }
 }
 
-fn lock(status: &std::sync::Mutex<DeliveryStatus>) -> std::sync::MutexGuard<'_, DeliveryStatus> {
-    // Counters stay usable after a panic elsewhere.
-    status
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Counters and states stay usable after a panic elsewhere.
+    mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -407,7 +407,7 @@ async fn ingest(
         && latest.timestamp == newest
     {
         if let Some(alerts) = &state.alerts {
-            alerts.evaluate(Arc::clone(&latest));
+            alerts.evaluate(&latest);
         }
         state.stream.publish(
             "snapshot",

@@ -878,8 +878,9 @@ async fn thresholds_fire_resolve_and_survive_a_restart() {
             .is_empty()
     );
 
-    // Three missed 5-s intervals later the host is offline.
-    let later = now.add_millis(-5_000 + 16_000);
+    // Three missed 5-s intervals later the host is offline (counted from
+    // its last report, or from the engine's start when that is later).
+    let later = now.add_millis(-5_000 + 21_000);
     let offline = alerts.tick(later).await.unwrap();
     assert_eq!(offline.len(), 1);
     assert_eq!(offline[0].rule_id, "host_offline");
@@ -906,6 +907,26 @@ async fn thresholds_fire_resolve_and_survive_a_restart() {
     let (status, body) = call(&f.app, get("/api/alerts/events?since=yesterday", &[])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_time");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn hosts_silent_while_the_server_was_down_are_not_offline_at_once() {
+    let dir = std::env::temp_dir().join(format!("monitor-grace-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, alerts, _store) = fixture_with_alerts(&dir, Default::default()).await;
+    let token = register(&f, "srv-01").await;
+    // Its last report is two minutes old, from before the engine started.
+    report_cpu(&f, &token, 10.0, 120_000).await;
+    assert!(alerts.tick(Timestamp::now()).await.unwrap().is_empty());
+    // Three intervals after the start with no report, it is offline.
+    let offline = alerts
+        .tick(Timestamp::now().add_millis(16_000))
+        .await
+        .unwrap();
+    assert_eq!(offline.len(), 1);
+    assert_eq!(offline[0].rule_id, "host_offline");
+    assert_eq!(offline[0].state, monitor_core::AlertState::Firing);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
