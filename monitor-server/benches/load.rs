@@ -210,15 +210,46 @@ struct Request {
     body: axum::body::Bytes,
 }
 
+/// What the hosts' CPU and memory look like to the alert rules.
+#[derive(Clone, Copy, PartialEq)]
+enum Fleet {
+    /// Every host below the default thresholds (CPU 90 %, memory 80 %)
+    /// except one in a hundred, steadily above them: a healthy fleet with a
+    /// few alerts firing and none flapping.
+    Steady,
+    /// Every host above the thresholds: a fleet-wide incident, where each
+    /// host's next report starts an alert.
+    Incident,
+}
+
 /// Round-robin over hosts, each report 5 s after the host's previous one.
-fn bodies(hosts: &[(String, Arc<str>)], count: usize, round0: usize, base: i64) -> Vec<Request> {
+fn bodies(
+    hosts: &[(String, Arc<str>)],
+    count: usize,
+    round0: usize,
+    base: i64,
+    fleet: Fleet,
+) -> Vec<Request> {
     let mut rng = Rng(42);
     (0..count)
         .map(|n| {
             let h = n % hosts.len();
             let round = round0 + n / hosts.len();
             let t = base + round as i64 * 5000 + (h % 5000) as i64;
-            let snapshot = report(&hosts[h].0, t, round as i64, &mut rng);
+            let mut snapshot = report(&hosts[h].0, t, round as i64, &mut rng);
+            let hot = fleet == Fleet::Incident || h.is_multiple_of(100);
+            for family in &mut snapshot.metrics {
+                if family.name == "cpu_usage_percent" || family.name == "memory_used_percent" {
+                    for sample in &mut family.samples {
+                        // 95 to 100 when hot, else 0 to 70.
+                        sample.value = if hot {
+                            95.0 + sample.value / 20.0
+                        } else {
+                            sample.value * 0.7
+                        };
+                    }
+                }
+            }
             Request {
                 token: Arc::clone(&hosts[h].1),
                 body: gzip(&wire::encode(&snapshot).unwrap()).into(),
@@ -493,10 +524,14 @@ fn main() {
         );
         // A first report from every host (its series are created), untimed:
         // the figures are for the steady state.
-        let base = Timestamp::now().as_millis() - 600_000;
+        // Reports start now: each host's come faster than every 5 s, so
+        // their timestamps run ahead of the clock (up to 3 minutes with the
+        // defaults; the server accepts 5); none is late enough to count as
+        // offline.
+        let base = Timestamp::now().as_millis();
         let first = saturate(
             &ingest,
-            Arc::new(bodies(&hosts, hosts_n, 0, base)),
+            Arc::new(bodies(&hosts, hosts_n, 0, base, Fleet::Steady)),
             connections,
             600,
             true,
@@ -507,7 +542,7 @@ fn main() {
         // Saturation: bodies for up to 20,000 reports a second.
         let count = secs * 20_000;
         let made = Instant::now();
-        let requests = Arc::new(bodies(&hosts, count, 1, base));
+        let requests = Arc::new(bodies(&hosts, count, 1, base, Fleet::Steady));
         let mean = requests.iter().map(|r| r.body.len()).sum::<usize>() / count;
         println!(
             "made {count} report bodies (52 samples, gzip, {mean} bytes on average) in {:.1} s",
@@ -528,7 +563,7 @@ fn main() {
         let ingest_rate = o.ok as f64 / o.secs;
         // Latency at a fixed rate.
         let rounds = count.div_ceil(hosts_n) + 2;
-        let paced_requests = bodies(&hosts, rate * 10, rounds, base);
+        let paced_requests = bodies(&hosts, rate * 10, rounds, base, Fleet::Steady);
         let (cpu0, _) = usage(pid);
         let o = paced(&ingest, paced_requests, rate).await;
         let (cpu1, rss) = usage(pid);
@@ -542,6 +577,29 @@ fn main() {
         println!(
             "server: RSS {:.1} MiB after 5 s without reports ({hosts_n} hosts known)",
             usage(pid).1 as f64 / 1024.0
+        );
+        // A fleet-wide incident at the same rate: every report starts an
+        // alert (stored, saved, published on the stream).
+        let firing = |client: reqwest::Client| {
+            let url = format!("{base_url}/api/alerts/firing");
+            async move {
+                let r = client.get(url).header("x-admin-token", ADMIN).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+                v.as_array().unwrap().len()
+            }
+        };
+        let before = firing(client.clone()).await;
+        let incident = bodies(&hosts, rate * 10, rounds + 2, base, Fleet::Incident);
+        let (cpu0, _) = usage(pid);
+        let o = paced(&ingest, incident, rate).await;
+        let (cpu1, rss) = usage(pid);
+        print(&format!("incident at {rate}/s"), &o);
+        println!(
+            "server: {:.0} ms CPU per second at {rate}/s, RSS {:.1} MiB; alerts firing {before} before, {} after",
+            (cpu1 - cpu0) as f64 / ticks * 1000.0 / o.secs,
+            rss as f64 / 1024.0,
+            firing(client.clone()).await
         );
         // The floor, same TLS, same connections, a 2 KB JSON body.
         let floor = floor_server(&certs.cert, &certs.key);
