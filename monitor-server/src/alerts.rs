@@ -25,8 +25,8 @@ use std::time::Duration;
 use monitor_core::alert::{Evaluator, LastSeen, OFFLINE_METRIC, ServerFacts};
 use monitor_core::store::{AlertStateRecord, ServerRecord};
 use monitor_core::{
-    AlertEvent, AlertRule, AlertState, Comparison, Notification, Notifier, ServerId, Silence,
-    Snapshot, Store, StoreError, Thresholds, Timestamp,
+    AlertEvent, AlertRule, AlertState, Notification, Notifier, ServerId, Silence, Snapshot, Store,
+    StoreError, Thresholds, Timestamp,
 };
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -49,9 +49,6 @@ pub async fn silences(store: &dyn Store) -> Result<Vec<Silence>, StoreError> {
         None => Vec::new(),
     })
 }
-
-/// Missed reporting intervals after which the built-in offline rule fires.
-pub const OFFLINE_INTERVALS: f64 = 3.0;
 
 /// How often host-offline rules are evaluated.
 const TICK: Duration = Duration::from_secs(5);
@@ -286,17 +283,11 @@ impl Alerts {
 }
 
 /// The rules in force: the original's three thresholds, the built-in
-/// host-offline rule, then the stored rules.
+/// rules ([`monitor_core::alert::builtin_rules`]: host offline, filesystem
+/// filling up, containers), then the stored rules.
 pub fn effective_rules(thresholds: &Thresholds, stored: Vec<AlertRule>) -> Vec<AlertRule> {
     let mut rules = thresholds.to_rules();
-    let mut offline = AlertRule::threshold(
-        "host offline",
-        OFFLINE_METRIC,
-        Comparison::Greater,
-        OFFLINE_INTERVALS,
-    );
-    offline.id = OFFLINE_METRIC.to_owned();
-    rules.push(offline);
+    rules.extend(monitor_core::alert::builtin_rules());
     rules.retain(|r| !stored.iter().any(|s| s.id == r.id));
     rules.extend(stored);
     rules

@@ -107,7 +107,7 @@ pub fn document() -> Value {
             "/api/alerts/rules": {
                 "get": {"summary": "The rules in force: the three thresholds (ids cpu_total_percent, memory_used_percent, disk_used_percent), the built-in host_offline rule (missed reporting intervals > 3) and the stored rules.", "security": read_security,
                     "responses": merge(ok("rules", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))},
-                "post": {"summary": "Adds a rule: name, metric, matchers, op (> >= < <=), threshold, resolve_threshold (hysteresis), for_secs, severity, scope ({kind: all | servers | tag}), enabled, overrides (per server: threshold, resolve_threshold, enabled).", "security": read_security,
+                "post": {"summary": "Adds a rule: name, metric, matchers, op (> >= < <=), threshold, resolve_threshold (hysteresis), function ({kind: value | increase | seconds_until, window_secs, target}), for_secs, severity, scope ({kind: all | servers | tag}), enabled, overrides (per server: threshold, resolve_threshold, enabled).", "security": read_security,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
                     "responses": merge(json!({"201": {"description": "the rule with its id", "content": {"application/json": {"schema": {"type": "object"}}}}}), error_responses(&["400", "401", "409", "422"]))}},
             "/api/alerts/rules/{id}": {

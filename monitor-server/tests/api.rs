@@ -931,6 +931,47 @@ async fn hosts_silent_while_the_server_was_down_are_not_offline_at_once() {
 }
 
 #[tokio::test]
+async fn a_container_restarting_repeatedly_fires_the_built_in_rule() {
+    let dir = std::env::temp_dir().join(format!("monitor-restarts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, _alerts, _store) = fixture_with_alerts(&dir, Default::default()).await;
+    let token = register(&f, "srv-01").await;
+    let app = Labels::new().with("name", "web");
+    let worker = Labels::new().with("name", "worker");
+    // Over ten minutes, "web" restarts three times, "worker" once.
+    for (i, (web, work)) in [(0.0, 5.0), (1.0, 5.0), (2.0, 6.0), (3.0, 6.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut c = Collection::new();
+        c.gauge("container_restart_count", Unit::COUNT, app.clone(), web);
+        c.gauge("container_restart_count", Unit::COUNT, worker.clone(), work);
+        let at = Timestamp::now().add_millis(-600_000 + i as i64 * 200_000);
+        let s = Snapshot::new(ServerId::new("srv-01").unwrap(), at, c);
+        let req = post(
+            "/api/metrics",
+            &[("x-auth-token", token.as_str())],
+            wire::encode(&s).unwrap(),
+        );
+        assert_eq!(call(&f.app, req).await.0, StatusCode::OK);
+    }
+    let firing = poll(&f, "/api/alerts/firing", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(firing[0]["rule_id"], "container_restarting");
+    assert_eq!(firing[0]["labels"]["name"], "web");
+    let events = poll(&f, "/api/alerts/events?rule_id=container_restarting", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(events[0]["value"], 3.0);
+    let message = events[0]["message"].as_str().unwrap();
+    assert!(message.contains("increase of container_restart_count"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn rules_on_plugin_metrics_through_the_api() {
     let dir = std::env::temp_dir().join(format!("monitor-rules-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -949,9 +990,16 @@ async fn rules_on_plugin_metrics_through_the_api() {
             "cpu_total_percent",
             "memory_used_percent",
             "disk_used_percent",
-            "host_offline"
+            "host_offline",
+            "filesystem_will_fill",
+            "container_unhealthy",
+            "container_restarting",
+            "container_stopped"
         ]
     );
+    let stopped = &rules[7];
+    assert_eq!(stopped["enabled"], false, "off by default: {stopped}");
+    assert_eq!(rules[6]["function"]["kind"], "increase");
 
     let flapping = json!({"name": "queue deep", "metric": "queue_depth", "op": ">", "threshold": 100, "resolve_threshold": 120});
     let (status, body) = call(&f.app, post("/api/alerts/rules", &[], flapping.to_string())).await;
@@ -1028,7 +1076,7 @@ async fn rules_on_plugin_metrics_through_the_api() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, rules) = call(&f.app, get("/api/alerts/rules", &[])).await;
     let rules = rules.as_array().unwrap();
-    assert_eq!(rules.len(), 5);
+    assert_eq!(rules.len(), 9, "3 thresholds, 5 built-in rules, 1 stored");
     assert!(
         rules
             .iter()

@@ -34,9 +34,10 @@
 //! assert_eq!(events[0].state, AlertState::Firing);
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 
-use crate::alert::{AlertEvent, AlertRule, AlertState};
+use crate::alert::{AlertEvent, AlertRule, AlertState, Function, Trend};
 use crate::model::{Labels, ServerId, Snapshot, Timestamp};
 use crate::store::AlertStateRecord;
 
@@ -88,7 +89,15 @@ pub struct LastSeen<'a> {
 pub struct Evaluator {
     states: BTreeMap<AlertKey, AlertStateRecord>,
     changed: BTreeSet<AlertKey>,
+    /// The recent values of the series of rules with a [`Function`] other
+    /// than the value, by a 64-bit hash of the alert's key (compact: a
+    /// rule on every filesystem of every server keeps one per series).
+    trends: HashMap<u64, Trend>,
 }
+
+/// A series unseen this long is forgotten by the trends (a removed
+/// container, an unmounted filesystem, a host gone quiet).
+const TREND_IDLE_MS: i64 = 10 * 60 * 1000;
 
 impl Evaluator {
     /// Resumes from saved states (after a restart: a firing alert stays
@@ -108,6 +117,7 @@ impl Evaluator {
         Evaluator {
             states,
             changed: BTreeSet::new(),
+            trends: HashMap::new(),
         }
     }
 
@@ -147,8 +157,18 @@ impl Evaluator {
                     .filter(|s| crate::model::matches_all(&rule.matchers, &s.labels))
                 {
                     seen.insert(sample.labels.clone());
+                    let value = match rule.function {
+                        Function::Value => sample.value,
+                        function => {
+                            let trend = self
+                                .trends
+                                .entry(trend_key(rule, server.id, &sample.labels))
+                                .or_default();
+                            function.apply(trend, at, sample.value)
+                        }
+                    };
                     let key = key(rule, server.id, sample.labels.clone());
-                    events.extend(self.observe(rule, key, Some(sample.value), at));
+                    events.extend(self.observe(rule, key, Some(value), at));
                 }
             }
             let gone: Vec<AlertKey> = self
@@ -176,6 +196,8 @@ impl Evaluator {
         servers: &[LastSeen<'_>],
         now: Timestamp,
     ) -> Vec<AlertEvent> {
+        self.trends
+            .retain(|_, t| now.as_millis() - t.last_seen_ms() <= TREND_IDLE_MS);
         let mut events = Vec::new();
         for rule in rules.iter().filter(|r| r.metric == OFFLINE_METRIC) {
             for seen in servers
@@ -329,6 +351,15 @@ impl Evaluator {
 /// The interval assumed for an agent that did not say its own.
 const DEFAULT_INTERVAL_SECS: f64 = 5.0;
 
+/// The trends' key: a hash of the rule, the server and the series.
+fn trend_key(rule: &AlertRule, server: &ServerId, labels: &Labels) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    rule.id.hash(&mut h);
+    server.hash(&mut h);
+    labels.hash(&mut h);
+    h.finish()
+}
+
 fn key(rule: &AlertRule, server: &ServerId, labels: Labels) -> AlertKey {
     AlertKey {
         rule_id: rule.id.clone(),
@@ -345,9 +376,32 @@ fn event(
     value: Option<f64>,
     at: Timestamp,
 ) -> AlertEvent {
-    let series = format!("{}{}", rule.metric, key.labels);
+    let series = match rule.function {
+        Function::Value => format!("{}{}", rule.metric, key.labels),
+        Function::Increase { window_secs } => {
+            format!(
+                "increase of {}{} over {window_secs} s",
+                rule.metric, key.labels
+            )
+        }
+        Function::SecondsUntil {
+            target,
+            window_secs,
+        } => format!(
+            "seconds until {}{} reaches {target} (trend over {window_secs} s)",
+            rule.metric, key.labels
+        ),
+    };
+    // Rounded for people: a prediction of 1234.5678 s reads 1234.57.
+    let shown = value.map(|v| {
+        if v.is_finite() {
+            (v * 100.0).round() / 100.0
+        } else {
+            v
+        }
+    });
     let op = rule.op.symbol();
-    let message = match (to, value) {
+    let message = match (to, shown) {
         (_, None) => format!(
             "{}: {series} is no longer reported by {}",
             rule.name, key.server_id
@@ -430,6 +484,50 @@ mod tests {
             events.extend(e.on_snapshot(std::slice::from_ref(rule), &facts, &s));
         }
         events
+    }
+
+    #[test]
+    fn a_filesystem_filling_up_fires_before_it_is_full_and_resolves_when_freed() {
+        let mut r = rule("fill", "filesystem_used_percent", 0.0);
+        r.function = Function::SecondsUntil {
+            target: 100.0,
+            window_secs: 3600,
+        };
+        r.op = Comparison::Less;
+        r.threshold = 86_400.0;
+        let server = id("srv-01");
+        let facts = ServerFacts::new(&server, &[]);
+        let root = Labels::new().with("mountpoint", "/");
+        let mut e = Evaluator::default();
+        let mut events = Vec::new();
+        // 1 % an hour from 60 %: full in 40 h, not within a day.
+        for minute in 0..=120 {
+            let used = 60.0 + minute as f64 / 60.0;
+            let s = snap("srv-01", minute * 60, &r.metric, &[(root.clone(), used)]);
+            events.extend(e.on_snapshot(std::slice::from_ref(&r), &facts, &s));
+        }
+        assert!(events.is_empty(), "{events:?}");
+        // Then 10 % an hour: full in about 3.8 h.
+        for minute in 121..=180 {
+            let used = 62.0 + (minute - 120) as f64 / 6.0;
+            let s = snap("srv-01", minute * 60, &r.metric, &[(root.clone(), used)]);
+            events.extend(e.on_snapshot(std::slice::from_ref(&r), &facts, &s));
+        }
+        assert_eq!(states(&events), [AlertState::Firing]);
+        assert!(events[0].value.is_some_and(|v| v < 86_400.0));
+        assert!(
+            events[0].message.contains("seconds until"),
+            "{}",
+            events[0].message
+        );
+        // Files deleted: down to 40 % and flat; the trend no longer heads
+        // to 100 once the window forgets the climb.
+        let mut later = Vec::new();
+        for minute in 181..=300 {
+            let s = snap("srv-01", minute * 60, &r.metric, &[(root.clone(), 40.0)]);
+            later.extend(e.on_snapshot(std::slice::from_ref(&r), &facts, &s));
+        }
+        assert_eq!(states(&later), [AlertState::Resolved]);
     }
 
     #[test]

@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod eval;
+pub mod trend;
 
 pub use eval::{AlertKey, Evaluator, LastSeen, OFFLINE_METRIC, ServerFacts};
+pub use trend::{Function, Trend};
 
 use crate::model::{LabelMatcher, Labels, ServerId, Timestamp};
 use crate::names;
@@ -191,6 +193,11 @@ pub struct AlertRule {
     /// Which series of the metric (every series when empty; each is its own alert).
     #[serde(default)]
     pub matchers: Vec<LabelMatcher>,
+    /// What is compared with the threshold: the value (default), its
+    /// increase over a window, or the seconds until its trend reaches a
+    /// target.
+    #[serde(default, skip_serializing_if = "Function::is_value")]
+    pub function: Function,
     /// How the value is compared.
     pub op: Comparison,
     /// The threshold that fires the alert.
@@ -235,6 +242,68 @@ fn enabled() -> bool {
     true
 }
 
+/// Missed reporting intervals after which the built-in host-offline rule
+/// fires.
+pub const OFFLINE_INTERVALS: f64 = 3.0;
+
+/// The built-in rules beyond the original's three thresholds: host
+/// offline, a filesystem full within a day, a container unhealthy,
+/// restarting repeatedly, or stopped (the last one off by default: Docker
+/// keeps containers that exited on purpose). A stored rule with the same
+/// id takes a built-in one's place.
+pub fn builtin_rules() -> Vec<AlertRule> {
+    let rule = |id: &str, name: &str, metric: &str, op: Comparison, threshold: f64| {
+        let mut rule = AlertRule::threshold(name, metric, op, threshold);
+        rule.id = id.to_owned();
+        rule
+    };
+    let offline = rule(
+        OFFLINE_METRIC,
+        "host offline",
+        OFFLINE_METRIC,
+        Comparison::Greater,
+        OFFLINE_INTERVALS,
+    );
+    let mut fill = rule(
+        "filesystem_will_fill",
+        "filesystem full within a day",
+        names::FILESYSTEM_USED_PERCENT,
+        Comparison::Less,
+        86_400.0,
+    );
+    fill.function = Function::SecondsUntil {
+        target: 100.0,
+        window_secs: 6 * 3600,
+    };
+    fill.for_secs = 300;
+    let mut unhealthy = rule(
+        "container_unhealthy",
+        "container unhealthy",
+        names::CONTAINER_HEALTHY,
+        Comparison::Less,
+        0.5,
+    );
+    unhealthy.for_secs = 60;
+    let mut restarting = rule(
+        "container_restarting",
+        "container restarting repeatedly",
+        names::CONTAINER_RESTART_COUNT,
+        Comparison::GreaterOrEqual,
+        3.0,
+    );
+    restarting.function = Function::Increase { window_secs: 900 };
+    let mut stopped = rule(
+        "container_stopped",
+        "container stopped",
+        names::CONTAINER_RUNNING,
+        Comparison::Less,
+        1.0,
+    );
+    stopped.for_secs = 60;
+    stopped.enabled = false;
+    vec![offline, fill, unhealthy, restarting, stopped]
+}
+
 impl AlertRule {
     /// A rule with defaults: every series of `metric`, every server, fires
     /// as soon as `value op threshold` holds, resolves when it no longer
@@ -250,6 +319,7 @@ impl AlertRule {
             name: name.into(),
             metric: metric.into(),
             matchers: Vec::new(),
+            function: Function::Value,
             op,
             threshold,
             resolve_threshold: None,
@@ -306,6 +376,7 @@ impl AlertRule {
         if !self.threshold.is_finite() {
             return Err("threshold: must be a finite number".into());
         }
+        self.function.validate()?;
         if let Some(resolve) = self.resolve_threshold {
             if !resolve.is_finite() {
                 return Err("resolve_threshold: must be a finite number".into());

@@ -543,6 +543,7 @@ async fn alerts_and_settings(store: &dyn Store) {
         name: "disk almost full".into(),
         metric: "filesystem_used_percent".into(),
         matchers: vec![LabelMatcher::equal("mountpoint", "/")],
+        function: crate::alert::Function::Value,
         op: Comparison::Greater,
         threshold: 90.0,
         resolve_threshold: Some(85.0),
