@@ -815,15 +815,17 @@ async fn fixture_with_alerts(
 /// Polls `GET path` until `done` holds for its JSON (the engine runs beside
 /// ingest), for up to 5 s.
 async fn poll(f: &Fixture, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
     for _ in 0..100 {
         let (status, body) = call(&f.app, get(path, &[])).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         if done(&body) {
             return body;
         }
+        last = body;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("{path} never got there");
+    panic!("{path} never got there; last: {last}");
 }
 
 #[tokio::test]
@@ -967,7 +969,10 @@ async fn a_container_restarting_repeatedly_fires_the_built_in_rule() {
     .await;
     assert_eq!(events[0]["value"], 3.0);
     let message = events[0]["message"].as_str().unwrap();
-    assert!(message.contains("increase of container_restart_count"), "{message}");
+    assert!(
+        message.contains("increase of container_restart_count"),
+        "{message}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -1135,6 +1140,11 @@ async fn hook_receiver(failures: usize) -> (Arc<dyn monitor_core::Notifier>, Rec
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (webhook_to("ops", url, 2), got)
+}
+
+/// A webhook notifier named `name` to `url` on loopback.
+fn webhook_to(name: &str, url: String, timeout_secs: u64) -> Arc<dyn monitor_core::Notifier> {
     let tls = Arc::new(
         rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -1146,18 +1156,104 @@ async fn hook_receiver(failures: usize) -> (Arc<dyn monitor_core::Notifier>, Rec
     );
     let hook = monitor_server::webhook::Webhook::new(
         monitor_server::webhook::WebhookConfig {
-            name: "ops".into(),
+            name: name.into(),
             url,
             secret: None,
             headers: Default::default(),
             format: Default::default(),
-            timeout_secs: 2,
+            timeout_secs,
             allow: vec!["127.0.0.0/8".into()],
         },
         tls,
     )
     .unwrap();
-    (Arc::new(hook), got)
+    Arc::new(hook)
+}
+
+#[tokio::test]
+async fn a_hung_receiver_delays_nothing_flapping_sends_no_storm_offline_fires_and_resolves() {
+    // A receiver that accepts connections and never answers.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_url = format!("http://{}/hook", hung.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hung.accept().await {
+            held.push(socket);
+        }
+    });
+    let (good, got) = hook_receiver(0).await;
+    let options = monitor_server::alerts::AlertOptions {
+        notifiers: vec![webhook_to("hung", hung_url, 30), good],
+        retry_base: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let dir = std::env::temp_dir().join(format!("monitor-hung-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, alerts, _store) = fixture_with_alerts(&dir, options).await;
+    let token = register(&f, "srv-01").await;
+    // The original's CPU threshold out of the way; a rule with hysteresis.
+    let body =
+        r#"{"cpu_total_percent": 100, "memory_used_percent": 100, "disk_used_percent": 100}"#;
+    assert_eq!(
+        call(&f.app, post("/api/alerts", &[], body)).await.0,
+        StatusCode::OK
+    );
+    let rule = json!({"name": "cpu hot", "metric": "cpu_usage_percent",
+        "matchers": [{"name": "cpu", "op": "=", "value": ""}],
+        "op": ">", "threshold": 90, "resolve_threshold": 80});
+    let (status, created) = call(&f.app, post("/api/alerts/rules", &[], rule.to_string())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+
+    // Forty reports hovering around 90: one alert, one notification, and
+    // ingest never waits for the receiver that hangs (30-s timeout).
+    let started = std::time::Instant::now();
+    for i in 0..40 {
+        let cpu = if i % 2 == 0 { 95.0 } else { 85.0 };
+        report_cpu(&f, &token, cpu, 40_000 - i * 1000).await;
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "ingest waited for a receiver: {:?}",
+        started.elapsed()
+    );
+    poll(&f, "/api/alerts/notifiers", |b| b[1]["delivered"] == 1).await;
+    report_cpu(&f, &token, 70.0, 500).await;
+    poll(&f, "/api/alerts/notifiers", |b| b[1]["delivered"] == 2).await;
+
+    // Silent for six intervals: offline; its next report resolves it.
+    let offline = alerts
+        .tick(Timestamp::now().add_millis(30_000))
+        .await
+        .unwrap();
+    assert_eq!(offline.len(), 1, "{offline:?}");
+    assert_eq!(offline[0].rule_id, "host_offline");
+    // (Dated after the tick's time, which the test moved 30 s ahead.)
+    report_cpu(&f, &token, 70.0, -31_000).await;
+    let notifiers = poll(&f, "/api/alerts/notifiers", |b| b[1]["delivered"] == 4).await;
+    assert_eq!(notifiers[0]["notifier"], "webhook:hung");
+    assert_eq!(notifiers[0]["delivered"], 0, "{notifiers}");
+    assert!(notifiers[0]["queued"].as_u64().unwrap() >= 1, "{notifiers}");
+    let sent: Vec<(String, String)> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let v: Value = serde_json::from_slice(b).unwrap();
+            (
+                v["event"]["rule_name"].as_str().unwrap().to_owned(),
+                v["event"]["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("cpu hot", "firing"),
+        ("cpu hot", "resolved"),
+        ("host offline", "firing"),
+        ("host offline", "resolved"),
+    ]
+    .map(|(a, b)| (a.to_owned(), b.to_owned()));
+    assert_eq!(sent, expected);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Posts a report of `srv-01` dated `ago_ms` ago with the whole machine's
