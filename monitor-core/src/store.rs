@@ -290,13 +290,23 @@ pub trait Store: Send + Sync {
     /// written now. On error nothing of the batch counts as stored.
     async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError>;
 
-    /// The newest snapshot of a server, shared (a store may keep the newest
-    /// snapshots in memory and hand out references, not copies). The server
-    /// asks after each accepted batch, for the live stream: keep it cheap.
+    /// The newest snapshot of a server (a store may keep the newest
+    /// snapshots in memory). The dashboard's server page and the overview
+    /// ask for it.
     ///
     /// # Errors
     /// [`StoreError`] when the database fails.
     async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Arc<Snapshot>>, StoreError>;
+
+    /// When the newest snapshot of a server was taken. The server asks
+    /// after each accepted batch (is it the newest?): keep it cheap. The
+    /// default asks [`Store::latest_snapshot`].
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn latest_timestamp(&self, id: &ServerId) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.latest_snapshot(id).await?.map(|s| s.timestamp))
+    }
 
     /// The newest snapshot of every server that has reported (the overview).
     /// The default asks [`Store::latest_snapshot`] for

@@ -396,23 +396,34 @@ async fn ingest(
             )));
         }
     }
-    // The live stream gets the server's new newest snapshot, shared with
-    // the store's memory and serialized only if a client reads it; a batch
-    // of replays older than what the server has publishes nothing.
-    let newest = snapshots.iter().map(|s| s.timestamp).max();
+    let newest = snapshots
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, s)| s.timestamp)
+        .map(|(i, _)| i);
+    // The rules see the batch's newest report at once, before it is
+    // written: a replay older than an alert's state or a duplicate changes
+    // nothing (the evaluator ignores what is older than an alert's state),
+    // and ingest never waits for the alert engine.
+    if let (Some(alerts), Some(i)) = (&state.alerts, newest) {
+        alerts.evaluate(&snapshots[i]);
+    }
+    // The live stream gets a copy only when a client may read it (the
+    // store keeps its own packed), serialized on first read.
+    let for_stream = newest
+        .filter(|_| state.stream.wants_events())
+        .map(|i| Arc::new(snapshots[i].clone()));
     let receipt = state.store.ingest(snapshots).await?;
+    // A batch of replays older than what the server has publishes nothing.
     if receipt.stored > 0
-        && let Some(newest) = newest
-        && let Ok(Some(latest)) = state.store.latest_snapshot(&server).await
-        && latest.timestamp == newest
+        && let Some(snapshot) = for_stream
+        && let Ok(Some(latest)) = state.store.latest_timestamp(&server).await
+        && latest == snapshot.timestamp
     {
-        if let Some(alerts) = &state.alerts {
-            alerts.evaluate(&latest);
-        }
         state.stream.publish(
             "snapshot",
             crate::stream::Payload::lazy(move || {
-                serde_json::to_string(&*latest).unwrap_or_default()
+                serde_json::to_string(&*snapshot).unwrap_or_default()
             }),
         );
     }

@@ -97,6 +97,8 @@ struct Used {
     total: usize,
     per_key: HashMap<String, usize>,
     empty_since: Option<std::time::Instant>,
+    /// A client has connected since the start.
+    ever: bool,
 }
 
 /// How long after the last client leaves events are still kept for it to
@@ -175,6 +177,7 @@ impl StreamHub {
                     total: 0,
                     per_key: HashMap::new(),
                     empty_since: Some(std::time::Instant::now()),
+                    ever: false,
                 }),
             }),
         }
@@ -215,6 +218,17 @@ impl StreamHub {
         let _ = self.tx.send(event);
     }
 
+    /// Whether a published event may be read: a client is connected, or
+    /// one left recently enough to reconnect and ask for what it missed.
+    pub fn wants_events(&self) -> bool {
+        let used = self.slots.lock();
+        used.total > 0
+            || used.ever
+                && used
+                    .empty_since
+                    .is_none_or(|t| t.elapsed() <= self.reconnect_window)
+    }
+
     /// Number of connected clients.
     pub fn clients(&self) -> usize {
         self.tx.receiver_count()
@@ -251,6 +265,7 @@ impl StreamHub {
             *mine += 1;
             used.total += 1;
             used.empty_since = None;
+            used.ever = true;
             Slot {
                 slots: Arc::clone(&self.slots),
                 key: key.to_owned(),

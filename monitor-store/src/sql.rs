@@ -161,7 +161,7 @@ type Pending = Arc<Latest>;
 
 /// Newer facts from a held snapshot over a stored record.
 fn overlay(mut record: ServerRecord, pending: &Pending) -> ServerRecord {
-    if let Some(s) = pending.get(record.id.as_str())
+    if let Some(s) = pending.packed(record.id.as_str())
         && record.last_seen.is_none_or(|seen| s.timestamp >= seen)
     {
         record.last_seen = Some(s.timestamp);
@@ -558,6 +558,13 @@ impl Store for SqlStore {
             ))),
             None => Ok(None),
         }
+    }
+
+    async fn latest_timestamp(&self, id: &ServerId) -> Result<Option<Timestamp>, StoreError> {
+        if let Some(s) = self.inner.pending.packed(id.as_str()) {
+            return Ok(Some(s.timestamp));
+        }
+        Ok(self.latest_snapshot(id).await?.map(|s| s.timestamp))
     }
 
     async fn latest_snapshots(&self) -> Result<Vec<Arc<Snapshot>>, StoreError> {
@@ -1450,7 +1457,7 @@ impl Writer {
     /// when the queue is not empty yet.
     async fn flush_some(&mut self, max: usize) -> Result<bool, StoreError> {
         let from = self.flush_queue.len().saturating_sub(max);
-        let pending: Vec<Arc<Snapshot>> = self
+        let pending: Vec<Arc<crate::latest::Packed>> = self
             .flush_queue
             .drain(from..)
             .filter_map(|name| self.pending.dirty_one(&name))
@@ -1461,7 +1468,7 @@ impl Writer {
         }
         let bodies: Vec<Vec<u8>> = pending
             .iter()
-            .map(|s| serde_json::to_vec(&**s).map_err(json_err))
+            .map(|s| serde_json::to_vec(&s.unpack()).map_err(json_err))
             .collect::<Result<_, _>>()?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // One statement updates every server row of the step; servers
