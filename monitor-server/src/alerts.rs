@@ -253,6 +253,16 @@ impl Alerts {
         self.engine.reload().await
     }
 
+    /// Forgets a deleted server: its alerts end without an event, and it is
+    /// never reported offline.
+    pub fn forget(&self, server: &ServerId) {
+        let mut state = lock(&self.engine.state);
+        state.servers.remove(server);
+        let rules = std::mem::take(&mut state.rules);
+        state.evaluator.retain(&rules, |id| id != server);
+        state.rules = rules;
+    }
+
     /// Evaluates host-offline rules now (the engine also does every 5 s).
     ///
     /// # Errors
@@ -320,8 +330,10 @@ impl Engine {
                 }
                 _ = tick.tick() => {
                     ticks += 1;
-                    // Servers registered or retagged meanwhile.
-                    if ticks.is_multiple_of(6)
+                    // A safety net (a server registered or deleted by
+                    // another process sharing the database): this one's
+                    // changes reach the engine at once.
+                    if ticks.is_multiple_of(60)
                         && let Err(error) = self.reload().await
                     {
                         tracing::warn!(%error, "Could not reload alert rules and servers.");

@@ -508,6 +508,9 @@ async fn delete_server(
     let id = server_id(id)?;
     state.store.delete_server(&id).await?;
     state.agent_tokens.forget(&id);
+    if let Some(alerts) = &state.alerts {
+        alerts.forget(&id);
+    }
     tracing::info!(server_id = %id, "Server deleted with its data.");
     Ok(StatusCode::NO_CONTENT)
 }
