@@ -175,7 +175,10 @@ async fn idempotent_ingest(store: &dyn Store) {
         store.latest_timestamp(&id("conf-idem")).await.unwrap(),
         Some(batch[9].timestamp)
     );
-    assert_eq!(store.latest_timestamp(&id("conf-none")).await.unwrap(), None);
+    assert_eq!(
+        store.latest_timestamp(&id("conf-none")).await.unwrap(),
+        None
+    );
     let record = store.server(&id("conf-idem")).await.unwrap().unwrap();
     assert_eq!(record.last_seen, Some(batch[9].timestamp));
     assert_eq!(record.interval_secs, Some(5.0));
