@@ -8,7 +8,8 @@
 //! Environment: `BENCH_HOSTS` simulated hosts (10,000, each registered with
 //! its own token), `BENCH_CONNECTIONS` concurrent keep-alive connections
 //! (64), `BENCH_SECS` of saturation (15), `BENCH_RATE` reports per second of
-//! the latency phase (1,000, for 10 s).
+//! the latency phase (1,000, for 10 s), `BENCH_IDLE_CONNECTIONS` agent
+//! connections held open to measure what each costs (2,000).
 //!
 //! The load generator shares the two cores with the server. To leave the
 //! server as much CPU as a real deployment (agents on other machines) would,
@@ -448,6 +449,7 @@ fn main() {
     let connections = env("BENCH_CONNECTIONS", 512);
     let secs = env("BENCH_SECS", 15);
     let rate = env("BENCH_RATE", 1000);
+    let idle_n = env("BENCH_IDLE_CONNECTIONS", 2000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -578,6 +580,42 @@ fn main() {
             "server: RSS {:.1} MiB after 5 s without reports ({hosts_n} hosts known)",
             usage(pid).1 as f64 / 1024.0
         );
+        // What each open agent connection costs the server (a real fleet
+        // keeps one per agent): connections that sent one report each and
+        // stay open.
+        let (_, rss0) = usage(pid);
+        let idle_bodies = bodies(&hosts, idle_n.min(hosts_n), rounds + 1, base, Fleet::Steady);
+        let mut held = Vec::with_capacity(idle_bodies.len());
+        for chunk in idle_bodies.chunks(64) {
+            let tasks: Vec<_> = chunk
+                .iter()
+                .map(|r| {
+                    let (tls, addr) = (Arc::clone(&ingest.tls), ingest.addr);
+                    let r = Request {
+                        token: Arc::clone(&r.token),
+                        body: r.body.clone(),
+                    };
+                    tokio::spawn(async move {
+                        let mut c = Conn::open(&tls, addr).await.unwrap();
+                        assert_eq!(c.post("/api/metrics", &r, true).await.unwrap(), 200);
+                        c
+                    })
+                })
+                .collect();
+            for t in tasks {
+                held.push(t.await.unwrap());
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (_, rss1) = usage(pid);
+        println!(
+            "server: {} idle agent connections (one report each): RSS {:.1} -> {:.1} MiB, {:.1} KiB per connection",
+            held.len(),
+            rss0 as f64 / 1024.0,
+            rss1 as f64 / 1024.0,
+            (rss1 as f64 - rss0 as f64) / held.len().max(1) as f64
+        );
+        drop(held);
         // A fleet-wide incident at the same rate: every report starts an
         // alert (stored, saved, published on the stream).
         let firing = |client: reqwest::Client| {
