@@ -221,21 +221,30 @@ impl Alerts {
             unknown,
             ..
         } = &mut *state;
-        let tags: &[String] = match servers.get_mut(&snapshot.server_id) {
-            Some(server) => {
-                if server.last_seen.is_none_or(|t| t < snapshot.timestamp) {
-                    server.last_seen = Some(snapshot.timestamp);
-                }
-                if snapshot.interval_secs.is_some() {
-                    server.interval_secs = snapshot.interval_secs;
-                }
-                &server.tags
-            }
-            None => {
+        // A server registered since the last reload is noted as seen now
+        // (its name and tags come with the next tick's reload).
+        let server = servers
+            .entry(snapshot.server_id.clone())
+            .or_insert_with(|| {
                 *unknown = true;
-                &[]
-            }
-        };
+                ServerRecord {
+                    id: snapshot.server_id.clone(),
+                    name: snapshot.server_id.to_string(),
+                    tags: Vec::new(),
+                    hostname: None,
+                    os: None,
+                    created: snapshot.timestamp,
+                    last_seen: None,
+                    interval_secs: None,
+                }
+            });
+        if server.last_seen.is_none_or(|t| t < snapshot.timestamp) {
+            server.last_seen = Some(snapshot.timestamp);
+        }
+        if snapshot.interval_secs.is_some() {
+            server.interval_secs = snapshot.interval_secs;
+        }
+        let tags: &[String] = &server.tags;
         let facts = ServerFacts::new(&snapshot.server_id, tags);
         let events = evaluator.on_snapshot(rules, &facts, snapshot);
         // Sent under the lock: the task stores transitions in the order
@@ -349,7 +358,7 @@ impl Engine {
     async fn reload(&self) -> Result<(), StoreError> {
         let thresholds = thresholds(&*self.store).await?;
         let rules = effective_rules(&thresholds, self.store.alert_rules().await?);
-        let servers: HashMap<ServerId, ServerRecord> = self
+        let mut servers: HashMap<ServerId, ServerRecord> = self
             .store
             .servers()
             .await?
@@ -358,6 +367,16 @@ impl Engine {
             .collect();
         let silences = silences(&*self.store).await?;
         let mut state = lock(&self.state);
+        // A report evaluated while the list was read may not be in it yet:
+        // the newer of the two last-seen times stays.
+        for (id, server) in &mut servers {
+            if let Some(known) = state.servers.get(id)
+                && known.last_seen > server.last_seen
+            {
+                server.last_seen = known.last_seen;
+                server.interval_secs = known.interval_secs.or(server.interval_secs);
+            }
+        }
         state
             .evaluator
             .retain(&rules, |id| servers.contains_key(id));
