@@ -34,7 +34,7 @@
 //! assert_eq!(events[0].state, AlertState::Firing);
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use crate::alert::{AlertEvent, AlertRule, AlertState, Function, Trend};
@@ -93,6 +93,10 @@ pub struct Evaluator {
     /// than the value, by a 64-bit hash of the alert's key (compact: a
     /// rule on every filesystem of every server keeps one per series).
     trends: HashMap<u64, Trend>,
+    /// The (rule, server) pairs with at least one record, by a hash of
+    /// both: a pair without any is evaluated without allocating anything
+    /// (most pairs, most of the time).
+    watched: HashSet<u64>,
 }
 
 /// A series unseen this long is forgotten by the trends (a removed
@@ -114,11 +118,22 @@ impl Evaluator {
                 (key, r)
             })
             .collect();
-        Evaluator {
+        let mut evaluator = Evaluator {
             states,
             changed: BTreeSet::new(),
             trends: HashMap::new(),
-        }
+            watched: HashSet::new(),
+        };
+        evaluator.rewatch();
+        evaluator
+    }
+
+    fn rewatch(&mut self) {
+        self.watched = self
+            .states
+            .keys()
+            .map(|k| pair_key(&k.rule_id, &k.server_id))
+            .collect();
     }
 
     /// Evaluates every enabled rule in scope of `server` against its
@@ -144,9 +159,12 @@ impl Evaluator {
             if !rule.enabled {
                 continue;
             }
+            let watched = self.watched.contains(&pair_key(&rule.id, server.id));
             if rule.metric == OFFLINE_METRIC {
-                let key = key(rule, server.id, Labels::new());
-                events.extend(self.observe(rule, key, Some(0.0), at));
+                if watched || rule.op.holds(0.0, rule.threshold) {
+                    let key = key(rule, server.id, Labels::new());
+                    events.extend(self.observe(rule, key, Some(0.0), at));
+                }
                 continue;
             }
             let mut seen = BTreeSet::new();
@@ -156,7 +174,9 @@ impl Evaluator {
                     .iter()
                     .filter(|s| crate::model::matches_all(&rule.matchers, &s.labels))
                 {
-                    seen.insert(sample.labels.clone());
+                    if watched {
+                        seen.insert(sample.labels.clone());
+                    }
                     let value = match rule.function {
                         Function::Value => sample.value,
                         function => {
@@ -167,9 +187,17 @@ impl Evaluator {
                             function.apply(trend, at, sample.value)
                         }
                     };
-                    let key = key(rule, server.id, sample.labels.clone());
-                    events.extend(self.observe(rule, key, Some(value), at));
+                    // Without a record the alert is inactive and stays so
+                    // unless the condition holds.
+                    if watched || rule.op.holds(value, rule.threshold) {
+                        let key = key(rule, server.id, sample.labels.clone());
+                        events.extend(self.observe(rule, key, Some(value), at));
+                    }
                 }
+            }
+            if !watched {
+                // No pending or firing alert of this pair can have gone.
+                continue;
             }
             let gone: Vec<AlertKey> = self
                 .states
@@ -246,6 +274,7 @@ impl Evaluator {
                 last_value: None,
                 last_notified: None,
             };
+            self.watched.insert(pair_key(&key.rule_id, &key.server_id));
             self.states.insert(key.clone(), record);
         }
         let record = self.states.get_mut(&key)?;
@@ -345,11 +374,20 @@ impl Evaluator {
             .retain(|k, _| rules.iter().any(|r| r.id == k.rule_id) && keep_server(&k.server_id));
         let states = &self.states;
         self.changed.retain(|k| states.contains_key(k));
+        self.rewatch();
     }
 }
 
 /// The interval assumed for an agent that did not say its own.
 const DEFAULT_INTERVAL_SECS: f64 = 5.0;
+
+/// A hash of a rule and a server.
+fn pair_key(rule_id: &str, server: &ServerId) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    rule_id.hash(&mut h);
+    server.hash(&mut h);
+    h.finish()
+}
 
 /// The trends' key: a hash of the rule, the server and the series.
 fn trend_key(rule: &AlertRule, server: &ServerId, labels: &Labels) -> u64 {
