@@ -92,7 +92,9 @@ pub struct Evaluator {
     /// The recent values of the series of rules with a [`Function`] other
     /// than the value, by a 64-bit hash of the alert's key (compact: a
     /// rule on every filesystem of every server keeps one per series).
-    trends: HashMap<u64, Trend>,
+    /// Boxed: the table keeps up to twice as many slots as entries, and a
+    /// slot is then 16 bytes instead of 112.
+    trends: HashMap<u64, Box<Trend>>,
     /// The (rule, server) pairs with at least one record, by a hash of
     /// both: a pair without any is evaluated without allocating anything
     /// (most pairs, most of the time).

@@ -3,9 +3,9 @@
 //! how long until a trend reaches a target).
 //!
 //! The past is kept small: per series at most [`POINTS`] values, at least an
-//! eighth of the rule's window apart, in 4-byte times and values (about 70
-//! bytes a series), so a rule on every filesystem of 10,000 hosts costs a
-//! few megabytes.
+//! eighth of the rule's window apart, in 4-byte times and values (about
+//! 130 bytes a series with its place in the evaluator's table), so a rule
+//! on every filesystem of 10,000 hosts costs a few megabytes.
 //!
 //! ```
 //! use monitor_core::alert::{Function, Trend};
