@@ -266,10 +266,14 @@ impl Alerts {
     /// never reported offline.
     pub fn forget(&self, server: &ServerId) {
         let mut state = lock(&self.engine.state);
-        state.servers.remove(server);
-        let rules = std::mem::take(&mut state.rules);
-        state.evaluator.retain(&rules, |id| id != server);
-        state.rules = rules;
+        let State {
+            evaluator,
+            rules,
+            servers,
+            ..
+        } = &mut *state;
+        servers.remove(server);
+        evaluator.retain(rules, |id| id != server);
     }
 
     /// Evaluates host-offline rules now (the engine also does every 5 s).

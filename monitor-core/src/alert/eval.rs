@@ -394,8 +394,7 @@ fn pair_key(rule_id: &str, server: &ServerId) -> u64 {
 /// The trends' key: a hash of the rule, the server and the series.
 fn trend_key(rule: &AlertRule, server: &ServerId, labels: &Labels) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    rule.id.hash(&mut h);
-    server.hash(&mut h);
+    pair_key(&rule.id, server).hash(&mut h);
     labels.hash(&mut h);
     h.finish()
 }
