@@ -247,6 +247,9 @@ impl Pusher {
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10))
+            // Below the server's default idle timeout (30 s): an agent
+            // never reuses a connection the server is closing.
+            .pool_idle_timeout(Duration::from_secs(20))
             .user_agent(concat!("monitor-agent/", env!("CARGO_PKG_VERSION")));
         // reqwest needs a TLS setup even for http:// URLs; those never use it.
         let tls = if config.server.starts_with("https://") {

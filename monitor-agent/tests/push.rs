@@ -48,9 +48,15 @@ async fn serve(
     let admin = Token::generate(Scope::Admin).unwrap();
     let app = router(AppState::new(store, &admin, None));
     let config = tls::server_config(&certs.cert, &certs.key).unwrap();
-    let listener = tls::TlsListener::bind(addr, config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let options = monitor_server::serve::ServeOptions {
+        tls: Some(config),
+        ..Default::default()
+    };
     tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
+        monitor_server::serve::serve(listener, app, options, std::future::pending())
+            .await
+            .unwrap();
     })
 }
 

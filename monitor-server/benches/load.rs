@@ -420,10 +420,16 @@ fn floor_server(cert: &Path, key: &Path) -> SocketAddr {
                     }
                 }),
             );
-            let listener = monitor_server::tls::TlsListener::bind(addr, config)
+            // The server's own connection handling, so that the floor
+            // differs from ingest only in what the handler does.
+            let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+            let options = monitor_server::serve::ServeOptions {
+                tls: Some(config),
+                ..Default::default()
+            };
+            monitor_server::serve::serve(listener, app, options, std::future::pending())
                 .await
                 .unwrap();
-            axum::serve(listener, app).await.unwrap();
         });
     });
     addr

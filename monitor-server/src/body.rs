@@ -33,6 +33,13 @@ impl FromRequest<AppState> for Body {
                 .to_ascii_lowercase()
         });
         let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if crate::serve::is_body_timeout(&rejection) {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    rejection.body_text(),
+                );
+            }
             let status = rejection.status();
             let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 "body_too_large"

@@ -191,6 +191,19 @@ pub struct LimitSettings {
     /// Requests with a wrong token one client address may make per minute
     /// before getting 429.
     pub failed_auth_per_minute: u32,
+    /// Open connections at most (TLS handshakes included); the server stops
+    /// accepting while it holds this many.
+    pub max_connections: usize,
+    /// How long a client may take to finish the TLS handshake.
+    #[serde(with = "duration_text")]
+    pub handshake_timeout: Duration,
+    /// How long a connection may go without a complete request head (slow
+    /// heads, and keep-alive idleness between requests).
+    #[serde(with = "duration_text")]
+    pub idle_timeout: Duration,
+    /// How long a request body may take to arrive once its head has.
+    #[serde(with = "duration_text")]
+    pub body_timeout: Duration,
 }
 
 impl Default for LimitSettings {
@@ -205,11 +218,30 @@ impl Default for LimitSettings {
             ingest_per_token_per_second: 10.0,
             ingest_burst: 5_000,
             failed_auth_per_minute: 30,
+            max_connections: 10_000,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
 
 impl LimitSettings {
+    /// How the HTTP server treats connections, with `tls` or plain.
+    pub fn serve_options(
+        &self,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> crate::serve::ServeOptions {
+        crate::serve::ServeOptions {
+            tls,
+            max_connections: self.max_connections,
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+            body_timeout: self.body_timeout,
+            ..crate::serve::ServeOptions::default()
+        }
+    }
+
     /// The wire limits these settings make.
     pub fn wire(&self) -> monitor_core::wire::Limits {
         monitor_core::wire::Limits {
@@ -407,6 +439,18 @@ impl ServerConfig {
                 "limits",
                 "ingest_burst and failed_auth_per_minute must be at least 1",
             ));
+        }
+        if l.max_connections == 0 {
+            return Err(invalid("limits.max_connections", "give at least 1"));
+        }
+        for (key, value) in [
+            ("limits.handshake_timeout", l.handshake_timeout),
+            ("limits.idle_timeout", l.idle_timeout),
+            ("limits.body_timeout", l.body_timeout),
+        ] {
+            if value < Duration::from_secs(1) {
+                return Err(invalid(key, "give at least 1s"));
+            }
         }
         if self.stream.max_clients == 0 || self.stream.max_clients_per_token == 0 {
             return Err(invalid(

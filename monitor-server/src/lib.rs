@@ -19,7 +19,9 @@
 //! let admin = Token::generate(Scope::Admin)?;
 //! let app = router(AppState::new(Arc::new(store), &admin, None));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8001").await?;
-//! axum::serve(listener, app).await?;
+//! // Timeouts, a connection cap and TLS when options.tls is set.
+//! let options = monitor_server::serve::ServeOptions::default();
+//! monitor_server::serve::serve(listener, app, options, std::future::pending()).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -35,6 +37,7 @@ pub mod config;
 pub mod error;
 pub mod limit;
 pub mod openapi;
+pub mod serve;
 pub mod stream;
 pub mod tls;
 pub mod webhook;

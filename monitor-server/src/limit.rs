@@ -97,8 +97,9 @@ impl RateLimiter {
     }
 }
 
-/// The client's address as the connection gives it (see
-/// [`crate::tls::TlsListener`] and `axum::serve`'s connect info).
+/// The client's address as the connection gives it: set by
+/// [`crate::serve::serve`], or by `axum::serve` with
+/// `into_make_service_with_connect_info::<ClientAddr>()`.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
@@ -107,15 +108,6 @@ impl
     for ClientAddr
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
-    for ClientAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
         ClientAddr(*stream.remote_addr())
     }
 }

@@ -9,7 +9,6 @@ use clap::Parser;
 use monitor_server::api::{AppState, router};
 use monitor_server::auth::{Scope, Token};
 use monitor_server::config::{Command, Flags, ServerConfig};
-use monitor_server::limit::ClientAddr;
 use monitor_store::{SqlStore, StoreOptions};
 
 /// mimalloc: under thousands of agents the server allocates and frees many
@@ -201,29 +200,18 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             admin = admin_path.map_or("MONITOR_ADMIN_TOKEN".into(), |p| p.display().to_string()),
         );
     }
-    let app = app.into_make_service_with_connect_info::<ClientAddr>();
-    match tls {
-        Some(tls) => {
-            let listener = monitor_server::tls::TlsListener::bind(config.listen, tls)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.listen))?;
-            tracing::info!(address = %config.listen, "Listening (HTTPS).");
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("the HTTPS server failed")?;
-        }
-        None => {
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.listen))?;
-            tracing::info!(address = %config.listen, "Listening (plain HTTP).");
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("the HTTP server failed")?;
-        }
-    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(
+        address = %config.listen,
+        tls = tls.is_some(),
+        max_connections = config.limits.max_connections,
+        "Listening."
+    );
+    monitor_server::serve::serve(listener, app, config.limits.serve_options(tls), shutdown)
+        .await
+        .context("the HTTP server failed")?;
     tracing::info!("Shutting down: flushing the store.");
     monitor_core::Store::shutdown(&*store).await?;
     Ok(())

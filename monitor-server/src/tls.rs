@@ -1,23 +1,15 @@
 //! TLS with rustls: certificates from PEM files, or a local CA and server
-//! certificate made once with rcgen, and a listener that does handshakes
-//! concurrently with a timeout so a slow client cannot stall the others.
+//! certificate made once with rcgen. Connections are served by
+//! [`crate::serve`], which does each handshake in its own task with a
+//! timeout so a slow client cannot stall the others.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-
-/// How long a client may take to finish the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A TLS setup problem, with the file concerned.
 #[derive(Debug, thiserror::Error)]
@@ -165,75 +157,4 @@ fn write(path: &Path, text: &str, private: bool) -> Result<(), TlsError> {
             path: path.to_path_buf(),
             source,
         })
-}
-
-/// A TCP listener that hands out finished TLS connections. Handshakes run in
-/// their own tasks, each bounded by [`HANDSHAKE_TIMEOUT`]; a client that
-/// speaks plain HTTP to this port gets its connection closed.
-#[derive(Debug)]
-pub struct TlsListener {
-    incoming: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Listens on `addr`.
-    ///
-    /// # Errors
-    /// When the address cannot be bound.
-    pub async fn bind(addr: SocketAddr, config: Arc<ServerConfig>) -> io::Result<Self> {
-        let tcp = TcpListener::bind(addr).await?;
-        let local = tcp.local_addr()?;
-        let acceptor = TlsAcceptor::from(config);
-        let (tx, incoming) = mpsc::channel(256);
-        tokio::spawn(async move {
-            loop {
-                // Stop (and free the port) as soon as the server drops the listener.
-                let accepted = tokio::select! {
-                    _ = tx.closed() => break,
-                    accepted = tcp.accept() => accepted,
-                };
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: wait a little.
-                        tracing::warn!(%error, "Accept failed.");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "TLS handshake failed.");
-                        }
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
-                    }
-                });
-            }
-        });
-        Ok(TlsListener { incoming, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.incoming.recv().await {
-            Some(connection) => connection,
-            // The accept task only ends with the runtime.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }

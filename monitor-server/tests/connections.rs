@@ -1,0 +1,196 @@
+//! Connection handling over real sockets on loopback: slow and silent
+//! clients are closed by the timeouts, the connection cap holds new
+//! connections back, and the peer's address reaches the handlers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monitor_server::api::{AppState, router};
+use monitor_server::auth::Token;
+use monitor_server::serve::{ServeOptions, serve};
+use monitor_store::{SqlStore, StoreOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The server's router on a loopback port with `options`.
+async fn start(options: ServeOptions) -> (SocketAddr, TempDir) {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("monitor-conn-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = SqlStore::open(StoreOptions::sqlite(dir.join("db")))
+        .await
+        .unwrap();
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
+    let app = router(AppState::new(Arc::new(store), &admin, None));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        serve(listener, app, options, std::future::pending())
+            .await
+            .unwrap();
+    });
+    (addr, TempDir(dir))
+}
+
+fn short(options: ServeOptions) -> ServeOptions {
+    ServeOptions {
+        handshake_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        ..options
+    }
+}
+
+/// Reads until the server closes the connection (or 10 s pass); what it
+/// sent, and how long that took.
+async fn read_to_close(stream: &mut TcpStream) -> (String, Duration) {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the server kept the connection open for 10 s");
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    )
+}
+
+const HEALTH: &[u8] = b"GET /api/health HTTP/1.1\r\nHost: test\r\n\r\n";
+
+#[tokio::test]
+async fn a_request_head_sent_slowly_is_cut_off() {
+    let (addr, _dir) = start(short(ServeOptions::default())).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // Slowloris: a head that is never finished.
+    stream
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: test\r\n")
+        .await
+        .unwrap();
+    let (_, took) = read_to_close(&mut stream).await;
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let (addr, _dir) = start(short(ServeOptions::default())).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(HEALTH).await.unwrap();
+    let (got, took) = read_to_close(&mut stream).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_keeps_reporting_keeps_its_connection() {
+    let (addr, _dir) = start(short(ServeOptions::default())).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // Three requests 0.6 s apart, each within the 1-s idle timeout of the
+    // previous answer, on one connection.
+    for _ in 0..3 {
+        stream.write_all(HEALTH).await.unwrap();
+        let mut buf = vec![0; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_is_answered_408() {
+    let (addr, _dir) = start(short(ServeOptions::default())).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /api/metrics HTTP/1.1\r\nHost: test\r\nX-Auth-Token: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"version\":",
+        )
+        .await
+        .unwrap();
+    let (got, took) = read_to_close(&mut stream).await;
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("\"error\":\"body_timeout\""), "{got}");
+    assert!(got.contains("limits.body_timeout"), "{got}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "answered after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_tls_client_that_never_says_hello_is_closed_after_the_handshake_timeout() {
+    let dir = std::env::temp_dir().join(format!("monitor-conn-tls-{}", std::process::id()));
+    let certs = monitor_server::tls::self_signed(&dir, &[]).unwrap();
+    let tls = monitor_server::tls::server_config(&certs.cert, &certs.key).unwrap();
+    let (addr, _dir) = start(short(ServeOptions {
+        tls: Some(tls),
+        ..ServeOptions::default()
+    }))
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let (got, took) = read_to_close(&mut stream).await;
+    assert!(got.is_empty());
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn beyond_the_connection_cap_new_connections_wait_for_a_free_slot() {
+    let (addr, _dir) = start(ServeOptions {
+        max_connections: 2,
+        ..ServeOptions::default()
+    })
+    .await;
+    let first = TcpStream::connect(addr).await.unwrap();
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    // The second is served: both slots are taken once it has answered.
+    second.write_all(HEALTH).await.unwrap();
+    let mut buf = vec![0; 4096];
+    let n = second.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // The third connects (the kernel's queue) but is not served...
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third.write_all(HEALTH).await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buf)).await;
+    assert!(waited.is_err(), "served beyond the cap");
+    // ...until a slot is free.
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(10), third.read(&mut buf))
+        .await
+        .expect("a free slot was not given to the waiting connection")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn the_live_stream_outlives_the_idle_timeout() {
+    let (addr, _dir) = start(short(ServeOptions::default())).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Well past the 1-s idle timeout, the response is still open: a read
+    // either waits or gets a keep-alive comment, never the end.
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await {
+            Err(_) => {}
+            Ok(read) => assert_ne!(read.unwrap(), 0, "the stream was closed"),
+        }
+    }
+}
