@@ -44,6 +44,10 @@ pub enum PushError {
     /// The token was refused: fix the configuration (not retried in a tight loop).
     #[error("the server refused the token ({0}): check --token-file/MONITOR_TOKEN and --server-id")]
     Auth(u16),
+    /// The server says the agent is set up wrong (plain HTTP to its HTTPS
+    /// port): fix the configuration (kept and retried every minute).
+    #[error("{0}")]
+    Config(String),
     /// Setting up the client failed.
     #[error("{0}")]
     Setup(String),
@@ -382,6 +386,22 @@ impl Pusher {
                     sent += paths.len();
                 }
                 401 | 403 => return Err(PushError::Auth(status)),
+                400 if response
+                    .headers()
+                    .get("connection")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close")) =>
+                {
+                    // Not the API's answer: the TLS port telling a plain
+                    // HTTP client what to do. Keep the snapshots.
+                    let text = response.text().await.unwrap_or_default();
+                    if text.contains("\"https_required\"") {
+                        return Err(PushError::Config(format!(
+                            "{} serves HTTPS: give --server an https:// address",
+                            self.config.server
+                        )));
+                    }
+                    return Err(PushError::Retry(format!("HTTP 400: {text}")));
+                }
                 408 | 429 | 500..=599 => {
                     return Err(PushError::Retry(format!("HTTP {status}")));
                 }
@@ -488,6 +508,14 @@ pub async fn run(
                         tracing::error!(
                             status,
                             "The server refused the token: check --token-file/MONITOR_TOKEN and --server-id. Snapshots are kept in the spool; retrying every minute."
+                        );
+                    }
+                    Duration::from_secs(60)
+                }
+                Err(PushError::Config(message)) => {
+                    if !failing {
+                        tracing::error!(
+                            "{message}. Snapshots are kept in the spool; retrying every minute."
                         );
                     }
                     Duration::from_secs(60)

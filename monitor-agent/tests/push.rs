@@ -288,3 +288,55 @@ async fn the_openssl_self_signed_certificate_works_as_is() {
     }
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_the_tls_port_says_so_and_keeps_the_snapshots() {
+    let d = dir("plain-to-tls");
+    let certs = tls::self_signed(&d.0.join("tls"), &[]).unwrap();
+    let store = Arc::new(
+        SqlStore::open(StoreOptions::sqlite(d.0.join("db")))
+            .await
+            .unwrap(),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = serve(store, &certs, addr).await;
+    std::fs::write(d.0.join("token"), "smk_ing_unused").unwrap();
+    let spool = d.0.join("spool");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+        .args([
+            "--server",
+            &format!("http://127.0.0.1:{port}"),
+            "--server-id",
+            "srv-01",
+        ])
+        .arg("--token-file")
+        .arg(d.0.join("token"))
+        .args(["--interval", "0.3", "--collectors", "memory"])
+        .arg("--spool-dir")
+        .arg(&spool)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("serves HTTPS: give --server an https:// address"),
+        "{stderr}"
+    );
+    // Nothing was set aside as rejected; the snapshots wait in the spool.
+    assert!(!spool.join("rejected").exists());
+    let spooled = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_file())
+        .count();
+    assert!(spooled >= 2, "{spooled} snapshots in the spool");
+    server.abort();
+}

@@ -8,7 +8,7 @@
 //!
 //! | phase | bound |
 //! | --- | --- |
-//! | TLS handshake | [`ServeOptions::handshake_timeout`] |
+//! | TLS handshake | [`ServeOptions::handshake_timeout`]; a client that speaks plain HTTP to the TLS port is answered 400 `https_required` in plain HTTP |
 //! | waiting for a request head, between requests included (keep-alive idle) | [`ServeOptions::idle_timeout`] |
 //! | reading a request body | [`ServeOptions::body_timeout`] |
 //! | open connections, handshakes included | [`ServeOptions::max_connections`]; beyond it new ones wait in the kernel's accept queue |
@@ -131,13 +131,19 @@ pub async fn serve(
             match acceptor {
                 None => connection(tcp, peer, app, &options, watcher).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(options.handshake_timeout, acceptor.accept(tcp))
-                        .await
-                    {
-                        Ok(Ok(tls)) => connection(tls, peer, app, &options, watcher).await,
-                        Ok(Err(error)) => {
+                    let handshake = async {
+                        if speaks_plain_http(&tcp).await {
+                            answer_https_required(tcp).await;
+                            return None;
+                        }
+                        Some(acceptor.accept(tcp).await)
+                    };
+                    match tokio::time::timeout(options.handshake_timeout, handshake).await {
+                        Ok(Some(Ok(tls))) => connection(tls, peer, app, &options, watcher).await,
+                        Ok(Some(Err(error))) => {
                             tracing::debug!(%peer, %error, "TLS handshake failed.");
                         }
+                        Ok(None) => tracing::debug!(%peer, "Plain HTTP on the TLS port."),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
                     }
                 }
@@ -155,6 +161,26 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// Whether a client on the TLS port began with plain text (an HTTP method)
+/// rather than a TLS record (its first byte is 0x16, a handshake).
+async fn speaks_plain_http(tcp: &tokio::net::TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(tcp.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+}
+
+/// Tells a plain-HTTP client on the TLS port what to do, in plain HTTP (as
+/// nginx does), then closes.
+async fn answer_https_required(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = r#"{"error":"https_required","message":"this port serves HTTPS: use an https:// address (an agent given a private CA also needs --verify CA.pem)"}"#;
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tcp.write_all(response.as_bytes()).await;
+    let _ = tcp.shutdown().await;
 }
 
 /// Serves one connection's requests with hyper's HTTP/1.1.

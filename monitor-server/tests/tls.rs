@@ -115,14 +115,17 @@ async fn https_with_the_self_signed_ca() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"ok\""), "{response}");
 
-    // Plain HTTP to the TLS port gets no HTTP answer.
+    // Plain HTTP to the TLS port is told to use HTTPS, and served nothing.
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     tcp.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Auth-Token: smk_ing_secret\r\n\r\n")
         .await
         .unwrap();
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
-    assert!(!String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"));
+    let answer = String::from_utf8_lossy(&buf);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains(r#""error":"https_required""#), "{answer}");
+    assert!(!answer.contains("\"status\":\"ok\""), "{answer}");
 
     // A client that trusts another CA refuses the server.
     let other = start("other", &["--tls-self-signed"]);
