@@ -36,8 +36,10 @@ step "web dashboard: npm ci, unit tests, build"
 (cd monitor-server/web && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run build)
 
 step "cargo test"
-cargo test "${locked[@]}" --workspace --all-features 2>&1 | tee target/test-output.txt
-passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+out="${CARGO_TARGET_DIR:-target}/test-output.txt"
+mkdir -p "$(dirname "$out")"
+cargo test "${locked[@]}" --workspace --all-features 2>&1 | tee "$out"
+passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "$out" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
 echo
 echo "tests: $passed passed, $failed failed"
