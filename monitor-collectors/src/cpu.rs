@@ -127,7 +127,7 @@ impl Collector for CpuCollector {
                 // Baseline only: what needs no delta.
                 use monitor_core::{Labels, Unit, names};
                 out.gauge(
-                    names::CPU_COUNT,
+                    names::CPU_LOGICAL_CORES,
                     Unit::COUNT,
                     Labels::new(),
                     f64::from(count),

@@ -123,7 +123,7 @@ impl CpuMetrics {
             out.gauge(name, Unit::PERCENT, Labels::new(), value);
         }
         out.gauge(
-            names::CPU_COUNT,
+            names::CPU_LOGICAL_CORES,
             Unit::COUNT,
             Labels::new(),
             f64::from(self.count),
@@ -155,7 +155,7 @@ impl CpuMetrics {
             system_percent: get(names::CPU_SYSTEM_PERCENT),
             iowait_percent: get(names::CPU_IOWAIT_PERCENT),
             steal_percent: get(names::CPU_STEAL_PERCENT),
-            count: get(names::CPU_COUNT) as u32,
+            count: get(names::CPU_LOGICAL_CORES) as u32,
             load_average: [
                 get(names::LOAD_AVERAGE_1M),
                 get(names::LOAD_AVERAGE_5M),
@@ -450,8 +450,8 @@ impl ContainerMetrics {
             };
             out.gauge(names::CONTAINER_HEALTHY, Unit::NONE, labels.clone(), value);
         }
-        out.gauge(
-            names::CONTAINER_RESTART_COUNT,
+        out.counter(
+            names::CONTAINER_RESTARTS_TOTAL,
             Unit::COUNT,
             labels.clone(),
             self.info.restart_count as f64,

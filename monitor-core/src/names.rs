@@ -55,8 +55,9 @@ names! {
     CPU_IOWAIT_PERCENT = "cpu_iowait_percent";
     /// CPU time stolen by the hypervisor over the last interval.
     CPU_STEAL_PERCENT = "cpu_steal_percent";
-    /// Number of logical CPUs.
-    CPU_COUNT = "cpu_count";
+    /// Number of logical CPUs (cores times hardware threads). Not
+    /// `cpu_count`: Prometheus reserves the `_count` suffix for histograms.
+    CPU_LOGICAL_CORES = "cpu_logical_cores";
     /// Load average over 1 minute.
     LOAD_AVERAGE_1M = "load_average_1m";
     /// Load average over 5 minutes.
@@ -104,8 +105,9 @@ names! {
     CONTAINER_RUNNING = "container_running";
     /// Health check result: 1 healthy, 0 unhealthy, 0.5 starting; absent without a check.
     CONTAINER_HEALTHY = "container_healthy";
-    /// How many times Docker restarted the container.
-    CONTAINER_RESTART_COUNT = "container_restart_count";
+    /// How many times Docker restarted the container (a counter: it only
+    /// grows while the container exists).
+    CONTAINER_RESTARTS_TOTAL = "container_restarts_total";
     /// CPU use as `docker stats` shows it: 100 is one full core.
     CONTAINER_CPU_PERCENT = "container_cpu_percent";
     /// Memory use as `docker stats` shows it (usage minus inactive page cache).
@@ -265,7 +267,7 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
         otel("system.cpu.utilization", "1", &[("cpu.mode", "iowait")], &[], 0.01)),
     gauge(CPU_STEAL_PERCENT, "percent", &[], "CPU time stolen by the hypervisor.",
         otel("system.cpu.utilization", "1", &[("cpu.mode", "steal")], &[], 0.01)),
-    gauge(CPU_COUNT, "count", &[], "Number of logical CPUs.",
+    gauge(CPU_LOGICAL_CORES, "count", &[], "Number of logical CPUs.",
         otel("system.cpu.logical.count", "{cpu}", &[], &[], 1.0)),
     gauge(LOAD_AVERAGE_1M, "", &[], "Load average over 1 minute.",
         otel("system.cpu.load_average.1m", "{thread}", &[], &[], 1.0)),
@@ -309,7 +311,7 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
         otel("monitor.container.running", "1", &[], CONTAINER_ATTRS, 1.0)),
     gauge(CONTAINER_HEALTHY, "", &["name"], "Health check: 1 healthy, 0.5 starting, 0 unhealthy.",
         otel("monitor.container.healthy", "1", &[], CONTAINER_ATTRS, 1.0)),
-    gauge(CONTAINER_RESTART_COUNT, "count", &["name"], "Restarts by Docker.",
+    counter(CONTAINER_RESTARTS_TOTAL, "count", &["name"], "Restarts by Docker.",
         otel("container.restarts", "{restart}", &[], CONTAINER_ATTRS, 1.0)),
     gauge(CONTAINER_CPU_PERCENT, "percent", &["name"], "CPU as docker stats shows it (100 = one core).",
         otel("container.cpu.usage", "{cpu}", &[], CONTAINER_ATTRS, 0.01)),

@@ -965,8 +965,13 @@ async fn a_container_restarting_repeatedly_fires_the_built_in_rule() {
         .enumerate()
     {
         let mut c = Collection::new();
-        c.gauge("container_restart_count", Unit::COUNT, app.clone(), web);
-        c.gauge("container_restart_count", Unit::COUNT, worker.clone(), work);
+        c.counter("container_restarts_total", Unit::COUNT, app.clone(), web);
+        c.counter(
+            "container_restarts_total",
+            Unit::COUNT,
+            worker.clone(),
+            work,
+        );
         // (Within the last ten minutes: the trends forget a series unseen
         // longer, by the clock.)
         let at = Timestamp::now().add_millis(-300_000 + i as i64 * 100_000);
@@ -991,7 +996,7 @@ async fn a_container_restarting_repeatedly_fires_the_built_in_rule() {
     assert_eq!(events[0]["value"], 3.0);
     let message = events[0]["message"].as_str().unwrap();
     assert!(
-        message.contains("increase of container_restart_count"),
+        message.contains("increase of container_restarts_total"),
         "{message}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -287,7 +287,7 @@ pub fn builtin_rules() -> Vec<AlertRule> {
     let mut restarting = rule(
         "container_restarting",
         "container restarting repeatedly",
-        names::CONTAINER_RESTART_COUNT,
+        names::CONTAINER_RESTARTS_TOTAL,
         Comparison::GreaterOrEqual,
         3.0,
     );

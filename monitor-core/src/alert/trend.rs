@@ -43,7 +43,7 @@ pub enum Function {
     #[default]
     Value,
     /// How much the value grew over the last `window_secs` (a drop counts
-    /// as a reset to zero, as for counters): `container_restart_count`
+    /// as a reset to zero, as for counters): `container_restarts_total`
     /// with `increase` over 900 s `>= 3` fires on a container restarted
     /// three times in fifteen minutes.
     Increase {

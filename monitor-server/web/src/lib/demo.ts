@@ -393,7 +393,7 @@ function perRunning(def: ServerDef, value: (c: ContainerDef) => number): Sample[
 }
 
 const FAMILIES: readonly FamilyDef[] = [
-  { name: 'cpu_count', kind: 'gauge', unit: 'count', samples: (d) => single(d.cores) },
+  { name: 'cpu_logical_cores', kind: 'gauge', unit: 'count', samples: (d) => single(d.cores) },
   {
     name: 'cpu_usage_percent',
     kind: 'gauge',
@@ -522,8 +522,8 @@ const FAMILIES: readonly FamilyDef[] = [
       ),
   },
   {
-    name: 'container_restart_count',
-    kind: 'gauge',
+    name: 'container_restarts_total',
+    kind: 'counter',
     unit: 'count',
     samples: (d) => (d.containers ?? []).map((c) => ({ labels: { name: c.name }, value: c.restarts })),
   },

@@ -22,7 +22,7 @@ const containerInfos: SeriesInfo[] = [
   info('container_memory_limit_bytes', { name: 'web' }, 1000),
   info('container_network_receive_bytes_total', { name: 'web' }, 5000),
   info('container_network_transmit_bytes_total', { name: 'web' }, 7000),
-  info('container_restart_count', { name: 'db' }, 3),
+  info('container_restarts_total', { name: 'db' }, 3),
 ];
 
 describe('containerRows', () => {

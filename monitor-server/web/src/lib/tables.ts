@@ -113,7 +113,7 @@ export function containerRows(infos: readonly SeriesInfo[], inventory: readonly 
       memoryLimitBytes: latest('container_memory_limit_bytes', l),
       rxBytes: latest('container_network_receive_bytes_total', l),
       txBytes: latest('container_network_transmit_bytes_total', l),
-      restarts: latest('container_restart_count', l),
+      restarts: latest('container_restarts_total', l),
     };
   };
   if (inventory) {

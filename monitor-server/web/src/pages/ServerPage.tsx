@@ -238,7 +238,7 @@ export function ServerPage({ source, serverId }: { source: DataSource; serverId:
         </div>
         <div>
           <dt>CPUs</dt>
-          <dd>{formatNumber(latest('cpu_count'))}</dd>
+          <dd>{formatNumber(latest('cpu_logical_cores'))}</dd>
         </div>
         <div>
           <dt>Memory</dt>
