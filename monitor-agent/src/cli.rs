@@ -116,6 +116,24 @@ pub(crate) struct Cli {
     #[arg(long, default_value = "64", value_name = "MIB")]
     pub(crate) spool_max_mib: u64,
 
+    /// Serve this host's metrics for Prometheus at http://ADDR/metrics
+    /// (node_exporter style; with or without --server).
+    #[arg(long, env = "MONITOR_LISTEN", value_name = "ADDR")]
+    pub(crate) listen: Option<std::net::SocketAddr>,
+
+    /// Certificate chain (PEM) to serve --listen over HTTPS.
+    #[arg(long, value_name = "PATH", requires = "listen_tls_key")]
+    pub(crate) listen_tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --listen-tls-cert.
+    #[arg(long, value_name = "PATH", requires = "listen_tls_cert")]
+    pub(crate) listen_tls_key: Option<PathBuf>,
+
+    /// A file holding `user:password` that scrapers of --listen must give
+    /// (HTTP basic authentication).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) listen_basic_auth_file: Option<PathBuf>,
+
     /// Log format on standard error (level from RUST_LOG, default info).
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
@@ -136,6 +154,10 @@ pub(crate) struct AgentFile {
     host_sys: Option<PathBuf>,
     spool_dir: Option<PathBuf>,
     spool_max_mib: Option<u64>,
+    listen: Option<std::net::SocketAddr>,
+    listen_tls_cert: Option<PathBuf>,
+    listen_tls_key: Option<PathBuf>,
+    listen_basic_auth_file: Option<PathBuf>,
     log_format: Option<LogFormat>,
 }
 
@@ -197,6 +219,22 @@ impl Cli {
             file.spool_max_mib,
             given("spool_max_mib"),
         );
+        set(&mut self.listen, file.listen.map(Some), given("listen"));
+        set(
+            &mut self.listen_tls_cert,
+            file.listen_tls_cert.map(Some),
+            given("listen_tls_cert"),
+        );
+        set(
+            &mut self.listen_tls_key,
+            file.listen_tls_key.map(Some),
+            given("listen_tls_key"),
+        );
+        set(
+            &mut self.listen_basic_auth_file,
+            file.listen_basic_auth_file.map(Some),
+            given("listen_basic_auth_file"),
+        );
         set(&mut self.log_format, file.log_format, given("log_format"));
     }
 }
@@ -218,8 +256,19 @@ pub(crate) enum Mode {
     Once,
     /// Print a snapshot per interval.
     Stdout,
-    /// Send snapshots to the server.
-    Push,
+    /// Collect every interval for the server (`push`), for Prometheus
+    /// (`listen`), or both.
+    Run,
+}
+
+/// The `--listen` endpoint.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+pub(crate) struct Listen {
+    pub(crate) addr: std::net::SocketAddr,
+    /// Certificate and key, for HTTPS.
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    pub(crate) basic_auth_file: Option<PathBuf>,
 }
 
 /// The validated settings.
@@ -235,6 +284,8 @@ pub(crate) struct Settings {
     pub(crate) host_sys: PathBuf,
     /// Server URL, token and CA when pushing.
     pub(crate) push: Option<monitor_agent::push::PushConfig>,
+    /// The metrics endpoint, when serving one.
+    pub(crate) listen: Option<Listen>,
 }
 
 impl Cli {
@@ -247,8 +298,10 @@ impl Cli {
         } else if self.stdout {
             Mode::Stdout
         } else {
-            Mode::Push
+            Mode::Run
         };
+        // Pushing is what the agent does unless it only serves Prometheus.
+        let pushing = mode == Mode::Run && (self.server.is_some() || self.listen.is_none());
 
         if !(self.interval.is_finite() && (0.1..=86_400.0).contains(&self.interval)) {
             problems.push(format!(
@@ -283,17 +336,17 @@ impl Cli {
                     None
                 }
             },
-            None if mode == Mode::Push => {
+            None if pushing => {
                 problems.push("--server-id is required to push to a server".into());
                 None
             }
             None => Some(default_server_id()),
         };
 
-        if mode == Mode::Push {
+        if pushing {
             match &self.server {
                 None => problems.push(
-                    "--server is required (or use --once or --stdout to print snapshots)".into(),
+                    "--server is required (or --listen ADDR to serve Prometheus, or --once or --stdout to print snapshots)".into(),
                 ),
                 Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
                     problems.push(format!(
@@ -341,12 +394,40 @@ impl Cli {
             ));
         }
 
+        if self.listen.is_some() && !cfg!(feature = "prometheus") {
+            problems.push("--listen: this agent was built without the `prometheus` feature".into());
+        }
+        for (flag, path) in [
+            ("--listen-tls-cert", &self.listen_tls_cert),
+            ("--listen-tls-key", &self.listen_tls_key),
+            ("--listen-basic-auth-file", &self.listen_basic_auth_file),
+        ] {
+            if let Some(path) = path {
+                if self.listen.is_none() {
+                    problems.push(format!("{flag} needs --listen ADDR"));
+                } else if let Err(e) = std::fs::metadata(path) {
+                    problems.push(format!("{flag} {}: {e}", path.display()));
+                }
+            }
+        }
+
         if !problems.is_empty() {
             bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
         }
+        let listen = match (self.listen, mode) {
+            (Some(addr), Mode::Run) => Some(Listen {
+                addr,
+                tls: self
+                    .listen_tls_cert
+                    .clone()
+                    .zip(self.listen_tls_key.clone()),
+                basic_auth_file: self.listen_basic_auth_file.clone(),
+            }),
+            _ => None,
+        };
         let server_id = server_id.context("no server id")?;
         let push = match (&self.server, mode) {
-            (Some(server), Mode::Push) => {
+            (Some(server), Mode::Run) => {
                 let token = match (&self.token, &self.token_file) {
                     (Some(t), _) => t.trim().to_owned(),
                     (None, Some(path)) => std::fs::read_to_string(path)
@@ -379,6 +460,7 @@ impl Cli {
             host_proc: self.host_proc.clone(),
             host_sys: self.host_sys.clone(),
             push,
+            listen,
         })
     }
 }

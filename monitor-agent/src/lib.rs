@@ -20,19 +20,25 @@
 //! # }
 //! ```
 
+pub mod export;
 pub mod push;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use monitor_core::{CollectContext, Collection, Collector, ServerId, Snapshot, Timestamp};
+use monitor_core::{
+    CollectContext, Collection, Collector, Exporter, ServerId, Snapshot, Timestamp,
+};
 
-/// Runs collectors and assembles their results into snapshots.
+/// Runs collectors, assembles their results into snapshots, and hands each
+/// snapshot to its exporters.
 pub struct Agent {
     server_id: ServerId,
     interval: Duration,
     collectors: Vec<Box<dyn Collector>>,
-    /// Collectors whose last call failed, with the message logged then.
+    exporters: Vec<Box<dyn Exporter>>,
+    /// Collectors and exporters whose last call failed, with the message
+    /// logged then.
     failing: HashMap<String, String>,
 }
 
@@ -45,6 +51,10 @@ impl std::fmt::Debug for Agent {
                 "collectors",
                 &self.collectors.iter().map(|c| c.name()).collect::<Vec<_>>(),
             )
+            .field(
+                "exporters",
+                &self.exporters.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -56,6 +66,7 @@ impl Agent {
             server_id,
             interval,
             collectors: Vec::new(),
+            exporters: Vec::new(),
             failing: HashMap::new(),
         }
     }
@@ -63,6 +74,14 @@ impl Agent {
     /// Adds a collector.
     pub fn with_collector(mut self, collector: Box<dyn Collector>) -> Self {
         self.collectors.push(collector);
+        self
+    }
+
+    /// Adds an exporter: [`Agent::tick`] gives it every snapshot. Wrap it in
+    /// an `Arc` to keep a handle of your own (a Prometheus exporter's
+    /// scrape handler).
+    pub fn with_exporter(mut self, exporter: Box<dyn Exporter>) -> Self {
+        self.exporters.push(exporter);
         self
     }
 
@@ -106,16 +125,53 @@ impl Agent {
         snapshot
     }
 
-    /// Names of the collectors whose last call failed.
+    /// Collects a snapshot ([`Agent::collect`]) and gives it to every
+    /// exporter. An exporter that fails is logged once (WARN) and its
+    /// recovery once (INFO), like a collector.
+    pub async fn tick(&mut self) -> Snapshot {
+        let snapshot = self.collect().await;
+        self.export(&snapshot).await;
+        snapshot
+    }
+
+    /// Gives `snapshot` to every exporter (see [`Agent::tick`]).
+    pub async fn export(&mut self, snapshot: &Snapshot) {
+        let snapshots = std::slice::from_ref(snapshot);
+        for exporter in &self.exporters {
+            let key = format!("exporter {}", exporter.name());
+            match exporter.export(snapshots).await {
+                Ok(()) => {
+                    if self.failing.remove(&key).is_some() {
+                        tracing::info!(exporter = exporter.name(), "Exporter recovered.");
+                    }
+                }
+                Err(error) => {
+                    let message = error.to_string();
+                    if self.failing.get(&key) != Some(&message) {
+                        tracing::warn!(exporter = exporter.name(), %error, "Export failed; trying again with the next snapshot.");
+                        self.failing.insert(key, message);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Names of the collectors (and `exporter NAME`s) whose last call failed.
     pub fn failing(&self) -> impl Iterator<Item = &str> {
         self.failing.keys().map(String::as_str)
     }
 
-    /// Shuts every collector down.
+    /// Shuts every collector and exporter down (an exporter flushes what it
+    /// holds).
     pub async fn shutdown(&mut self) {
         for collector in &mut self.collectors {
             if let Err(error) = collector.shutdown().await {
                 tracing::warn!(collector = collector.name(), %error, "Collector shutdown failed.");
+            }
+        }
+        for exporter in &self.exporters {
+            if let Err(error) = exporter.shutdown().await {
+                tracing::warn!(exporter = exporter.name(), %error, "Exporter shutdown failed.");
             }
         }
     }

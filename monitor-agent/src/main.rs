@@ -82,24 +82,95 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Mode::Push => {
-            let config = settings.push.clone().context("no server configured")?;
-            push_loop(&mut agent, config, settings.interval).await?;
+        Mode::Run => {
+            let (stop_tx, stop) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            });
+            let stopped = move || {
+                let mut stop = stop.clone();
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }
+            };
+            let mut listening = None;
+            if let Some(listen) = settings.listen {
+                let (with_exporter, task) = start_listen(agent, listen, stopped()).await?;
+                agent = with_exporter;
+                listening = Some(task);
+            }
+            match settings.push {
+                Some(config) => {
+                    let pusher = monitor_agent::push::Pusher::new(config)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    monitor_agent::push::run(&mut agent, &pusher, settings.interval, stopped())
+                        .await;
+                }
+                None => {
+                    let mut ticker = tokio::time::interval(settings.interval);
+                    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let stop = stopped();
+                    tokio::pin!(stop);
+                    loop {
+                        tokio::select! {
+                            _ = &mut stop => break,
+                            _ = ticker.tick() => {
+                                agent.tick().await;
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(task) = listening {
+                let _ = task.await;
+            }
         }
     }
     agent.shutdown().await;
     Ok(())
 }
 
-/// Collects every interval, spools, and sends until SIGTERM or Ctrl-C.
-async fn push_loop(
-    agent: &mut Agent,
-    config: monitor_agent::push::PushConfig,
-    interval: Duration,
-) -> anyhow::Result<()> {
-    let pusher = monitor_agent::push::Pusher::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    monitor_agent::push::run(agent, &pusher, interval, shutdown_signal()).await;
-    Ok(())
+/// Starts the `--listen` endpoint; the agent gets the exporter it serves.
+#[cfg(feature = "prometheus")]
+async fn start_listen(
+    agent: Agent,
+    listen: cli::Listen,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(Agent, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    use monitor_agent::export::listen::{BasicAuth, ListenConfig, serve, tls_config};
+    use monitor_agent::export::prometheus::PrometheusExporter;
+    use std::sync::Arc;
+    let tls = match &listen.tls {
+        Some((cert, key)) => Some(tls_config(cert, key)?),
+        None => None,
+    };
+    let basic_auth = match &listen.basic_auth_file {
+        Some(path) => Some(BasicAuth::from_file(path)?),
+        None => None,
+    };
+    let exporter = Arc::new(PrometheusExporter::new());
+    let agent = agent.with_exporter(Box::new(Arc::clone(&exporter)));
+    let listener = tokio::net::TcpListener::bind(listen.addr)
+        .await
+        .with_context(|| format!("--listen {}: cannot listen there", listen.addr))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %listen.addr, "Serving this host's metrics at {scheme}://{}/metrics.", listen.addr);
+    let config = ListenConfig { tls, basic_auth };
+    Ok((
+        agent,
+        tokio::spawn(serve(listener, config, exporter, stopped)),
+    ))
+}
+
+/// Refused when the settings are checked; kept for the types.
+#[cfg(not(feature = "prometheus"))]
+async fn start_listen(
+    _agent: Agent,
+    _listen: cli::Listen,
+    _stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(Agent, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    anyhow::bail!("--listen: this agent was built without the `prometheus` feature")
 }
 
 #[cfg(feature = "docker")]

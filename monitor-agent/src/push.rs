@@ -482,7 +482,7 @@ pub async fn run(
                 _ = &mut stop => break,
                 _ = ticker.tick() => {}
             }
-            let snapshot = agent.collect().await;
+            let snapshot = agent.tick().await;
             if let Err(error) = pusher.spool(&snapshot) {
                 tracing::error!(%error, "Cannot write the spool: this snapshot is lost.");
             }

@@ -82,6 +82,24 @@ impl<E: Exporter + ?Sized> Exporter for Box<E> {
     }
 }
 
+/// Shared: the binary keeps one handle (a Prometheus exporter's scrape
+/// handler) while the agent feeds another.
+#[async_trait]
+impl<E: Exporter + ?Sized> Exporter for std::sync::Arc<E> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn export(&self, snapshots: &[Snapshot]) -> Result<(), ExportError> {
+        (**self).export(snapshots).await
+    }
+    async fn flush(&self) -> Result<(), ExportError> {
+        (**self).flush().await
+    }
+    async fn shutdown(&self) -> Result<(), ExportError> {
+        (**self).shutdown().await
+    }
+}
+
 #[async_trait]
 impl<E: Exporter> Exporter for Option<E> {
     fn name(&self) -> &str {

@@ -1,0 +1,406 @@
+//! Snapshots as Prometheus metrics (the `prometheus` crate's data model and
+//! text encoder): what the agent's `/metrics` (`--listen`) and the server's
+//! `/metrics` serve.
+//!
+//! Names and labels are the snapshots' own: they already follow the
+//! Prometheus conventions (`_bytes`, `_seconds`, `_total` for counters; see
+//! `docs/metrics.md`). Each family gets a `# HELP` line (the family's help,
+//! else the built-in description, else one made from the name and unit) and
+//! a `# TYPE` line (`gauge` or `counter`). With [`Render::server_label`] every
+//! sample also carries `server_id` (a plugin label of that name is renamed
+//! `exported_server_id`, as Prometheus does for clashing target labels).
+//! Non-finite values are left out (the text format has no place for an
+//! agent's NaN), and so is a second sample with the same labels.
+//!
+//! ```
+//! use monitor_agent::export::prometheus::PrometheusExporter;
+//! use monitor_core::{Collection, Exporter, Labels, ServerId, Snapshot, Timestamp, Unit};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let exporter = PrometheusExporter::new();
+//! let mut c = Collection::new();
+//! c.gauge("memory_used_bytes", Unit::BYTES, Labels::new(), 2048.0);
+//! exporter.export(&[Snapshot::new(ServerId::new("srv-01")?, Timestamp::now(), c)]).await?;
+//! assert!(exporter.render().contains("memory_used_bytes 2048"));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use monitor_core::{ExportError, Exporter, MetricKind, ServerId, Snapshot, names};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::{Encoder, TextEncoder};
+
+/// The content type of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The label that names a sample's server when several are rendered.
+pub const SERVER_LABEL: &str = "server_id";
+
+/// How snapshots are rendered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Render {
+    /// Add `server_id` to every sample (the server's endpoint, where many
+    /// hosts share one exposition). Off for one host's own endpoint, where
+    /// Prometheus's `instance` label tells hosts apart.
+    pub server_label: bool,
+}
+
+impl Render {
+    /// The metric families of `snapshots`, sorted by name, their samples by
+    /// labels. A name that comes with two kinds keeps the first one seen.
+    pub fn families<'a>(
+        &self,
+        snapshots: impl IntoIterator<Item = &'a Snapshot>,
+    ) -> Vec<MetricFamily> {
+        struct Building {
+            kind: MetricKind,
+            help: String,
+            metrics: Vec<(Vec<(String, String)>, f64)>,
+            seen: HashSet<Vec<(String, String)>>,
+        }
+        let mut by_name: BTreeMap<&str, Building> = BTreeMap::new();
+        for snapshot in snapshots {
+            for family in &snapshot.metrics {
+                let building = by_name
+                    .entry(family.name.as_str())
+                    .or_insert_with(|| Building {
+                        kind: family.kind,
+                        help: help(family),
+                        metrics: Vec::new(),
+                        seen: HashSet::new(),
+                    });
+                if building.kind != family.kind {
+                    tracing::debug!(metric = %family.name, server = %snapshot.server_id, "Left out: the metric came with another kind before.");
+                    continue;
+                }
+                for sample in &family.samples {
+                    if !sample.value.is_finite() {
+                        continue;
+                    }
+                    let mut labels = Vec::with_capacity(sample.labels.len() + 1);
+                    if self.server_label {
+                        labels.push((SERVER_LABEL.to_owned(), snapshot.server_id.to_string()));
+                    }
+                    for (name, value) in sample.labels.iter() {
+                        let name = if self.server_label && name == SERVER_LABEL {
+                            "exported_server_id"
+                        } else {
+                            name
+                        };
+                        labels.push((name.to_owned(), value.to_owned()));
+                    }
+                    if building.seen.insert(labels.clone()) {
+                        building.metrics.push((labels, sample.value));
+                    }
+                }
+            }
+        }
+        by_name
+            .into_iter()
+            .filter(|(_, b)| !b.metrics.is_empty())
+            .map(|(name, mut b)| {
+                b.metrics.sort_by(|a, b| a.0.cmp(&b.0));
+                family(name, &b.help, b.kind, b.metrics)
+            })
+            .collect()
+    }
+}
+
+/// The help text of a family: its own, the built-in description, or one
+/// made from its name and unit.
+fn help(family: &monitor_core::MetricFamily) -> String {
+    if let Some(help) = family.help.as_deref().filter(|h| !h.trim().is_empty()) {
+        return help.to_owned();
+    }
+    if let Some(known) = names::describe(&family.name) {
+        return known.help.to_owned();
+    }
+    match family.unit.as_str() {
+        "" => format!("{} (reported by a monitor agent).", family.name),
+        unit => format!("{} in {unit} (reported by a monitor agent).", family.name),
+    }
+}
+
+/// One metric family in the `prometheus` crate's model.
+pub fn family(
+    name: &str,
+    help: &str,
+    kind: MetricKind,
+    metrics: impl IntoIterator<Item = (Vec<(String, String)>, f64)>,
+) -> MetricFamily {
+    let mut out = MetricFamily::default();
+    out.set_name(name.to_owned());
+    out.set_help(help.to_owned());
+    out.set_field_type(match kind {
+        MetricKind::Gauge => MetricType::GAUGE,
+        MetricKind::Counter => MetricType::COUNTER,
+    });
+    let metrics = metrics
+        .into_iter()
+        .map(|(labels, value)| {
+            let pairs = labels
+                .into_iter()
+                .map(|(name, value)| {
+                    let mut pair = LabelPair::default();
+                    pair.set_name(name);
+                    pair.set_value(value);
+                    pair
+                })
+                .collect();
+            let mut metric = Metric::from_label(pairs);
+            match kind {
+                MetricKind::Gauge => {
+                    let mut g = Gauge::default();
+                    g.set_value(value);
+                    metric.set_gauge(g);
+                }
+                MetricKind::Counter => {
+                    let mut c = Counter::default();
+                    c.set_value(value);
+                    metric.set_counter(c);
+                }
+            }
+            metric
+        })
+        .collect();
+    out.set_metric(metrics);
+    out
+}
+
+/// Metric families in the text exposition format.
+pub fn encode(families: &[MetricFamily]) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail; a family the encoder refuses (none of
+    // ours: gauges and counters only) would leave the text short.
+    if let Err(error) = TextEncoder::new().encode(families, &mut out) {
+        tracing::warn!(%error, "Could not encode metrics.");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A pull exporter: keeps the newest snapshot of each server it is given
+/// and renders them when scraped. It is also a `prometheus` crate
+/// [`Collector`], so it can join a program's own registry.
+#[derive(Debug)]
+pub struct PrometheusExporter {
+    render: Render,
+    latest: Mutex<HashMap<ServerId, Arc<Snapshot>>>,
+    desc: Desc,
+}
+
+impl Default for PrometheusExporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PrometheusExporter {
+    /// An exporter rendering without a `server_id` label (one host).
+    pub fn new() -> Self {
+        Self::with_render(Render::default())
+    }
+
+    /// An exporter with these rendering options.
+    pub fn with_render(render: Render) -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The registry tells collectors apart by their descriptors; this
+        // one is never emitted (the families are dynamic).
+        let desc = Desc::new(
+            format!("monitor_exporter_{n}"),
+            "Snapshots rendered by a monitor exporter.".into(),
+            Vec::new(),
+            HashMap::new(),
+        )
+        .unwrap_or_else(|_| unreachable!("a valid literal descriptor"));
+        PrometheusExporter {
+            render,
+            latest: Mutex::new(HashMap::new()),
+            desc,
+        }
+    }
+
+    /// The newest snapshots' metric families.
+    pub fn families(&self) -> Vec<MetricFamily> {
+        let latest: Vec<Arc<Snapshot>> = self
+            .latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        self.render.families(latest.iter().map(|s| &**s))
+    }
+
+    /// The newest snapshots in the text exposition format.
+    pub fn render(&self) -> String {
+        encode(&self.families())
+    }
+}
+
+#[async_trait]
+impl Exporter for PrometheusExporter {
+    fn name(&self) -> &str {
+        "prometheus"
+    }
+
+    async fn export(&self, snapshots: &[Snapshot]) -> Result<(), ExportError> {
+        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        for snapshot in snapshots {
+            let newer = latest
+                .get(&snapshot.server_id)
+                .is_none_or(|held| held.timestamp <= snapshot.timestamp);
+            if newer {
+                latest.insert(snapshot.server_id.clone(), Arc::new(snapshot.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Collector for PrometheusExporter {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.families()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monitor_core::{Collection, Labels, Timestamp, Unit};
+
+    fn snapshot(id: &str, used: f64) -> Snapshot {
+        let mut c = Collection::new();
+        c.gauge("memory_used_bytes", Unit::BYTES, Labels::new(), used);
+        c.gauge(
+            "cpu_usage_percent",
+            Unit::PERCENT,
+            Labels::new().with("cpu", "1"),
+            20.0,
+        );
+        c.gauge("cpu_usage_percent", Unit::PERCENT, Labels::new(), 12.5);
+        c.counter(
+            "network_receive_bytes_total",
+            Unit::BYTES,
+            Labels::new().with("interface", "eth0"),
+            1e9,
+        );
+        c.gauge(
+            "queue_depth",
+            Unit::NONE,
+            Labels::new().with("server_id", "x"),
+            3.0,
+        );
+        c.gauge("broken", Unit::NONE, Labels::new(), f64::NAN);
+        Snapshot::new(ServerId::new(id).unwrap(), Timestamp::from_millis(1_000), c)
+    }
+
+    #[test]
+    fn one_host_renders_as_node_exporter_would() {
+        let text = encode(&Render::default().families([&snapshot("srv-01", 2048.0)]));
+        assert_eq!(
+            text,
+            "# HELP cpu_usage_percent Busy CPU over the last interval; no label for the whole machine.\n\
+             # TYPE cpu_usage_percent gauge\n\
+             cpu_usage_percent 12.5\n\
+             cpu_usage_percent{cpu=\"1\"} 20\n\
+             # HELP memory_used_bytes Memory in use (total minus available).\n\
+             # TYPE memory_used_bytes gauge\n\
+             memory_used_bytes 2048\n\
+             # HELP network_receive_bytes_total Bytes received.\n\
+             # TYPE network_receive_bytes_total counter\n\
+             network_receive_bytes_total{interface=\"eth0\"} 1000000000\n\
+             # HELP queue_depth queue_depth (reported by a monitor agent).\n\
+             # TYPE queue_depth gauge\n\
+             queue_depth{server_id=\"x\"} 3\n"
+        );
+    }
+
+    #[test]
+    fn many_hosts_carry_server_id_and_a_clashing_label_is_renamed() {
+        let render = Render { server_label: true };
+        let text = encode(&render.families([&snapshot("b", 2.0), &snapshot("a", 1.0)]));
+        assert!(
+            text.contains(
+                "memory_used_bytes{server_id=\"a\"} 1\nmemory_used_bytes{server_id=\"b\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("queue_depth{server_id=\"a\",exported_server_id=\"x\"} 3"),
+            "{text}"
+        );
+        assert!(!text.contains("broken"), "{text}");
+        // One HELP and TYPE per family, however many hosts.
+        assert_eq!(text.matches("# TYPE memory_used_bytes gauge").count(), 1);
+    }
+
+    #[test]
+    fn a_name_with_two_kinds_keeps_the_first() {
+        let mut c = Collection::new();
+        c.counter("jobs", Unit::NONE, Labels::new(), 5.0);
+        let other = Snapshot::new(ServerId::new("z").unwrap(), Timestamp::from_millis(1), c);
+        let render = Render { server_label: true };
+        let families = render.families([&snapshot("a", 1.0), &other]);
+        assert!(
+            families
+                .iter()
+                .all(|f| f.name() != "jobs" || f.get_field_type() == MetricType::COUNTER)
+        );
+        let mut c = Collection::new();
+        c.gauge("memory_used_bytes", Unit::BYTES, Labels::new(), 5.0);
+        let clash = Snapshot::new(ServerId::new("z").unwrap(), Timestamp::from_millis(1), c);
+        let mut c = Collection::new();
+        c.counter("memory_used_bytes", Unit::BYTES, Labels::new(), 6.0);
+        let late = Snapshot::new(ServerId::new("y").unwrap(), Timestamp::from_millis(1), c);
+        let text = encode(&render.families([&clash, &late]));
+        assert!(
+            text.contains("memory_used_bytes{server_id=\"z\"} 5"),
+            "{text}"
+        );
+        assert!(!text.contains("server_id=\"y\""), "{text}");
+    }
+
+    #[tokio::test]
+    async fn the_exporter_keeps_the_newest_snapshot_of_each_server() {
+        let exporter = PrometheusExporter::with_render(Render { server_label: true });
+        let mut newer = snapshot("a", 7.0);
+        newer.timestamp = Timestamp::from_millis(5_000);
+        exporter.export(&[newer, snapshot("b", 3.0)]).await.unwrap();
+        // An older snapshot (a replay) does not replace the newer one.
+        exporter.export(&[snapshot("a", 1.0)]).await.unwrap();
+        let text = exporter.render();
+        assert!(
+            text.contains("memory_used_bytes{server_id=\"a\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("memory_used_bytes{server_id=\"b\"} 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn it_joins_a_programs_own_registry() {
+        let registry = prometheus::Registry::new();
+        registry
+            .register(Box::new(PrometheusExporter::new()))
+            .unwrap();
+        registry
+            .register(Box::new(PrometheusExporter::new()))
+            .unwrap();
+        let requests = prometheus::IntCounter::new("app_requests_total", "Requests.").unwrap();
+        registry.register(Box::new(requests.clone())).unwrap();
+        requests.inc();
+        assert!(encode(&registry.gather()).contains("app_requests_total 1"));
+    }
+}
