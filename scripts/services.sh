@@ -7,7 +7,7 @@
 set -euo pipefail
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(docker postgres)
+[ ${#want[@]} -eq 0 ] && want=(docker postgres prometheus)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -46,6 +46,9 @@ for service in "${want[@]}"; do
   case "$service" in
     docker) start_docker ;;
     node-exporter) apt_install prometheus-node-exporter ;;
+    # promtool and the prometheus binary; the tests start their own
+    # Prometheus on loopback with a generated configuration.
+    prometheus) apt_install prometheus ;;
     # The tests start their own throwaway cluster from these binaries
     # (initdb/pg_ctl, run as the postgres user the package creates).
     postgres) apt_install postgresql ;;

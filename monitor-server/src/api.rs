@@ -17,6 +17,7 @@ use crate::body::Body;
 use crate::config::{LimitSettings, RetentionSettings, StreamSettings};
 use crate::error::ApiError;
 use crate::limit::RateLimiter;
+use crate::metrics::{Outcome, ServerMetrics, StoreStats};
 
 /// Header carrying an agent's token.
 pub const AUTH_HEADER: &str = "x-auth-token";
@@ -40,6 +41,8 @@ pub struct AppState {
     agent_tokens: Arc<auth::AgentTokens>,
     stream: Arc<crate::stream::StreamHub>,
     alerts: Option<crate::alerts::Alerts>,
+    metrics: Arc<ServerMetrics>,
+    store_stats: Option<StoreStats>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -67,6 +70,8 @@ impl AppState {
             agent_tokens: Arc::default(),
             stream: Arc::default(),
             alerts: None,
+            metrics: Arc::default(),
+            store_stats: None,
         }
         .with_limits(&LimitSettings::default())
         .with_retention(&RetentionSettings::default())
@@ -103,6 +108,13 @@ impl AppState {
         self
     }
 
+    /// Shows the store writer's figures on `/metrics` (for the SQL store:
+    /// `let s = store.clone(); move || s.stats()`).
+    pub fn with_store_stats(mut self, stats: StoreStats) -> Self {
+        self.store_stats = Some(stats);
+        self
+    }
+
     /// The largest request body accepted, inflated (`limits.max_body_bytes`).
     pub fn max_body_bytes(&self) -> usize {
         self.max_body_bytes
@@ -136,14 +148,21 @@ impl AppState {
     }
 
     /// Read access: open without a dashboard token (as the original), else
-    /// the dashboard or admin token.
+    /// the dashboard or admin token, in its header or as
+    /// `Authorization: Bearer` (what Prometheus's `authorization` sends).
     fn require_read(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         match &self.dashboard {
             None => Ok(()),
             Some(expected) => {
-                let dashboard =
-                    header(headers, DASHBOARD_HEADER).is_some_and(|t| auth::matches(t, expected));
-                if dashboard || self.is_admin(headers) {
+                let bearer = headers
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+                let dashboard = header(headers, DASHBOARD_HEADER)
+                    .into_iter()
+                    .chain(bearer)
+                    .any(|t| auth::matches(t, expected));
+                let admin = bearer.is_some_and(|t| auth::matches(t, &self.admin));
+                if dashboard || admin || self.is_admin(headers) {
                     Ok(())
                 } else {
                     Err(ApiError::unauthorized())
@@ -166,6 +185,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/health", get(health))
+        .route("/metrics", get(prometheus_metrics))
         .route(
             "/api/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
@@ -318,8 +338,29 @@ struct Ingested {
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Body(body): Body,
+    body: Result<Body, ApiError>,
 ) -> Result<Json<Ingested>, ApiError> {
+    let started = std::time::Instant::now();
+    let metrics = Arc::clone(&state.metrics);
+    let result = match body {
+        Ok(Body(body)) => ingest_body(state, headers, body).await,
+        Err(error) => Err(error),
+    };
+    let (outcome, snapshots, samples) = match &result {
+        Ok((_, snapshots, samples)) => (Outcome::Accepted, *snapshots, *samples),
+        Err(error) => (Outcome::of(error.status()), 0, 0),
+    };
+    metrics.ingest(outcome, started.elapsed(), snapshots, samples);
+    result.map(|(ingested, _, _)| ingested)
+}
+
+/// Stores a request's snapshots; with how many snapshots and samples it
+/// carried.
+async fn ingest_body(
+    state: AppState,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(Json<Ingested>, usize, usize), ApiError> {
     let token = header(&headers, AUTH_HEADER).ok_or_else(ApiError::unauthorized)?;
     let hash = auth::hash(token);
     let server = match state.agent_tokens.get(&hash) {
@@ -413,6 +454,13 @@ async fn ingest(
     let for_stream = newest
         .filter(|_| state.stream.wants_events())
         .map(|i| Arc::new(snapshots[i].clone()));
+    let counts = (
+        snapshots.len(),
+        snapshots
+            .iter()
+            .map(monitor_core::Snapshot::sample_count)
+            .sum(),
+    );
     let receipt = state.store.ingest(snapshots).await?;
     // A batch of replays older than what the server has publishes nothing.
     if receipt.stored > 0
@@ -427,10 +475,14 @@ async fn ingest(
             }),
         );
     }
-    Ok(Json(Ingested {
-        stored: receipt.stored,
-        duplicates: receipt.duplicates,
-    }))
+    Ok((
+        Json(Ingested {
+            stored: receipt.stored,
+            duplicates: receipt.duplicates,
+        }),
+        counts.0,
+        counts.1,
+    ))
 }
 
 /// One server in `GET /api/servers`.
@@ -468,11 +520,7 @@ async fn servers(
         .map(|r| {
             let snapshot = latest.get(r.id.as_str()).copied();
             let scalar = |name: &str| snapshot.and_then(|s| s.value(name, &Labels::new()));
-            // Offline after three missed intervals (at least 30 s).
-            let interval_ms = (r.interval_secs.unwrap_or(5.0) * 1000.0) as i64;
-            let online = r
-                .last_seen
-                .is_some_and(|t| now - t.as_millis() <= (3 * interval_ms).max(30_000));
+            let online = is_online(&r, now);
             ServerView {
                 server_id: r.id.to_string(),
                 name: r.name,
@@ -497,6 +545,68 @@ async fn servers(
         })
         .collect();
     Ok(Json(views))
+}
+
+/// Whether a server reports: offline after three missed intervals (at
+/// least 30 s).
+fn is_online(server: &monitor_core::store::ServerRecord, now_ms: i64) -> bool {
+    let interval_ms = (server.interval_secs.unwrap_or(5.0) * 1000.0) as i64;
+    server
+        .last_seen
+        .is_some_and(|t| now_ms - t.as_millis() <= (3 * interval_ms).max(30_000))
+}
+
+/// `GET /metrics`: every reporting host's newest values and the server's
+/// own health, for Prometheus (see [`crate::metrics`]).
+async fn prometheus_metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    state.require_read(&headers)?;
+    let records = state.store.servers().await?;
+    let now = Timestamp::now().as_millis();
+    let hosts: Vec<crate::metrics::HostStatus> = records
+        .iter()
+        .map(|r| crate::metrics::HostStatus {
+            server_id: r.id.to_string(),
+            online: is_online(r, now),
+            last_seen: r.last_seen,
+        })
+        .collect();
+    let online: std::collections::HashSet<&str> = hosts
+        .iter()
+        .filter(|h| h.online)
+        .map(|h| h.server_id.as_str())
+        .collect();
+    let mut snapshots = state.store.latest_snapshots().await?;
+    snapshots.retain(|s| online.contains(s.server_id.as_str()));
+    let (alerts_firing, deliveries) = match &state.alerts {
+        Some(alerts) => (Some(alerts.firing().await.len()), alerts.deliveries()),
+        None => (None, Vec::new()),
+    };
+    let exposition = crate::metrics::Exposition {
+        hosts: &hosts,
+        snapshots: &snapshots,
+        metrics: &state.metrics,
+        store: state.store_stats.as_ref().map(|stats| stats()),
+        stream_clients: state.stream.clients(),
+        alerts_firing,
+        deliveries: &deliveries,
+    };
+    let (text, took) = exposition.render();
+    tracing::debug!(
+        hosts = hosts.len(),
+        bytes = text.len(),
+        ?took,
+        "Rendered /metrics."
+    );
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            monitor_agent::export::prometheus::CONTENT_TYPE,
+        )],
+        text,
+    ))
 }
 
 async fn delete_server(

@@ -36,6 +36,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod limit;
+pub mod metrics;
 pub mod openapi;
 pub mod serve;
 pub mod stream;

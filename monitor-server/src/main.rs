@@ -156,7 +156,11 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let state = AppState::new(store.clone(), &admin, dashboard.as_ref())
         .with_limits(&config.limits)
         .with_retention(&config.retention)
-        .with_stream_limits(&config.stream);
+        .with_stream_limits(&config.stream)
+        .with_store_stats({
+            let store = Arc::clone(&store);
+            Arc::new(move || store.stats())
+        });
     let hub = state.stream_hub();
     let alerts = monitor_server::alerts::Alerts::start(
         store.clone(),

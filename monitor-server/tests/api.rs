@@ -45,11 +45,11 @@ async fn fixture_with(
         .unwrap();
     let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
     let dashboard = dashboard.map(Token::from_secret);
-    let app = router(configure(AppState::new(
-        Arc::new(store),
-        &admin,
-        dashboard.as_ref(),
-    )));
+    let store = Arc::new(store);
+    let stats = Arc::clone(&store);
+    let state = AppState::new(store, &admin, dashboard.as_ref())
+        .with_store_stats(Arc::new(move || stats.stats()));
+    let app = router(configure(state));
     Fixture {
         app,
         admin,
@@ -1388,4 +1388,144 @@ async fn a_silence_holds_notifications_until_it_ends() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(got.lock().unwrap().len(), 1, "told once");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn call_text(app: &axum::Router, req: Request<Body>) -> (StatusCode, String, String) {
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8(bytes.to_vec()).unwrap(),
+    )
+}
+
+/// What `promtool check metrics` says of an exposition: None when it is
+/// clean. Without promtool the check is skipped, unless
+/// MONITOR_REQUIRE_PROMETHEUS is set (scripts/test.sh installs it).
+fn promtool_problems(text: &str) -> Option<String> {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            assert!(
+                std::env::var_os("MONITOR_REQUIRE_PROMETHEUS").is_none(),
+                "promtool is required: {e}"
+            );
+            eprintln!("skipped: promtool not installed ({e})");
+            return None;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (!out.status.success() || !said.trim().is_empty()).then_some(said)
+}
+
+#[tokio::test]
+async fn metrics_show_every_reporting_host_and_the_servers_health() {
+    let f = fixture(None).await;
+    let token = register(&f, "srv-01").await;
+    register(&f, "srv-02").await;
+    let mut s = snapshot("srv-01", Timestamp::now());
+    let mut c = Collection::new();
+    c.counter(
+        "network_receive_bytes_total",
+        Unit::BYTES,
+        Labels::new().with("interface", "eth0"),
+        123456.0,
+    );
+    c.gauge(
+        "jobs_waiting",
+        Unit::NONE,
+        Labels::new().with("queue", "mail"),
+        7.0,
+    );
+    s.metrics.extend(c.families);
+    let body = wire::encode_batch(&[s]).unwrap();
+    let (status, _) = call(
+        &f.app,
+        post("/api/metrics", &[("x-auth-token", &token)], body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &f.app,
+        post("/api/metrics", &[("x-auth-token", "wrong")], "{}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, content_type, text) = call_text(&f.app, get("/metrics", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    for expected in [
+        "# TYPE cpu_usage_percent gauge\ncpu_usage_percent{server_id=\"srv-01\"} 42.5\n",
+        "filesystem_used_percent{server_id=\"srv-01\",mountpoint=\"/\"} 70\n",
+        "# TYPE network_receive_bytes_total counter\nnetwork_receive_bytes_total{server_id=\"srv-01\",interface=\"eth0\"} 123456\n",
+        // A plugin's metric, with a help line made for it.
+        "# HELP jobs_waiting jobs_waiting (reported by a monitor agent).\n# TYPE jobs_waiting gauge\njobs_waiting{server_id=\"srv-01\",queue=\"mail\"} 7\n",
+        "monitor_host_up{server_id=\"srv-01\"} 1\nmonitor_host_up{server_id=\"srv-02\"} 0\n",
+        "monitor_ingest_requests_total{outcome=\"accepted\"} 1\n",
+        "monitor_ingest_requests_total{outcome=\"unauthorized\"} 1\n",
+        "monitor_ingest_snapshots_total 1\n",
+        "# TYPE monitor_ingest_duration_seconds histogram\n",
+        "monitor_ingest_duration_seconds_count 1\n",
+        "monitor_stream_clients 0\n",
+        "monitor_store_commit_duration_seconds_count 1\n",
+        "monitor_store_reports_total 1\n",
+        "monitor_store_queue_capacity 1024\n",
+        "# TYPE process_resident_memory_bytes gauge\n",
+        "monitor_build_info{version=\"",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    }
+    // srv-02 never reported: it is down, and has no values.
+    assert!(!text.contains("cpu_usage_percent{server_id=\"srv-02\"}"));
+    assert!(!text.contains("monitor_host_last_report_timestamp_seconds{server_id=\"srv-02\"}"));
+    assert_eq!(promtool_problems(&text), None, "{text}");
+}
+
+#[tokio::test]
+async fn metrics_need_the_read_token_when_there_is_one() {
+    let f = fixture(Some("smk_dsh_dashboard_token_0123456789")).await;
+    let (status, _, _) = call_text(&f.app, get("/metrics", &[])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = call_text(
+        &f.app,
+        get("/metrics", &[("authorization", "Bearer wrong")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let admin = format!("Bearer {}", f.admin.expose());
+    for headers in [
+        [("authorization", "Bearer smk_dsh_dashboard_token_0123456789")],
+        [("x-dashboard-token", "smk_dsh_dashboard_token_0123456789")],
+        [("authorization", admin.as_str())],
+    ] {
+        let (status, _, text) = call_text(&f.app, get("/metrics", &headers)).await;
+        assert_eq!(status, StatusCode::OK, "{headers:?}");
+        assert!(text.contains("monitor_build_info"));
+    }
 }

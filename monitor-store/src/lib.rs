@@ -36,5 +36,6 @@ mod codec;
 mod engine;
 mod latest;
 mod sql;
+pub mod stats;
 
 pub use sql::{Database, Durability, SqlStore, StoreOptions};

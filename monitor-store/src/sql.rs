@@ -151,6 +151,7 @@ struct Inner {
     retention: RetentionPolicy,
     dialect: Dialect,
     pending: Pending,
+    stats: Arc<crate::stats::Counters>,
 }
 
 /// The newest snapshot of each server (see [`Latest`]): the writer keeps
@@ -331,11 +332,13 @@ impl SqlStore {
         };
         let (jobs, rx) = mpsc::channel(1024);
         let pending: Pending = Arc::new(Latest::new(options.latest_in_memory));
+        let stats = Arc::new(crate::stats::Counters::default());
         let writer = Writer::load(
             write.clone(),
             options.clone(),
             dialect,
             Arc::clone(&pending),
+            Arc::clone(&stats),
         )
         .await?;
         tokio::spawn(writer.run(rx));
@@ -347,8 +350,18 @@ impl SqlStore {
                 retention: options.retention,
                 dialect,
                 pending,
+                stats,
             }),
         })
+    }
+
+    /// What the writer has done so far, and how many calls wait for it.
+    pub fn stats(&self) -> crate::stats::WriterStats {
+        let jobs = &self.inner.jobs;
+        let capacity = jobs.max_capacity();
+        self.inner
+            .stats
+            .read(capacity.saturating_sub(jobs.capacity()), capacity)
     }
 
     /// Opens the database of a URL with default options (see
@@ -1023,6 +1036,7 @@ struct Writer {
     servers: HashMap<String, ServerCache>,
     /// Servers whose newest snapshot the flush in progress writes.
     flush_queue: Vec<String>,
+    stats: Arc<crate::stats::Counters>,
 }
 
 /// What the writer needs to know of each server at start-up.
@@ -1066,6 +1080,7 @@ impl Writer {
         options: StoreOptions,
         dialect: Dialect,
         pending: Pending,
+        stats: Arc<crate::stats::Counters>,
     ) -> Result<Self, StoreError> {
         let mut writer = Writer {
             pool,
@@ -1074,6 +1089,7 @@ impl Writer {
             pending,
             servers: HashMap::new(),
             flush_queue: Vec::new(),
+            stats,
         };
         let rows = sqlx::query(SERVER_STATE)
             .fetch_all(&writer.pool)
@@ -1246,6 +1262,7 @@ impl Writer {
         if accepted.is_empty() {
             return;
         }
+        let started = std::time::Instant::now();
         let mut result = self.ingest_tx(&accepted).await;
         if matches!(result, Ok(None)) {
             // Another process stored some of these reports meanwhile: learn
@@ -1261,8 +1278,13 @@ impl Writer {
                 StoreError::Unavailable("another process is storing the same reports; retry".into())
             })
         });
+        self.stats.commits.observe(started.elapsed());
         match result {
             Ok((receipts, mut newest)) => {
+                let stored: usize = receipts.iter().map(|r| r.stored).sum();
+                self.stats
+                    .reports
+                    .fetch_add(stored as u64, std::sync::atomic::Ordering::Relaxed);
                 // Move each server's newest snapshot out of its batch (highest
                 // index first, so swap_remove leaves the others in place).
                 newest.sort_unstable_by(|a, b| b.cmp(a));
@@ -1274,6 +1296,9 @@ impl Writer {
                 }
             }
             Err(error) => {
+                self.stats
+                    .failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // Caches may hold ids of rows that were rolled back.
                 self.servers.clear();
                 let message = error.to_string();

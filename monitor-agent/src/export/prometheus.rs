@@ -172,13 +172,17 @@ pub fn family(
     out
 }
 
-/// Metric families in the text exposition format.
+/// Metric families in the text exposition format. Families without a
+/// sample are left out (the format has no place for them).
 pub fn encode(families: &[MetricFamily]) -> String {
     let mut out = Vec::new();
-    // Writing to a Vec cannot fail; a family the encoder refuses (none of
-    // ours: gauges and counters only) would leave the text short.
-    if let Err(error) = TextEncoder::new().encode(families, &mut out) {
-        tracing::warn!(%error, "Could not encode metrics.");
+    let encoder = TextEncoder::new();
+    for family in families.iter().filter(|f| !f.get_metric().is_empty()) {
+        // Writing to a Vec cannot fail; a family the encoder refuses (an
+        // untyped one: ours are gauges, counters and histograms) is left out.
+        if let Err(error) = encoder.encode(std::slice::from_ref(family), &mut out) {
+            tracing::warn!(%error, metric = family.name(), "Could not encode a metric family.");
+        }
     }
     String::from_utf8(out).unwrap_or_default()
 }

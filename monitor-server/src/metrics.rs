@@ -1,0 +1,353 @@
+//! The server's `/metrics` for Prometheus: the newest values of every host
+//! that reports (label `server_id`, plus each metric's own labels), whether
+//! each registered host is up, and the server's own health.
+//!
+//! | metric | type | what |
+//! | --- | --- | --- |
+//! | `monitor_host_up{server_id}` | gauge | 1 while the host reports (no report missed for three intervals, at least 30 s), else 0 |
+//! | `monitor_host_last_report_timestamp_seconds{server_id}` | gauge | when its newest report was taken |
+//! | `monitor_ingest_requests_total{outcome}` | counter | `POST /api/metrics` calls: `accepted`, `invalid`, `unauthorized`, `rate_limited`, `error` |
+//! | `monitor_ingest_snapshots_total`, `monitor_ingest_samples_total` | counter | what accepted calls carried |
+//! | `monitor_ingest_duration_seconds` | histogram | one accepted call, from its head to its durable acknowledgement |
+//! | `monitor_store_commit_duration_seconds` | histogram | one ingest transaction of the store's writer |
+//! | `monitor_store_failed_commits_total`, `monitor_store_reports_total` | counter | failed transactions; reports stored |
+//! | `monitor_store_queue_depth`, `monitor_store_queue_capacity` | gauge | calls waiting for the writer; how many may |
+//! | `monitor_stream_clients` | gauge | live-stream (`/api/stream`) clients connected |
+//! | `monitor_alerts_firing` | gauge | alerts firing now |
+//! | `monitor_notifications_delivered_total{notifier}`, `monitor_notifications_failed_total{notifier}` | counter | notifications delivered; given up on |
+//! | `monitor_notifications_queued{notifier}` | gauge | notifications waiting or being retried |
+//! | `monitor_build_info{version}` | gauge | always 1 |
+//! | `process_*` | | the server process: CPU seconds, resident memory, open files |
+//!
+//! Hosts that stopped reporting keep `monitor_host_up 0` but their values
+//! are left out, so that Prometheus does not chart a stale value as current.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monitor_agent::export::prometheus::{Render, encode, family};
+use monitor_core::{MetricKind, Snapshot, Timestamp};
+use monitor_store::stats::WriterStats;
+use prometheus::proto::{Bucket, Histogram as HistogramProto, Metric, MetricFamily, MetricType};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+
+/// Where the server's writer figures come from (the SQL store's
+/// [`monitor_store::SqlStore::stats`]).
+pub type StoreStats = Arc<dyn Fn() -> WriterStats + Send + Sync>;
+
+/// How a `POST /api/metrics` call ended, as `monitor_ingest_requests_total`
+/// counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored (duplicates included).
+    Accepted,
+    /// Refused for its content (4xx other than below).
+    Invalid,
+    /// A missing or wrong token, or a snapshot for another server.
+    Unauthorized,
+    /// Over the token's ingest rate (429).
+    RateLimited,
+    /// The server failed (5xx).
+    Error,
+}
+
+impl Outcome {
+    /// The outcome of a response with this status.
+    pub fn of(status: axum::http::StatusCode) -> Self {
+        match status.as_u16() {
+            200..=299 => Outcome::Accepted,
+            401 | 403 => Outcome::Unauthorized,
+            429 => Outcome::RateLimited,
+            400..=499 => Outcome::Invalid,
+            _ => Outcome::Error,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Invalid => "invalid",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// The server's own counters, and the registry they live in.
+pub struct ServerMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    snapshots: IntCounter,
+    samples: IntCounter,
+    duration: Histogram,
+}
+
+impl std::fmt::Debug for ServerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerMetrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for ServerMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Buckets of the latency histograms, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+impl ServerMetrics {
+    /// Fresh counters, with the process collector registered (Linux).
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "monitor_ingest_requests_total",
+                "POST /api/metrics calls, by outcome.",
+            ),
+            &["outcome"],
+        )
+        .unwrap_or_else(|_| unreachable!("valid literal options"));
+        let snapshots = IntCounter::new(
+            "monitor_ingest_snapshots_total",
+            "Snapshots in accepted POST /api/metrics calls (duplicates included).",
+        )
+        .unwrap_or_else(|_| unreachable!("valid literal options"));
+        let samples = IntCounter::new(
+            "monitor_ingest_samples_total",
+            "Samples in accepted POST /api/metrics calls.",
+        )
+        .unwrap_or_else(|_| unreachable!("valid literal options"));
+        let duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "monitor_ingest_duration_seconds",
+                "One accepted POST /api/metrics call, from its head to its durable acknowledgement.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .unwrap_or_else(|_| unreachable!("valid literal options"));
+        for outcome in [
+            Outcome::Accepted,
+            Outcome::Invalid,
+            Outcome::Unauthorized,
+            Outcome::RateLimited,
+            Outcome::Error,
+        ] {
+            requests.with_label_values(&[outcome.label()]);
+        }
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(requests.clone()),
+            Box::new(snapshots.clone()),
+            Box::new(samples.clone()),
+            Box::new(duration.clone()),
+            #[cfg(target_os = "linux")]
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ];
+        for collector in collectors {
+            if let Err(error) = registry.register(collector) {
+                tracing::warn!(%error, "A server metric could not be registered.");
+            }
+        }
+        ServerMetrics {
+            registry,
+            requests,
+            snapshots,
+            samples,
+            duration,
+        }
+    }
+
+    /// Counts one `POST /api/metrics` call.
+    pub fn ingest(&self, outcome: Outcome, took: Duration, snapshots: usize, samples: usize) {
+        self.requests.with_label_values(&[outcome.label()]).inc();
+        if outcome == Outcome::Accepted {
+            self.snapshots.inc_by(snapshots as u64);
+            self.samples.inc_by(samples as u64);
+            self.duration.observe(took.as_secs_f64());
+        }
+    }
+
+    /// The families of the server's own registry.
+    pub fn gather(&self) -> Vec<MetricFamily> {
+        self.registry.gather()
+    }
+}
+
+/// A registered host as `/metrics` sees it.
+#[derive(Debug, Clone)]
+pub struct HostStatus {
+    /// Its id.
+    pub server_id: String,
+    /// Whether it reports.
+    pub online: bool,
+    /// When its newest report was taken.
+    pub last_seen: Option<Timestamp>,
+}
+
+/// Everything `/metrics` shows, gathered by the handler.
+pub struct Exposition<'a> {
+    /// Registered hosts.
+    pub hosts: &'a [HostStatus],
+    /// The newest snapshot of each host that reports.
+    pub snapshots: &'a [Arc<Snapshot>],
+    /// The server's counters.
+    pub metrics: &'a ServerMetrics,
+    /// The store writer's figures, when the store keeps them.
+    pub store: Option<WriterStats>,
+    /// Live-stream clients.
+    pub stream_clients: usize,
+    /// Alerts firing, when alerts are evaluated.
+    pub alerts_firing: Option<usize>,
+    /// Each notifier's deliveries.
+    pub deliveries: &'a [crate::alerts::DeliveryStatus],
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn scalar(name: &str, help: &str, kind: MetricKind, value: f64) -> MetricFamily {
+    family(name, help, kind, [(Vec::new(), value)])
+}
+
+fn histogram(name: &str, help: &str, h: &monitor_store::stats::Histogram) -> MetricFamily {
+    let mut proto = HistogramProto::default();
+    proto.set_sample_count(h.count);
+    proto.set_sample_sum(h.sum_seconds);
+    proto.set_bucket(
+        h.buckets
+            .iter()
+            .map(|(bound, count)| {
+                let mut b = Bucket::default();
+                b.set_upper_bound(*bound);
+                b.set_cumulative_count(*count);
+                b
+            })
+            .collect(),
+    );
+    let mut metric = Metric::default();
+    metric.set_histogram(proto);
+    let mut out = MetricFamily::default();
+    out.set_name(name.to_owned());
+    out.set_help(help.to_owned());
+    out.set_field_type(MetricType::HISTOGRAM);
+    out.set_metric(vec![metric]);
+    out
+}
+
+impl Exposition<'_> {
+    /// The text exposition, and how long making it took.
+    pub fn render(&self) -> (String, Duration) {
+        let started = Instant::now();
+        let mut families =
+            Render { server_label: true }.families(self.snapshots.iter().map(|s| &**s));
+        families.push(family(
+            "monitor_host_up",
+            "1 while the host reports (no report missed for three intervals, at least 30 s), else 0.",
+            MetricKind::Gauge,
+            self.hosts.iter().map(|h| {
+                (
+                    labels(&[("server_id", &h.server_id)]),
+                    if h.online { 1.0 } else { 0.0 },
+                )
+            }),
+        ));
+        families.push(family(
+            "monitor_host_last_report_timestamp_seconds",
+            "When the host's newest report was taken, as Unix seconds.",
+            MetricKind::Gauge,
+            self.hosts.iter().filter_map(|h| {
+                Some((
+                    labels(&[("server_id", &h.server_id)]),
+                    h.last_seen?.as_secs_f64(),
+                ))
+            }),
+        ));
+        families.extend(self.metrics.gather());
+        if let Some(store) = &self.store {
+            families.push(histogram(
+                "monitor_store_commit_duration_seconds",
+                "One ingest transaction of the store's writer, from its first statement to its commit.",
+                &store.commits,
+            ));
+            families.push(scalar(
+                "monitor_store_failed_commits_total",
+                "Ingest transactions that failed.",
+                MetricKind::Counter,
+                store.failed_commits as f64,
+            ));
+            families.push(scalar(
+                "monitor_store_reports_total",
+                "Reports stored (duplicates not counted).",
+                MetricKind::Counter,
+                store.reports as f64,
+            ));
+            families.push(scalar(
+                "monitor_store_queue_depth",
+                "Calls waiting for the store's writer.",
+                MetricKind::Gauge,
+                store.queue_depth as f64,
+            ));
+            families.push(scalar(
+                "monitor_store_queue_capacity",
+                "Calls that may wait for the store's writer before callers wait to queue.",
+                MetricKind::Gauge,
+                store.queue_capacity as f64,
+            ));
+        }
+        families.push(scalar(
+            "monitor_stream_clients",
+            "Live-stream (/api/stream) clients connected.",
+            MetricKind::Gauge,
+            self.stream_clients as f64,
+        ));
+        if let Some(firing) = self.alerts_firing {
+            families.push(scalar(
+                "monitor_alerts_firing",
+                "Alerts firing now.",
+                MetricKind::Gauge,
+                firing as f64,
+            ));
+        }
+        if !self.deliveries.is_empty() {
+            let per = |value: fn(&crate::alerts::DeliveryStatus) -> u64| {
+                self.deliveries
+                    .iter()
+                    .map(move |d| (labels(&[("notifier", &d.notifier)]), value(d) as f64))
+            };
+            families.push(family(
+                "monitor_notifications_delivered_total",
+                "Notifications delivered, by notifier.",
+                MetricKind::Counter,
+                per(|d| d.delivered),
+            ));
+            families.push(family(
+                "monitor_notifications_failed_total",
+                "Notifications given up on (after retries, refused, or dropped from a full queue), by notifier.",
+                MetricKind::Counter,
+                per(|d| d.failed),
+            ));
+            families.push(family(
+                "monitor_notifications_queued",
+                "Notifications waiting or being retried, by notifier.",
+                MetricKind::Gauge,
+                per(|d| d.queued),
+            ));
+        }
+        families.push(family(
+            "monitor_build_info",
+            "The server's version; always 1.",
+            MetricKind::Gauge,
+            [(labels(&[("version", env!("CARGO_PKG_VERSION"))]), 1.0)],
+        ));
+        let text = encode(&families);
+        (text, started.elapsed())
+    }
+}
