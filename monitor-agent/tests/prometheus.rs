@@ -70,7 +70,12 @@ fn promtool(text: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     format!(
         "{}{}{}",
@@ -120,7 +125,10 @@ async fn eventually(client: &reqwest::Client, prometheus: &str, promql: &str) ->
         if !found.is_empty() {
             return found;
         }
-        assert!(Instant::now() < deadline, "Prometheus has nothing for {promql}");
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus has nothing for {promql}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -136,14 +144,20 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
     let dir = Dir(dir);
 
     // The server, in this process, with a read token.
-    let store = Arc::new(SqlStore::open(StoreOptions::sqlite(dir.0.join("db"))).await.unwrap());
+    let store = Arc::new(
+        SqlStore::open(StoreOptions::sqlite(dir.0.join("db")))
+            .await
+            .unwrap(),
+    );
     let admin = Token::generate(Scope::Admin).unwrap();
     let read = Token::generate(Scope::Dashboard).unwrap();
     let stats = Arc::clone(&store);
-    let state = AppState::new(store, &admin, Some(&read))
-        .with_store_stats(Arc::new(move || stats.stats()));
+    let state =
+        AppState::new(store, &admin, Some(&read)).with_store_stats(Arc::new(move || stats.stats()));
     let server_port = free_port();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", server_port)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", server_port))
+        .await
+        .unwrap();
     tokio::spawn(monitor_server::serve::serve(
         listener,
         router(state),
@@ -180,8 +194,18 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
         tokio::spawn(async move {
             loop {
                 let mut c = Collection::new();
-                c.gauge("known_value", Unit::NONE, Labels::new().with("kind", "test"), 42.5);
-                c.gauge("memory_used_bytes", Unit::BYTES, Labels::new(), 123_456_789.0);
+                c.gauge(
+                    "known_value",
+                    Unit::NONE,
+                    Labels::new().with("kind", "test"),
+                    42.5,
+                );
+                c.gauge(
+                    "memory_used_bytes",
+                    Unit::BYTES,
+                    Labels::new(),
+                    123_456_789.0,
+                );
                 let mut s = Snapshot::new(ServerId::new("known-01").unwrap(), Timestamp::now(), c);
                 s.interval_secs = Some(1.0);
                 let response = client
@@ -202,7 +226,12 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
     let _agent = Process(
         Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
             .args(["--listen", &format!("127.0.0.1:{agent_port}")])
-            .args(["--interval", "1", "--collectors", "system,memory,cpu,disk,network"])
+            .args([
+                "--interval",
+                "1",
+                "--collectors",
+                "system,memory,cpu,disk,network",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -230,12 +259,24 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
         ),
     )
     .unwrap();
-    let check = Command::new("promtool").arg("check").arg("config").arg(&config).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let check = Command::new("promtool")
+        .arg("check")
+        .arg("config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let _prometheus = Process(
         Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.0.join("tsdb").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
             .arg("--log.level=warn")
             .stdout(Stdio::null())
@@ -276,11 +317,26 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
     assert_eq!(known[0].1, 42.5);
     assert_eq!(known[0].0["kind"], "test");
     assert_eq!(known[0].0["job"], "monitor-server");
-    let used = eventually(&client, &prometheus, r#"memory_used_bytes{job="monitor-server"}"#).await;
+    let used = eventually(
+        &client,
+        &prometheus,
+        r#"memory_used_bytes{job="monitor-server"}"#,
+    )
+    .await;
     assert_eq!(used[0].1, 123_456_789.0);
-    let up = eventually(&client, &prometheus, r#"monitor_host_up{server_id="known-01"}"#).await;
+    let up = eventually(
+        &client,
+        &prometheus,
+        r#"monitor_host_up{server_id="known-01"}"#,
+    )
+    .await;
     assert_eq!(up[0].1, 1.0);
-    let total = eventually(&client, &prometheus, r#"memory_total_bytes{job="monitor-agent"}"#).await;
+    let total = eventually(
+        &client,
+        &prometheus,
+        r#"memory_total_bytes{job="monitor-agent"}"#,
+    )
+    .await;
     assert_eq!(total[0].1, mem_total());
     let rate = eventually(
         &client,

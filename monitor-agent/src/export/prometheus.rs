@@ -51,8 +51,9 @@ pub struct Render {
 }
 
 impl Render {
-    /// The metric families of `snapshots`, sorted by name, their samples by
-    /// labels. A name that comes with two kinds keeps the first one seen.
+    /// The metric families of `snapshots`, sorted by name; within a family
+    /// the samples come in the snapshots' order. A name that comes with two
+    /// kinds keeps the first one seen.
     pub fn families<'a>(
         &self,
         snapshots: impl IntoIterator<Item = &'a Snapshot>,
@@ -60,11 +61,13 @@ impl Render {
         struct Building {
             kind: MetricKind,
             help: String,
-            metrics: Vec<(Vec<(String, String)>, f64)>,
-            seen: HashSet<Vec<(String, String)>>,
+            metrics: Vec<Metric>,
         }
         let mut by_name: BTreeMap<&str, Building> = BTreeMap::new();
+        let mut seen: HashSet<&monitor_core::Labels, foldhash::fast::RandomState> =
+            HashSet::default();
         for snapshot in snapshots {
+            let server = snapshot.server_id.as_str();
             for family in &snapshot.metrics {
                 let building = by_name
                     .entry(family.name.as_str())
@@ -72,19 +75,22 @@ impl Render {
                         kind: family.kind,
                         help: help(family),
                         metrics: Vec::new(),
-                        seen: HashSet::new(),
                     });
                 if building.kind != family.kind {
-                    tracing::debug!(metric = %family.name, server = %snapshot.server_id, "Left out: the metric came with another kind before.");
+                    tracing::debug!(metric = %family.name, server, "Left out: the metric came with another kind before.");
                     continue;
                 }
+                // Series are unique within a snapshot's family once it passed
+                // the wire checks; an in-process collector may not have.
+                seen.clear();
+                let check = family.samples.len() > 1;
                 for sample in &family.samples {
-                    if !sample.value.is_finite() {
+                    if !sample.value.is_finite() || (check && !seen.insert(&sample.labels)) {
                         continue;
                     }
-                    let mut labels = Vec::with_capacity(sample.labels.len() + 1);
+                    let mut pairs = Vec::with_capacity(sample.labels.len() + 1);
                     if self.server_label {
-                        labels.push((SERVER_LABEL.to_owned(), snapshot.server_id.to_string()));
+                        pairs.push(pair(SERVER_LABEL, server));
                     }
                     for (name, value) in sample.labels.iter() {
                         let name = if self.server_label && name == SERVER_LABEL {
@@ -92,23 +98,58 @@ impl Render {
                         } else {
                             name
                         };
-                        labels.push((name.to_owned(), value.to_owned()));
+                        pairs.push(pair(name, value));
                     }
-                    if building.seen.insert(labels.clone()) {
-                        building.metrics.push((labels, sample.value));
-                    }
+                    building
+                        .metrics
+                        .push(metric(pairs, building.kind, sample.value));
                 }
             }
         }
         by_name
             .into_iter()
             .filter(|(_, b)| !b.metrics.is_empty())
-            .map(|(name, mut b)| {
-                b.metrics.sort_by(|a, b| a.0.cmp(&b.0));
-                family(name, &b.help, b.kind, b.metrics)
+            .map(|(name, b)| {
+                let mut out = MetricFamily::default();
+                out.set_name(name.to_owned());
+                out.set_help(b.help);
+                out.set_field_type(metric_type(b.kind));
+                out.set_metric(b.metrics);
+                out
             })
             .collect()
     }
+}
+
+fn pair(name: &str, value: &str) -> LabelPair {
+    let mut pair = LabelPair::default();
+    pair.set_name(name.to_owned());
+    pair.set_value(value.to_owned());
+    pair
+}
+
+fn metric_type(kind: MetricKind) -> MetricType {
+    match kind {
+        MetricKind::Gauge => MetricType::GAUGE,
+        MetricKind::Counter => MetricType::COUNTER,
+    }
+}
+
+fn metric(pairs: Vec<LabelPair>, kind: MetricKind, value: f64) -> Metric {
+    let mut metric = Metric::from_label(pairs);
+    match kind {
+        MetricKind::Gauge => {
+            let mut g = Gauge::default();
+            g.set_value(value);
+            metric.set_gauge(g);
+        }
+        MetricKind::Counter => {
+            let mut c = Counter::default();
+            c.set_value(value);
+            metric.set_counter(c);
+        }
+    }
+    metric
 }
 
 /// The help text of a family: its own, the built-in description, or one
@@ -126,7 +167,8 @@ fn help(family: &monitor_core::MetricFamily) -> String {
     }
 }
 
-/// One metric family in the `prometheus` crate's model.
+/// One metric family in the `prometheus` crate's model, from its samples'
+/// `(labels, value)`.
 pub fn family(
     name: &str,
     help: &str,
@@ -136,10 +178,7 @@ pub fn family(
     let mut out = MetricFamily::default();
     out.set_name(name.to_owned());
     out.set_help(help.to_owned());
-    out.set_field_type(match kind {
-        MetricKind::Gauge => MetricType::GAUGE,
-        MetricKind::Counter => MetricType::COUNTER,
-    });
+    out.set_field_type(metric_type(kind));
     let metrics = metrics
         .into_iter()
         .map(|(labels, value)| {
@@ -152,20 +191,7 @@ pub fn family(
                     pair
                 })
                 .collect();
-            let mut metric = Metric::from_label(pairs);
-            match kind {
-                MetricKind::Gauge => {
-                    let mut g = Gauge::default();
-                    g.set_value(value);
-                    metric.set_gauge(g);
-                }
-                MetricKind::Counter => {
-                    let mut c = Counter::default();
-                    c.set_value(value);
-                    metric.set_counter(c);
-                }
-            }
-            metric
+            metric(pairs, kind, value)
         })
         .collect();
     out.set_metric(metrics);
@@ -193,7 +219,7 @@ pub fn encode(families: &[MetricFamily]) -> String {
 #[derive(Debug)]
 pub struct PrometheusExporter {
     render: Render,
-    latest: Mutex<HashMap<ServerId, Arc<Snapshot>>>,
+    latest: Mutex<BTreeMap<ServerId, Arc<Snapshot>>>,
     desc: Desc,
 }
 
@@ -224,12 +250,12 @@ impl PrometheusExporter {
         .unwrap_or_else(|_| unreachable!("a valid literal descriptor"));
         PrometheusExporter {
             render,
-            latest: Mutex::new(HashMap::new()),
+            latest: Mutex::new(BTreeMap::new()),
             desc,
         }
     }
 
-    /// The newest snapshots' metric families.
+    /// The newest snapshots' metric families (servers in id order).
     pub fn families(&self) -> Vec<MetricFamily> {
         let latest: Vec<Arc<Snapshot>> = self
             .latest
@@ -315,8 +341,8 @@ mod tests {
             text,
             "# HELP cpu_usage_percent Busy CPU over the last interval; no label for the whole machine.\n\
              # TYPE cpu_usage_percent gauge\n\
-             cpu_usage_percent 12.5\n\
              cpu_usage_percent{cpu=\"1\"} 20\n\
+             cpu_usage_percent 12.5\n\
              # HELP memory_used_bytes Memory in use (total minus available).\n\
              # TYPE memory_used_bytes gauge\n\
              memory_used_bytes 2048\n\
@@ -332,7 +358,7 @@ mod tests {
     #[test]
     fn many_hosts_carry_server_id_and_a_clashing_label_is_renamed() {
         let render = Render { server_label: true };
-        let text = encode(&render.families([&snapshot("b", 2.0), &snapshot("a", 1.0)]));
+        let text = encode(&render.families([&snapshot("a", 1.0), &snapshot("b", 2.0)]));
         assert!(
             text.contains(
                 "memory_used_bytes{server_id=\"a\"} 1\nmemory_used_bytes{server_id=\"b\"} 2\n"
