@@ -155,6 +155,30 @@ pub struct OtelMapping {
     pub label_attributes: &'static [(&'static str, &'static str)],
     /// Factor applied to the value (0.01 turns percent into a 0–1 utilization).
     pub scale: f64,
+    /// The instrument the semantic conventions name, which fixes the OTLP
+    /// point type.
+    pub instrument: Instrument,
+}
+
+/// An OpenTelemetry instrument kind, as the semantic conventions give it
+/// for a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instrument {
+    /// A value sampled as is (utilization, load): an OTLP `Gauge`.
+    Gauge,
+    /// An amount that goes up and down (bytes in use): an OTLP `Sum`, not
+    /// monotonic, cumulative.
+    UpDownCounter,
+    /// A total that only grows: an OTLP `Sum`, monotonic, cumulative.
+    Counter,
+}
+
+impl OtelMapping {
+    /// The same mapping to an up-down counter.
+    const fn updown(mut self) -> Self {
+        self.instrument = Instrument::UpDownCounter;
+        self
+    }
 }
 
 /// A built-in metric: its name, kind, unit, labels, description and
@@ -199,6 +223,7 @@ const fn otel(
         attributes,
         label_attributes,
         scale,
+        instrument: Instrument::Gauge,
     }
 }
 
@@ -224,8 +249,9 @@ const fn counter(
     unit: &'static str,
     labels: &'static [&'static str],
     help: &'static str,
-    otel: OtelMapping,
+    mut otel: OtelMapping,
 ) -> MetricDescriptor {
+    otel.instrument = Instrument::Counter;
     MetricDescriptor {
         name,
         kind: MetricKind::Counter,
@@ -240,23 +266,23 @@ const fn counter(
 #[rustfmt::skip]
 pub const WELL_KNOWN: &[MetricDescriptor] = &[
     gauge(MEMORY_TOTAL_BYTES, "bytes", &[], "Installed memory.",
-        otel("system.memory.limit", "By", &[], &[], 1.0)),
+        otel("system.memory.limit", "By", &[], &[], 1.0).updown()),
     gauge(MEMORY_USED_BYTES, "bytes", &[], "Memory in use (total minus available).",
-        otel("system.memory.usage", "By", &[("system.memory.state", "used")], &[], 1.0)),
+        otel("system.memory.usage", "By", &[("system.memory.state", "used")], &[], 1.0).updown()),
     gauge(MEMORY_FREE_BYTES, "bytes", &[], "Memory not used for anything.",
-        otel("system.memory.usage", "By", &[("system.memory.state", "free")], &[], 1.0)),
+        otel("system.memory.usage", "By", &[("system.memory.state", "free")], &[], 1.0).updown()),
     gauge(MEMORY_AVAILABLE_BYTES, "bytes", &[], "Memory available without swapping.",
-        otel("system.linux.memory.available", "By", &[], &[], 1.0)),
+        otel("system.linux.memory.available", "By", &[], &[], 1.0).updown()),
     gauge(MEMORY_CACHED_BYTES, "bytes", &[], "Page cache and reclaimable slab.",
-        otel("system.memory.usage", "By", &[("system.memory.state", "cached")], &[], 1.0)),
+        otel("system.memory.usage", "By", &[("system.memory.state", "cached")], &[], 1.0).updown()),
     gauge(MEMORY_BUFFERS_BYTES, "bytes", &[], "Kernel buffers.",
-        otel("system.memory.usage", "By", &[("system.memory.state", "buffers")], &[], 1.0)),
+        otel("system.memory.usage", "By", &[("system.memory.state", "buffers")], &[], 1.0).updown()),
     gauge(MEMORY_USED_PERCENT, "percent", &[], "Used memory as a percentage of total.",
         otel("system.memory.utilization", "1", &[("system.memory.state", "used")], &[], 0.01)),
     gauge(SWAP_TOTAL_BYTES, "bytes", &[], "Swap space.",
-        otel("system.paging.limit", "By", &[], &[], 1.0)),
+        otel("system.paging.limit", "By", &[], &[], 1.0).updown()),
     gauge(SWAP_USED_BYTES, "bytes", &[], "Swap in use.",
-        otel("system.paging.usage", "By", &[("system.paging.state", "used")], &[], 1.0)),
+        otel("system.paging.usage", "By", &[("system.paging.state", "used")], &[], 1.0).updown()),
     gauge(CPU_USAGE_PERCENT, "percent", &["cpu"], "Busy CPU over the last interval; no label for the whole machine.",
         otel("system.cpu.utilization", "1", &[], CPU_ATTRS, 0.01)),
     gauge(CPU_USER_PERCENT, "percent", &[], "CPU time in user mode.",
@@ -268,7 +294,7 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
     gauge(CPU_STEAL_PERCENT, "percent", &[], "CPU time stolen by the hypervisor.",
         otel("system.cpu.utilization", "1", &[("cpu.mode", "steal")], &[], 0.01)),
     gauge(CPU_LOGICAL_CORES, "count", &[], "Number of logical CPUs.",
-        otel("system.cpu.logical.count", "{cpu}", &[], &[], 1.0)),
+        otel("system.cpu.logical.count", "{cpu}", &[], &[], 1.0).updown()),
     gauge(LOAD_AVERAGE_1M, "", &[], "Load average over 1 minute.",
         otel("system.cpu.load_average.1m", "{thread}", &[], &[], 1.0)),
     gauge(LOAD_AVERAGE_5M, "", &[], "Load average over 5 minutes.",
@@ -276,11 +302,11 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
     gauge(LOAD_AVERAGE_15M, "", &[], "Load average over 15 minutes.",
         otel("system.cpu.load_average.15m", "{thread}", &[], &[], 1.0)),
     gauge(FILESYSTEM_SIZE_BYTES, "bytes", FS_LABELS, "Size of the filesystem.",
-        otel("system.filesystem.limit", "By", &[], FS_ATTRS, 1.0)),
+        otel("system.filesystem.limit", "By", &[], FS_ATTRS, 1.0).updown()),
     gauge(FILESYSTEM_USED_BYTES, "bytes", FS_LABELS, "Used space (blocks minus free blocks).",
-        otel("system.filesystem.usage", "By", &[("system.filesystem.state", "used")], FS_ATTRS, 1.0)),
+        otel("system.filesystem.usage", "By", &[("system.filesystem.state", "used")], FS_ATTRS, 1.0).updown()),
     gauge(FILESYSTEM_AVAIL_BYTES, "bytes", FS_LABELS, "Space available to unprivileged users.",
-        otel("system.filesystem.usage", "By", &[("system.filesystem.state", "free")], FS_ATTRS, 1.0)),
+        otel("system.filesystem.usage", "By", &[("system.filesystem.state", "free")], FS_ATTRS, 1.0).updown()),
     gauge(FILESYSTEM_USED_PERCENT, "percent", FS_LABELS, "Used space as df shows it.",
         otel("system.filesystem.utilization", "1", &[], FS_ATTRS, 0.01)),
     gauge(DISK_READ_BYTES_PER_SECOND, "bytes_per_second", &["device"], "Bytes read per second.",
@@ -316,9 +342,9 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
     gauge(CONTAINER_CPU_PERCENT, "percent", &["name"], "CPU as docker stats shows it (100 = one core).",
         otel("container.cpu.usage", "{cpu}", &[], CONTAINER_ATTRS, 0.01)),
     gauge(CONTAINER_MEMORY_USAGE_BYTES, "bytes", &["name"], "Memory as docker stats shows it.",
-        otel("container.memory.usage", "By", &[], CONTAINER_ATTRS, 1.0)),
+        otel("container.memory.usage", "By", &[], CONTAINER_ATTRS, 1.0).updown()),
     gauge(CONTAINER_MEMORY_LIMIT_BYTES, "bytes", &["name"], "Memory limit.",
-        otel("container.memory.usage.limit", "By", &[], CONTAINER_ATTRS, 1.0)),
+        otel("container.memory.usage.limit", "By", &[], CONTAINER_ATTRS, 1.0).updown()),
     gauge(CONTAINER_MEMORY_PERCENT, "percent", &["name"], "Memory use as a percentage of the limit.",
         otel("container.memory.percent", "1", &[], CONTAINER_ATTRS, 0.01)),
     counter(CONTAINER_NETWORK_RECEIVE_BYTES_TOTAL, "bytes", &["name"], "Bytes received by the container.",

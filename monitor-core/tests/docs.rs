@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use monitor_core::names::WELL_KNOWN;
+use monitor_core::names::{Instrument, WELL_KNOWN};
 
 #[test]
 fn metrics_page_lists_every_metric_with_its_opentelemetry_name() {
@@ -18,6 +18,14 @@ fn metrics_page_lists_every_metric_with_its_opentelemetry_name() {
             Some(row) => {
                 if !row.contains(&format!("`{}`", d.otel.name)) {
                     missing.push(format!("{}: OpenTelemetry name {}", d.name, d.otel.name));
+                }
+                let otlp = match d.otel.instrument {
+                    Instrument::Gauge => "Gauge",
+                    Instrument::UpDownCounter => "Sum (up-down)",
+                    Instrument::Counter => "Sum (monotonic)",
+                };
+                if !row.contains(&format!("| {otlp} |")) {
+                    missing.push(format!("{}: OTLP type {otlp}", d.name));
                 }
                 let kind = format!("{:?}", d.kind).to_lowercase();
                 if !row.contains(&format!("| {kind} |")) {
