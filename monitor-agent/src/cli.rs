@@ -134,6 +134,40 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "PATH")]
     pub(crate) listen_basic_auth_file: Option<PathBuf>,
 
+    /// Send this host's metrics to an OpenTelemetry collector over OTLP/HTTP
+    /// (http://HOST:4318; /v1/metrics is added), with or without --server.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    pub(crate) otlp_endpoint: Option<String>,
+
+    /// A header for the OTLP collector, `name=value` (repeat the flag, or
+    /// comma-separate in OTEL_EXPORTER_OTLP_HEADERS).
+    #[arg(
+        long = "otlp-header",
+        env = "OTEL_EXPORTER_OTLP_HEADERS",
+        value_delimiter = ',',
+        value_name = "NAME=VALUE",
+        hide_env_values = true
+    )]
+    pub(crate) otlp_headers: Vec<String>,
+
+    /// Seconds between two OTLP sends (each sends the newest snapshot).
+    #[arg(long, default_value = "10", value_name = "SECONDS")]
+    pub(crate) otlp_interval: f64,
+
+    /// `service.name` of the OTLP resource.
+    #[arg(
+        long,
+        env = "OTEL_SERVICE_NAME",
+        default_value = "monitor",
+        value_name = "NAME"
+    )]
+    pub(crate) otlp_service_name: String,
+
+    /// CA bundle (PEM) the OTLP collector's certificate must chain to
+    /// (default: the system's roots).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) otlp_verify: Option<PathBuf>,
+
     /// Log format on standard error (level from RUST_LOG, default info).
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
@@ -158,6 +192,11 @@ pub(crate) struct AgentFile {
     listen_tls_cert: Option<PathBuf>,
     listen_tls_key: Option<PathBuf>,
     listen_basic_auth_file: Option<PathBuf>,
+    otlp_endpoint: Option<String>,
+    otlp_header: Option<Vec<String>>,
+    otlp_interval: Option<f64>,
+    otlp_service_name: Option<String>,
+    otlp_verify: Option<PathBuf>,
     log_format: Option<LogFormat>,
 }
 
@@ -235,6 +274,31 @@ impl Cli {
             file.listen_basic_auth_file.map(Some),
             given("listen_basic_auth_file"),
         );
+        set(
+            &mut self.otlp_endpoint,
+            file.otlp_endpoint.map(Some),
+            given("otlp_endpoint"),
+        );
+        set(
+            &mut self.otlp_headers,
+            file.otlp_header,
+            given("otlp_headers"),
+        );
+        set(
+            &mut self.otlp_interval,
+            file.otlp_interval,
+            given("otlp_interval"),
+        );
+        set(
+            &mut self.otlp_service_name,
+            file.otlp_service_name,
+            given("otlp_service_name"),
+        );
+        set(
+            &mut self.otlp_verify,
+            file.otlp_verify.map(Some),
+            given("otlp_verify"),
+        );
         set(&mut self.log_format, file.log_format, given("log_format"));
     }
 }
@@ -286,6 +350,19 @@ pub(crate) struct Settings {
     pub(crate) push: Option<monitor_agent::push::PushConfig>,
     /// The metrics endpoint, when serving one.
     pub(crate) listen: Option<Listen>,
+    /// The OTLP collector, when sending to one.
+    pub(crate) otlp: Option<Otlp>,
+}
+
+/// The OTLP exporter's settings.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) struct Otlp {
+    pub(crate) endpoint: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) interval: Duration,
+    pub(crate) service_name: String,
+    pub(crate) verify: Option<PathBuf>,
 }
 
 impl Cli {
@@ -300,8 +377,10 @@ impl Cli {
         } else {
             Mode::Run
         };
-        // Pushing is what the agent does unless it only serves Prometheus.
-        let pushing = mode == Mode::Run && (self.server.is_some() || self.listen.is_none());
+        // Pushing is what the agent does unless it only serves Prometheus
+        // or sends OTLP.
+        let pushing = mode == Mode::Run
+            && (self.server.is_some() || (self.listen.is_none() && self.otlp_endpoint.is_none()));
 
         if !(self.interval.is_finite() && (0.1..=86_400.0).contains(&self.interval)) {
             problems.push(format!(
@@ -346,7 +425,7 @@ impl Cli {
         if pushing {
             match &self.server {
                 None => problems.push(
-                    "--server is required (or --listen ADDR to serve Prometheus, or --once or --stdout to print snapshots)".into(),
+                    "--server is required (or --listen ADDR to serve Prometheus, --otlp-endpoint URL to send OTLP, or --once or --stdout to print snapshots)".into(),
                 ),
                 Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
                     problems.push(format!(
@@ -411,9 +490,49 @@ impl Cli {
             }
         }
 
+        let mut otlp_headers = Vec::new();
+        if self.otlp_endpoint.is_some() {
+            if !cfg!(feature = "otlp") {
+                problems.push(
+                    "--otlp-endpoint: this agent was built without the `otlp` feature".into(),
+                );
+            }
+            if !(self.otlp_interval.is_finite() && (0.1..=86_400.0).contains(&self.otlp_interval)) {
+                problems.push(format!(
+                    "--otlp-interval {} is out of range: give seconds between 0.1 and 86400",
+                    self.otlp_interval
+                ));
+            }
+            for header in self.otlp_headers.iter().filter(|h| !h.trim().is_empty()) {
+                match header.split_once('=') {
+                    Some((name, value)) if !name.trim().is_empty() => {
+                        otlp_headers.push((name.trim().to_owned(), value.trim().to_owned()));
+                    }
+                    _ => problems.push(format!(
+                        "--otlp-header {header:?}: give name=value (api-key=0123)"
+                    )),
+                }
+            }
+        }
+        if let Some(path) = &self.otlp_verify
+            && let Err(e) = std::fs::metadata(path)
+        {
+            problems.push(format!("--otlp-verify {}: {e}", path.display()));
+        }
+
         if !problems.is_empty() {
             bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
         }
+        let otlp = match (&self.otlp_endpoint, mode) {
+            (Some(endpoint), Mode::Run) => Some(Otlp {
+                endpoint: endpoint.clone(),
+                headers: otlp_headers,
+                interval: Duration::from_secs_f64(self.otlp_interval),
+                service_name: self.otlp_service_name.clone(),
+                verify: self.otlp_verify.clone(),
+            }),
+            _ => None,
+        };
         let listen = match (self.listen, mode) {
             (Some(addr), Mode::Run) => Some(Listen {
                 addr,
@@ -461,6 +580,7 @@ impl Cli {
             host_sys: self.host_sys.clone(),
             push,
             listen,
+            otlp,
         })
     }
 }

@@ -94,6 +94,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let _ = stop.wait_for(|s| *s).await;
                 }
             };
+            if let Some(otlp) = settings.otlp {
+                agent = with_otlp(agent, otlp)?;
+            }
             let mut listening = None;
             if let Some(listen) = settings.listen {
                 let (with_exporter, task) = start_listen(agent, listen, stopped()).await?;
@@ -171,6 +174,26 @@ async fn start_listen(
     _stopped: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(Agent, tokio::task::JoinHandle<std::io::Result<()>>)> {
     anyhow::bail!("--listen: this agent was built without the `prometheus` feature")
+}
+
+/// Adds the OTLP exporter.
+#[cfg(feature = "otlp")]
+fn with_otlp(agent: Agent, otlp: cli::Otlp) -> anyhow::Result<Agent> {
+    use monitor_agent::export::otlp::{OtlpConfig, OtlpExporter};
+    let mut config = OtlpConfig::new(otlp.endpoint);
+    config.headers = otlp.headers;
+    config.interval = otlp.interval;
+    config.service_name = otlp.service_name;
+    config.verify = otlp.verify;
+    let exporter = OtlpExporter::new(config).context("--otlp-endpoint")?;
+    tracing::info!(url = %exporter.config().url(), interval = ?exporter.config().interval, "Sending this host's metrics over OTLP.");
+    Ok(agent.with_exporter(Box::new(exporter)))
+}
+
+/// Refused when the settings are checked; kept for the types.
+#[cfg(not(feature = "otlp"))]
+fn with_otlp(_agent: Agent, _otlp: cli::Otlp) -> anyhow::Result<Agent> {
+    anyhow::bail!("--otlp-endpoint: this agent was built without the `otlp` feature")
 }
 
 #[cfg(feature = "docker")]

@@ -61,7 +61,7 @@ pub struct Pusher {
     url: String,
 }
 
-fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, PushError> {
+pub(crate) fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, PushError> {
     let mut roots = rustls::RootCertStore::empty();
     let mut pinned = Vec::new();
     match verify {
@@ -423,7 +423,7 @@ impl Pusher {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(s) = source {
@@ -542,7 +542,7 @@ pub async fn run(
 
 /// The body gzip-compressed (JSON of snapshots shrinks about tenfold); fast
 /// level, as the agent's CPU matters more than a few bytes.
-fn gzip(body: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(body: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 8 + 64),

@@ -5,8 +5,11 @@
 //!   Prometheus text format (feature `prometheus`).
 //! - [`listen`]: the agent's own `/metrics` endpoint (`--listen`), with
 //!   optional TLS and basic authentication (feature `prometheus`).
+//! - [`otlp`]: OpenTelemetry metrics over OTLP/HTTP (feature `otlp`).
 
 #[cfg(feature = "prometheus")]
 pub mod listen;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;

@@ -1,0 +1,725 @@
+//! Snapshots as OpenTelemetry metrics, pushed over OTLP/HTTP with protobuf
+//! bodies (`POST {endpoint}/v1/metrics`, `application/x-protobuf`, gzip).
+//!
+//! Each snapshot becomes one `ResourceMetrics`: the host is the resource
+//! (`host.id` = the server id, `host.name`, `host.arch`, `os.description`,
+//! `service.name`, `service.version`), so one request can carry many hosts
+//! (the server relays every host it receives). Built-in metrics follow the
+//! semantic conventions through [`monitor_core::names::WELL_KNOWN`]: their
+//! OpenTelemetry name, UCUM unit, instrument (gauge, up-down counter or
+//! counter), fixed attributes, label renames and scale (percent becomes a
+//! 0–1 utilization); several of ours can make one OpenTelemetry metric
+//! (`system.memory.usage` with `system.memory.state`). A plugin's metric
+//! keeps its name and labels. `docs/metrics.md` has the whole table.
+//!
+//! [`OtlpExporter`] is a periodic exporter, as OpenTelemetry's periodic
+//! reader is: it keeps the newest snapshot of each server and sends them
+//! every [`OtlpConfig::interval`]; what a failed send held is kept for the
+//! next one (unless a newer snapshot replaced it).
+//!
+//! ```no_run
+//! use monitor_agent::export::otlp::{OtlpConfig, OtlpExporter};
+//!
+//! # fn run() -> Result<(), monitor_core::ExportError> {
+//! let exporter = OtlpExporter::new(OtlpConfig::new("http://127.0.0.1:4318"))?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use monitor_core::names::{self, Instrument};
+use monitor_core::{ExportError, Exporter, MetricKind, ServerId, Snapshot};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+
+/// The instrumentation scope of every metric sent.
+pub const SCOPE: &str = "monitor";
+
+/// Where and how to send.
+#[derive(Debug, Clone)]
+pub struct OtlpConfig {
+    /// The collector's base URL (`http://127.0.0.1:4318`); `/v1/metrics` is
+    /// added unless the URL already ends with it.
+    pub endpoint: String,
+    /// Extra request headers (an API key).
+    pub headers: Vec<(String, String)>,
+    /// How often the newest snapshots are sent.
+    pub interval: Duration,
+    /// How long one request may take.
+    pub timeout: Duration,
+    /// `service.name` of every resource.
+    pub service_name: String,
+    /// Compress request bodies.
+    pub gzip: bool,
+    /// CA bundle (PEM) the collector's certificate must chain to (default:
+    /// the system's roots).
+    pub verify: Option<PathBuf>,
+    /// Hosts per request at most (the server relays many).
+    pub max_resources_per_request: usize,
+}
+
+impl OtlpConfig {
+    /// Defaults for `endpoint`: every 10 s, 10-s timeout, gzip,
+    /// `service.name` `monitor`.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        OtlpConfig {
+            endpoint: endpoint.into(),
+            headers: Vec::new(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+            service_name: "monitor".into(),
+            gzip: true,
+            verify: None,
+            max_resources_per_request: 500,
+        }
+    }
+
+    /// The URL requests go to.
+    pub fn url(&self) -> String {
+        let base = self.endpoint.trim_end_matches('/');
+        if base.ends_with("/v1/metrics") {
+            base.to_owned()
+        } else {
+            format!("{base}/v1/metrics")
+        }
+    }
+}
+
+fn kv(key: &str, value: impl Into<String>) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn nanos(millis: i64) -> u64 {
+    u64::try_from(millis).unwrap_or(0).saturating_mul(1_000_000)
+}
+
+/// The UCUM unit of one of our unit words, for a plugin's metric.
+fn ucum(unit: &str) -> String {
+    match unit {
+        "bytes" => "By".into(),
+        "seconds" => "s".into(),
+        "percent" => "%".into(),
+        "bytes_per_second" => "By/s".into(),
+        "count" | "" => "1".into(),
+        other => format!("{{{other}}}"),
+    }
+}
+
+/// The resource describing a snapshot's host.
+fn resource(snapshot: &Snapshot, service_name: &str) -> Resource {
+    let host = snapshot.host.as_ref();
+    let mut attributes = vec![
+        kv("service.name", service_name),
+        kv("host.id", snapshot.server_id.as_str()),
+        kv(
+            "host.name",
+            host.map(|h| h.hostname.as_str())
+                .filter(|h| !h.is_empty())
+                .unwrap_or(snapshot.server_id.as_str()),
+        ),
+    ];
+    if let Some(h) = host {
+        if !h.agent_version.is_empty() {
+            attributes.push(kv("service.version", h.agent_version.as_str()));
+        }
+        if !h.arch.is_empty() {
+            attributes.push(kv("host.arch", h.arch.as_str()));
+        }
+        if !h.os.is_empty() {
+            attributes.push(kv("os.description", h.os.as_str()));
+        }
+        attributes.push(kv("os.type", "linux"));
+    }
+    Resource {
+        attributes,
+        ..Default::default()
+    }
+}
+
+/// One snapshot's metrics, in the semantic conventions where we know them.
+fn metrics(snapshot: &Snapshot) -> Vec<Metric> {
+    // The counters' start: the host's boot (the built-in counters count
+    // since then), or a container's start for its own counters.
+    let boot = snapshot
+        .host
+        .as_ref()
+        .and_then(|h| h.boot_time)
+        .or_else(|| {
+            let secs = snapshot.value(names::SYSTEM_BOOT_TIME_SECONDS, &Default::default())?;
+            monitor_core::Timestamp::from_secs_f64(secs).ok()
+        })
+        .map_or(0, |t| nanos(t.as_millis()));
+    let containers = snapshot.containers.as_deref().unwrap_or(&[]);
+    let time = nanos(snapshot.timestamp.as_millis());
+    let mut out: Vec<Metric> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for family in &snapshot.metrics {
+        let known = names::describe(&family.name);
+        let (name, unit, description, instrument, scale) = match known {
+            Some(d) => (
+                d.otel.name.to_owned(),
+                d.otel.unit.to_owned(),
+                d.help.to_owned(),
+                d.otel.instrument,
+                d.otel.scale,
+            ),
+            None => (
+                family.name.clone(),
+                ucum(family.unit.as_str()),
+                family.help.clone().unwrap_or_default(),
+                match family.kind {
+                    MetricKind::Gauge => Instrument::Gauge,
+                    MetricKind::Counter => Instrument::Counter,
+                },
+                1.0,
+            ),
+        };
+        let container_metric = known.is_some_and(|d| d.labels == [names::label::NAME]);
+        let points = family
+            .samples
+            .iter()
+            .filter(|s| s.value.is_finite())
+            .map(|sample| {
+                let mut attributes: Vec<KeyValue> = known
+                    .map(|d| d.otel.attributes.iter().map(|(k, v)| kv(k, *v)).collect())
+                    .unwrap_or_default();
+                let mut start = boot;
+                for (label, value) in sample.labels.iter() {
+                    let key = known
+                        .and_then(|d| d.otel.label_attributes.iter().find(|(l, _)| *l == label))
+                        .map_or(label, |(_, attribute)| *attribute);
+                    attributes.push(kv(key, value));
+                    if container_metric
+                        && label == names::label::NAME
+                        && let Some(c) = containers.iter().find(|c| c.name == value)
+                    {
+                        attributes.push(kv("container.id", c.id.as_str()));
+                        attributes.push(kv("container.image.name", c.image.as_str()));
+                        if let Some(started) = c.started {
+                            start = nanos(started.as_millis());
+                        }
+                    }
+                }
+                NumberDataPoint {
+                    attributes,
+                    start_time_unix_nano: if instrument == Instrument::Gauge {
+                        0
+                    } else {
+                        start
+                    },
+                    time_unix_nano: time,
+                    value: Some(number_data_point::Value::AsDouble(sample.value * scale)),
+                    ..Default::default()
+                }
+            });
+        let i = *index.entry(name.clone()).or_insert_with(|| {
+            out.push(Metric {
+                name,
+                description,
+                unit,
+                data: Some(match instrument {
+                    Instrument::Gauge => metric::Data::Gauge(Gauge::default()),
+                    Instrument::UpDownCounter | Instrument::Counter => metric::Data::Sum(Sum {
+                        data_points: Vec::new(),
+                        aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                        is_monotonic: instrument == Instrument::Counter,
+                    }),
+                }),
+                ..Default::default()
+            });
+            out.len() - 1
+        });
+        match &mut out[i].data {
+            Some(metric::Data::Gauge(g)) => g.data_points.extend(points),
+            Some(metric::Data::Sum(s)) => s.data_points.extend(points),
+            _ => {}
+        }
+    }
+    out.retain(|m| match &m.data {
+        Some(metric::Data::Gauge(g)) => !g.data_points.is_empty(),
+        Some(metric::Data::Sum(s)) => !s.data_points.is_empty(),
+        _ => false,
+    });
+    out
+}
+
+/// The OTLP request for `snapshots`: one resource per snapshot.
+pub fn request<'a>(
+    snapshots: impl IntoIterator<Item = &'a Snapshot>,
+    service_name: &str,
+) -> ExportMetricsServiceRequest {
+    let resource_metrics = snapshots
+        .into_iter()
+        .map(|snapshot| ResourceMetrics {
+            resource: Some(resource(snapshot, service_name)),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: SCOPE.into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..Default::default()
+                }),
+                metrics: metrics(snapshot),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .collect();
+    ExportMetricsServiceRequest { resource_metrics }
+}
+
+/// Sends snapshots to an OTLP/HTTP collector (see the module docs). Sends
+/// run in their own task: a slow or unreachable collector never holds up
+/// the caller of [`Exporter::export`].
+#[derive(Debug, Clone)]
+pub struct OtlpExporter {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: OtlpConfig,
+    url: String,
+    client: reqwest::Client,
+    pending: Mutex<BTreeMap<ServerId, Snapshot>>,
+    last_sent: Mutex<Option<Instant>>,
+    sending: AtomicBool,
+    /// How the last background send failed (its message, and whether a
+    /// retry may help), reported by every `export` until one succeeds.
+    failure: Mutex<Option<(String, bool)>>,
+}
+
+impl OtlpExporter {
+    /// An exporter for `config`.
+    ///
+    /// # Errors
+    /// [`ExportError::InvalidConfig`] for an endpoint that is not an http(s)
+    /// URL, a bad header, or an unreadable CA file.
+    pub fn new(config: OtlpConfig) -> Result<Self, ExportError> {
+        let url = config.url();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ExportError::InvalidConfig(format!(
+                "OTLP endpoint {:?}: give an http:// or https:// URL (http://127.0.0.1:4318)",
+                config.endpoint
+            )));
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &config.headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| ExportError::InvalidConfig(format!("OTLP header {name:?}: {e}")))?;
+            let value = reqwest::header::HeaderValue::from_str(value)
+                .map_err(|e| ExportError::InvalidConfig(format!("OTLP header {name}: {e}")))?;
+            headers.insert(name, value);
+        }
+        let tls = crate::push::tls_config(config.verify.as_deref())
+            .map_err(|e| ExportError::InvalidConfig(e.to_string()))?;
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .default_headers(headers)
+            .user_agent(concat!("monitor-agent/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| ExportError::InvalidConfig(format!("HTTP client: {e}")))?;
+        Ok(OtlpExporter {
+            inner: Arc::new(Inner {
+                config,
+                url,
+                client,
+                pending: Mutex::new(BTreeMap::new()),
+                last_sent: Mutex::new(None),
+                sending: AtomicBool::new(false),
+                failure: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OtlpConfig {
+        &self.inner.config
+    }
+
+    /// Sends `snapshots` now, in requests of at most
+    /// [`OtlpConfig::max_resources_per_request`] hosts. One attempt.
+    ///
+    /// # Errors
+    /// [`ExportError::Unavailable`] (retryable: unreachable, 429, 502, 503,
+    /// 504), [`ExportError::Timeout`], or [`ExportError::Rejected`] (any
+    /// other answer: retrying would not help).
+    pub async fn send(&self, snapshots: &[&Snapshot]) -> Result<(), ExportError> {
+        self.inner.send(snapshots).await
+    }
+}
+
+impl Inner {
+    async fn send(&self, snapshots: &[&Snapshot]) -> Result<(), ExportError> {
+        for chunk in snapshots.chunks(self.config.max_resources_per_request.max(1)) {
+            let body = request(chunk.iter().copied(), &self.config.service_name).encode_to_vec();
+            self.post(body).await?;
+        }
+        Ok(())
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Result<(), ExportError> {
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/x-protobuf");
+        let body = if self.config.gzip {
+            request = request.header("content-encoding", "gzip");
+            crate::push::gzip(&body)
+        } else {
+            body
+        };
+        let response = request.body(body).send().await.map_err(|e| {
+            if e.is_timeout() {
+                ExportError::Timeout(self.config.timeout)
+            } else {
+                ExportError::Unavailable(format!("{}: {}", self.url, crate::push::error_chain(&e)))
+            }
+        })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().await.unwrap_or_default();
+        match status.as_u16() {
+            200..=299 => {
+                if let Ok(answer) = ExportMetricsServiceResponse::decode(bytes.as_ref())
+                    && let Some(partial) = answer.partial_success
+                    && (partial.rejected_data_points > 0 || !partial.error_message.is_empty())
+                {
+                    tracing::warn!(
+                        rejected = partial.rejected_data_points,
+                        message = %partial.error_message,
+                        "The OTLP collector accepted the request in part."
+                    );
+                }
+                Ok(())
+            }
+            429 | 502 | 503 | 504 => Err(ExportError::Unavailable(format!(
+                "{} answered {status}{}",
+                self.url,
+                retry_after.map_or(String::new(), |r| format!(" (retry after {r} s)"))
+            ))),
+            _ => Err(ExportError::Rejected(format!(
+                "{} answered {status}: {}",
+                self.url,
+                String::from_utf8_lossy(&bytes)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            ))),
+        }
+    }
+
+    /// Sends what is pending and forgets what was sent; what a failed
+    /// attempt held waits for the next one unless something newer came.
+    async fn send_pending(&self) -> Result<(), ExportError> {
+        let batch: Vec<Snapshot> = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            std::mem::take(&mut *pending).into_values().collect()
+        };
+        *self
+            .last_sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let result = self.send(&batch.iter().collect::<Vec<_>>()).await;
+        if let Err(error) = &result
+            && error.is_retryable()
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            for snapshot in batch {
+                pending
+                    .entry(snapshot.server_id.clone())
+                    .or_insert(snapshot);
+            }
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Exporter for OtlpExporter {
+    fn name(&self) -> &str {
+        "otlp"
+    }
+
+    /// Keeps the newest snapshot of each server; once
+    /// [`OtlpConfig::interval`] has passed since the last send, sends them
+    /// in a task of their own. A failure of that send is this call's error
+    /// the next time.
+    async fn export(&self, snapshots: &[Snapshot]) -> Result<(), ExportError> {
+        let inner = &self.inner;
+        {
+            let mut pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            for s in snapshots {
+                let newer = pending
+                    .get(&s.server_id)
+                    .is_none_or(|held| held.timestamp <= s.timestamp);
+                if newer {
+                    pending.insert(s.server_id.clone(), s.clone());
+                }
+            }
+        }
+        let due = inner
+            .last_sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none_or(|t| t.elapsed() >= inner.config.interval);
+        if due && !inner.sending.swap(true, Ordering::AcqRel) {
+            let inner = Arc::clone(inner);
+            tokio::spawn(async move {
+                let result = inner.send_pending().await;
+                *inner.failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                    result.err().map(|e| {
+                        let retryable = e.is_retryable();
+                        let message = match e {
+                            ExportError::Unavailable(m) | ExportError::Rejected(m) => m,
+                            other => other.to_string(),
+                        };
+                        (message, retryable)
+                    });
+                inner.sending.store(false, Ordering::Release);
+            });
+        }
+        match &*inner.failure.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some((message, true)) => Err(ExportError::Unavailable(message.clone())),
+            Some((message, false)) => Err(ExportError::Rejected(message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    async fn flush(&self) -> Result<(), ExportError> {
+        self.inner.send_pending().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monitor_core::{
+        Collection, ContainerInfo, ContainerState, HostInfo, Labels, Timestamp, Unit,
+    };
+
+    fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+        attributes
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| match &a.value {
+                Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(s)),
+                }) => Some(s.as_str()),
+                _ => None,
+            })
+    }
+
+    fn snapshot() -> Snapshot {
+        let mut c = Collection::new();
+        c.gauge(names::MEMORY_USED_BYTES, Unit::BYTES, Labels::new(), 1000.0);
+        c.gauge(names::MEMORY_FREE_BYTES, Unit::BYTES, Labels::new(), 500.0);
+        c.gauge(
+            names::CPU_USAGE_PERCENT,
+            Unit::PERCENT,
+            Labels::new().with("cpu", "2"),
+            50.0,
+        );
+        c.counter(
+            names::NETWORK_RECEIVE_BYTES_TOTAL,
+            Unit::BYTES,
+            Labels::new().with("interface", "eth0"),
+            42.0,
+        );
+        c.gauge(
+            names::CONTAINER_CPU_PERCENT,
+            Unit::PERCENT,
+            Labels::new().with("name", "web"),
+            150.0,
+        );
+        c.gauge(
+            "queue_depth",
+            Unit::COUNT,
+            Labels::new().with("queue", "mail"),
+            3.0,
+        );
+        c.host = Some(HostInfo {
+            hostname: "web-1.example".into(),
+            os: "Debian GNU/Linux 12".into(),
+            kernel: "6.1".into(),
+            arch: "x86_64".into(),
+            boot_time: Some(Timestamp::from_secs(1_000)),
+            agent_version: "0.1.0".into(),
+        });
+        c.containers = Some(vec![ContainerInfo {
+            id: "abc123".into(),
+            name: "web".into(),
+            image: "nginx:1.27".into(),
+            state: ContainerState::Running,
+            status: String::new(),
+            health: None,
+            restart_count: 0,
+            created: None,
+            started: Some(Timestamp::from_secs(2_000)),
+            exit_code: None,
+            oom_killed: false,
+        }]);
+        Snapshot::new(
+            ServerId::new("srv-01").unwrap_or_else(|e| panic!("{e}")),
+            Timestamp::from_secs(5_000),
+            c,
+        )
+    }
+
+    #[test]
+    fn a_snapshot_maps_to_the_semantic_conventions() {
+        let req = request([&snapshot()], "monitor");
+        assert_eq!(req.resource_metrics.len(), 1);
+        let rm = &req.resource_metrics[0];
+        let resource = rm
+            .resource
+            .as_ref()
+            .unwrap_or_else(|| panic!("no resource"));
+        assert_eq!(attr(&resource.attributes, "host.id"), Some("srv-01"));
+        assert_eq!(
+            attr(&resource.attributes, "host.name"),
+            Some("web-1.example")
+        );
+        assert_eq!(attr(&resource.attributes, "service.name"), Some("monitor"));
+        let metrics = &rm.scope_metrics[0].metrics;
+        let find = |name: &str| {
+            metrics
+                .iter()
+                .find(|m| m.name == name)
+                .unwrap_or_else(|| panic!("no {name} in {metrics:?}"))
+        };
+        // Two of ours, one OpenTelemetry metric told apart by state.
+        let memory = find("system.memory.usage");
+        assert_eq!(memory.unit, "By");
+        let Some(metric::Data::Sum(sum)) = &memory.data else {
+            panic!("{memory:?}")
+        };
+        assert!(!sum.is_monotonic);
+        assert_eq!(
+            sum.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
+        let states: Vec<_> = sum
+            .data_points
+            .iter()
+            .map(|p| (attr(&p.attributes, "system.memory.state"), p.value))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (
+                    Some("used"),
+                    Some(number_data_point::Value::AsDouble(1000.0))
+                ),
+                (
+                    Some("free"),
+                    Some(number_data_point::Value::AsDouble(500.0))
+                )
+            ]
+        );
+        // Percent becomes a 0-1 utilization; the cpu label is renamed.
+        let Some(metric::Data::Gauge(cpu)) = &find("system.cpu.utilization").data else {
+            panic!()
+        };
+        assert_eq!(
+            cpu.data_points[0].value,
+            Some(number_data_point::Value::AsDouble(0.5))
+        );
+        assert_eq!(
+            attr(&cpu.data_points[0].attributes, "cpu.logical_number"),
+            Some("2")
+        );
+        assert_eq!(cpu.data_points[0].time_unix_nano, 5_000_000_000_000);
+        // A counter is monotonic and counts from boot.
+        let Some(metric::Data::Sum(net)) = &find("system.network.io").data else {
+            panic!()
+        };
+        assert!(net.is_monotonic);
+        let point = &net.data_points[0];
+        assert_eq!(
+            attr(&point.attributes, "network.interface.name"),
+            Some("eth0")
+        );
+        assert_eq!(
+            attr(&point.attributes, "network.io.direction"),
+            Some("receive")
+        );
+        assert_eq!(point.start_time_unix_nano, 1_000_000_000_000);
+        // A container's points carry its id and image.
+        let Some(metric::Data::Gauge(container)) = &find("container.cpu.usage").data else {
+            panic!()
+        };
+        let point = &container.data_points[0];
+        assert_eq!(point.value, Some(number_data_point::Value::AsDouble(1.5)));
+        assert_eq!(attr(&point.attributes, "container.name"), Some("web"));
+        assert_eq!(attr(&point.attributes, "container.id"), Some("abc123"));
+        assert_eq!(
+            attr(&point.attributes, "container.image.name"),
+            Some("nginx:1.27")
+        );
+        // A plugin's metric keeps its name and labels.
+        let plugin = find("queue_depth");
+        assert_eq!(plugin.unit, "1");
+        let Some(metric::Data::Gauge(g)) = &plugin.data else {
+            panic!()
+        };
+        assert_eq!(attr(&g.data_points[0].attributes, "queue"), Some("mail"));
+    }
+
+    #[test]
+    fn the_request_round_trips_through_protobuf() {
+        let req = request([&snapshot(), &snapshot()], "monitor");
+        let decoded = ExportMetricsServiceRequest::decode(req.encode_to_vec().as_slice())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(decoded, req);
+        assert_eq!(decoded.resource_metrics.len(), 2);
+    }
+
+    #[test]
+    fn endpoints_get_the_metrics_path_once() {
+        assert_eq!(
+            OtlpConfig::new("http://c:4318").url(),
+            "http://c:4318/v1/metrics"
+        );
+        assert_eq!(
+            OtlpConfig::new("http://c:4318/").url(),
+            "http://c:4318/v1/metrics"
+        );
+        assert_eq!(
+            OtlpConfig::new("https://c/otlp/v1/metrics").url(),
+            "https://c/otlp/v1/metrics"
+        );
+        let error = OtlpExporter::new(OtlpConfig::new("c:4318"))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(error.to_string().contains("http://"), "{error}");
+    }
+}
