@@ -89,6 +89,71 @@ pub struct ServerConfig {
     pub stream: StreamSettings,
     /// Alert notifications.
     pub alerts: AlertSettings,
+    /// Relaying every host's metrics to an OpenTelemetry collector.
+    pub otlp: OtlpSettings,
+}
+
+/// The OTLP relay: every host's newest snapshot, each host its own
+/// resource, sent to a collector over OTLP/HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpSettings {
+    /// The collector's base URL (`http://HOST:4318`; `/v1/metrics` is
+    /// added); none: no relay.
+    pub endpoint: Option<String>,
+    /// Request headers, `name=value` each (an API key).
+    pub headers: Vec<String>,
+    /// How often the hosts that reported since the last send are sent.
+    #[serde(with = "duration_text")]
+    pub interval: Duration,
+    /// How long one request may take.
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+    /// The resources' `service.name`.
+    pub service_name: String,
+    /// CA bundle (PEM) the collector's certificate must chain to (default:
+    /// the system's roots).
+    pub verify: Option<PathBuf>,
+}
+
+impl Default for OtlpSettings {
+    fn default() -> Self {
+        OtlpSettings {
+            endpoint: None,
+            headers: Vec::new(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+            service_name: "monitor".into(),
+            verify: None,
+        }
+    }
+}
+
+impl OtlpSettings {
+    /// The exporter's configuration, when a relay is configured.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a header without `=`.
+    pub fn exporter(&self) -> Result<Option<monitor_agent::export::otlp::OtlpConfig>, ConfigError> {
+        let Some(endpoint) = &self.endpoint else {
+            return Ok(None);
+        };
+        let mut config = monitor_agent::export::otlp::OtlpConfig::new(endpoint.clone());
+        for header in &self.headers {
+            let (name, value) = header
+                .split_once('=')
+                .filter(|(n, _)| !n.trim().is_empty())
+                .ok_or_else(|| invalid("otlp.headers", format!("{header:?}: give name=value")))?;
+            config
+                .headers
+                .push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+        config.interval = self.interval;
+        config.timeout = self.timeout;
+        config.service_name = self.service_name.clone();
+        config.verify = self.verify.clone();
+        Ok(Some(config))
+    }
 }
 
 /// Alert notification settings.
@@ -286,6 +351,7 @@ impl Default for ServerConfig {
             limits: LimitSettings::default(),
             stream: StreamSettings::default(),
             alerts: AlertSettings::default(),
+            otlp: OtlpSettings::default(),
         }
     }
 }
@@ -300,6 +366,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("MONITOR_TLS_CERT", "tls.cert"),
     ("MONITOR_TLS_KEY", "tls.key"),
     ("CACHE_MAX_ITEMS", "cache_max_items"),
+    ("MONITOR_OTLP_ENDPOINT", "otlp.endpoint"),
     ("DASHBOARD_TOKEN", "(secret)"),
     ("MONITOR_ADMIN_TOKEN", "(secret)"),
     ("RUST_LOG", "(the log filter)"),
@@ -342,6 +409,11 @@ impl ServerConfig {
                 *value = "<hidden>".into();
             }
         }
+        for header in &mut shown.otlp.headers {
+            if let Some((name, _)) = header.split_once('=') {
+                *header = format!("{name}=<hidden>");
+            }
+        }
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot show the configuration: {e}"))
     }
 
@@ -359,6 +431,9 @@ impl ServerConfig {
         }
         if let Some(v) = get("MONITOR_DATABASE_URL") {
             self.database_url = Some(v);
+        }
+        if let Some(v) = get("MONITOR_OTLP_ENDPOINT") {
+            self.otlp.endpoint = Some(v);
         }
         if let Some(v) = get("MONITOR_TLS_CERT") {
             self.tls.cert = Some(PathBuf::from(v));
@@ -451,6 +526,19 @@ impl ServerConfig {
             if value < Duration::from_secs(1) {
                 return Err(invalid(key, "give at least 1s"));
             }
+        }
+        if let Some(endpoint) = &self.otlp.endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(invalid(
+                "otlp.endpoint",
+                format!("{endpoint:?}: give an http:// or https:// URL (http://127.0.0.1:4318)"),
+            ));
+        }
+        self.otlp.exporter()?;
+        if self.otlp.interval < Duration::from_secs(1) || self.otlp.timeout < Duration::from_secs(1)
+        {
+            return Err(invalid("otlp", "interval and timeout must be at least 1s"));
         }
         if self.stream.max_clients == 0 || self.stream.max_clients_per_token == 0 {
             return Err(invalid(

@@ -38,6 +38,7 @@ pub mod error;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;
+pub mod relay;
 pub mod serve;
 pub mod stream;
 pub mod tls;

@@ -170,6 +170,12 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     .await
     .context("cannot load the alert rules and states")?;
     let state = state.with_alerts(alerts);
+    if let Some(otlp) = config.otlp.exporter()? {
+        let exporter = monitor_agent::export::otlp::OtlpExporter::new(otlp)
+            .map_err(|e| anyhow::anyhow!("otlp: {e}"))?;
+        tracing::info!(url = %exporter.config().url(), interval = ?exporter.config().interval, "Relaying every host's metrics over OTLP.");
+        monitor_server::relay::spawn(store.clone(), exporter);
+    }
     let app = router(state);
     let shutdown = async move {
         shutdown_signal().await;
