@@ -24,6 +24,8 @@ cargo clippy "${locked[@]}" --workspace --all-targets --all-features -- -D warni
 step "features build alone"
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features
 cargo check "${locked[@]}" -p monitor-agent --no-default-features
+cargo check "${locked[@]}" -p monitor-agent --no-default-features --features otlp
+cargo check "${locked[@]}" -p monitor-agent --no-default-features --features prometheus
 cargo check "${locked[@]}" -p monitor-store --no-default-features --features postgres
 
 step "cargo doc"

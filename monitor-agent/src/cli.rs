@@ -139,6 +139,16 @@ pub(crate) struct Cli {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
     pub(crate) otlp_endpoint: Option<String>,
 
+    /// `http/protobuf` (port 4318) or `grpc` (port 4317; needs the
+    /// `otlp-grpc` feature).
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_PROTOCOL",
+        default_value = "http/protobuf",
+        value_name = "PROTOCOL"
+    )]
+    pub(crate) otlp_protocol: String,
+
     /// A header for the OTLP collector, `name=value` (repeat the flag, or
     /// comma-separate in OTEL_EXPORTER_OTLP_HEADERS).
     #[arg(
@@ -193,6 +203,7 @@ pub(crate) struct AgentFile {
     listen_tls_key: Option<PathBuf>,
     listen_basic_auth_file: Option<PathBuf>,
     otlp_endpoint: Option<String>,
+    otlp_protocol: Option<String>,
     otlp_header: Option<Vec<String>>,
     otlp_interval: Option<f64>,
     otlp_service_name: Option<String>,
@@ -280,6 +291,11 @@ impl Cli {
             given("otlp_endpoint"),
         );
         set(
+            &mut self.otlp_protocol,
+            file.otlp_protocol,
+            given("otlp_protocol"),
+        );
+        set(
             &mut self.otlp_headers,
             file.otlp_header,
             given("otlp_headers"),
@@ -359,6 +375,8 @@ pub(crate) struct Settings {
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) struct Otlp {
     pub(crate) endpoint: String,
+    /// `http/protobuf` or `grpc`, checked.
+    pub(crate) protocol: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) interval: Duration,
     pub(crate) service_name: String,
@@ -503,6 +521,16 @@ impl Cli {
                     self.otlp_interval
                 ));
             }
+            if !["http/protobuf", "http", "grpc"].contains(&self.otlp_protocol.trim()) {
+                problems.push(format!(
+                    "--otlp-protocol {:?}: give http/protobuf or grpc",
+                    self.otlp_protocol
+                ));
+            } else if self.otlp_protocol.trim() == "grpc" && !cfg!(feature = "otlp-grpc") {
+                problems.push(
+                    "--otlp-protocol grpc: this agent was built without the `otlp-grpc` feature; use http/protobuf (port 4318)".into(),
+                );
+            }
             for header in self.otlp_headers.iter().filter(|h| !h.trim().is_empty()) {
                 match header.split_once('=') {
                     Some((name, value)) if !name.trim().is_empty() => {
@@ -526,6 +554,7 @@ impl Cli {
         let otlp = match (&self.otlp_endpoint, mode) {
             (Some(endpoint), Mode::Run) => Some(Otlp {
                 endpoint: endpoint.clone(),
+                protocol: self.otlp_protocol.trim().to_owned(),
                 headers: otlp_headers,
                 interval: Duration::from_secs_f64(self.otlp_interval),
                 service_name: self.otlp_service_name.clone(),

@@ -181,6 +181,7 @@ async fn start_listen(
 fn with_otlp(agent: Agent, otlp: cli::Otlp) -> anyhow::Result<Agent> {
     use monitor_agent::export::otlp::{OtlpConfig, OtlpExporter};
     let mut config = OtlpConfig::new(otlp.endpoint);
+    config.protocol = otlp.protocol.parse().map_err(anyhow::Error::msg)?;
     config.headers = otlp.headers;
     config.interval = otlp.interval;
     config.service_name = otlp.service_name;

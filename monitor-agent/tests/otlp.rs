@@ -271,3 +271,74 @@ fn a_bad_otlp_header_is_refused_clearly() {
         "{stderr}"
     );
 }
+
+/// OTLP/gRPC: the same payload through tonic, to a gRPC receiver.
+#[cfg(feature = "otlp-grpc")]
+mod grpc {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+        MetricsService, MetricsServiceServer,
+    };
+
+    struct Receiver(Arc<Mutex<Vec<(tonic::metadata::MetadataMap, ExportMetricsServiceRequest)>>>);
+
+    #[tonic::async_trait]
+    impl MetricsService for Receiver {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportMetricsServiceRequest>,
+        ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+            let metadata = request.metadata().clone();
+            self.0
+                .lock()
+                .unwrap()
+                .push((metadata, request.into_inner()));
+            Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_agent_sends_over_grpc() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let incoming =
+            tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = incoming.local_addr().unwrap();
+        let service = MetricsServiceServer::new(Receiver(Arc::clone(&got)))
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming),
+        );
+        let _agent = agent(
+            &format!("http://{addr}"),
+            &["--otlp-protocol", "grpc", "--otlp-header", "api-key=s3cret"],
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = got.lock().unwrap().iter().find_map(|(metadata, request)| {
+                let rm = request.resource_metrics.first()?;
+                let names: Vec<&str> = rm.scope_metrics[0]
+                    .metrics
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect();
+                names.contains(&"system.memory.limit").then(|| {
+                    let limit = rm.scope_metrics[0]
+                        .metrics
+                        .iter()
+                        .find(|m| m.name == "system.memory.limit")
+                        .map(|m| value(&points(m)[0]));
+                    (metadata.get("api-key").cloned(), limit)
+                })
+            });
+            if let Some((key, limit)) = found {
+                assert_eq!(key.unwrap(), "s3cret");
+                assert_eq!(limit, Some(mem_total()));
+                break;
+            }
+            assert!(Instant::now() < deadline, "nothing arrived over gRPC");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -101,6 +101,9 @@ pub struct OtlpSettings {
     /// The collector's base URL (`http://HOST:4318`; `/v1/metrics` is
     /// added); none: no relay.
     pub endpoint: Option<String>,
+    /// `http/protobuf` (port 4318) or `grpc` (port 4317; needs the server
+    /// built with the `otlp-grpc` feature).
+    pub protocol: String,
     /// Request headers, `name=value` each (an API key).
     pub headers: Vec<String>,
     /// How often the hosts that reported since the last send are sent.
@@ -120,6 +123,7 @@ impl Default for OtlpSettings {
     fn default() -> Self {
         OtlpSettings {
             endpoint: None,
+            protocol: "http/protobuf".into(),
             headers: Vec::new(),
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(10),
@@ -139,6 +143,10 @@ impl OtlpSettings {
             return Ok(None);
         };
         let mut config = monitor_agent::export::otlp::OtlpConfig::new(endpoint.clone());
+        config.protocol = self
+            .protocol
+            .parse()
+            .map_err(|e: String| invalid("otlp.protocol", e))?;
         for header in &self.headers {
             let (name, value) = header
                 .split_once('=')

@@ -49,12 +49,51 @@ use prost::Message;
 /// The instrumentation scope of every metric sent.
 pub const SCOPE: &str = "monitor";
 
+/// How requests travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// OTLP/HTTP with protobuf bodies (`POST {endpoint}/v1/metrics`), port
+    /// 4318 by convention.
+    #[default]
+    HttpProtobuf,
+    /// OTLP/gRPC (`MetricsService/Export`), port 4317 by convention; needs
+    /// the `otlp-grpc` feature.
+    Grpc,
+}
+
+impl Protocol {
+    /// The name the OpenTelemetry configuration uses
+    /// (`OTEL_EXPORTER_OTLP_PROTOCOL`): `http/protobuf` or `grpc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::Grpc => "grpc",
+        }
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "http/protobuf" | "http" => Ok(Protocol::HttpProtobuf),
+            "grpc" => Ok(Protocol::Grpc),
+            other => Err(format!(
+                "unknown OTLP protocol {other:?}: give http/protobuf or grpc"
+            )),
+        }
+    }
+}
+
 /// Where and how to send.
 #[derive(Debug, Clone)]
 pub struct OtlpConfig {
-    /// The collector's base URL (`http://127.0.0.1:4318`); `/v1/metrics` is
-    /// added unless the URL already ends with it.
+    /// The collector's base URL (`http://127.0.0.1:4318`); for HTTP,
+    /// `/v1/metrics` is added unless the URL already ends with it.
     pub endpoint: String,
+    /// HTTP/protobuf (the default) or gRPC.
+    pub protocol: Protocol,
     /// Extra request headers (an API key).
     pub headers: Vec<(String, String)>,
     /// How often the newest snapshots are sent.
@@ -78,6 +117,7 @@ impl OtlpConfig {
     pub fn new(endpoint: impl Into<String>) -> Self {
         OtlpConfig {
             endpoint: endpoint.into(),
+            protocol: Protocol::HttpProtobuf,
             headers: Vec::new(),
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(10),
@@ -91,7 +131,7 @@ impl OtlpConfig {
     /// The URL requests go to.
     pub fn url(&self) -> String {
         let base = self.endpoint.trim_end_matches('/');
-        if base.ends_with("/v1/metrics") {
+        if self.protocol == Protocol::Grpc || base.ends_with("/v1/metrics") {
             base.to_owned()
         } else {
             format!("{base}/v1/metrics")
@@ -299,7 +339,7 @@ pub struct OtlpExporter {
 struct Inner {
     config: OtlpConfig,
     url: String,
-    client: reqwest::Client,
+    transport: Transport,
     pending: Mutex<BTreeMap<ServerId, Snapshot>>,
     last_sent: Mutex<Option<Instant>>,
     sending: AtomicBool,
@@ -330,21 +370,36 @@ impl OtlpExporter {
                 .map_err(|e| ExportError::InvalidConfig(format!("OTLP header {name}: {e}")))?;
             headers.insert(name, value);
         }
-        let tls = crate::push::tls_config(config.verify.as_deref())
-            .map_err(|e| ExportError::InvalidConfig(e.to_string()))?;
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .default_headers(headers)
-            .user_agent(concat!("monitor-agent/", env!("CARGO_PKG_VERSION")))
-            .tls_backend_preconfigured(tls)
-            .build()
-            .map_err(|e| ExportError::InvalidConfig(format!("HTTP client: {e}")))?;
+        let transport = match config.protocol {
+            Protocol::HttpProtobuf => {
+                let tls = crate::push::tls_config(config.verify.as_deref())
+                    .map_err(|e| ExportError::InvalidConfig(e.to_string()))?;
+                Transport::Http(
+                    reqwest::Client::builder()
+                        .timeout(config.timeout)
+                        .connect_timeout(config.timeout)
+                        .default_headers(headers)
+                        .user_agent(concat!("monitor-agent/", env!("CARGO_PKG_VERSION")))
+                        .tls_backend_preconfigured(tls)
+                        .build()
+                        .map_err(|e| ExportError::InvalidConfig(format!("HTTP client: {e}")))?,
+                )
+            }
+            #[cfg(feature = "otlp-grpc")]
+            Protocol::Grpc => Transport::Grpc(Box::new(grpc::Client::new(&config, headers)?)),
+            #[cfg(not(feature = "otlp-grpc"))]
+            Protocol::Grpc => {
+                return Err(ExportError::InvalidConfig(
+                    "OTLP over gRPC needs the `otlp-grpc` feature; use HTTP/protobuf (port 4318)"
+                        .into(),
+                ));
+            }
+        };
         Ok(OtlpExporter {
             inner: Arc::new(Inner {
                 config,
                 url,
-                client,
+                transport,
                 pending: Mutex::new(BTreeMap::new()),
                 last_sent: Mutex::new(None),
                 sending: AtomicBool::new(false),
@@ -370,18 +425,140 @@ impl OtlpExporter {
     }
 }
 
+/// How requests go out.
+#[derive(Debug)]
+enum Transport {
+    Http(reqwest::Client),
+    #[cfg(feature = "otlp-grpc")]
+    Grpc(Box<grpc::Client>),
+}
+
+/// OTLP/gRPC with tonic (feature `otlp-grpc`).
+#[cfg(feature = "otlp-grpc")]
+mod grpc {
+    use monitor_core::ExportError;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use tonic::codec::CompressionEncoding;
+    use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+    use super::OtlpConfig;
+
+    /// A gRPC channel to the collector, connected on first use.
+    #[derive(Debug, Clone)]
+    pub(super) struct Client {
+        client: MetricsServiceClient<Channel>,
+        metadata: MetadataMap,
+        timeout: std::time::Duration,
+    }
+
+    fn invalid(what: impl std::fmt::Display) -> ExportError {
+        ExportError::InvalidConfig(what.to_string())
+    }
+
+    impl Client {
+        pub(super) fn new(
+            config: &OtlpConfig,
+            headers: reqwest::header::HeaderMap,
+        ) -> Result<Self, ExportError> {
+            let mut endpoint = Endpoint::from_shared(config.endpoint.clone())
+                .map_err(|e| invalid(format!("OTLP endpoint {:?}: {e}", config.endpoint)))?
+                .timeout(config.timeout)
+                .connect_timeout(config.timeout);
+            if config.endpoint.starts_with("https://") {
+                let tls = match &config.verify {
+                    Some(path) => {
+                        let pem = std::fs::read(path).map_err(|e| {
+                            invalid(format!("--otlp-verify {}: {e}", path.display()))
+                        })?;
+                        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+                    }
+                    None => ClientTlsConfig::new().with_native_roots(),
+                };
+                endpoint = endpoint
+                    .tls_config(tls)
+                    .map_err(|e| invalid(format!("OTLP TLS: {e}")))?;
+            }
+            let mut metadata = MetadataMap::new();
+            for (name, value) in &headers {
+                let key = MetadataKey::from_bytes(name.as_str().as_bytes())
+                    .map_err(|e| invalid(format!("OTLP header {name}: {e}")))?;
+                let value = value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| MetadataValue::try_from(v).ok())
+                    .ok_or_else(|| invalid(format!("OTLP header {name}: not ASCII")))?;
+                metadata.insert(key, value);
+            }
+            let mut client = MetricsServiceClient::new(endpoint.connect_lazy());
+            if config.gzip {
+                client = client.send_compressed(CompressionEncoding::Gzip);
+            }
+            Ok(Client {
+                client,
+                metadata,
+                timeout: config.timeout,
+            })
+        }
+
+        /// One `Export` call.
+        pub(super) async fn export(
+            &self,
+            message: ExportMetricsServiceRequest,
+        ) -> Result<(), ExportError> {
+            let mut request = tonic::Request::new(message);
+            *request.metadata_mut() = self.metadata.clone();
+            request.set_timeout(self.timeout);
+            match self.client.clone().export(request).await {
+                Ok(response) => {
+                    if let Some(partial) = response.into_inner().partial_success
+                        && (partial.rejected_data_points > 0 || !partial.error_message.is_empty())
+                    {
+                        tracing::warn!(
+                            rejected = partial.rejected_data_points,
+                            message = %partial.error_message,
+                            "The OTLP collector accepted the request in part."
+                        );
+                    }
+                    Ok(())
+                }
+                Err(status) => {
+                    use tonic::Code;
+                    let message = format!("gRPC {:?}: {}", status.code(), status.message());
+                    match status.code() {
+                        Code::DeadlineExceeded => Err(ExportError::Timeout(self.timeout)),
+                        Code::Unavailable
+                        | Code::ResourceExhausted
+                        | Code::Aborted
+                        | Code::Cancelled
+                        | Code::OutOfRange
+                        | Code::DataLoss => Err(ExportError::Unavailable(message)),
+                        _ => Err(ExportError::Rejected(message)),
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Inner {
     async fn send(&self, snapshots: &[&Snapshot]) -> Result<(), ExportError> {
         for chunk in snapshots.chunks(self.config.max_resources_per_request.max(1)) {
-            let body = request(chunk.iter().copied(), &self.config.service_name).encode_to_vec();
-            self.post(body).await?;
+            self.post(request(chunk.iter().copied(), &self.config.service_name))
+                .await?;
         }
         Ok(())
     }
 
-    async fn post(&self, body: Vec<u8>) -> Result<(), ExportError> {
-        let mut request = self
-            .client
+    async fn post(&self, message: ExportMetricsServiceRequest) -> Result<(), ExportError> {
+        let client = match &self.transport {
+            Transport::Http(client) => client,
+            #[cfg(feature = "otlp-grpc")]
+            Transport::Grpc(client) => return client.export(message).await,
+        };
+        let body = message.encode_to_vec();
+        let mut request = client
             .post(&self.url)
             .header("content-type", "application/x-protobuf");
         let body = if self.config.gzip {
