@@ -215,12 +215,13 @@ pub fn encode(families: &[MetricFamily]) -> String {
 
 /// A pull exporter: keeps the newest snapshot of each server it is given
 /// and renders them when scraped. It is also a `prometheus` crate
-/// [`Collector`], so it can join a program's own registry.
-#[derive(Debug)]
+/// [`Collector`], so it can join a program's own registry. Clones share
+/// their snapshots: give one to the agent and register another.
+#[derive(Debug, Clone)]
 pub struct PrometheusExporter {
     render: Render,
-    latest: Mutex<BTreeMap<ServerId, Arc<Snapshot>>>,
-    desc: Desc,
+    latest: Arc<Mutex<BTreeMap<ServerId, Arc<Snapshot>>>>,
+    desc: Arc<Desc>,
 }
 
 impl Default for PrometheusExporter {
@@ -250,8 +251,8 @@ impl PrometheusExporter {
         .unwrap_or_else(|_| unreachable!("a valid literal descriptor"));
         PrometheusExporter {
             render,
-            latest: Mutex::new(BTreeMap::new()),
-            desc,
+            latest: Arc::default(),
+            desc: Arc::new(desc),
         }
     }
 
@@ -295,7 +296,7 @@ impl Exporter for PrometheusExporter {
 
 impl Collector for PrometheusExporter {
     fn desc(&self) -> Vec<&Desc> {
-        vec![&self.desc]
+        vec![&*self.desc]
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
