@@ -114,6 +114,38 @@ fn scrape(port: u16) -> usize {
     body.len()
 }
 
+/// Waits for `port` to accept, then scrapes it 300 times (after 3 warm-up
+/// scrapes): CPU of `pid` and wall time per scrape in ms, bytes of the last
+/// scrape, and the RSS of `pid` after them in KiB.
+async fn measure_scrapes(pid: u32, port: u16) -> Option<(f64, f64, usize, u64)> {
+    let mut ready = false;
+    for _ in 0..50 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !ready {
+        return None;
+    }
+    // The agent serves its newest snapshot: wait for one with CPU figures.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for _ in 0..3 {
+        scrape(port);
+    }
+    let rounds = 300;
+    let before = cpu_of(pid);
+    let wall = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..rounds {
+        bytes = scrape(port);
+    }
+    let wall = wall.elapsed().as_secs_f64() * 1e3 / rounds as f64;
+    let cpu = cpu_of(pid).saturating_sub(before).as_secs_f64() * 1e3 / rounds as f64;
+    Some((cpu, wall, bytes, rss_kib(pid)))
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -246,40 +278,49 @@ async fn run() {
         .spawn()
         .expect("start node_exporter");
     let ne_pid = ne.id();
-    let mut ready = false;
-    for _ in 0..50 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if ready {
-        for _ in 0..3 {
-            scrape(port);
-        }
-        let rounds = 300;
-        let before = cpu_of(ne_pid);
-        let wall = Instant::now();
-        let mut bytes = 0;
-        for _ in 0..rounds {
-            bytes = scrape(port);
-        }
-        let wall = wall.elapsed().as_secs_f64() * 1e3 / rounds as f64;
-        let cpu = cpu_of(ne_pid).saturating_sub(before).as_secs_f64() * 1e3 / rounds as f64;
-        let rss = rss_kib(ne_pid);
-        println!(
-            "node_exporter: {cpu:.3} ms CPU, {wall:.3} ms wall per scrape ({bytes} bytes), RSS {:.1} MiB",
-            rss as f64 / 1024.0
-        );
-        println!(
-            "ratios: agent/node_exporter CPU per collection {:.3}, RSS {:.3}",
-            ours_cpu / cpu.max(1e-9),
-            last_rss as f64 / rss.max(1) as f64
-        );
-    } else {
-        println!("(node_exporter did not start)");
-    }
+    let reference = measure_scrapes(ne_pid, port).await;
     let _ = ne.kill();
     let _ = ne.wait();
+    let Some((ne_cpu, ne_wall, ne_bytes, ne_rss)) = reference else {
+        println!("(node_exporter did not start)");
+        return;
+    };
+    println!(
+        "node_exporter: {ne_cpu:.3} ms CPU, {ne_wall:.3} ms wall per scrape ({ne_bytes} bytes), RSS {:.1} MiB",
+        ne_rss as f64 / 1024.0
+    );
+    println!(
+        "ratios: agent/node_exporter CPU per collection {:.3}, RSS {:.3}",
+        ours_cpu / ne_cpu.max(1e-9),
+        last_rss as f64 / ne_rss.max(1) as f64
+    );
+
+    println!(
+        "== the agent's own /metrics (--listen), scraped the same way, host collectors at 1 s"
+    );
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--interval", "1"])
+        .args(["--collectors", "system,memory,cpu,disk,network"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start agent");
+    let measured = measure_scrapes(child.id(), port).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    match measured {
+        Some((cpu, wall, bytes, rss)) => {
+            println!(
+                "agent --listen: {cpu:.3} ms CPU, {wall:.3} ms wall per scrape ({bytes} bytes), RSS {:.1} MiB",
+                rss as f64 / 1024.0
+            );
+            println!(
+                "ratios: agent/node_exporter CPU per scrape {:.3}, RSS {:.3}",
+                cpu / ne_cpu.max(1e-9),
+                rss as f64 / ne_rss.max(1) as f64
+            );
+        }
+        None => println!("(the agent's endpoint did not answer)"),
+    }
 }

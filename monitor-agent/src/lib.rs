@@ -1,8 +1,10 @@
 //! # monitor-agent
 //!
-//! The agent: it runs [`Collector`]s every interval and turns their results
-//! into [`Snapshot`]s. The `monitor-agent` binary is a thin command line over
-//! [`Agent`]; your own program can use it the same way.
+//! The agent: it runs [`Collector`]s every interval, turns their results
+//! into [`Snapshot`]s and hands them to [`Exporter`]s. The `monitor-agent`
+//! binary is a thin command line over [`Agent`], [`push`] (to a monitor
+//! server) and [`export`] (Prometheus, OTLP); your own program can use them
+//! the same way.
 //!
 //! # Example
 //! ```no_run

@@ -552,6 +552,8 @@ impl Inner {
     }
 
     async fn post(&self, message: ExportMetricsServiceRequest) -> Result<(), ExportError> {
+        // One arm without the otlp-grpc feature.
+        #[allow(clippy::infallible_destructuring_match)]
         let client = match &self.transport {
             Transport::Http(client) => client,
             #[cfg(feature = "otlp-grpc")]
