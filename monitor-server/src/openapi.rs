@@ -23,7 +23,7 @@ fn merge(mut a: Value, b: Value) -> Value {
 /// The document.
 pub fn document() -> Value {
     let ok = |description: &str, schema: Value| json!({"200": {"description": description, "content": {"application/json": {"schema": schema}}}});
-    let read_security = json!([{}, {"dashboard": []}, {"admin": []}]);
+    let read_security = json!([{}, {"dashboard": []}, {"admin": []}, {"bearer": []}]);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -35,7 +35,8 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "agent": {"type": "apiKey", "in": "header", "name": "X-Auth-Token", "description": "A server's agent token: ingest for that server only."},
                 "dashboard": {"type": "apiKey", "in": "header", "name": "X-Dashboard-Token", "description": "The read token (DASHBOARD_TOKEN); reads are open without it."},
-                "admin": {"type": "apiKey", "in": "header", "name": "X-Admin-Token", "description": "The admin token: everything."}
+                "admin": {"type": "apiKey", "in": "header", "name": "X-Admin-Token", "description": "The admin token: everything."},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "The read or admin token as Authorization: Bearer (what Prometheus's authorization setting sends); good for reads."}
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
@@ -64,6 +65,8 @@ pub fn document() -> Value {
         "paths": {
             "/api/health": {"get": {"summary": "Health: status, version, database reachable.", "security": [{}],
                 "responses": merge(ok("healthy", json!({"type": "object"})), error_responses(&["503"]))}},
+            "/metrics": {"get": {"summary": "Prometheus text exposition: every reporting host's newest values (label server_id), monitor_host_up, and the server's own health (docs/exporters.md).", "security": read_security,
+                "responses": merge(json!({"200": {"description": "metrics", "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}}}}), error_responses(&["401"]))}},
             "/api/register": {"post": {"summary": "Registers a server; answers its agent token once.", "security": [{"admin": []}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
                     "properties": {"server_id": {"type": "string"}, "name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}}}}}},

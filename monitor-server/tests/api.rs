@@ -404,7 +404,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 19);
+    assert_eq!(paths.len(), 20);
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "srv-x");
