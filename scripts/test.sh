@@ -27,6 +27,7 @@ cargo check "${locked[@]}" -p monitor-agent --no-default-features
 cargo check "${locked[@]}" -p monitor-agent --no-default-features --features otlp
 cargo check "${locked[@]}" -p monitor-agent --no-default-features --features prometheus
 cargo check "${locked[@]}" -p monitor-store --no-default-features --features postgres
+cargo check "${locked[@]}" -p monitor-server --no-default-features --features postgres
 
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc "${locked[@]}" --workspace --all-features --no-deps --quiet

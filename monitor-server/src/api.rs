@@ -216,6 +216,7 @@ pub fn router(state: AppState) -> Router {
             get(list_silences).post(create_silence),
         )
         .route("/api/alerts/silences/{id}", delete(delete_silence))
+        .merge(crate::dashboard::router())
         // The limit holds for the body as sent; `Body` holds the inflated
         // size of a gzip body to it too.
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))

@@ -34,6 +34,7 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod limit;
 pub mod metrics;

@@ -203,8 +203,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         let base = format!("http://{}", config.listen);
         eprintln!(
             "\nmonitor is running: server {base}, this host registered as {id:?}, an agent reporting every {secs} s.\n\
-             \n  curl -s {base}/api/health\n  curl -s {base}/api/servers\n  curl -s '{base}/api/metrics/history?server_id={id}'\n  curl -s {base}/api/alerts\n\
+             \n  Dashboard: {dashboard}\n\
+             \n  curl -s {base}/api/health\n  curl -s {base}/api/servers\n  curl -s '{base}/api/metrics/history?server_id={id}'\n  curl -s {base}/api/alerts\n  curl -s {base}/metrics\n\
              \nThe admin token is in {admin}. Stop with Ctrl-C.\n",
+            dashboard = if monitor_server::dashboard::embedded() {
+                format!("{base}/")
+            } else {
+                "(not in this build: see the dashboard feature)".into()
+            },
             id = local_id().as_str(),
             secs = interval.as_secs_f64(),
             admin = admin_path.map_or("MONITOR_ADMIN_TOKEN".into(), |p| p.display().to_string()),

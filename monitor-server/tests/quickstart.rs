@@ -58,6 +58,10 @@ fn quickstart_shows_this_host_with_live_values() {
     )
     .unwrap();
     assert!(history.contains("\"points\":[{"), "{history}");
+    if monitor_server::dashboard::embedded() {
+        let page = get(port, "/").unwrap();
+        assert!(page.contains("<div id=\"root\">"), "{page}");
+    }
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -75,5 +79,11 @@ fn quickstart_shows_this_host_with_live_values() {
         stderr.contains(&format!("http://127.0.0.1:{port}")),
         "the URL is printed: {stderr}"
     );
+    if monitor_server::dashboard::embedded() {
+        assert!(
+            stderr.contains(&format!("Dashboard: http://127.0.0.1:{port}/")),
+            "the dashboard's URL is printed: {stderr}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
