@@ -7,7 +7,7 @@
 set -euo pipefail
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(docker postgres prometheus)
+[ ${#want[@]} -eq 0 ] && want=(docker postgres prometheus chromium)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -49,6 +49,9 @@ for service in "${want[@]}"; do
     # promtool and the prometheus binary; the tests start their own
     # Prometheus on loopback with a generated configuration.
     prometheus) apt_install prometheus ;;
+    # Debian's Chromium, which the dashboard's browser tests drive with
+    # playwright-core (its own browser download is not available here).
+    chromium) apt_install chromium ;;
     # The tests start their own throwaway cluster from these binaries
     # (initdb/pg_ctl, run as the postgres user the package creates).
     postgres) apt_install postgresql ;;

@@ -1,0 +1,142 @@
+//! The dashboard in a real headless Chromium (Debian's, driven by
+//! playwright-core: `web/e2e/dashboard.mjs`) against the real server with a
+//! real agent: `monitor-server quickstart`, with a read token.
+//!
+//! Skipped without Chromium and Node.js unless MONITOR_REQUIRE_CHROMIUM is
+//! set (scripts/test.sh installs Chromium and sets it). Screenshots of each
+//! page land in `target/e2e/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "smk_adm_e2e_admin_token_0123456789abcdef";
+const READ: &str = "smk_dsh_e2e_dashboard_token_0123456789abc";
+
+struct Server(std::process::Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    s.write_all(request.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn found(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn the_dashboard_in_a_real_browser() {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let ready = monitor_server::dashboard::embedded()
+        && Path::new("/usr/bin/chromium").exists()
+        && found("node", "--version")
+        && web.join("node_modules/playwright-core").exists();
+    if !ready {
+        assert!(
+            std::env::var_os("MONITOR_REQUIRE_CHROMIUM").is_none(),
+            "the browser test needs the dashboard built in, /usr/bin/chromium (scripts/services.sh chromium), Node.js and web/node_modules (npm ci)"
+        );
+        eprintln!("skipped: no dashboard, Chromium, Node.js or web/node_modules");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("monitor-browser-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+            .args(["--data-dir", dir.to_str().unwrap(), "quickstart"])
+            .args(["--port", &port.to_string(), "--interval", "0.5"])
+            .env("MONITOR_ADMIN_TOKEN", ADMIN)
+            .env("DASHBOARD_TOKEN", READ)
+            .env_remove("MONITOR_CONFIG")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let servers = http(
+            port,
+            "GET",
+            "/api/servers",
+            &[("x-dashboard-token", READ)],
+            "",
+        );
+        if servers.is_some_and(|s| s.contains("\"online\":true")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the local host never showed up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let registered = http(
+        port,
+        "POST",
+        "/api/register",
+        &[
+            ("x-admin-token", ADMIN),
+            ("content-type", "application/json"),
+        ],
+        r#"{"server_id":"e2e-01"}"#,
+    )
+    .unwrap();
+    let token = registered
+        .split("\"token\":\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no token in {registered}"))
+        .to_owned();
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");
+    let out = Command::new("node")
+        .arg(web.join("e2e/dashboard.mjs"))
+        .current_dir(&web)
+        .env("MONITOR_URL", format!("http://127.0.0.1:{port}"))
+        .env("DASHBOARD_TOKEN", READ)
+        .env("AGENT_TOKEN", &token)
+        .env("AGENT_SERVER_ID", "e2e-01")
+        .env("SCREENSHOTS", &screenshots)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the browser test failed:\n{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

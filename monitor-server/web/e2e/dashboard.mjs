@@ -1,0 +1,336 @@
+// End-to-end test of the dashboard in a real headless Chromium (Debian's
+// /usr/bin/chromium, driven by playwright-core), against a real server fed
+// by a real agent. Run by monitor-server/tests/browser.rs, which starts the
+// server (`monitor-server quickstart`: the server and an agent reporting
+// this host) and passes:
+//
+//   MONITOR_URL       the server, http://127.0.0.1:PORT
+//   DASHBOARD_TOKEN   the server's read token
+//   AGENT_TOKEN       the agent token of the extra server AGENT_SERVER_ID
+//   AGENT_SERVER_ID   a registered server this script reports as itself
+//   SCREENSHOTS       where to save a screenshot of each page
+//
+// Between the browser and the server sits a small proxy of this script's,
+// so that a test can make the API unreachable (the red banner) and serve
+// the demo mode with no backend at all. Prints one line per check and the
+// measured figures; exits non-zero on the first failure.
+
+import http from 'node:http';
+import { mkdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const base = need('MONITOR_URL');
+const token = need('DASHBOARD_TOKEN');
+const agentToken = need('AGENT_TOKEN');
+const agentServer = need('AGENT_SERVER_ID');
+const shots = process.env.SCREENSHOTS ?? 'target/e2e';
+mkdirSync(shots, { recursive: true });
+
+function need(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`e2e: ${name} is not set`);
+    process.exit(2);
+  }
+  return value;
+}
+
+// --- The proxy: "up" forwards everything; "api-down" answers 502 for /api.
+let mode = 'up';
+const apiRequests = [];
+const proxy = http.createServer((req, res) => {
+  if (req.url.startsWith('/api')) apiRequests.push(req.url);
+  if (mode === 'api-down' && req.url.startsWith('/api')) {
+    res.writeHead(502, { 'content-type': 'application/json' });
+    res.end('{"error":"bad_gateway","message":"the test made the API unreachable"}');
+    return;
+  }
+  const target = new URL(req.url, base);
+  const upstream = http.request(
+    target,
+    { method: req.method, headers: { ...req.headers, host: target.host } },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
+  );
+  upstream.on('error', () => {
+    if (!res.headersSent) res.writeHead(502);
+    res.end();
+  });
+  req.pipe(upstream);
+});
+await new Promise((ok) => proxy.listen(0, '127.0.0.1', ok));
+const site = `http://127.0.0.1:${proxy.address().port}`;
+
+// --- Helpers.
+const figures = {};
+let failed = false;
+
+async function check(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    failed = true;
+    console.log(`FAIL ${name}: ${error?.stack ?? error}`);
+  }
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function api(path, init = {}) {
+  const response = await fetch(new URL(path, base), {
+    ...init,
+    headers: { 'x-dashboard-token': token, 'content-type': 'application/json', ...init.headers },
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/** Reports one snapshot as AGENT_SERVER_ID, dated now. */
+async function report(extra = {}) {
+  const now = new Date();
+  const gauge = (name, unit, value, labels) => ({
+    name,
+    kind: 'gauge',
+    unit,
+    samples: [labels ? { labels, value } : { value }],
+  });
+  const snapshot = {
+    version: 1,
+    server_id: agentServer,
+    timestamp: now.toISOString(),
+    interval_secs: 1,
+    host: { hostname: 'e2e-host', os: 'Debian GNU/Linux 12', kernel: '6.1', arch: 'x86_64' },
+    metrics: [
+      gauge('cpu_usage_percent', 'percent', 20 + 10 * Math.sin(now.getTime() / 5000)),
+      gauge('memory_used_percent', 'percent', 40),
+      gauge('memory_used_bytes', 'bytes', 4e9),
+      gauge('memory_total_bytes', 'bytes', 1e10),
+      gauge('filesystem_used_percent', 'percent', 55, { mountpoint: '/', device: '/dev/vda1', fstype: 'ext4' }),
+      ...(extra.metrics ?? []),
+    ],
+    ...(extra.containers ? { containers: extra.containers } : {}),
+  };
+  const response = await fetch(new URL('/api/metrics', base), {
+    method: 'POST',
+    headers: { 'x-auth-token': agentToken, 'content-type': 'application/json' },
+    body: JSON.stringify(snapshot),
+  });
+  assert(response.status === 200, `report: HTTP ${response.status}: ${await response.text()}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+
+/** A fresh tab (its own session storage) that records console errors. */
+async function tab(options = {}) {
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') page.errors.push(m.text());
+  });
+  page.on('pageerror', (e) => page.errors.push(`page error: ${e.message}`));
+  return page;
+}
+
+function noErrors(page, allowed = () => false) {
+  const unexpected = page.errors.filter((e) => !allowed(e));
+  assert(unexpected.length === 0, `console errors: ${JSON.stringify(unexpected)}`);
+}
+
+async function points(page, chart) {
+  const value = await page.getAttribute(`[data-testid=chart][data-chart="${chart}"]`, 'data-points');
+  return Number(value ?? 0);
+}
+
+async function until(what, condition, timeout = 15000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    assert(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+}
+
+// A few reports so that the extra server has history.
+for (let i = 0; i < 3; i += 1) {
+  await report();
+  await new Promise((ok) => setTimeout(ok, 300));
+}
+
+await check('the overview lists the host; ?token= is kept and leaves the address bar', async () => {
+  const page = await tab();
+  await page.goto(`${site}/?token=${encodeURIComponent(token)}`);
+  await page.waitForSelector('[data-testid=server-row][data-server-id="local"]');
+  await page.waitForSelector(`[data-testid=server-row][data-server-id="${agentServer}"]`);
+  assert(!page.url().includes('token='), `the token is still in ${page.url()}`);
+  const stored = await page.evaluate(() => JSON.stringify(Object.values(sessionStorage)));
+  assert(stored.includes(token), 'the token is not in session storage');
+  // First load, compressed, as the browser received it.
+  const transferred = await page.evaluate(() => {
+    const [nav] = performance.getEntriesByType('navigation');
+    const resources = performance
+      .getEntriesByType('resource')
+      .filter((r) => !r.name.includes('/api/'));
+    return nav.transferSize + resources.reduce((sum, r) => sum + r.transferSize, 0);
+  });
+  figures.first_load_kb = Math.round(transferred / 102.4) / 10;
+  await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
+  noErrors(page);
+});
+
+await check('the server page charts the host, and a live point arrives', async () => {
+  const page = await tab();
+  await page.goto(`${site}/?token=${encodeURIComponent(token)}#/server/local`);
+  await page.waitForSelector('[data-testid=server-page]');
+  await until('CPU points', async () => (await points(page, 'cpu')) > 0);
+  await until('memory points', async () => (await points(page, 'memory')) > 0);
+  await page.screenshot({ path: `${shots}/server.png`, fullPage: true });
+
+  await page.goto(`${site}/#/server/${agentServer}`);
+  await until('the extra server\'s CPU points', async () => (await points(page, 'cpu')) > 0);
+  await new Promise((ok) => setTimeout(ok, 500));
+  const before = await points(page, 'cpu');
+  const pushed = Date.now();
+  await report();
+  await until('a live point', async () => (await points(page, 'cpu')) > before, 10000);
+  figures.live_point_ms = Date.now() - pushed;
+  noErrors(page);
+});
+
+await check('a threshold edited in the page is what GET /api/alerts returns', async () => {
+  const page = await tab();
+  await page.goto(`${site}/?token=${encodeURIComponent(token)}#/alerts`);
+  await page.waitForSelector('[data-testid=thresholds-form]');
+  const field = page.locator('[data-testid=threshold-cpu_total_percent]');
+  await until('the thresholds loaded', async () => (await field.inputValue()) !== '');
+  await field.fill('77');
+  await page.click('[data-testid=thresholds-save]');
+  await until('the saved thresholds', async () => {
+    const { body } = await api('/api/alerts');
+    return body?.cpu_total_percent === 77;
+  });
+  await page.waitForSelector('[data-testid=thresholds-status]');
+  await page.screenshot({ path: `${shots}/alerts.png`, fullPage: true });
+  noErrors(page);
+});
+
+await check('a container named like HTML is shown as text', async () => {
+  const name = '<img src=x onerror="window.__xss=1">';
+  await report({
+    containers: [
+      { id: 'e2e0000000000001', name, image: 'busybox:latest', state: 'running', restart_count: 0 },
+    ],
+    metrics: [
+      { name: 'container_running', kind: 'gauge', unit: '', samples: [{ labels: { name }, value: 1 }] },
+      { name: 'container_cpu_percent', kind: 'gauge', unit: 'percent', samples: [{ labels: { name }, value: 12 }] },
+    ],
+  });
+  const page = await tab();
+  await page.goto(`${site}/?token=${encodeURIComponent(token)}#/server/${agentServer}`);
+  await page.waitForSelector('[data-testid=containers-table]');
+  const row = page.locator('[data-testid=container-row]').first();
+  await row.waitFor();
+  const text = await row.textContent();
+  assert(text.includes('<img src=x'), `the name is not shown as text: ${text}`);
+  const injected = await page.evaluate(() => ({
+    xss: window.__xss,
+    images: document.querySelectorAll('img[src="x"]').length,
+  }));
+  assert(injected.xss === undefined && injected.images === 0, `HTML was injected: ${JSON.stringify(injected)}`);
+  await page.screenshot({ path: `${shots}/containers.png`, fullPage: true });
+  noErrors(page);
+});
+
+await check('a wrong token shows the banner and the token form; the right one clears them', async () => {
+  const page = await tab();
+  await page.goto(`${site}/?token=wrong-token`);
+  await page.waitForSelector('[data-testid=banner][data-state=unauthorized]');
+  await page.waitForSelector('[data-testid=token-form]');
+  await page.screenshot({ path: `${shots}/token.png`, fullPage: true });
+  await page.fill('[data-testid=token-form] input', token);
+  await page.click('[data-testid=token-form] button[type=submit]');
+  await page.waitForSelector('[data-testid=server-row][data-server-id="local"]');
+  await until('the banner to go', async () => (await page.locator('[data-testid=banner]').count()) === 0);
+  // The refused requests are logged by Chromium as failed loads.
+  noErrors(page, (e) => e.includes('401'));
+});
+
+await check('the red banner while the API is unreachable, gone when it recovers', async () => {
+  const page = await tab();
+  await page.goto(`${site}/?token=${encodeURIComponent(token)}`);
+  await page.waitForSelector('[data-testid=server-row][data-server-id="local"]');
+  mode = 'api-down';
+  await page.waitForSelector('[data-testid=banner][data-state=unreachable]', { timeout: 30000 });
+  await page.screenshot({ path: `${shots}/unreachable.png`, fullPage: true });
+  mode = 'up';
+  await until('the banner to go', async () => (await page.locator('[data-testid=banner]').count()) === 0, 30000);
+  noErrors(page, (e) => e.includes('502') || e.includes('Failed to fetch') || e.includes('ERR_'));
+});
+
+await check('demo mode shows realistic data with no backend at all', async () => {
+  mode = 'api-down';
+  try {
+    await demo();
+  } finally {
+    mode = 'up';
+  }
+});
+
+async function demo() {
+  const page = await tab();
+  const seen = apiRequests.length;
+  await page.goto(`${site}/?demo=1`);
+  await page.waitForSelector('[data-testid=demo-badge]');
+  const rows = await until('demo servers', async () => {
+    const n = await page.locator('[data-testid=server-row]').count();
+    return n > 0 ? n : 0;
+  });
+  await page.screenshot({ path: `${shots}/demo-overview.png`, fullPage: true });
+  // A server that reports (the demo fleet has an offline one too).
+  const online = page
+    .locator('[data-testid=server-row]')
+    .filter({ has: page.locator('.status-online') });
+  await online.first().locator('[data-testid=server-link]').click();
+  await page.waitForSelector('[data-testid=server-page]');
+  await until('demo chart points', async () => (await points(page, 'cpu')) > 0);
+  await page.screenshot({ path: `${shots}/demo-server.png`, fullPage: true });
+  await page.goto(`${site}/?demo=1#/alerts`);
+  await page.waitForSelector('[data-testid=thresholds-form]');
+  assert(apiRequests.length === seen, `demo mode called the API: ${apiRequests.slice(seen)}`);
+  assert(rows > 1, `only ${rows} demo servers`);
+  noErrors(page);
+}
+
+await check('usable at a phone\'s width', async () => {
+  const page = await tab({ viewport: { width: 390, height: 844 } });
+  await page.goto(`${site}/?token=${encodeURIComponent(token)}`);
+  await page.waitForSelector('[data-testid=server-row][data-server-id="local"]');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 1, `the page is ${overflow}px wider than the phone`);
+  await page.screenshot({ path: `${shots}/phone.png`, fullPage: true });
+  noErrors(page);
+});
+
+await browser.close();
+proxy.close();
+console.log(`figures ${JSON.stringify(figures)}`);
+process.exit(failed ? 1 : 0);
