@@ -56,6 +56,49 @@ fn found(program: &str, arg: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// 30 days of one report a minute for `history-01` (the storage
+/// benchmark's 52-sample host report), compacted, in the SQLite file the
+/// server will open.
+fn seed_history(db: &Path) {
+    use monitor_core::Store;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = monitor_store::SqlStore::open(monitor_store::StoreOptions::sqlite(db))
+            .await
+            .unwrap();
+        store
+            .register_server(monitor_core::store::NewServer {
+                id: monitor_core::ServerId::new("history-01").unwrap(),
+                name: "thirty days".into(),
+                tags: vec![],
+                token_hash: monitor_core::TokenHash([7; 32]),
+                created: monitor_core::Timestamp::now(),
+            })
+            .await
+            .unwrap();
+        let now = monitor_core::Timestamp::now().as_millis();
+        let start = now - 30 * 86_400_000;
+        let mut rng = monitor_core::testing::Rng(3);
+        let mut batch = Vec::with_capacity(1000);
+        for i in 0..30 * 1440 {
+            let mut snapshot =
+                monitor_core::testing::report("history-01", start + i * 60_000, i, &mut rng);
+            snapshot.interval_secs = Some(60.0);
+            batch.push(snapshot);
+            if batch.len() == 1000 {
+                store.ingest(std::mem::take(&mut batch)).await.unwrap();
+            }
+        }
+        store.ingest(batch).await.unwrap();
+        store.compact(monitor_core::Timestamp::from_millis(now)).await.unwrap();
+        store.shutdown().await.unwrap();
+    });
+}
+
 #[test]
 fn the_dashboard_in_a_real_browser() {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
@@ -78,6 +121,8 @@ fn the_dashboard_in_a_real_browser() {
         .local_addr()
         .unwrap()
         .port();
+    std::fs::create_dir_all(&dir).unwrap();
+    seed_history(&dir.join("monitor.db"));
     let _server = Server(
         Command::new(env!("CARGO_BIN_EXE_monitor-server"))
             .args(["--data-dir", dir.to_str().unwrap(), "quickstart"])

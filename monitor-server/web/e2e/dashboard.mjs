@@ -330,6 +330,135 @@ await check('usable at a phone\'s width', async () => {
   noErrors(page);
 });
 
+await check('30 days of history: every chart drawn soon after the data arrives', async () => {
+  const page = await tab();
+  await page.goto(`${site}/?token=${encodeURIComponent(token)}#/server/history-01`);
+  await page.waitForSelector('[data-testid=server-page]');
+  await until('the first charts', async () => (await points(page, 'cpu')) > 0);
+  // Let the 15-minute view finish loading before switching.
+  await page.waitForTimeout(2000);
+  await page.evaluate(() => {
+    performance.clearResourceTimings();
+    // Every draw of every chart from now on (the page keeps only the last).
+    window.__draws = [];
+    window.__clicked = performance.now();
+    new PerformanceObserver((list) => {
+      for (const m of list.getEntries()) window.__draws.push([m.name, m.startTime]);
+    }).observe({ type: 'mark' });
+  });
+  await page.getByRole('button', { name: '30 d', exact: true }).click();
+  const charts = await page.locator('[data-testid=chart]').count();
+  // Every chart drawn after the last history answer arrived.
+  const measured = await until(
+    'every chart drawn with the 30 days',
+    async () =>
+      (await points(page, 'cpu')) > 500 &&
+      page.evaluate((n) => {
+        const answers = performance
+          .getEntriesByType('resource')
+          .filter((r) => r.name.includes('/api/metrics/history'));
+        if (answers.length === 0) return null;
+        const arrived = Math.max(...answers.map((r) => r.responseEnd));
+        // No answer for half a second: the 30 days are all in.
+        if (performance.now() - arrived < 500) return null;
+        // Each chart's last data since the switch, and its first draw after
+        // that: the 30 days on screen.
+        const given = new Map();
+        const drawn = new Map();
+        for (const [name, t] of window.__draws) {
+          const [kind, chart] = name.split(':');
+          if (kind === 'chart-data' && t <= arrived + 100) {
+            given.set(chart, t);
+            drawn.delete(chart);
+          }
+          if (kind === 'chart-drawn' && given.has(chart) && !drawn.has(chart)) drawn.set(chart, t);
+        }
+        if (given.size === 0 || drawn.size < given.size) return null;
+        const done = Math.max(...drawn.values());
+        return {
+          afterLastAnswer: done - arrived,
+          slowestChart: Math.max(...[...drawn].map(([c, t]) => t - given.get(c))),
+          total: done - window.__clicked,
+          charts: given.size,
+          requests: answers.length,
+        };
+      }, charts),
+    30000,
+  );
+  const cpu = await points(page, 'cpu');
+  if (cpu <= 500) {
+    const to = new Date();
+    const from = new Date(to.getTime() - 30 * 86400e3);
+    const { status, body } = await api(
+      `/api/metrics/history?server_id=history-01&metric=cpu_usage_percent&from=${from.toISOString()}&to=${to.toISOString()}&points=600`,
+    );
+    const urls = await page.evaluate(() =>
+      performance.getEntriesByType('resource').filter((r) => r.name.includes('history')).map((r) => r.name),
+    );
+    throw new Error(
+      `the 30-day CPU chart has ${cpu} values; the API: ${status} ${JSON.stringify(body).slice(0, 600)}; the page asked ${urls.join(' ')}`,
+    );
+  }
+  figures.history_30d_drawn_after_last_answer_ms = Math.round(measured.afterLastAnswer);
+  figures.history_30d_slowest_chart_ms = Math.round(measured.slowestChart);
+  figures.history_30d_click_to_drawn_ms = Math.round(measured.total);
+  figures.history_30d_charts = `${measured.charts} of ${charts}`;
+  figures.history_30d_requests = measured.requests;
+  figures.history_30d_cpu_values = cpu;
+  await page.screenshot({ path: `${shots}/history-30d.png`, fullPage: true });
+  noErrors(page);
+});
+
+await check('a chart of 100,000 points (uPlot as the dashboard configures it)', async () => {
+  // A blank page: the dashboard's own policy refuses injected scripts.
+  const page = await tab();
+  await page.goto('about:blank');
+  await page.addScriptTag({ path: 'node_modules/uplot/dist/uPlot.iife.min.js' });
+  const times = await page.evaluate(async () => {
+    const n = 100000;
+    const x = new Float64Array(n);
+    const a = new Array(n);
+    const b = new Array(n);
+    const t0 = Date.now() / 1000 - n;
+    for (let i = 0; i < n; i += 1) {
+      x[i] = t0 + i;
+      a[i] = 50 + 30 * Math.sin(i / 500) + (i % 7);
+      b[i] = 20 + 10 * Math.cos(i / 300);
+    }
+    const runs = [];
+    for (let r = 0; r < 7; r += 1) {
+      const holder = document.createElement('div');
+      document.body.append(holder);
+      let drawn = 0;
+      const started = performance.now();
+      const plot = new window.uPlot(
+        {
+          width: 900,
+          height: 180,
+          scales: { x: { time: true } },
+          series: [
+            {},
+            { label: 'a', stroke: '#2563eb', width: 1.5, spanGaps: false },
+            { label: 'b', stroke: '#ea580c', width: 1.5, spanGaps: false },
+          ],
+          cursor: { sync: { key: 'bench' } },
+          hooks: { draw: [() => { drawn = performance.now(); }] },
+        },
+        [Array.from(x), a, b],
+        holder,
+      );
+      await new Promise((ok) => requestAnimationFrame(() => ok()));
+      runs.push(drawn - started);
+      plot.destroy();
+      holder.remove();
+    }
+    return runs.sort((p, q) => p - q);
+  });
+  figures.chart_100k_ms_median = Math.round(times[3] * 10) / 10;
+  figures.chart_100k_ms_max = Math.round(times[6] * 10) / 10;
+  assert(times.every((t) => t > 0), `no draw: ${times}`);
+});
+
 await browser.close();
 proxy.close();
 console.log(`figures ${JSON.stringify(figures)}`);

@@ -3,11 +3,12 @@
 
 import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 
+import { applyAlertEvent, reconcileFiring } from './lib/alertFeed';
 import { errorText, isAbortError } from './lib/async';
 import { applySnapshot } from './lib/overview';
 import { parseRoute, type Route } from './lib/route';
 import type { DataSource } from './lib/source';
-import type { ServerView, Snapshot } from './lib/types';
+import type { AlertEvent, AlertStateRecord, ServerView, Snapshot } from './lib/types';
 
 function subscribeHash(listener: () => void): () => void {
   window.addEventListener('hashchange', listener);
@@ -89,4 +90,116 @@ export function useServers(source: DataSource): { servers: ServerView[] | null; 
     setServers((current) => (current ? applySnapshot(current, snapshot) : current));
   });
   return { servers, error };
+}
+
+/** Calls `onAlert` for each live alert transition while mounted (the latest callback, without resubscribing). */
+export function useLiveAlerts(source: DataSource, onAlert: (event: AlertEvent) => void): void {
+  const callback = useRef(onAlert);
+  callback.current = onAlert;
+  useEffect(
+    () =>
+      source.subscribe((event) => {
+        if (event.type === 'alert') callback.current(event.event);
+      }),
+    [source],
+  );
+}
+
+/** How often the firing list is read again (the live events keep it current in between). */
+export const FIRING_POLL_MS = 30_000;
+
+export interface FiringState {
+  /** Null until the first answer. */
+  firing: AlertStateRecord[] | null;
+  error: string | null;
+  /** Reads the list again now (after a rule changed, say). */
+  refresh: () => void;
+}
+
+/**
+ * The alerts firing now: read now and every FIRING_POLL_MS, and updated by
+ * every live `alert` event in between. The events that arrive while a read
+ * is on its way are applied again to its answer, which may predate them.
+ */
+export function useFiring(source: DataSource): FiringState {
+  const [firing, setFiring] = useState<AlertStateRecord[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [generation, setGeneration] = useState(0);
+  // Per read in flight, the live events received since it was sent.
+  const inFlight = useRef(new Set<AlertEvent[]>());
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const load = async () => {
+      const live: AlertEvent[] = [];
+      inFlight.current.add(live);
+      try {
+        const fetched = await source.firing(controller.signal);
+        setFiring(reconcileFiring(fetched, live));
+        setError(null);
+      } catch (e) {
+        if (isAbortError(e)) return;
+        setError(errorText(e));
+      } finally {
+        inFlight.current.delete(live);
+      }
+      timer = setTimeout(() => void load(), FIRING_POLL_MS);
+    };
+    void load();
+    return () => {
+      controller.abort();
+      clearTimeout(timer);
+    };
+  }, [source, generation]);
+
+  useLiveAlerts(source, (event) => {
+    for (const live of inFlight.current) live.push(event);
+    setFiring((current) => (current ? applyAlertEvent(current, event) : current));
+  });
+
+  const refresh = useRef(() => setGeneration((g) => g + 1)).current;
+  return { firing, error, refresh };
+}
+
+export interface Polled<T> {
+  /** Null until the first answer. */
+  data: T | null;
+  error: string | null;
+  /** Reads again now. */
+  reload: () => void;
+}
+
+/**
+ * The answer of `load`: read when mounted, again every `everyMs` (never
+ * when null) and on `reload()`. The latest answer wins; an older read still
+ * on its way is aborted.
+ */
+export function usePolled<T>(source: DataSource, load: (signal: AbortSignal) => Promise<T>, everyMs: number | null): Polled<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [generation, setGeneration] = useState(0);
+  const loader = useRef(load);
+  loader.current = load;
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const run = async () => {
+      try {
+        setData(await loader.current(controller.signal));
+        setError(null);
+      } catch (e) {
+        if (isAbortError(e)) return;
+        setError(errorText(e));
+      }
+      if (everyMs !== null) timer = setTimeout(() => void run(), everyMs);
+    };
+    void run();
+    return () => {
+      controller.abort();
+      clearTimeout(timer);
+    };
+  }, [source, everyMs, generation]);
+  const reload = useRef(() => setGeneration((g) => g + 1)).current;
+  return { data, error, reload };
 }

@@ -1,8 +1,7 @@
-// Alerts derived in the browser from the original's three thresholds and
-// the overview's newest values (`GET /api/alerts` and `GET /api/servers`).
-// Alert rules and events served by the backend will come through api.ts.
+// The original's three thresholds (`GET`/`POST /api/alerts`): the form's
+// fields and their checks. What fires is the server's alert engine's word
+// (alertFeed.ts, rules.ts).
 
-import { displayName } from './overview';
 import type { ServerView, Thresholds } from './types';
 
 export type ThresholdField = keyof Thresholds;
@@ -17,40 +16,9 @@ export const THRESHOLD_FIELDS: readonly {
   { field: 'disk_used_percent', label: 'Disk (fullest filesystem)', value: (s) => s.disk_used_percent },
 ];
 
-export interface FiringAlert {
-  /** Stable identity: server and kind. */
-  key: string;
-  serverId: string;
-  serverName: string;
-  kind: ThresholdField | 'offline';
-  /** What fires, in words. */
-  label: string;
-  value: number | null;
-  threshold: number | null;
-}
-
-/**
- * What fires now: each online server's value above its threshold (as the
- * server's thresholds fire, "exceeds"), and each offline server (whose values
- * are stale, so not compared).
- */
-export function firingAlerts(servers: readonly ServerView[], thresholds: Thresholds): FiringAlert[] {
-  const alerts: FiringAlert[] = [];
-  for (const server of servers) {
-    const base = { serverId: server.server_id, serverName: displayName(server) };
-    if (!server.online) {
-      alerts.push({ ...base, key: `${server.server_id}/offline`, kind: 'offline', label: 'Offline', value: null, threshold: null });
-      continue;
-    }
-    for (const { field, label, value } of THRESHOLD_FIELDS) {
-      const v = value(server);
-      const limit = thresholds[field];
-      if (v !== null && v > limit) {
-        alerts.push({ ...base, key: `${server.server_id}/${field}`, kind: field, label, value: v, threshold: limit });
-      }
-    }
-  }
-  return alerts.sort((a, b) => a.serverName.localeCompare(b.serverName) || a.key.localeCompare(b.key));
+/** True when a server's figure exceeds its threshold (the overview marks it). */
+export function overThreshold(value: number | null, limit: number | undefined): boolean {
+  return value !== null && limit !== undefined && value > limit;
 }
 
 export type ThresholdInput = Record<ThresholdField, string>;
@@ -79,20 +47,4 @@ export function parseThresholds(
     }
   }
   return Object.keys(errors).length === 0 ? { thresholds: values, errors: null } : { thresholds: null, errors };
-}
-
-export interface AlertChange {
-  alert: FiringAlert;
-  change: 'firing' | 'resolved';
-  atMs: number;
-}
-
-/** What started and stopped firing between two evaluations. */
-export function diffAlerts(previous: readonly FiringAlert[], next: readonly FiringAlert[], atMs: number): AlertChange[] {
-  const before = new Map(previous.map((a) => [a.key, a]));
-  const after = new Map(next.map((a) => [a.key, a]));
-  const changes: AlertChange[] = [];
-  for (const alert of next) if (!before.has(alert.key)) changes.push({ alert, change: 'firing', atMs });
-  for (const alert of previous) if (!after.has(alert.key)) changes.push({ alert, change: 'resolved', atMs });
-  return changes;
 }

@@ -3,13 +3,24 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   ApiClient,
   ApiError,
+  createRule,
+  createSilence,
+  deleteRule,
+  deleteSilence,
+  getAlertEvents,
+  getFiring,
   getHealth,
   getHistory,
+  getNotifiers,
+  getRules,
   getServers,
+  getSilences,
   queryString,
+  replaceRule,
   setThresholds,
   type ConnectionState,
 } from './api';
+import { defaultRule } from './rules';
 
 function client(respond: (url: string, init: RequestInit) => Promise<Response>, token: string | null = 'tok') {
   const states: ConnectionState[] = [];
@@ -113,5 +124,80 @@ describe('ApiClient', () => {
     await expect(setThresholds(c, body)).resolves.toEqual(body);
     expect(calls[0]?.init.method).toBe('POST');
     expect((calls[0]?.init.headers as Record<string, string>)['Content-Type']).toBe('application/json');
+  });
+
+  it('reads the alert endpoints with the token', async () => {
+    const { c, calls } = client(async () => json([]));
+    await getFiring(c);
+    await getRules(c);
+    await getSilences(c);
+    await getNotifiers(c);
+    expect(calls.map((k) => `${k.init.method} ${k.url}`)).toEqual([
+      'GET /api/alerts/firing',
+      'GET /api/alerts/rules',
+      'GET /api/alerts/silences',
+      'GET /api/alerts/notifiers',
+    ]);
+    for (const call of calls) expect((call.init.headers as Record<string, string>)['X-Dashboard-Token']).toBe('tok');
+  });
+
+  it('builds the events query from the filters given', async () => {
+    const { c, calls } = client(async () => json([]));
+    await getAlertEvents(c, { serverId: 'web 1', ruleId: 'host_offline', since: 1795000000.5, limit: 500 });
+    const url = new URL(calls[0]?.url ?? '', 'http://x');
+    expect(url.pathname).toBe('/api/alerts/events');
+    expect(Object.fromEntries(url.searchParams)).toEqual({ server_id: 'web 1', rule_id: 'host_offline', since: '1795000000.5', limit: '500' });
+    // Empty filters are left out, not sent empty.
+    await getAlertEvents(c, { serverId: '', ruleId: '' });
+    expect(calls[1]?.url).toBe('/api/alerts/events');
+    await getAlertEvents(c);
+    expect(calls[2]?.url).toBe('/api/alerts/events');
+  });
+
+  it('creates, replaces and deletes rules', async () => {
+    const rule = { ...defaultRule('', 'mail queue deep', 'queue_depth', '>', 100), matchers: [{ name: 'queue', op: '=' as const, value: 'mail' }] };
+    const { c, calls } = client(async (_url, init) =>
+      init.method === 'DELETE' ? new Response(null, { status: 204 }) : json({ ...JSON.parse(String(init.body)), id: 'r1' }, init.method === 'POST' ? 201 : 200),
+    );
+    await expect(createRule(c, rule)).resolves.toMatchObject({ id: 'r1', name: 'mail queue deep' });
+    expect(calls[0]?.init.method).toBe('POST');
+    expect(calls[0]?.url).toBe('/api/alerts/rules');
+    expect(JSON.parse(String(calls[0]?.init.body))).toEqual(rule);
+
+    await replaceRule(c, 'container stopped/1', { ...rule, id: '', enabled: false });
+    expect(calls[1]?.init.method).toBe('PUT');
+    expect(calls[1]?.url).toBe('/api/alerts/rules/container%20stopped%2F1');
+    // The body carries the path's id (the server refuses a different one).
+    expect(JSON.parse(String(calls[1]?.init.body))).toMatchObject({ id: 'container stopped/1', enabled: false });
+    expect((calls[1]?.init.headers as Record<string, string>)['Content-Type']).toBe('application/json');
+
+    await expect(deleteRule(c, 'r1')).resolves.toBeUndefined();
+    expect(`${calls[2]?.init.method} ${calls[2]?.url}`).toBe('DELETE /api/alerts/rules/r1');
+    expect(calls[2]?.init.body).toBeUndefined();
+  });
+
+  it('gives the server’s message of a refused rule', async () => {
+    const message = 'resolve_threshold: 120 is on the firing side of > 100; for hysteresis it must be at or below the threshold';
+    const { c, states } = client(async () => json({ error: 'invalid_rule', message }, 422));
+    await expect(createRule(c, defaultRule('', 'r', 'm', '>', 100))).rejects.toMatchObject({ status: 422, code: 'invalid_rule', message });
+    expect(states).toEqual(['ok']);
+  });
+
+  it('creates and deletes silences', async () => {
+    const { c, calls } = client(async (_url, init) =>
+      init.method === 'DELETE' ? new Response(null, { status: 204 }) : json({ id: 'abc', comment: '', ...JSON.parse(String(init.body)) }, 201),
+    );
+    const body = { rule_id: 'host_offline', server_id: 'web-1', until: '2026-11-26T06:00:00.000Z', comment: 'maintenance' };
+    await expect(createSilence(c, body)).resolves.toMatchObject({ id: 'abc', ...body });
+    expect(`${calls[0]?.init.method} ${calls[0]?.url}`).toBe('POST /api/alerts/silences');
+    expect(JSON.parse(String(calls[0]?.init.body))).toEqual(body);
+    await deleteSilence(c, 'abc');
+    expect(`${calls[1]?.init.method} ${calls[1]?.url}`).toBe('DELETE /api/alerts/silences/abc');
+  });
+
+  it('gives the server’s message of a refused silence', async () => {
+    const message = 'give a rule_id, a server_id or both (a silence of everything is too easy to forget)';
+    const { c } = client(async () => json({ error: 'invalid_silence', message }, 422));
+    await expect(createSilence(c, { until: '2026-11-26T06:00:00Z' })).rejects.toMatchObject({ code: 'invalid_silence', message });
   });
 });

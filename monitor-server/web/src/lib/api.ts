@@ -1,14 +1,19 @@
 // The HTTP API client: one typed function per endpoint, over a client that
 // adds the dashboard token and reports whether the backend answers (for the
-// red banner). New endpoints (alert rules, events, silences) are new
-// functions here.
+// red banner).
 
 import type {
+  AlertEvent,
+  AlertRule,
+  AlertStateRecord,
+  DeliveryStatus,
   ErrorBody,
   Health,
   HistoryView,
+  NewSilence,
   SeriesInfo,
   ServerView,
+  Silence,
   Thresholds,
 } from './types';
 
@@ -206,4 +211,71 @@ export function getThresholds(client: ApiClient, signal?: AbortSignal): Promise<
 
 export function setThresholds(client: ApiClient, thresholds: Thresholds): Promise<Thresholds> {
   return client.request<Thresholds>('POST', '/api/alerts', { body: thresholds });
+}
+
+/** Every alert firing now. */
+export function getFiring(client: ApiClient, signal?: AbortSignal): Promise<AlertStateRecord[]> {
+  return client.request<AlertStateRecord[]>('GET', '/api/alerts/firing', { signal });
+}
+
+/** Query of `GET /api/alerts/events`; `since` in Unix seconds. */
+export interface EventsRequest {
+  serverId?: string;
+  ruleId?: string;
+  since?: number;
+  /** At most this many (the server's default is 100, its maximum 10,000). */
+  limit?: number;
+}
+
+/** Alert transitions, newest first. */
+export function getAlertEvents(client: ApiClient, q: EventsRequest = {}, signal?: AbortSignal): Promise<AlertEvent[]> {
+  return client.request<AlertEvent[]>('GET', '/api/alerts/events', {
+    signal,
+    query: {
+      server_id: q.serverId || undefined,
+      rule_id: q.ruleId || undefined,
+      since: q.since === undefined ? undefined : seconds(q.since),
+      limit: q.limit,
+    },
+  });
+}
+
+/** The rules in force: the three thresholds, the built-in rules and the stored ones. */
+export function getRules(client: ApiClient, signal?: AbortSignal): Promise<AlertRule[]> {
+  return client.request<AlertRule[]>('GET', '/api/alerts/rules', { signal });
+}
+
+/** Adds a rule (422 `invalid_rule` with the reason, 409 `rule_exists` for a taken id). */
+export function createRule(client: ApiClient, rule: AlertRule): Promise<AlertRule> {
+  return client.request<AlertRule>('POST', '/api/alerts/rules', { body: rule });
+}
+
+/** Replaces a rule by id; for a built-in id, stores a rule that takes its place. */
+export function replaceRule(client: ApiClient, id: string, rule: AlertRule): Promise<AlertRule> {
+  return client.request<AlertRule>('PUT', `/api/alerts/rules/${encodeURIComponent(id)}`, { body: { ...rule, id } });
+}
+
+/** Deletes a stored rule (a built-in rule it replaced comes back). */
+export function deleteRule(client: ApiClient, id: string): Promise<void> {
+  return client.request<void>('DELETE', `/api/alerts/rules/${encodeURIComponent(id)}`);
+}
+
+/** The silences not yet over. */
+export function getSilences(client: ApiClient, signal?: AbortSignal): Promise<Silence[]> {
+  return client.request<Silence[]>('GET', '/api/alerts/silences', { signal });
+}
+
+/** Creates a silence (422 `invalid_silence` with the reason). */
+export function createSilence(client: ApiClient, silence: NewSilence): Promise<Silence> {
+  return client.request<Silence>('POST', '/api/alerts/silences', { body: silence });
+}
+
+/** Ends a silence now. */
+export function deleteSilence(client: ApiClient, id: string): Promise<void> {
+  return client.request<void>('DELETE', `/api/alerts/silences/${encodeURIComponent(id)}`);
+}
+
+/** Each notifier's deliveries: delivered, failed, queued, the last error. */
+export function getNotifiers(client: ApiClient, signal?: AbortSignal): Promise<DeliveryStatus[]> {
+  return client.request<DeliveryStatus[]>('GET', '/api/alerts/notifiers', { signal });
 }

@@ -655,6 +655,34 @@ export function demoLiveSnapshots(t: number): Snapshot[] {
   return SERVERS.filter((def) => !def.down(t, t)).flatMap((def) => demoSnapshot(def.id, t) ?? []);
 }
 
+/** True when a demo server reports at `t` (`now` being the current time, which some outages follow). */
+export function demoUp(serverId: string, t: number, now: number): boolean {
+  const def = serverDef(serverId);
+  return def !== undefined && !def.down(demoTick(t), now);
+}
+
+/**
+ * A demo server's outages that overlap [from, to): the first tick it
+ * missed and the first tick it reported again (null while it still is
+ * down at `to`), on the collection grid.
+ */
+export function demoOutages(serverId: string, from: number, to: number, now: number): { start: number; end: number | null }[] {
+  const def = serverDef(serverId);
+  if (!def) return [];
+  const outages: { start: number; end: number | null }[] = [];
+  let start: number | null = null;
+  for (let t = demoTick(from); t < to; t += DEMO_INTERVAL) {
+    const down = def.down(t, now);
+    if (down && start === null) start = t;
+    if (!down && start !== null) {
+      outages.push({ start, end: t });
+      start = null;
+    }
+  }
+  if (start !== null) outages.push({ start, end: null });
+  return outages;
+}
+
 /** The newest snapshot of a server as of `now`. */
 function latestSnapshot(def: ServerDef, now: number): Snapshot | null {
   const seen = lastSeen(def, now);

@@ -5,11 +5,13 @@ import {
   formatAgo,
   formatBytes,
   formatDuration,
+  formatIn,
   formatLabels,
   formatNumber,
   formatPercent,
   formatRate,
   formatValue,
+  formatWhen,
 } from './format';
 
 describe('formatBytes', () => {
@@ -96,5 +98,24 @@ describe('formatLabels', () => {
   it('writes labels Prometheus style, sorted', () => {
     expect(formatLabels({})).toBe('');
     expect(formatLabels({ mode: 'user', cpu: '3' })).toBe('{cpu="3",mode="user"}');
+  });
+});
+
+describe('formatIn and formatWhen', () => {
+  it('says how long until an instant', () => {
+    const now = 1_795_000_000_000;
+    expect(formatIn(now + 45_000, now)).toBe('in 45 s');
+    expect(formatIn(now + 3 * 3_600_000 + 20 * 60_000, now)).toBe('in 3 h 20 min');
+    expect(formatIn(now + 86_400_000, now)).toBe('in 1 d');
+    expect(formatIn(now - 1000, now)).toBe('now');
+    expect(formatIn(null, now)).toBe(MISSING);
+  });
+
+  it('gives the time alone today, with the date otherwise', () => {
+    const now = new Date(2026, 10, 25, 18, 0, 0).getTime();
+    expect(formatWhen(new Date(2026, 10, 25, 14, 35, 38).getTime(), now, 'en-GB')).toBe('14:35:38');
+    expect(formatWhen(new Date(2026, 10, 24, 14, 35, 38).getTime(), now, 'en-GB')).toBe('24 Nov, 14:35');
+    expect(formatWhen(new Date(2025, 10, 24, 14, 35, 38).getTime(), now, 'en-GB')).toBe('24 Nov 2025, 14:35');
+    expect(formatWhen(Number.NaN, now)).toBe(MISSING);
   });
 });

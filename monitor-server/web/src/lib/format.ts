@@ -121,3 +121,32 @@ export function formatLabels(labels: Labels): string {
   if (keys.length === 0) return '';
   return `{${keys.map((k) => `${k}="${labels[k] ?? ''}"`).join(',')}}`;
 }
+
+/** How long until an instant: `in 45 s`, `in 12 min`, `in 3 h 20 min`, `in 2 d 4 h`; `now` once past. */
+export function formatIn(ms: number | null | undefined, nowMs: number): string {
+  if (!finite(ms)) return MISSING;
+  const secs = Math.round((ms - nowMs) / 1000);
+  if (secs <= 0) return 'now';
+  return `in ${formatDuration(secs)}`;
+}
+
+/**
+ * An instant in local time: the time alone when it is today (`14:35:38`),
+ * else with the date (`25 Nov, 14:35`). `locale` is the browser's unless given.
+ */
+export function formatWhen(ms: number | null | undefined, nowMs: number, locale?: string): string {
+  if (!finite(ms)) return MISSING;
+  const date = new Date(ms);
+  const now = new Date(nowMs);
+  const sameDay =
+    date.getFullYear() === now.getFullYear() && date.getMonth() === now.getMonth() && date.getDate() === now.getDate();
+  if (sameDay) return date.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const sameYear = date.getFullYear() === now.getFullYear();
+  return date.toLocaleString(locale, {
+    day: 'numeric',
+    month: 'short',
+    ...(sameYear ? {} : { year: 'numeric' }),
+    hour: '2-digit',
+    minute: '2-digit',
+  });
+}

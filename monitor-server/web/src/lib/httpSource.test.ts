@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { HttpSource } from './httpSource';
+import { HttpSource, parseLiveEvent } from './httpSource';
 import type { LiveEvent } from './source';
 
 /** A fetch that answers the stream with `body` for each token in `valid`, 401 otherwise. */
@@ -40,8 +40,50 @@ describe('HttpSource', () => {
     source.setToken('good');
     await tick();
     expect(source.connection.get().state).toBe('ok');
-    expect(events.map((e) => e.snapshot.server_id)).toEqual(['a']);
+    expect(events.map((e) => (e.type === 'snapshot' ? e.snapshot.server_id : e.type))).toEqual(['a']);
     expect(seen).toEqual(['bad', 'good']);
+    unsubscribe();
+  });
+});
+
+const ALERT = {
+  id: 42,
+  rule_id: 'cpu_total_percent',
+  rule_name: 'cpu_total_percent',
+  server_id: 'web-1',
+  metric: 'cpu_usage_percent',
+  labels: {},
+  from: 'inactive',
+  state: 'firing',
+  value: 97.5,
+  threshold: 90,
+  severity: 'warning',
+  at: '2026-11-25T14:35:38.123Z',
+  message: 'cpu_total_percent: cpu_usage_percent = 97.5 > 90 on web-1',
+};
+
+describe('parseLiveEvent', () => {
+  it('reads snapshot and alert events, and skips the rest', () => {
+    expect(parseLiveEvent({ type: 'alert', data: JSON.stringify(ALERT), lastEventId: '7' })).toEqual({ type: 'alert', event: ALERT });
+    expect(parseLiveEvent({ type: 'snapshot', data: '{"version":1,"server_id":"a","timestamp":1,"metrics":[]}', lastEventId: '' })).toMatchObject({
+      type: 'snapshot',
+      snapshot: { server_id: 'a' },
+    });
+    expect(parseLiveEvent({ type: 'alert', data: '{}', lastEventId: '' })).toBeNull();
+    expect(parseLiveEvent({ type: 'alert', data: JSON.stringify({ ...ALERT, state: 'exploded' }), lastEventId: '' })).toBeNull();
+    expect(parseLiveEvent({ type: 'alert', data: 'not json', lastEventId: '' })).toBeNull();
+    expect(parseLiveEvent({ type: 'message', data: '{}', lastEventId: '' })).toBeNull();
+    expect(parseLiveEvent({ type: 'snapshot', data: 'null', lastEventId: '' })).toBeNull();
+  });
+
+  it('delivers alert events of the stream to listeners', async () => {
+    const body = `id: 9\nevent: alert\ndata: ${JSON.stringify(ALERT)}\n\n`;
+    const { fetch } = streamFetch('good', body);
+    const source = new HttpSource('good', fetch);
+    const events: LiveEvent[] = [];
+    const unsubscribe = source.subscribe((e) => events.push(e));
+    await tick();
+    expect(events).toEqual([{ type: 'alert', event: ALERT }]);
     unsubscribe();
   });
 });

@@ -1,19 +1,31 @@
 // The data source of a real backend: the API client plus one shared
 // connection to `GET /api/stream`, open while any page listens.
 
+import { isAlertEvent } from './alertFeed';
 import {
   ApiClient,
+  createRule,
+  createSilence,
+  deleteRule,
+  deleteSilence,
+  getAlertEvents,
+  getFiring,
   getHealth,
   getHistory,
+  getNotifiers,
+  getRules,
   getServerSeries,
   getServers,
+  getSilences,
   getThresholds,
+  replaceRule,
   setThresholds,
+  type EventsRequest,
   type HistoryRequest,
 } from './api';
 import { openEventStream, type SseEvent } from './sse';
 import { ConnectionStore, type DataSource, type LiveEvent } from './source';
-import type { Snapshot, Thresholds } from './types';
+import type { AlertRule, NewSilence, Snapshot, Thresholds } from './types';
 
 export class HttpSource implements DataSource {
   readonly demo = false;
@@ -38,6 +50,16 @@ export class HttpSource implements DataSource {
   history = (request: HistoryRequest, signal?: AbortSignal) => getHistory(this.client, request, signal);
   thresholds = (signal?: AbortSignal) => getThresholds(this.client, signal);
   setThresholds = (thresholds: Thresholds) => setThresholds(this.client, thresholds);
+  firing = (signal?: AbortSignal) => getFiring(this.client, signal);
+  alertEvents = (request: EventsRequest, signal?: AbortSignal) => getAlertEvents(this.client, request, signal);
+  rules = (signal?: AbortSignal) => getRules(this.client, signal);
+  createRule = (rule: AlertRule) => createRule(this.client, rule);
+  replaceRule = (id: string, rule: AlertRule) => replaceRule(this.client, id, rule);
+  deleteRule = (id: string) => deleteRule(this.client, id);
+  silences = (signal?: AbortSignal) => getSilences(this.client, signal);
+  createSilence = (silence: NewSilence) => createSilence(this.client, silence);
+  deleteSilence = (id: string) => deleteSilence(this.client, id);
+  notifiers = (signal?: AbortSignal) => getNotifiers(this.client, signal);
 
   async version(): Promise<string> {
     return (await getHealth(this.client)).version;
@@ -81,13 +103,29 @@ export class HttpSource implements DataSource {
   }
 
   private dispatch(event: SseEvent): void {
-    if (event.type !== 'snapshot') return;
-    let snapshot: Snapshot;
-    try {
-      snapshot = JSON.parse(event.data) as Snapshot;
-    } catch {
-      return; // a malformed event is skipped; the next one will do
-    }
-    for (const listener of this.listeners) listener({ type: 'snapshot', snapshot });
+    const live = parseLiveEvent(event);
+    if (live === null) return;
+    for (const listener of this.listeners) listener(live);
   }
+}
+
+/**
+ * A stream event as the pages see it: `snapshot` and `alert` events whose
+ * data parses; null for other types and malformed data (skipped: the next
+ * event, or the next read, will do).
+ */
+export function parseLiveEvent(event: SseEvent): LiveEvent | null {
+  if (event.type !== 'snapshot' && event.type !== 'alert') return null;
+  let data: unknown;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return null;
+  }
+  if (typeof data !== 'object' || data === null) return null;
+  if (event.type === 'alert') {
+    if (!isAlertEvent(data)) return null;
+    return { type: 'alert', event: { ...data, rule_name: data.rule_name ?? data.rule_id, message: data.message ?? '' } };
+  }
+  return { type: 'snapshot', snapshot: data as Snapshot };
 }

@@ -1,11 +1,23 @@
 // Where the pages get their data: the HTTP API, or the demo generator with
 // no backend at all (`?demo=1`). Pages only see this interface.
 
-import type { ConnectionState, HistoryRequest } from './api';
-import type { HistoryView, SeriesInfo, ServerView, Snapshot, Thresholds } from './types';
+import type { ConnectionState, EventsRequest, HistoryRequest } from './api';
+import type {
+  AlertEvent,
+  AlertRule,
+  AlertStateRecord,
+  DeliveryStatus,
+  HistoryView,
+  NewSilence,
+  SeriesInfo,
+  ServerView,
+  Silence,
+  Snapshot,
+  Thresholds,
+} from './types';
 
-/** A live event of the stream. */
-export type LiveEvent = { type: 'snapshot'; snapshot: Snapshot };
+/** A live event of the stream: a host's snapshot, or an alert's transition. */
+export type LiveEvent = { type: 'snapshot'; snapshot: Snapshot } | { type: 'alert'; event: AlertEvent };
 
 export interface Connection {
   state: ConnectionState;
@@ -41,6 +53,21 @@ export interface DataSource {
   history(request: HistoryRequest, signal?: AbortSignal): Promise<HistoryView>;
   thresholds(signal?: AbortSignal): Promise<Thresholds>;
   setThresholds(thresholds: Thresholds): Promise<Thresholds>;
+  /** The alerts firing now. */
+  firing(signal?: AbortSignal): Promise<AlertStateRecord[]>;
+  /** Alert transitions, newest first. */
+  alertEvents(request: EventsRequest, signal?: AbortSignal): Promise<AlertEvent[]>;
+  /** The rules in force. */
+  rules(signal?: AbortSignal): Promise<AlertRule[]>;
+  createRule(rule: AlertRule): Promise<AlertRule>;
+  replaceRule(id: string, rule: AlertRule): Promise<AlertRule>;
+  deleteRule(id: string): Promise<void>;
+  /** The silences not yet over. */
+  silences(signal?: AbortSignal): Promise<Silence[]>;
+  createSilence(silence: NewSilence): Promise<Silence>;
+  deleteSilence(id: string): Promise<void>;
+  /** Each notifier's deliveries (empty when none is configured). */
+  notifiers(signal?: AbortSignal): Promise<DeliveryStatus[]>;
   /** The backend's version, for the footer. */
   version(): Promise<string>;
   /** Live events until the returned function is called. */

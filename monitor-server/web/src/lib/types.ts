@@ -147,3 +147,119 @@ export interface ErrorBody {
   error: string;
   message: string;
 }
+
+// ---- the alert engine (monitor-core/src/alert/mod.rs, trend.rs, store.rs,
+// monitor-server/src/alerts.rs) ----
+
+/** Where an alert stands. */
+export type AlertState = 'inactive' | 'pending' | 'firing' | 'resolved';
+
+export type Severity = 'info' | 'warning' | 'critical';
+
+/** How a rule compares its value with its threshold. */
+export type Comparison = '>' | '>=' | '<' | '<=';
+
+/** Selects series by one label; an empty value matches a missing label. */
+export interface LabelMatcher {
+  name: string;
+  /** `=` when absent. */
+  op?: '=' | '!=';
+  value: string;
+}
+
+/** What a rule compares with its threshold (the plain value when absent). */
+export type RuleFunction =
+  | { kind: 'value' }
+  | { kind: 'increase'; window_secs: number }
+  | { kind: 'seconds_until'; target: number; window_secs: number };
+
+/** Which servers a rule applies to. */
+export type RuleScope = { kind: 'all' } | { kind: 'servers'; value: string[] } | { kind: 'tag'; value: string };
+
+/** What a rule changes for one server; absent fields keep the rule's. */
+export interface RuleOverride {
+  threshold?: number;
+  resolve_threshold?: number;
+  enabled?: boolean;
+}
+
+/** One rule of `GET /api/alerts/rules`, and the body of `POST` and `PUT`. */
+export interface AlertRule {
+  /** Assigned by the server when empty. */
+  id: string;
+  name: string;
+  metric: string;
+  matchers: LabelMatcher[];
+  /** Absent for the plain value. */
+  function?: RuleFunction;
+  op: Comparison;
+  threshold: number;
+  resolve_threshold: number | null;
+  for_secs: number;
+  severity: Severity;
+  scope: RuleScope;
+  enabled: boolean;
+  /** Server id → its override; absent when there is none. */
+  overrides?: Record<string, RuleOverride>;
+}
+
+/** One alert of `GET /api/alerts/firing` (rule × server × series). */
+export interface AlertStateRecord {
+  rule_id: string;
+  server_id: string;
+  labels: Labels;
+  state: AlertState;
+  /** When it entered that state. */
+  since: Timestamp;
+  last_value: number | null;
+  last_notified: Timestamp | null;
+}
+
+/** One transition of one alert: `GET /api/alerts/events` and the stream's `alert` events. */
+export interface AlertEvent {
+  /** Assigned by the store. */
+  id: number;
+  rule_id: string;
+  rule_name: string;
+  server_id: string;
+  metric: string;
+  labels: Labels;
+  from: AlertState;
+  state: AlertState;
+  /** Absent for offline alerts and series no longer reported; null for an infinite prediction. */
+  value: number | null;
+  threshold: number;
+  severity: Severity;
+  at: Timestamp;
+  /** A sentence for people. */
+  message: string;
+}
+
+/** A silence of `GET /api/alerts/silences`: no notifications for what it covers until `until`. */
+export interface Silence {
+  id: string;
+  /** Every rule when absent. */
+  rule_id?: string;
+  /** Every server when absent. */
+  server_id?: string;
+  until: Timestamp;
+  comment: string;
+}
+
+/** The body of `POST /api/alerts/silences`: a rule, a server or both. */
+export interface NewSilence {
+  rule_id?: string;
+  server_id?: string;
+  until: Timestamp;
+  comment?: string;
+}
+
+/** One notifier of `GET /api/alerts/notifiers`. */
+export interface DeliveryStatus {
+  notifier: string;
+  delivered: number;
+  failed: number;
+  queued: number;
+  last_error?: string;
+  last_error_at?: Timestamp;
+}

@@ -1,186 +1,281 @@
-import { useEffect, useId, useMemo, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 
-import { useNow, useServers } from '../hooks';
-import {
-  THRESHOLD_FIELDS,
-  diffAlerts,
-  firingAlerts,
-  parseThresholds,
-  thresholdInput,
-  type AlertChange,
-  type FiringAlert,
-  type ThresholdField,
-  type ThresholdInput,
-} from '../lib/alerts';
-import { errorText, isAbortError } from '../lib/async';
-import { formatAgo, formatPercent } from '../lib/format';
-import { routeHref } from '../lib/route';
+import { EventsPanel, type EventsView } from '../components/alerts/EventsPanel';
+import { FiringTable } from '../components/alerts/FiringTable';
+import { NotifiersPanel } from '../components/alerts/NotifiersPanel';
+import { RulesPanel } from '../components/alerts/RulesPanel';
+import { SilencesPanel } from '../components/alerts/SilencesPanel';
+import { ThresholdsForm } from '../components/alerts/ThresholdsForm';
+import { useFiring, useLiveAlerts, useNow, usePolled, useServers } from '../hooks';
+import { alertKey, eventMatches, mergeEvents, sortFiring } from '../lib/alertFeed';
+import { errorText, isAbortError, runLimited } from '../lib/async';
+import { formatWhen } from '../lib/format';
+import { displayName } from '../lib/overview';
+import { metricOptions, planRuleEdit, type MetricOption, type RuleEdit } from '../lib/rules';
+import { activeSilences, quickSilence, silenceTarget } from '../lib/silences';
 import type { DataSource } from '../lib/source';
-import type { Thresholds } from '../lib/types';
+import { parseOptionalTimestamp } from '../lib/time';
+import type { AlertEvent, AlertRule, AlertStateRecord, SeriesInfo, Thresholds } from '../lib/types';
 
-/** Changes kept in the page's list. */
-const MAX_CHANGES = 50;
-
-function ThresholdsForm({
-  thresholds,
-  onSave,
-}: {
-  thresholds: Thresholds;
-  onSave: (t: Thresholds) => Promise<void>;
-}) {
-  const id = useId();
-  const [input, setInput] = useState<ThresholdInput>(() => thresholdInput(thresholds));
-  const [errors, setErrors] = useState<Partial<Record<ThresholdField, string>>>({});
-  const [status, setStatus] = useState('');
-  const [saving, setSaving] = useState(false);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    const parsed = parseThresholds(input);
-    if (parsed.thresholds === null) {
-      setErrors(parsed.errors);
-      setStatus('');
-      return;
-    }
-    setErrors({});
-    setSaving(true);
-    setStatus('Saving…');
-    try {
-      await onSave(parsed.thresholds);
-      setStatus('Saved.');
-    } catch (e) {
-      setStatus(`Not saved: ${errorText(e)}`);
-    } finally {
-      setSaving(false);
-    }
-  };
-
-  return (
-    <form className="panel thresholds-form" onSubmit={submit} noValidate data-testid="thresholds-form">
-      <h2>Thresholds</h2>
-      <p className="subtle">An online server whose value exceeds a threshold is firing. These apply to every server.</p>
-      {THRESHOLD_FIELDS.map(({ field, label }) => (
-        <div className="field-row" key={field}>
-          <label htmlFor={`${id}-${field}`}>{label}</label>
-          <input
-            id={`${id}-${field}`}
-            name={field}
-            type="number"
-            inputMode="decimal"
-            min={0}
-            max={100}
-            step="any"
-            value={input[field]}
-            aria-invalid={errors[field] ? true : undefined}
-            aria-describedby={errors[field] ? `${id}-${field}-error` : undefined}
-            onChange={(e) => setInput({ ...input, [field]: e.target.value })}
-            data-testid={`threshold-${field}`}
-          />
-          <span aria-hidden="true">%</span>
-          {errors[field] && (
-            <span className="field-error" id={`${id}-${field}-error`}>
-              {errors[field]}
-            </span>
-          )}
-        </div>
-      ))}
-      <div className="field-row">
-        <button type="submit" disabled={saving} data-testid="thresholds-save">
-          Save thresholds
-        </button>
-        <span role="status" data-testid="thresholds-status">
-          {status}
-        </span>
-      </div>
-    </form>
-  );
-}
-
-function describe(alert: FiringAlert): string {
-  if (alert.kind === 'offline') return 'Offline: no data for three intervals';
-  return `${alert.label} ${formatPercent(alert.value)} above ${formatPercent(alert.threshold)}`;
-}
+/** How often silences and notifiers are read again. */
+const POLL_MS = 30_000;
+/** How often the events are read again (live events fill the list in between). */
+const EVENTS_POLL_MS = 60_000;
+/** The servers whose series are read for the metric names of the rule form. */
+const METRIC_SERVERS = 25;
 
 export function AlertsPage({ source }: { source: DataSource }) {
-  const { servers, error } = useServers(source);
-  const [thresholds, setThresholds] = useState<Thresholds | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [changes, setChanges] = useState<AlertChange[]>([]);
-  const previous = useRef<FiringAlert[] | null>(null);
+  const { servers, error: serversError } = useServers(source);
+  const { firing, error: firingError, refresh: refreshFiring } = useFiring(source);
   const now = useNow(5000);
 
+  const [thresholds, setThresholds] = useState<Thresholds | null>(null);
+  const [thresholdsError, setThresholdsError] = useState<string | null>(null);
   useEffect(() => {
     const controller = new AbortController();
     source.thresholds(controller.signal).then(setThresholds, (e: unknown) => {
-      if (!isAbortError(e)) setLoadError(errorText(e));
+      if (!isAbortError(e)) setThresholdsError(errorText(e));
     });
     return () => controller.abort();
   }, [source]);
 
-  const firing = useMemo(
-    () => (servers && thresholds ? firingAlerts(servers, thresholds) : null),
-    [servers, thresholds],
+  const rules = usePolled(source, (signal) => source.rules(signal), null);
+  const silences = usePolled(source, (signal) => source.silences(signal), POLL_MS);
+  const notifiers = usePolled(source, (signal) => source.notifiers(signal), POLL_MS);
+
+  // ---- names ----
+  const serverList = useMemo(
+    () =>
+      (servers ?? [])
+        .map((s) => ({ id: s.server_id, name: displayName(s), tags: s.tags }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+    [servers],
   );
+  const serverNames = useMemo(() => new Map(serverList.map((s) => [s.id, s.name])), [serverList]);
+  const serverName = useCallback((id: string) => serverNames.get(id) ?? id, [serverNames]);
+  const rulesById = useMemo(() => new Map((rules.data ?? []).map((r) => [r.id, r])), [rules.data]);
+  const rule = useCallback((id: string) => rulesById.get(id), [rulesById]);
+  const ruleName = useCallback((id: string) => rulesById.get(id)?.name ?? id, [rulesById]);
 
-  // The page's own record of what started and stopped firing while it is open.
+  // An alert of a rule the page does not know yet (created elsewhere): read the rules again.
+  const unknownRule = (firing ?? []).some((a) => rules.data !== null && !rulesById.has(a.rule_id));
+  const reloadRules = rules.reload;
   useEffect(() => {
-    if (firing === null) return;
-    if (previous.current !== null) {
-      const diff = diffAlerts(previous.current, firing, Date.now());
-      if (diff.length > 0) setChanges((list) => [...diff, ...list].slice(0, MAX_CHANGES));
-    }
-    previous.current = firing;
-  }, [firing]);
+    if (unknownRule) reloadRules();
+  }, [unknownRule, reloadRules]);
 
-  const save = async (next: Thresholds) => {
-    setThresholds(await source.setThresholds(next));
+  // ---- events: read per filter, live-appended, read again now and then ----
+  const [view, setView] = useState<EventsView>({ serverId: '', ruleId: '', limit: 100 });
+  const [events, setEvents] = useState<AlertEvent[] | null>(null);
+  const [eventsError, setEventsError] = useState<string | null>(null);
+  const viewRef = useRef(view);
+  viewRef.current = view;
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    setEvents(null);
+    const load = async () => {
+      try {
+        const fetched = await source.alertEvents(
+          { serverId: view.serverId || undefined, ruleId: view.ruleId || undefined, limit: view.limit },
+          controller.signal,
+        );
+        // Live events that arrived meanwhile stay: merged, each once.
+        setEvents((list) => mergeEvents(list ?? [], fetched, view.limit));
+        setEventsError(null);
+      } catch (e) {
+        if (isAbortError(e)) return;
+        setEventsError(errorText(e));
+      }
+      timer = setTimeout(() => void load(), EVENTS_POLL_MS);
+    };
+    void load();
+    return () => {
+      controller.abort();
+      clearTimeout(timer);
+    };
+  }, [source, view]);
+
+  useLiveAlerts(source, (event) => {
+    const current = viewRef.current;
+    if (!eventMatches(event, current)) return;
+    setEvents((list) => (list === null ? list : mergeEvents(list, [event], current.limit)));
+  });
+
+  // ---- firing ----
+  const sortedFiring = useMemo(() => (firing ? sortFiring(firing, rule) : null), [firing, rule]);
+  const liveSilences = useMemo(() => activeSilences(silences.data ?? [], now), [silences.data, now]);
+  const [silencing, setSilencing] = useState<string | null>(null);
+  const [firingStatus, setFiringStatus] = useState('');
+  const [firingActionError, setFiringActionError] = useState<string | null>(null);
+
+  const silenceAlert = async (alert: AlertStateRecord) => {
+    const key = alertKey(alert);
+    setSilencing(key);
+    setFiringActionError(null);
+    try {
+      const created = await source.createSilence(quickSilence(alert, Date.now()));
+      silences.reload();
+      setFiringStatus(
+        `Silenced ${silenceTarget(created, ruleName, serverName)} until ${formatWhen(parseOptionalTimestamp(created.until), Date.now())}.`,
+      );
+    } catch (e) {
+      setFiringActionError(`Not silenced: ${errorText(e)}`);
+    } finally {
+      setSilencing(null);
+    }
   };
+
+  // ---- rules ----
+  const afterRuleChange = () => {
+    rules.reload();
+    refreshFiring();
+  };
+
+  const saveThresholds = async (next: Thresholds) => {
+    const saved = await source.setThresholds(next);
+    setThresholds(saved);
+    afterRuleChange();
+  };
+
+  const toggleRule = async (r: AlertRule) => {
+    await source.replaceRule(r.id, { ...r, enabled: !r.enabled });
+    afterRuleChange();
+  };
+
+  const editRule = async (r: AlertRule, changes: RuleEdit) => {
+    const plan = planRuleEdit(r, changes, thresholds);
+    if (plan.kind === 'thresholds') {
+      setThresholds(await source.setThresholds(plan.thresholds));
+    } else {
+      await source.replaceRule(r.id, plan.rule);
+    }
+    afterRuleChange();
+  };
+
+  const deleteRule = async (r: AlertRule) => {
+    await source.deleteRule(r.id);
+    afterRuleChange();
+  };
+
+  const createRule = async (r: AlertRule) => {
+    const created = await source.createRule(r);
+    afterRuleChange();
+    return created;
+  };
+
+  // The metric names of the rule form, from the servers' series (plugin metrics included), read once when it opens.
+  const [metrics, setMetrics] = useState<MetricOption[] | null>(null);
+  const [metricsWanted, setMetricsWanted] = useState(false);
+  const haveServers = servers !== null;
+  const serversRef = useRef(servers);
+  serversRef.current = servers;
+  useEffect(() => {
+    if (!metricsWanted || !haveServers) return;
+    let cancelled = false;
+    const controller = new AbortController();
+    const lists: SeriesInfo[][] = [];
+    const tasks = (serversRef.current ?? []).slice(0, METRIC_SERVERS).map((s) => async () => {
+      lists.push(await source.series(s.server_id, controller.signal));
+    });
+    // A server whose series cannot be read adds nothing; the others still count.
+    void runLimited(tasks, 4).then(() => {
+      if (!cancelled) setMetrics(metricOptions(lists));
+    });
+    return () => {
+      cancelled = true;
+      controller.abort();
+    };
+  }, [source, metricsWanted, haveServers]);
+  const loadMetrics = () => setMetricsWanted(true);
 
   return (
     <section aria-labelledby="alerts-title">
       <h1 id="alerts-title">Alerts</h1>
-      {loadError && <p className="notice">Could not load the thresholds: {loadError}</p>}
-      {error && !servers && <p className="notice">Could not load the servers: {error}</p>}
+      {serversError && !servers && <p className="notice">Could not load the servers: {serversError}</p>}
 
       <section className="panel" aria-labelledby="firing-title">
-        <h2 id="firing-title">Firing now</h2>
-        {firing === null && <p className="subtle">Loading…</p>}
-        {firing !== null && firing.length === 0 && <p data-testid="no-alerts">Nothing is firing.</p>}
-        {firing !== null && firing.length > 0 && (
-          <ul className="alert-list" data-testid="firing-list">
-            {firing.map((alert) => (
-              <li key={alert.key} className={`alert alert-${alert.kind === 'offline' ? 'offline' : 'threshold'}`} data-testid="firing-alert">
-                <a href={routeHref({ page: 'server', serverId: alert.serverId })}>{alert.serverName}</a>
-                <span>{describe(alert)}</span>
-              </li>
-            ))}
-          </ul>
+        <div className="panel-head">
+          <h2 id="firing-title">Firing now</h2>
+          {sortedFiring !== null && (
+            <span className="subtle" data-testid="firing-count">
+              {sortedFiring.length === 1 ? '1 alert' : `${sortedFiring.length} alerts`}
+            </span>
+          )}
+        </div>
+        {firingError && <p className="notice">Could not load the firing alerts: {firingError}</p>}
+        <p role="status" className="action-status" data-testid="firing-status">
+          {firingStatus}
+        </p>
+        {firingActionError && (
+          <p className="field-error" role="alert">
+            {firingActionError}
+          </p>
+        )}
+        {sortedFiring === null && !firingError && <p className="subtle">Loading…</p>}
+        {sortedFiring !== null && sortedFiring.length === 0 && <p data-testid="no-alerts">Nothing is firing.</p>}
+        {sortedFiring !== null && sortedFiring.length > 0 && (
+          <FiringTable
+            firing={sortedFiring}
+            rule={rule}
+            serverName={serverName}
+            silences={liveSilences}
+            now={now}
+            busy={silencing}
+            onSilence={(a) => void silenceAlert(a)}
+          />
         )}
       </section>
 
-      {thresholds && <ThresholdsForm thresholds={thresholds} onSave={save} />}
+      <EventsPanel
+        events={events}
+        error={eventsError}
+        view={view}
+        onView={setView}
+        servers={serverList}
+        rules={rules.data ?? []}
+        rule={rule}
+        serverName={serverName}
+        now={now}
+      />
 
-      <section className="panel" aria-labelledby="changes-title">
-        <h2 id="changes-title">Recent changes</h2>
-        <p className="subtle">What started or stopped firing since this page was opened.</p>
-        {changes.length === 0 ? (
-          <p>No change yet.</p>
-        ) : (
-          <ul className="alert-list">
-            {changes.map((c) => (
-              <li key={`${c.alert.key}@${c.atMs}@${c.change}`} className={`change change-${c.change}`}>
-                <span className="pill">{c.change}</span>
-                <span>
-                  {c.alert.serverName}: {describe(c.alert)}
-                </span>
-                <time className="subtle" dateTime={new Date(c.atMs).toISOString()}>
-                  {formatAgo(c.atMs, now)}
-                </time>
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
+      {thresholdsError && <p className="notice">Could not load the thresholds: {thresholdsError}</p>}
+      {thresholds && <ThresholdsForm thresholds={thresholds} onSave={saveThresholds} />}
+
+      <RulesPanel
+        rules={rules.data}
+        error={rules.error}
+        thresholds={thresholds}
+        servers={serverList}
+        metrics={metrics}
+        onNeedMetrics={loadMetrics}
+        onToggle={toggleRule}
+        onEdit={editRule}
+        onDelete={deleteRule}
+        onCreate={createRule}
+      />
+
+      <SilencesPanel
+        silences={silences.data === null ? null : liveSilences}
+        error={silences.error}
+        rules={rules.data ?? []}
+        servers={serverList}
+        ruleName={ruleName}
+        serverName={serverName}
+        now={now}
+        onCreate={async (s) => {
+          const created = await source.createSilence(s);
+          silences.reload();
+          return created;
+        }}
+        onDelete={async (s) => {
+          await source.deleteSilence(s.id);
+          silences.reload();
+        }}
+      />
+
+      {notifiers.data !== null && notifiers.data.length > 0 && <NotifiersPanel notifiers={notifiers.data} now={now} />}
+      {notifiers.error && <p className="notice">Could not load the notifiers: {notifiers.error}</p>}
     </section>
   );
 }

@@ -2,8 +2,9 @@ import { useEffect, useId, useMemo, useReducer, useRef, useState } from 'react';
 
 import { Sparkline } from '../components/Sparkline';
 import { SortHeader } from '../components/SortHeader';
-import { useLiveSnapshots, useNow, useServers } from '../hooks';
-import { firingAlerts } from '../lib/alerts';
+import { useFiring, useLiveSnapshots, useNow, useServers } from '../hooks';
+import { firingCounts } from '../lib/alertFeed';
+import { overThreshold } from '../lib/alerts';
 import { runLimited } from '../lib/async';
 import { formatAgo, formatNumber, formatPercent } from '../lib/format';
 import { LineStore, maxLine, type LineData } from '../lib/lines';
@@ -85,10 +86,10 @@ export function OverviewPage({ source }: { source: DataSource }) {
     () => (servers ? sortServers(filterServers(servers, query), sort.key, sort.dir) : []),
     [servers, query, sort],
   );
-  const firing = useMemo(
-    () => (servers && thresholds ? firingAlerts(servers, thresholds) : []),
-    [servers, thresholds],
-  );
+  // What fires is the server's alert engine's word (GET /api/alerts/firing and the stream).
+  const { firing } = useFiring(source);
+  const firingTotal = firing?.length ?? 0;
+  const firingByServer = useMemo(() => firingCounts(firing ?? []), [firing]);
 
   const header = (label: string, column: ServerSortKey, className?: string) => (
     <SortHeader label={label} column={column} sort={sort} onSort={setSort} className={className} />
@@ -108,7 +109,7 @@ export function OverviewPage({ source }: { source: DataSource }) {
 
   /** A figure's cell, marked (in color and in words) when above its threshold. */
   const figure = (server: ServerView, metric: Metric, label: string, value: number | null, limit: number | undefined) => {
-    const over = value !== null && limit !== undefined && value > limit;
+    const over = overThreshold(value, limit);
     return (
       <td className={over ? 'num over' : 'num'} data-metric={metric}>
         <span className="value">
@@ -124,9 +125,9 @@ export function OverviewPage({ source }: { source: DataSource }) {
     <section aria-labelledby="overview-title">
       <div className="page-head">
         <h1 id="overview-title">Servers</h1>
-        {firing.length > 0 && (
-          <a className="firing-summary" href={routeHref({ page: 'alerts' })} data-testid="firing-summary">
-            {firing.length === 1 ? '1 alert firing' : `${firing.length} alerts firing`}
+        {firingTotal > 0 && (
+          <a className="firing-summary" href={routeHref({ page: 'alerts' })} data-testid="firing-summary" data-count={firingTotal}>
+            {firingTotal === 1 ? '1 alert firing' : `${firingTotal} alerts firing`}
           </a>
         )}
       </div>
@@ -167,12 +168,26 @@ export function OverviewPage({ source }: { source: DataSource }) {
               </tr>
             </thead>
             <tbody>
-              {visible.map((server) => (
-                <tr key={server.server_id} data-testid="server-row" data-server-id={server.server_id}>
+              {visible.map((server) => {
+                const alerts = firingByServer.get(server.server_id) ?? 0;
+                return (
+                <tr
+                  key={server.server_id}
+                  className={alerts > 0 ? 'row-firing' : undefined}
+                  data-testid="server-row"
+                  data-server-id={server.server_id}
+                  data-firing={alerts}
+                >
                   <td>
                     <span className={`status status-${server.online ? 'online' : 'offline'}`}>
                       {server.online ? 'online' : 'offline'}
                     </span>
+                    {alerts > 0 && (
+                      <a className="server-firing" href={routeHref({ page: 'alerts' })} data-testid="server-firing">
+                        {alerts === 1 ? '1 alert' : `${alerts} alerts`}
+                        <span className="visually-hidden"> firing on {displayName(server)}</span>
+                      </a>
+                    )}
                   </td>
                   <th scope="row">
                     <a href={routeHref({ page: 'server', serverId: server.server_id })} data-testid="server-link">
@@ -202,7 +217,8 @@ export function OverviewPage({ source }: { source: DataSource }) {
                     </time>
                   </td>
                 </tr>
-              ))}
+                );
+              })}
             </tbody>
           </table>
         </div>

@@ -4,7 +4,7 @@ import { Chart } from '../components/Chart';
 import { ContainersTable } from '../components/ContainersTable';
 import { FilesystemsTable } from '../components/FilesystemsTable';
 import { RangePicker } from '../components/RangePicker';
-import { useLiveSnapshots, useServers } from '../hooks';
+import { useFiring, useLiveSnapshots, useServers } from '../hooks';
 import { errorText, isAbortError, runLimited } from '../lib/async';
 import { buildCharts, chartMetrics, type ChartSpec, type Section } from '../lib/charts';
 import { formatAgo, formatBytes, formatDuration, formatNumber } from '../lib/format';
@@ -61,6 +61,8 @@ const SECTIONS: { section: Section; title: string }[] = [
 
 export function ServerPage({ source, serverId }: { source: DataSource; serverId: string }) {
   const { servers } = useServers(source);
+  const { firing } = useFiring(source);
+  const firingHere = (firing ?? []).filter((a) => a.server_id === serverId).length;
   const server = servers?.find((s) => s.server_id === serverId) ?? null;
 
   const [range, setRange] = useState<TimeRange>(DEFAULT_RANGE);
@@ -217,6 +219,11 @@ export function ServerPage({ source, serverId }: { source: DataSource; serverId:
           <span className={`status status-${server.online ? 'online' : 'offline'}`} data-testid="server-status">
             {server.online ? 'online' : 'offline'}
           </span>
+        )}
+        {firingHere > 0 && (
+          <a className="firing-summary" href={routeHref({ page: 'alerts' })} data-testid="server-firing-summary">
+            {firingHere === 1 ? '1 alert firing' : `${firingHere} alerts firing`}
+          </a>
         )}
       </div>
       <dl className="facts">
