@@ -94,7 +94,10 @@ fn seed_history(db: &Path) {
             }
         }
         store.ingest(batch).await.unwrap();
-        store.compact(monitor_core::Timestamp::from_millis(now)).await.unwrap();
+        store
+            .compact(monitor_core::Timestamp::from_millis(now))
+            .await
+            .unwrap();
         store.shutdown().await.unwrap();
     });
 }

@@ -107,7 +107,7 @@ async function report(extra = {}) {
     interval_secs: 1,
     host: { hostname: 'e2e-host', os: 'Debian GNU/Linux 12', kernel: '6.1', arch: 'x86_64' },
     metrics: [
-      gauge('cpu_usage_percent', 'percent', 20 + 10 * Math.sin(now.getTime() / 5000)),
+      gauge('cpu_usage_percent', 'percent', extra.cpu ?? 20 + 10 * Math.sin(now.getTime() / 5000)),
       gauge('memory_used_percent', 'percent', 40),
       gauge('memory_used_bytes', 'bytes', 4e9),
       gauge('memory_total_bytes', 'bytes', 1e10),
@@ -216,7 +216,7 @@ await check('the server page charts the host, and a live point arrives', async (
   noErrors(page);
 });
 
-await check('a threshold edited in the page is what GET /api/alerts returns', async () => {
+await check('a threshold edited in the page is what GET /api/alerts returns; an alert fires live, is silenced, a rule enabled', async () => {
   const page = await tab();
   await page.goto(`${site}/?token=${encodeURIComponent(token)}#/alerts`);
   await page.waitForSelector('[data-testid=thresholds-form]');
@@ -229,6 +229,28 @@ await check('a threshold edited in the page is what GET /api/alerts returns', as
     return body?.cpu_total_percent === 77;
   });
   await page.waitForSelector('[data-testid=thresholds-status]');
+
+  // The server's engine fires on a report above it; the page shows it
+  // live, with its event.
+  await report({ cpu: 95 });
+  const firing = page.locator(
+    `[data-testid=firing-alert][data-server-id="${agentServer}"][data-rule-id=cpu_total_percent]`,
+  );
+  await firing.waitFor({ timeout: 15000 });
+  await page.waitForSelector('[data-testid=event-row][data-state=firing]');
+  // Silence it for an hour from its row.
+  await firing.locator('[data-testid=silence-alert]').click();
+  await until('the silence stored', async () => {
+    const { body } = await api('/api/alerts/silences');
+    return body?.some((x) => x.server_id === agentServer && x.rule_id === 'cpu_total_percent');
+  });
+  // Turn on a built-in rule that is off by default.
+  const stopped = page.locator('[data-testid=rule-row][data-rule-id=container_stopped]');
+  await stopped.locator('[data-testid=rule-toggle]').click();
+  await until('the rule enabled', async () => {
+    const { body } = await api('/api/alerts/rules');
+    return body?.find((r) => r.id === 'container_stopped')?.enabled === true;
+  });
   await page.screenshot({ path: `${shots}/alerts.png`, fullPage: true });
   noErrors(page);
 });
@@ -319,6 +341,55 @@ async function demo() {
   assert(rows > 1, `only ${rows} demo servers`);
   noErrors(page);
 }
+
+await check('search, drag to zoom, a plugin\'s metric charted, the dark theme, labelled fields', async () => {
+  // A plugin's metric, unknown to the dashboard: it gets a chart.
+  await report({
+    metrics: [{ name: 'jobs_waiting', kind: 'gauge', unit: '', samples: [{ labels: { queue: 'mail' }, value: 7 }] }],
+  });
+  const page = await tab();
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto(`${site}/?token=${encodeURIComponent(token)}`);
+  await page.waitForSelector('[data-testid=server-row][data-server-id="local"]');
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, b] = background.match(/\d+/g).map(Number);
+  assert(r + g + b < 200, `the dark theme's background is ${background}`);
+  await page.fill('[data-testid=server-search]', agentServer);
+  await until('the search to filter', async () => {
+    const ids = await page.$$eval('[data-testid=server-row]', (rows) => rows.map((r) => r.dataset.serverId));
+    return ids.length === 1 && ids[0] === agentServer;
+  });
+  await page.locator('[data-testid=server-link]').first().click();
+  await page.waitForSelector('[data-testid=server-page]');
+  await page.waitForSelector('[data-testid=chart][data-chart*="jobs_waiting"]');
+  await until('CPU points', async () => (await points(page, 'cpu')) > 0);
+  const plot = page.locator('[data-testid=chart][data-chart=cpu] .u-over');
+  const box = await plot.boundingBox();
+  // Over the last minutes of the 15, where this server's reports are.
+  await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width - 2, box.y + box.height / 2, { steps: 8 });
+  await page.mouse.up();
+  await page.waitForSelector('button[aria-pressed=true]:has-text("Custom")');
+  await until('the zoomed range\'s points', async () => (await points(page, 'cpu')) > 0);
+  await page.screenshot({ path: `${shots}/dark-zoomed.png`, fullPage: true });
+  // Every form field has a label; every button has a name.
+  await page.goto(`${site}/#/alerts`);
+  await page.waitForSelector('[data-testid=thresholds-form]');
+  const unlabelled = await page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('input, select, textarea')) {
+      const labelled = el.labels?.length || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+      if (!labelled && el.type !== 'hidden') out.push(el.outerHTML.slice(0, 80));
+    }
+    for (const el of document.querySelectorAll('button')) {
+      if (!(el.textContent.trim() || el.getAttribute('aria-label'))) out.push(el.outerHTML.slice(0, 80));
+    }
+    return out;
+  });
+  assert(unlabelled.length === 0, `without a label: ${unlabelled.join(' | ')}`);
+  noErrors(page);
+});
 
 await check('usable at a phone\'s width', async () => {
   const page = await tab({ viewport: { width: 390, height: 844 } });
