@@ -91,7 +91,7 @@ async fn acknowledged_batches_survive_sigkill() {
             ])
             .env(CHILD_ENV, &db)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -108,10 +108,14 @@ async fn acknowledged_batches_survive_sigkill() {
             }
         }
         child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let out = child.wait_with_output().unwrap();
         // Batches restart at 0 in each round: duplicates count once.
         acked = acked.max(last);
-        assert!(last >= 0, "the child acknowledged nothing in round {round}");
+        assert!(
+            last >= 0,
+            "the child acknowledged nothing in round {round}; it said: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let store = SqlStore::open(StoreOptions::sqlite(&db)).await.unwrap();
     let t0 = start_ms();
