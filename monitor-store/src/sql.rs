@@ -1301,7 +1301,10 @@ impl Writer {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // Caches may hold ids of rows that were rolled back.
                 self.servers.clear();
-                let message = error.to_string();
+                let message = match &error {
+                    StoreError::Unavailable(m) => m.clone(),
+                    other => other.to_string(),
+                };
                 let retryable = error.is_retryable();
                 for (_, reply) in accepted {
                     let _ = reply.send(Err(if retryable {
@@ -1381,7 +1384,11 @@ impl Writer {
                             continue;
                         }
                     }
-                } else if cache.head_max.is_some_and(|max| ts <= max) {
+                }
+                // A replay of a report in the head table: a recent one, or
+                // a late one that waits to be merged into its compacted
+                // window (a replay of that is no error either).
+                if cache.head_max.is_some_and(|max| ts <= max) {
                     let range = maybe.entry(server).or_insert((ts, ts));
                     range.0 = range.0.min(ts);
                     range.1 = range.1.max(ts);
