@@ -253,6 +253,29 @@ async fn a_collector_that_fails_for_a_while_gets_the_data_afterwards() {
     assert_eq!(got.lock().unwrap().refused, 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_otlp_exporter_passes_the_exporter_conformance_suite() {
+    use monitor_agent::export::otlp::{OtlpConfig, OtlpExporter};
+    use monitor_core::Exporter;
+    let (url, got) = receiver(0).await;
+    let exporter = OtlpExporter::new(OtlpConfig::new(url)).unwrap();
+    monitor_core::testing::exporter::conformance(&exporter).await;
+    exporter.flush().await.unwrap();
+    // What it held went out: both servers, each its own resource.
+    let hosts: std::collections::BTreeSet<String> = got
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .flat_map(|(_, r)| r.resource_metrics.iter())
+        .filter_map(|rm| string(&rm.resource.as_ref()?.attributes, "host.id").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        ["conformance-a", "conformance-b"]
+    );
+}
+
 #[test]
 fn a_bad_otlp_header_is_refused_clearly() {
     let out = Command::new(env!("CARGO_BIN_EXE_monitor-agent"))

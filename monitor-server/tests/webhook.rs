@@ -178,3 +178,39 @@ async fn chat_formats() {
     assert_eq!(log[2].0["priority"], "5");
     assert!(String::from_utf8_lossy(&log[2].1).contains("97.5"));
 }
+
+#[tokio::test]
+async fn the_webhook_passes_the_notifier_conformance_suite() {
+    for format in [
+        WebhookFormat::Json,
+        WebhookFormat::Slack,
+        WebhookFormat::Discord,
+        WebhookFormat::Ntfy,
+    ] {
+        let (url, log) = receiver(vec![], false).await;
+        let hook = Webhook::new(
+            WebhookConfig {
+                format,
+                ..config(&url)
+            },
+            tls(),
+        )
+        .unwrap();
+        monitor_core::testing::notifier::conformance(&hook, || log.lock().unwrap().len()).await;
+        // The server name's HTML-ish characters arrive as text in the body.
+        let log = log.lock().unwrap();
+        let body = String::from_utf8_lossy(&log[0].1);
+        assert!(body.contains("conformance"), "{format:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn the_recording_double_passes_it_too() {
+    let recorder = monitor_core::testing::RecordingNotifier::new();
+    let seen = recorder.clone();
+    monitor_core::testing::notifier::conformance(&recorder, || seen.notifications().len()).await;
+    recorder.fail_next(NotifyError::Unavailable("down".into()));
+    assert!(recorder.notify(&notification()).await.is_err());
+    assert!(recorder.notify(&notification()).await.is_ok());
+    assert_eq!(seen.notifications().len(), 3);
+}

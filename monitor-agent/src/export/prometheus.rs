@@ -420,6 +420,21 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn it_passes_the_exporter_conformance_suite_and_shows_what_it_was_given() {
+        let exporter = PrometheusExporter::with_render(Render { server_label: true });
+        monitor_core::testing::exporter::conformance(&exporter).await;
+        let text = exporter.render();
+        for server in ["conformance-a", "conformance-b"] {
+            assert!(
+                text.contains(&format!(
+                    "memory_used_bytes{{server_id=\"{server}\"}} 1000000001\n"
+                )),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn it_joins_a_programs_own_registry() {
         let registry = prometheus::Registry::new();

@@ -1,6 +1,15 @@
-//! Test support for plugin authors and for this workspace: conformance
-//! suites that any implementation of a trait must pass. Enabled by the
-//! `testing` feature.
+//! Test support for plugin authors and for this workspace, behind the
+//! `testing` feature:
+//!
+//! - conformance suites that any implementation of a trait must pass, one
+//!   line each in your tests: [`store::conformance`],
+//!   [`collector::conformance`], [`notifier::conformance`],
+//!   [`exporter::conformance`] (the built-in implementations run them too);
+//! - in-memory doubles: [`MemoryStore`] (a complete store, which passes the
+//!   store suite), [`StaticCollector`], [`RecordingNotifier`],
+//!   [`RecordingExporter`];
+//! - a deterministic generator ([`Rng`]) and a realistic host report
+//!   ([`report`]) for benchmarks.
 //!
 //! ```text
 //! #[tokio::test]
@@ -10,7 +19,15 @@
 //! }
 //! ```
 
+pub mod collector;
+mod doubles;
+pub mod exporter;
+mod memory;
+pub mod notifier;
 pub mod store;
+
+pub use doubles::{RecordingExporter, RecordingNotifier, StaticCollector};
+pub use memory::MemoryStore;
 
 use crate::{Collection, Labels, ServerId, Snapshot, Timestamp, Unit};
 

@@ -1,0 +1,489 @@
+//! [`MemoryStore`]: a complete [`Store`] in memory, for tests of code that
+//! needs one (a server built from the builder, an alert engine) and as a
+//! readable reference of what the trait asks. It passes the same
+//! conformance suite as the SQL stores. Nothing survives the process.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::alert::{AlertEvent, AlertRule};
+use crate::error::StoreError;
+use crate::model::{Labels, MetricKind, ServerId, Snapshot, Timestamp, Unit, matches_all};
+use crate::store::{
+    AlertStateRecord, EventFilter, History, HistoryQuery, IngestReceipt, NewServer, Point,
+    RetentionPolicy, RetentionReport, Series, SeriesInfo, ServerRecord, Store, Tier, TokenHash,
+};
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// Sum, min, max, last (with its time) and count of a bucket.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    sum: f64,
+    min: f64,
+    max: f64,
+    last: f64,
+    last_t: i64,
+    count: u64,
+}
+
+impl Bucket {
+    fn one(t: i64, v: f64) -> Self {
+        Bucket {
+            sum: v,
+            min: v,
+            max: v,
+            last: v,
+            last_t: t,
+            count: 1,
+        }
+    }
+
+    fn add(&mut self, other: &Bucket) {
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        if other.last_t >= self.last_t {
+            self.last = other.last;
+            self.last_t = other.last_t;
+        }
+        self.count += other.count;
+    }
+
+    fn point(&self, t: i64) -> Point {
+        Point {
+            t: Timestamp::from_millis(t),
+            avg: self.sum / self.count as f64,
+            min: self.min,
+            max: self.max,
+            last: self.last,
+            count: self.count,
+        }
+    }
+}
+
+/// One series: its raw points and its minute and hour rollups.
+#[derive(Debug, Default)]
+struct SeriesData {
+    kind: MetricKind,
+    unit: Unit,
+    raw: BTreeMap<i64, f64>,
+    minute: BTreeMap<i64, Bucket>,
+    hour: BTreeMap<i64, Bucket>,
+    last: Option<(i64, f64)>,
+}
+
+#[derive(Debug)]
+struct ServerData {
+    record: ServerRecord,
+    token: TokenHash,
+    reports: HashSet<i64>,
+    series: BTreeMap<(String, Labels), SeriesData>,
+    latest: Option<Arc<Snapshot>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    servers: BTreeMap<ServerId, ServerData>,
+    rules: BTreeMap<String, AlertRule>,
+    events: Vec<AlertEvent>,
+    states: HashMap<(String, ServerId, Labels), AlertStateRecord>,
+    settings: HashMap<String, serde_json::Value>,
+    next_id: i64,
+}
+
+/// A [`Store`] in memory (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn not_found(id: &ServerId) -> StoreError {
+    StoreError::NotFound(format!("server {id}"))
+}
+
+fn window(t: i64, width: i64) -> i64 {
+    t - t.rem_euclid(width)
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    async fn register_server(&self, server: NewServer) -> Result<ServerRecord, StoreError> {
+        let mut state = self.lock();
+        if state.servers.contains_key(&server.id) {
+            return Err(StoreError::Conflict(format!("server {}", server.id)));
+        }
+        let record = ServerRecord {
+            name: if server.name.is_empty() {
+                server.id.to_string()
+            } else {
+                server.name
+            },
+            id: server.id.clone(),
+            tags: server.tags,
+            hostname: None,
+            os: None,
+            created: server.created,
+            last_seen: None,
+            interval_secs: None,
+        };
+        state.servers.insert(
+            server.id,
+            ServerData {
+                record: record.clone(),
+                token: server.token_hash,
+                reports: HashSet::new(),
+                series: BTreeMap::new(),
+                latest: None,
+            },
+        );
+        Ok(record)
+    }
+
+    async fn server(&self, id: &ServerId) -> Result<Option<ServerRecord>, StoreError> {
+        Ok(self.lock().servers.get(id).map(|s| s.record.clone()))
+    }
+
+    async fn servers(&self) -> Result<Vec<ServerRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .servers
+            .values()
+            .map(|s| s.record.clone())
+            .collect())
+    }
+
+    async fn server_by_token(&self, hash: &TokenHash) -> Result<Option<ServerRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .servers
+            .values()
+            .find(|s| s.token == *hash)
+            .map(|s| s.record.clone()))
+    }
+
+    async fn rotate_token(&self, id: &ServerId, hash: TokenHash) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let server = state.servers.get_mut(id).ok_or_else(|| not_found(id))?;
+        server.token = hash;
+        Ok(())
+    }
+
+    async fn delete_server(&self, id: &ServerId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.servers.remove(id).ok_or_else(|| not_found(id))?;
+        state.states.retain(|(_, server, _), _| server != id);
+        Ok(())
+    }
+
+    async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError> {
+        let mut state = self.lock();
+        // All or nothing: an unknown server refuses the whole call.
+        if let Some(s) = snapshots
+            .iter()
+            .find(|s| !state.servers.contains_key(&s.server_id))
+        {
+            return Err(not_found(&s.server_id));
+        }
+        let mut receipt = IngestReceipt::default();
+        for snapshot in snapshots {
+            let server = state
+                .servers
+                .get_mut(&snapshot.server_id)
+                .ok_or_else(|| not_found(&snapshot.server_id))?;
+            let t = snapshot.timestamp.as_millis();
+            if !server.reports.insert(t) {
+                receipt.duplicates += 1;
+                continue;
+            }
+            receipt.stored += 1;
+            for family in &snapshot.metrics {
+                for sample in &family.samples {
+                    let series = server
+                        .series
+                        .entry((family.name.clone(), sample.labels.clone()))
+                        .or_insert_with(|| SeriesData {
+                            kind: family.kind,
+                            unit: family.unit.clone(),
+                            ..SeriesData::default()
+                        });
+                    series.raw.insert(t, sample.value);
+                    let one = Bucket::one(t, sample.value);
+                    for (tier, width) in
+                        [(&mut series.minute, MINUTE_MS), (&mut series.hour, HOUR_MS)]
+                    {
+                        tier.entry(window(t, width))
+                            .and_modify(|b| b.add(&one))
+                            .or_insert(one);
+                    }
+                    if series.last.is_none_or(|(lt, _)| t >= lt) {
+                        series.last = Some((t, sample.value));
+                    }
+                }
+            }
+            let newer = server
+                .latest
+                .as_ref()
+                .is_none_or(|l| l.timestamp <= snapshot.timestamp);
+            if newer {
+                let record = &mut server.record;
+                record.last_seen = Some(snapshot.timestamp);
+                if let Some(interval) = snapshot.interval_secs {
+                    record.interval_secs = Some(interval);
+                }
+                if let Some(host) = &snapshot.host {
+                    record.hostname = Some(host.hostname.clone());
+                    record.os = Some(host.os.clone());
+                }
+                server.latest = Some(Arc::new(snapshot));
+            }
+        }
+        Ok(receipt)
+    }
+
+    async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Arc<Snapshot>>, StoreError> {
+        Ok(self.lock().servers.get(id).and_then(|s| s.latest.clone()))
+    }
+
+    async fn latest_snapshots(&self) -> Result<Vec<Arc<Snapshot>>, StoreError> {
+        Ok(self
+            .lock()
+            .servers
+            .values()
+            .filter_map(|s| s.latest.clone())
+            .collect())
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
+        let (from, to) = (query.from.as_millis(), query.to.as_millis());
+        if to < from {
+            return Err(StoreError::InvalidInput(format!(
+                "from {} is after to {}",
+                query.from, query.to
+            )));
+        }
+        // The step: given, or the range over max_points, rounded up to the
+        // resolution of the tier it falls in (as the SQL stores do).
+        let step = {
+            let raw = query.step.map_or_else(
+                || {
+                    let points = i64::from(query.max_points.max(1));
+                    ((to - from) + points - 1) / points
+                },
+                |s| s.as_millis() as i64,
+            );
+            let step = raw.max(1000);
+            let unit = if step >= HOUR_MS {
+                HOUR_MS
+            } else if step >= MINUTE_MS {
+                MINUTE_MS
+            } else {
+                1000
+            };
+            (step + unit - 1) / unit * unit
+        };
+        let tier = if step >= HOUR_MS {
+            Tier::Hour
+        } else if step >= MINUTE_MS {
+            Tier::Minute
+        } else {
+            Tier::Raw
+        };
+        let state = self.lock();
+        let server = state
+            .servers
+            .get(&query.server_id)
+            .ok_or_else(|| not_found(&query.server_id))?;
+        let mut series = Vec::new();
+        for ((metric, labels), data) in &server.series {
+            if *metric != query.metric || !matches_all(&query.matchers, labels) {
+                continue;
+            }
+            let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
+            let mut put = |t: i64, b: &Bucket| {
+                if t >= from && t < to {
+                    buckets
+                        .entry(window(t, step))
+                        .and_modify(|x| x.add(b))
+                        .or_insert(*b);
+                }
+            };
+            match tier {
+                Tier::Raw => data
+                    .raw
+                    .range(from..to)
+                    .for_each(|(t, v)| put(*t, &Bucket::one(*t, *v))),
+                Tier::Minute => data.minute.iter().for_each(|(t, b)| put(*t, b)),
+                Tier::Hour => data.hour.iter().for_each(|(t, b)| put(*t, b)),
+            }
+            if buckets.is_empty() {
+                continue;
+            }
+            series.push(Series {
+                metric: metric.clone(),
+                labels: labels.clone(),
+                kind: data.kind,
+                unit: data.unit.clone(),
+                points: buckets.iter().map(|(t, b)| b.point(*t)).collect(),
+            });
+        }
+        Ok(History {
+            step_secs: (step / 1000) as u64,
+            tier,
+            series,
+        })
+    }
+
+    async fn series(&self, id: &ServerId) -> Result<Vec<SeriesInfo>, StoreError> {
+        let state = self.lock();
+        let server = state.servers.get(id).ok_or_else(|| not_found(id))?;
+        Ok(server
+            .series
+            .iter()
+            .map(|((metric, labels), data)| SeriesInfo {
+                metric: metric.clone(),
+                labels: labels.clone(),
+                kind: data.kind,
+                unit: data.unit.clone(),
+                last_value: data.last.map(|(_, v)| v),
+                last_seen: data.last.map(|(t, _)| Timestamp::from_millis(t)),
+            })
+            .collect())
+    }
+
+    async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
+        Ok(self.lock().rules.values().cloned().collect())
+    }
+
+    async fn put_alert_rule(&self, mut rule: AlertRule) -> Result<AlertRule, StoreError> {
+        let mut state = self.lock();
+        if rule.id.is_empty() {
+            state.next_id += 1;
+            rule.id = format!("rule-{}", state.next_id);
+        }
+        state.rules.insert(rule.id.clone(), rule.clone());
+        Ok(rule)
+    }
+
+    async fn delete_alert_rule(&self, id: &str) -> Result<(), StoreError> {
+        self.lock()
+            .rules
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| StoreError::NotFound(format!("alert rule {id}")))
+    }
+
+    async fn append_alert_events(
+        &self,
+        events: &[AlertEvent],
+    ) -> Result<Vec<AlertEvent>, StoreError> {
+        let mut state = self.lock();
+        let mut stored = Vec::with_capacity(events.len());
+        for event in events {
+            state.next_id += 1;
+            let mut event = event.clone();
+            event.id = state.next_id;
+            state.events.push(event.clone());
+            stored.push(event);
+        }
+        Ok(stored)
+    }
+
+    async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError> {
+        let limit = if filter.limit == 0 {
+            1000
+        } else {
+            filter.limit
+        };
+        Ok(self
+            .lock()
+            .events
+            .iter()
+            .rev()
+            .filter(|e| filter.server_id.as_ref().is_none_or(|s| *s == e.server_id))
+            .filter(|e| filter.rule_id.as_ref().is_none_or(|r| *r == e.rule_id))
+            .filter(|e| filter.since.is_none_or(|s| e.at >= s))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError> {
+        Ok(self.lock().states.values().cloned().collect())
+    }
+
+    async fn save_alert_states(&self, states: &[AlertStateRecord]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        for s in states {
+            state.states.insert(
+                (s.rule_id.clone(), s.server_id.clone(), s.labels.clone()),
+                s.clone(),
+            );
+        }
+        Ok(())
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(self.lock().settings.get(key).cloned())
+    }
+
+    async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        self.lock().settings.insert(key.to_owned(), value.clone());
+        Ok(())
+    }
+
+    async fn enforce_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now: Timestamp,
+    ) -> Result<RetentionReport, StoreError> {
+        let cutoff = |d: Duration| now.as_millis().saturating_sub(d.as_millis() as i64);
+        let (raw, minute, hour) = (
+            cutoff(policy.raw),
+            cutoff(policy.minute),
+            cutoff(policy.hour),
+        );
+        let mut report = RetentionReport::default();
+        let mut state = self.lock();
+        for server in state.servers.values_mut() {
+            for data in server.series.values_mut() {
+                let before = (data.raw.len(), data.minute.len(), data.hour.len());
+                data.raw = data.raw.split_off(&raw);
+                // A bucket goes once it has ended before the cutoff.
+                data.minute.retain(|t, _| t + MINUTE_MS > minute);
+                data.hour.retain(|t, _| t + HOUR_MS > hour);
+                report.raw_deleted += (before.0 - data.raw.len()) as u64;
+                report.minute_deleted += (before.1 - data.minute.len()) as u64;
+                report.hour_deleted += (before.2 - data.hour.len()) as u64;
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_memory_store_conforms() {
+        crate::testing::store::conformance(&super::MemoryStore::new()).await;
+    }
+}
