@@ -61,7 +61,171 @@ impl std::fmt::Debug for Agent {
     }
 }
 
+/// Why an agent could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// No server id was given.
+    #[error("give the agent a server id (with_server_id)")]
+    MissingServerId,
+    /// The interval is out of range.
+    #[error("interval {0:?} is out of range: give 100 ms to 24 h")]
+    Interval(Duration),
+    /// No collector was added.
+    #[error("give the agent at least one collector (with_collector, with_builtin_collectors)")]
+    NoCollector,
+    /// A built-in collector could not be made.
+    #[error("collector {name}: {source}")]
+    Collector {
+        /// The collector's name.
+        name: String,
+        /// Why.
+        source: monitor_core::CollectError,
+    },
+}
+
+/// Assembles an [`Agent`]: collectors, exporters, interval, with a fallible
+/// [`AgentBuilder::build`]. The stock binary uses it too.
+///
+/// ```
+/// use std::time::Duration;
+/// use monitor_agent::Agent;
+/// use monitor_core::ServerId;
+///
+/// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let agent = Agent::builder()
+///     .with_server_id(ServerId::new("srv-01")?)
+///     .with_interval(Duration::from_secs(5))
+///     .with_builtin_collectors(&["memory", "cpu"])
+///     .build()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Default)]
+pub struct AgentBuilder {
+    server_id: Option<ServerId>,
+    interval: Option<Duration>,
+    paths: monitor_collectors::HostPaths,
+    collectors: Vec<Box<dyn Collector>>,
+    builtin: Vec<String>,
+    exporters: Vec<Box<dyn Exporter>>,
+}
+
+impl std::fmt::Debug for AgentBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentBuilder")
+            .field("server_id", &self.server_id)
+            .field("interval", &self.interval)
+            .field("builtin", &self.builtin)
+            .field(
+                "collectors",
+                &self.collectors.iter().map(|c| c.name()).collect::<Vec<_>>(),
+            )
+            .field(
+                "exporters",
+                &self.exporters.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl AgentBuilder {
+    /// The id snapshots carry (required).
+    pub fn with_server_id(mut self, id: ServerId) -> Self {
+        self.server_id = Some(id);
+        self
+    }
+
+    /// How often to collect (default 5 s; 100 ms to 24 h).
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = Some(interval);
+        self
+    }
+
+    /// Where the host's `/proc` and `/sys` are for the built-in collectors
+    /// (when the agent runs in a container).
+    pub fn with_host_paths(mut self, paths: monitor_collectors::HostPaths) -> Self {
+        self.paths = paths;
+        self
+    }
+
+    /// Built-in collectors by name (`memory`, `cpu`, `disk`, `network`,
+    /// `system`, `docker`: [`monitor_collectors::BUILTIN`]), made at `build`.
+    pub fn with_builtin_collectors(mut self, names: &[&str]) -> Self {
+        self.builtin.extend(names.iter().map(|n| (*n).to_owned()));
+        self
+    }
+
+    /// A collector of yours.
+    pub fn with_collector(mut self, collector: Box<dyn Collector>) -> Self {
+        self.collectors.push(collector);
+        self
+    }
+
+    /// An exporter given every snapshot (wrap it in an `Arc` to keep a
+    /// handle).
+    pub fn with_exporter(mut self, exporter: Box<dyn Exporter>) -> Self {
+        self.exporters.push(exporter);
+        self
+    }
+
+    /// The agent.
+    ///
+    /// # Errors
+    /// [`AgentError`]: no server id, an interval out of range, no
+    /// collector, or a built-in collector that cannot be made.
+    pub fn build(self) -> Result<Agent, AgentError> {
+        let server_id = self.server_id.ok_or(AgentError::MissingServerId)?;
+        let interval = self.interval.unwrap_or(Duration::from_secs(5));
+        if !(Duration::from_millis(100)..=Duration::from_secs(86_400)).contains(&interval) {
+            return Err(AgentError::Interval(interval));
+        }
+        let mut agent = Agent::new(server_id, interval);
+        for name in &self.builtin {
+            let collector = monitor_collectors::builtin(name, &self.paths).map_err(|source| {
+                AgentError::Collector {
+                    name: name.clone(),
+                    source,
+                }
+            })?;
+            agent = agent.with_collector(collector);
+        }
+        for collector in self.collectors {
+            agent = agent.with_collector(collector);
+        }
+        if agent.collectors.is_empty() {
+            return Err(AgentError::NoCollector);
+        }
+        for exporter in self.exporters {
+            agent = agent.with_exporter(exporter);
+        }
+        Ok(agent)
+    }
+}
+
 impl Agent {
+    /// A builder (see [`AgentBuilder`]).
+    pub fn builder() -> AgentBuilder {
+        AgentBuilder::default()
+    }
+
+    /// Collects every interval and hands each snapshot to the exporters
+    /// ([`Agent::tick`]) until `shutdown` completes; then call
+    /// [`Agent::shutdown`]. For pushing to a monitor server, see
+    /// [`push::run`].
+    pub async fn run(&mut self, shutdown: impl std::future::Future<Output = ()>) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = ticker.tick() => {
+                    self.tick().await;
+                }
+            }
+        }
+    }
+
     /// An agent for `server_id` collecting every `interval`, with no collector yet.
     pub fn new(server_id: ServerId, interval: Duration) -> Self {
         Agent {

@@ -48,16 +48,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         proc: settings.host_proc.clone(),
         sys: settings.host_sys.clone(),
     };
-    let mut agent = Agent::new(settings.server_id.clone(), settings.interval);
+    let mut builder = Agent::builder()
+        .with_server_id(settings.server_id.clone())
+        .with_interval(settings.interval)
+        .with_host_paths(paths.clone());
     for name in &settings.collectors {
-        let collector = if name == "docker" {
-            docker_collector(&paths, settings.docker_host.clone())?
+        builder = if name == "docker" {
+            builder.with_collector(docker_collector(&paths, settings.docker_host.clone())?)
         } else {
-            monitor_collectors::builtin(name, &paths)
-                .with_context(|| format!("cannot start collector {name}"))?
+            builder.with_builtin_collectors(&[name.as_str()])
         };
-        agent = agent.with_collector(collector);
     }
+    let mut agent = builder.build()?;
 
     match settings.mode {
         Mode::Once => {
@@ -110,20 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     monitor_agent::push::run(&mut agent, &pusher, settings.interval, stopped())
                         .await;
                 }
-                None => {
-                    let mut ticker = tokio::time::interval(settings.interval);
-                    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    let stop = stopped();
-                    tokio::pin!(stop);
-                    loop {
-                        tokio::select! {
-                            _ = &mut stop => break,
-                            _ = ticker.tick() => {
-                                agent.tick().await;
-                            }
-                        }
-                    }
-                }
+                None => agent.run(stopped()).await,
             }
             if let Some(task) = listening {
                 let _ = task.await;

@@ -43,6 +43,7 @@ pub struct AppState {
     alerts: Option<crate::alerts::Alerts>,
     metrics: Arc<ServerMetrics>,
     store_stats: Option<StoreStats>,
+    exporters: Option<crate::fanout::ExportQueue>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -72,6 +73,7 @@ impl AppState {
             alerts: None,
             metrics: Arc::default(),
             store_stats: None,
+            exporters: None,
         }
         .with_limits(&LimitSettings::default())
         .with_retention(&RetentionSettings::default())
@@ -113,6 +115,19 @@ impl AppState {
     pub fn with_store_stats(mut self, stats: StoreStats) -> Self {
         self.store_stats = Some(stats);
         self
+    }
+
+    /// Hands every accepted batch to the exporters behind `queue`.
+    pub fn with_exporters(mut self, queue: crate::fanout::ExportQueue) -> Self {
+        self.exporters = Some(queue);
+        self
+    }
+
+    /// Waits for the exporters to finish what is queued (at shutdown).
+    pub async fn flush_exporters(&self) {
+        if let Some(queue) = &self.exporters {
+            queue.flush().await;
+        }
     }
 
     /// The largest request body accepted, inflated (`limits.max_body_bytes`).
@@ -462,7 +477,14 @@ async fn ingest_body(
             .map(monitor_core::Snapshot::sample_count)
             .sum(),
     );
+    // A copy for the exporters, only when there are some.
+    let for_exporters = state.exporters.as_ref().map(|_| snapshots.clone());
     let receipt = state.store.ingest(snapshots).await?;
+    if let (Some(queue), Some(batch)) = (&state.exporters, for_exporters)
+        && receipt.stored > 0
+    {
+        queue.offer(batch);
+    }
     // A batch of replays older than what the server has publishes nothing.
     if receipt.stored > 0
         && let Some(snapshot) = for_stream

@@ -1,0 +1,398 @@
+//! [`Server`] and its builder: everything `monitor-server` runs, assembled
+//! from a configuration, a store, notifiers and exporters. The stock binary
+//! is this builder and a command line; a server of your own is a short
+//! `main`:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use monitor_core::testing::RecordingNotifier;
+//! use monitor_server::config::ServerConfig;
+//! use monitor_server::server::Server;
+//!
+//! # async fn run() -> Result<(), monitor_server::server::ServerError> {
+//! let mut config = ServerConfig::default();
+//! config.listen = "127.0.0.1:8001".parse().expect("an address");
+//! let server = Server::builder()
+//!     .with_config(config)
+//!     .with_notifier(Arc::new(RecordingNotifier::new()))
+//!     .build()
+//!     .await?;
+//! server.serve(std::future::pending()).await
+//! # }
+//! ```
+//!
+//! What `build` does, in order: checks the configuration; opens the store
+//! (the one given, or the database of `database_url`: SQLite in `data_dir`
+//! by default); finds the admin token (given, `tokens.admin_token_file`, or
+//! generated once in `<data_dir>/admin.token`, mode 0600) and the read token
+//! (given or `tokens.dashboard_token_file`; none leaves reads open); sets up
+//! TLS (`tls.*`); starts the alert engine with the webhooks of `[alerts]`
+//! and the notifiers given; starts the OTLP relay of `[otlp]` and a queue
+//! that hands accepted snapshots to the exporters given.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use monitor_core::{Exporter, Notifier, Store};
+
+use crate::api::AppState;
+use crate::auth::{Scope, Token};
+use crate::config::{ConfigError, ServerConfig};
+
+/// Why a server could not be built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A setting is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] monitor_core::StoreError),
+    /// A file or the network failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A token is unusable.
+    #[error("{0}")]
+    Token(String),
+    /// A notifier or exporter of the configuration could not be made.
+    #[error("{0}")]
+    Plugin(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
+    let what = what.into();
+    move |source| ServerError::Io { what, source }
+}
+
+/// Assembles a [`Server`]; see the module docs.
+#[derive(Default)]
+pub struct ServerBuilder {
+    config: ServerConfig,
+    store: Option<Arc<dyn Store>>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+    exporters: Vec<Box<dyn Exporter>>,
+    admin: Option<Token>,
+    dashboard: Option<Token>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("listen", &self.config.listen)
+            .field("store", &self.store.as_ref().map(|s| s.name().to_owned()))
+            .field(
+                "notifiers",
+                &self.notifiers.iter().map(|n| n.name()).collect::<Vec<_>>(),
+            )
+            .field(
+                "exporters",
+                &self.exporters.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// Every setting (default: [`ServerConfig::default`]).
+    pub fn with_config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// A store of yours instead of the database of `database_url`.
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// A notifier for alerts, beside the webhooks of `[alerts]`.
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(notifier);
+        self
+    }
+
+    /// An exporter given every accepted snapshot (from a queue: a slow
+    /// exporter never delays ingest; when the queue is full, snapshots are
+    /// dropped for it with a warning).
+    pub fn with_exporter(mut self, exporter: Box<dyn Exporter>) -> Self {
+        self.exporters.push(exporter);
+        self
+    }
+
+    /// The admin token (the binary passes `MONITOR_ADMIN_TOKEN`).
+    pub fn with_admin_token(mut self, token: Token) -> Self {
+        self.admin = Some(token);
+        self
+    }
+
+    /// The read token (the binary passes `DASHBOARD_TOKEN`).
+    pub fn with_dashboard_token(mut self, token: Token) -> Self {
+        self.dashboard = Some(token);
+        self
+    }
+
+    /// Builds the server (see the module docs).
+    ///
+    /// # Errors
+    /// [`ServerError`] naming what is wrong: a setting, a file, TLS, the
+    /// store.
+    pub async fn build(self) -> Result<Server, ServerError> {
+        let config = self.config;
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )))?;
+        let mut ca = None;
+        let tls = if config.tls.self_signed {
+            let files = crate::tls::self_signed(&config.data_dir.join("tls"), &config.tls.names)?;
+            let tls = crate::tls::server_config(&files.cert, &files.key)?;
+            ca = Some(files.ca);
+            Some(tls)
+        } else if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+            Some(crate::tls::server_config(cert, key)?)
+        } else {
+            None
+        };
+        let (store, stats): (Arc<dyn Store>, Option<crate::metrics::StoreStats>) = match self.store
+        {
+            Some(store) => (store, None),
+            None => {
+                let mut options = monitor_store::StoreOptions::from_url(&config.database_url())?;
+                options.latest_in_memory = config.cache_max_items;
+                options.retention = config.retention.policy();
+                let sql = Arc::new(monitor_store::SqlStore::open(options).await?);
+                let stats = Arc::clone(&sql);
+                (sql, Some(Arc::new(move || stats.stats())))
+            }
+        };
+        let (admin, admin_file) = match self.admin {
+            Some(token) => (token, None),
+            None => admin_token(&config)?,
+        };
+        let dashboard = match self.dashboard {
+            Some(token) => Some(token),
+            None => match &config.tokens.dashboard_token_file {
+                Some(path) => Some(read_secret(path, "tokens.dashboard_token_file")?),
+                None => None,
+            },
+        };
+        if dashboard.is_none() && !config.listen.ip().is_loopback() {
+            tracing::warn!(
+                "DASHBOARD_TOKEN is not set: anyone who reaches this address can read every server's metrics."
+            );
+        }
+        let mut state = AppState::new(Arc::clone(&store), &admin, dashboard.as_ref())
+            .with_limits(&config.limits)
+            .with_retention(&config.retention)
+            .with_stream_limits(&config.stream);
+        if let Some(stats) = stats {
+            state = state.with_store_stats(stats);
+        }
+        let hub = state.stream_hub();
+        let mut notifiers = webhooks(&config.alerts)?;
+        notifiers.extend(self.notifiers);
+        let settings = &config.alerts;
+        let alerts = crate::alerts::Alerts::start(
+            Arc::clone(&store),
+            Arc::clone(&hub),
+            crate::alerts::AlertOptions {
+                notifiers,
+                repeat_every: (!settings.repeat_every.is_zero()).then_some(settings.repeat_every),
+                dashboard_url: (!settings.dashboard_url.is_empty())
+                    .then(|| settings.dashboard_url.clone()),
+                retry_base: std::time::Duration::ZERO,
+            },
+        )
+        .await?;
+        let mut state = state.with_alerts(alerts);
+        if let Some(otlp) = config.otlp.exporter()? {
+            let exporter = monitor_agent::export::otlp::OtlpExporter::new(otlp)
+                .map_err(|e| ServerError::Plugin(format!("otlp: {e}")))?;
+            tracing::info!(url = %exporter.config().url(), interval = ?exporter.config().interval, "Relaying every host's metrics over OTLP.");
+            crate::relay::spawn(Arc::clone(&store), exporter);
+        }
+        if !self.exporters.is_empty() {
+            state = state.with_exporters(crate::fanout::ExportQueue::start(self.exporters));
+        }
+        Ok(Server {
+            config,
+            store,
+            state,
+            tls,
+            admin_file,
+            ca,
+        })
+    }
+}
+
+/// A server ready to serve: its router, store and files.
+pub struct Server {
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+    state: AppState,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    admin_file: Option<PathBuf>,
+    ca: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listen", &self.config.listen)
+            .field("tls", &self.tls.is_some())
+            .field("store", &self.store.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A builder with the defaults.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Its store.
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// The router (API, `/metrics`, the dashboard), to serve yourself or
+    /// to test with `tower::ServiceExt::oneshot`.
+    pub fn router(&self) -> axum::Router {
+        crate::api::router(self.state.clone())
+    }
+
+    /// Where the admin token was read or generated, when from a file.
+    pub fn admin_token_file(&self) -> Option<&Path> {
+        self.admin_file.as_deref()
+    }
+
+    /// The local CA of `tls.self_signed` (for agents' `--verify`).
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca.as_deref()
+    }
+
+    /// Serves on `listen` until `shutdown` completes: then ends the live
+    /// streams, lets requests in progress finish, and flushes the store.
+    ///
+    /// # Errors
+    /// [`ServerError::Io`] when the address cannot be bound;
+    /// [`ServerError::Store`] when the final flush fails.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServerError> {
+        let listen = self.config.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(io(format!("cannot listen on {listen}")))?;
+        tracing::info!(
+            address = %listen,
+            tls = self.tls.is_some(),
+            max_connections = self.config.limits.max_connections,
+            "Listening."
+        );
+        let hub = self.state.stream_hub();
+        let shutdown = async move {
+            shutdown.await;
+            hub.close();
+        };
+        let options = self.config.limits.serve_options(self.tls.clone());
+        crate::serve::serve(listener, self.router(), options, shutdown)
+            .await
+            .map_err(io("the HTTP server failed"))?;
+        tracing::info!("Shutting down: flushing the store.");
+        self.state.flush_exporters().await;
+        self.store.shutdown().await?;
+        Ok(())
+    }
+}
+
+/// The notifiers of `[[alerts.webhooks]]`.
+fn webhooks(
+    settings: &crate::config::AlertSettings,
+) -> Result<Vec<Arc<dyn Notifier>>, ServerError> {
+    let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
+    if settings.webhooks.is_empty() {
+        return Ok(notifiers);
+    }
+    let tls = crate::webhook::system_tls().map_err(|e| ServerError::Plugin(e.to_string()))?;
+    for webhook in &settings.webhooks {
+        let hook =
+            crate::webhook::Webhook::new(webhook.clone(), Arc::clone(&tls)).map_err(|e| {
+                ServerError::Plugin(format!("[[alerts.webhooks]] {:?}: {e}", webhook.name))
+            })?;
+        notifiers.push(Arc::new(hook));
+    }
+    Ok(notifiers)
+}
+
+/// The admin token: the file `tokens.admin_token_file`, else the one
+/// generated at the first start in `<data_dir>/admin.token` (mode 0600).
+fn admin_token(config: &ServerConfig) -> Result<(Token, Option<PathBuf>), ServerError> {
+    if let Some(path) = &config.tokens.admin_token_file {
+        return Ok((
+            read_secret(path, "tokens.admin_token_file")?,
+            Some(path.clone()),
+        ));
+    }
+    let path = config.data_dir.join("admin.token");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok((Token::from_secret(secret.trim().to_owned()), Some(path)));
+    }
+    let token = Token::generate(Scope::Admin)
+        .map_err(|e| ServerError::Token(format!("cannot make the admin token: {e}")))?;
+    write_private(&path, token.expose())?;
+    eprintln!(
+        "monitor-server: generated the admin token in {}",
+        path.display()
+    );
+    Ok((token, Some(path)))
+}
+
+/// A token from a file holding at least 16 characters.
+///
+/// # Errors
+/// [`ServerError`] naming the setting when the file is unreadable or short.
+pub fn read_secret(path: &Path, setting: &str) -> Result<Token, ServerError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(io(format!("{setting}: cannot read {}", path.display())))?;
+    let secret = text.trim();
+    if secret.len() < 16 {
+        return Err(ServerError::Token(format!(
+            "{setting}: {} holds fewer than 16 characters; put a long random token in it",
+            path.display()
+        )));
+    }
+    Ok(Token::from_secret(secret.to_owned()))
+}
+
+/// Writes `text` to a new file only its owner can read.
+///
+/// # Errors
+/// [`ServerError::Io`] when the file exists or cannot be written.
+pub fn write_private(path: &Path, text: &str) -> Result<(), ServerError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .map_err(io(format!("cannot create {}", path.display())))?;
+    writeln!(file, "{text}").map_err(io(format!("cannot write {}", path.display())))
+}

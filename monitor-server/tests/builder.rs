@@ -1,0 +1,140 @@
+//! A server of your own from the builder: a store, a notifier and an
+//! exporter of yours (here the in-memory doubles of monitor-core), served
+//! through its router.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use monitor_core::testing::{MemoryStore, RecordingExporter, RecordingNotifier};
+use monitor_core::{Collection, Labels, ServerId, Snapshot, Store, Timestamp, Unit, wire};
+use monitor_server::auth::{Scope, Token};
+use monitor_server::config::ServerConfig;
+use monitor_server::server::Server;
+use tower::ServiceExt;
+
+async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_of_your_own_with_its_store_notifier_and_exporter() {
+    let dir = std::env::temp_dir().join(format!("monitor-builder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.clone(),
+        ..ServerConfig::default()
+    };
+    let store = Arc::new(MemoryStore::new());
+    let notifier = RecordingNotifier::new();
+    let exporter = RecordingExporter::new();
+    let admin = Token::generate(Scope::Admin).unwrap();
+    let server = Server::builder()
+        .with_config(config)
+        .with_store(store.clone())
+        .with_notifier(Arc::new(notifier.clone()))
+        .with_exporter(Box::new(exporter.clone()))
+        .with_admin_token(admin.clone())
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(server.store().name(), "memory");
+    let app = server.router();
+    let json = |method: &str, path: &str, headers: &[(&str, &str)], body: String| {
+        let mut r = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.body(Body::from(body)).unwrap()
+    };
+    let (status, registered) = send(
+        &app,
+        json(
+            "POST",
+            "/api/register",
+            &[("x-admin-token", admin.expose())],
+            r#"{"server_id":"own-01"}"#.into(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = registered["token"].as_str().unwrap().to_owned();
+    let (status, _) = send(
+        &app,
+        json(
+            "POST",
+            "/api/alerts",
+            &[],
+            r#"{"cpu_total_percent": 50, "memory_used_percent": 90, "disk_used_percent": 90}"#
+                .into(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut c = Collection::new();
+    c.gauge("cpu_usage_percent", Unit::PERCENT, Labels::new(), 97.0);
+    let mut s = Snapshot::new(ServerId::new("own-01").unwrap(), Timestamp::now(), c);
+    s.interval_secs = Some(5.0);
+    let (status, body) = send(
+        &app,
+        json(
+            "POST",
+            "/api/metrics",
+            &[("x-auth-token", &token)],
+            String::from_utf8(wire::encode(&s).unwrap()).unwrap(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Stored in your store, exported by your exporter, alerted through
+    // your notifier.
+    assert!(
+        store
+            .latest_snapshot(&ServerId::new("own-01").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exporter.snapshots().is_empty() || notifier.notifications().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the exporter or the notifier got nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(exporter.snapshots()[0].server_id.as_str(), "own-01");
+    let n = &notifier.notifications()[0];
+    assert_eq!(n.event.rule_id, "cpu_total_percent");
+    assert_eq!(n.event.server_id.as_str(), "own-01");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_bad_configuration_is_refused_by_build() {
+    let config = ServerConfig {
+        listen: "0.0.0.0:8443".parse().unwrap(),
+        ..ServerConfig::default()
+    };
+    let error = Server::builder()
+        .with_config(config)
+        .build()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("--tls-self-signed"), "{error}");
+}
