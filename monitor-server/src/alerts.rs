@@ -515,10 +515,13 @@ impl Engine {
                 .servers
                 .get(&event.server_id)
                 .map_or_else(|| event.server_id.to_string(), |s| s.name.clone()),
-            dashboard_url: self
-                .dashboard_url
-                .as_ref()
-                .map(|base| format!("{}/servers/{}", base.trim_end_matches('/'), event.server_id)),
+            dashboard_url: self.dashboard_url.as_ref().map(|base| {
+                format!(
+                    "{}/#/server/{}",
+                    base.trim_end_matches('/'),
+                    event.server_id
+                )
+            }),
             repeat,
         };
         let mut queued = self.outboxes.is_empty();

@@ -60,6 +60,21 @@ fn invalid(setting: &str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A database URL with its password, if any, shown as `<hidden>`
+/// (`postgres://monitor:<hidden>@db/monitor`).
+pub fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<hidden>@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 /// Every setting of `monitor-server`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -417,6 +432,9 @@ impl ServerConfig {
                 *value = "<hidden>".into();
             }
         }
+        if let Some(url) = &mut shown.database_url {
+            *url = hide_password(url);
+        }
         for header in &mut shown.otlp.headers {
             if let Some((name, _)) = header.split_once('=') {
                 *header = format!("{name}=<hidden>");
@@ -772,6 +790,32 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("authorization = \"<hidden>\""), "{shown}");
+    }
+
+    #[test]
+    fn shown_configuration_hides_database_and_otlp_passwords() {
+        let config = ServerConfig::from_toml(
+            "database_url = \"postgres://monitor:pa:ss@db.internal/monitor\"\n[otlp]\nendpoint = \"http://c:4318\"\nheaders = [\"api-key=k3y\"]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let shown = config.to_toml();
+        assert!(
+            !shown.contains("pa:ss") && !shown.contains("k3y"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://monitor:<hidden>@db.internal/monitor"),
+            "{shown}"
+        );
+        assert!(shown.contains("api-key=<hidden>"), "{shown}");
+        assert_eq!(
+            hide_password("sqlite:///var/lib/m.db"),
+            "sqlite:///var/lib/m.db"
+        );
+        assert_eq!(
+            hide_password("postgres://monitor@db/m"),
+            "postgres://monitor@db/m"
+        );
     }
 
     #[test]

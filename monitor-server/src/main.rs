@@ -61,7 +61,12 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         builder = builder.with_admin_token(Token::from_secret(secret));
     }
     if let Ok(secret) = std::env::var("DASHBOARD_TOKEN") {
-        builder = builder.with_dashboard_token(Token::from_secret(secret));
+        if secret.trim().len() < 16 {
+            bail!(
+                "DASHBOARD_TOKEN is too short: use at least 16 characters (or unset it to leave reads open)"
+            );
+        }
+        builder = builder.with_dashboard_token(Token::from_secret(secret.trim().to_owned()));
     }
     let server = builder.build().await.context("cannot start the server")?;
     if let Some(ca) = server.ca_file() {

@@ -4,7 +4,7 @@
 //!
 //! `axum::serve` gives no access to hyper's settings, so a client that sent
 //! half a request head, or nothing after the handshake, held its connection
-//! (and its ~24 KiB of buffers) for ever. Here every connection is bounded:
+//! (and its ~21 KiB of buffers) for ever. Here every connection is bounded:
 //!
 //! | phase | bound |
 //! | --- | --- |
@@ -53,7 +53,7 @@ pub struct ServeOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Open connections at most, TLS handshakes in progress included. The
     /// server stops accepting while it holds this many; each idle one costs
-    /// about 24 KiB (docs/performance.md).
+    /// about 21 KiB (docs/performance.md).
     pub max_connections: usize,
     /// How long a client may take to finish the TLS handshake.
     pub handshake_timeout: Duration,

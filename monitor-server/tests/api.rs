@@ -1326,7 +1326,7 @@ async fn a_flaky_receiver_gets_each_transition_once() {
         assert_eq!(sent["event"]["state"], "firing");
         assert_eq!(
             sent["dashboard_url"],
-            "https://monitor.example/servers/srv-01"
+            "https://monitor.example/#/server/srv-01"
         );
     }
     // A restart sends nothing again for the same firing alert.

@@ -84,7 +84,7 @@ fn notification() -> Notification {
             message: "cpu_total_percent: cpu_usage_percent = 97.5 > 90 on srv-01".into(),
         },
         server_name: "srv-01".into(),
-        dashboard_url: Some("https://monitor.example/servers/srv-01".into()),
+        dashboard_url: Some("https://monitor.example/#/server/srv-01".into()),
         repeat: false,
     }
 }
