@@ -68,6 +68,20 @@ pub(crate) struct Cli {
     )]
     pub(crate) collectors: Vec<String>,
 
+    /// Also read metrics from the `*.prom` files of this directory
+    /// (Prometheus text format, as scripts and cron jobs write them).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) textfile_dir: Option<PathBuf>,
+
+    /// Also run this shell command every interval and read the metrics it
+    /// prints (Prometheus text or the JSON sample form); repeat for more.
+    #[arg(long, value_name = "COMMAND")]
+    pub(crate) exec: Vec<String>,
+
+    /// Seconds an --exec command may run before it is killed.
+    #[arg(long, default_value = "10", value_name = "SECONDS")]
+    pub(crate) exec_timeout: f64,
+
     /// Print one snapshot as JSON to standard output and exit (takes about a
     /// second: CPU % and rates are measured over it).
     #[arg(long, conflicts_with = "stdout")]
@@ -193,6 +207,9 @@ pub(crate) struct AgentFile {
     interval: Option<f64>,
     verify: Option<PathBuf>,
     collectors: Option<Vec<String>>,
+    textfile_dir: Option<PathBuf>,
+    exec: Option<Vec<String>>,
+    exec_timeout: Option<f64>,
     docker_host: Option<String>,
     host_proc: Option<PathBuf>,
     host_sys: Option<PathBuf>,
@@ -256,6 +273,17 @@ impl Cli {
         set(&mut self.interval, file.interval, given("interval"));
         set(&mut self.verify, file.verify.map(Some), given("verify"));
         set(&mut self.collectors, file.collectors, given("collectors"));
+        set(
+            &mut self.textfile_dir,
+            file.textfile_dir.map(Some),
+            given("textfile_dir"),
+        );
+        set(&mut self.exec, file.exec, given("exec"));
+        set(
+            &mut self.exec_timeout,
+            file.exec_timeout,
+            given("exec_timeout"),
+        );
         set(
             &mut self.docker_host,
             file.docker_host.map(Some),
@@ -358,6 +386,11 @@ pub(crate) struct Settings {
     pub(crate) server_id: ServerId,
     pub(crate) interval: Duration,
     pub(crate) collectors: Vec<String>,
+    /// `--textfile-dir`.
+    pub(crate) textfile_dir: Option<PathBuf>,
+    /// `--exec` commands with their timeout.
+    pub(crate) exec: Vec<String>,
+    pub(crate) exec_timeout: Duration,
     pub(crate) pretty: bool,
     pub(crate) docker_host: Option<String>,
     pub(crate) host_proc: PathBuf,
@@ -484,6 +517,23 @@ impl Cli {
         {
             problems.push(format!("--verify {}: {e}", path.display()));
         }
+        if let Some(dir) = &self.textfile_dir
+            && !dir.is_dir()
+        {
+            problems.push(format!(
+                "--textfile-dir {}: not a directory (create it, or leave the flag out)",
+                dir.display()
+            ));
+        }
+        if !(self.exec_timeout.is_finite() && (0.1..=3600.0).contains(&self.exec_timeout)) {
+            problems.push(format!(
+                "--exec-timeout {} is out of range: give seconds between 0.1 and 3600",
+                self.exec_timeout
+            ));
+        }
+        if self.exec.iter().any(|c| c.trim().is_empty()) {
+            problems.push("--exec: give a command (an empty one would run nothing)".into());
+        }
         if !self.host_proc.join("stat").exists() {
             problems.push(format!(
                 "--host-proc {}: no stat file there; point it at the host's /proc",
@@ -603,6 +653,9 @@ impl Cli {
             server_id,
             interval: Duration::from_secs_f64(self.interval),
             collectors,
+            textfile_dir: self.textfile_dir.clone(),
+            exec: self.exec.clone(),
+            exec_timeout: Duration::from_secs_f64(self.exec_timeout.clamp(0.1, 3600.0)),
             pretty: self.pretty,
             docker_host: self.docker_host.clone(),
             host_proc: self.host_proc.clone(),

@@ -59,6 +59,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             builder.with_builtin_collectors(&[name.as_str()])
         };
     }
+    if let Some(dir) = &settings.textfile_dir {
+        builder = builder.with_collector(Box::new(monitor_collectors::TextfileCollector::new(dir)));
+    }
+    for command in &settings.exec {
+        builder = builder.with_collector(Box::new(monitor_collectors::ExecCollector::new(
+            command.clone(),
+            settings.exec_timeout,
+        )));
+    }
     let mut agent = builder.build()?;
 
     match settings.mode {

@@ -11,6 +11,8 @@
 //! | [`NetworkCollector`] | `/proc/net/dev` | bytes/s and errors per interface |
 //! | [`SystemCollector`] | sysinfo | host name, OS, kernel, uptime, boot time |
 //! | [`DockerCollector`] (feature `docker`) | Docker API (bollard) + cgroup files | every container's state, health, restarts; CPU, memory, network, block I/O |
+//! | [`TextfileCollector`] | `*.prom` files of a directory | metrics that scripts and cron jobs write, Prometheus text format |
+//! | [`ExecCollector`] | a command's output | metrics that any program prints, Prometheus text or JSON |
 //!
 //! Each file says why it reads `/proc` directly or goes through sysinfo.
 //! Rates and percentages are differences between two calls: keep a collector
@@ -51,20 +53,25 @@ mod cpu;
 mod disk;
 #[cfg(feature = "docker")]
 mod docker;
+mod exec;
+pub mod exposition;
 mod memory;
 mod network;
 mod procfs;
 mod rates;
 mod system;
+mod textfile;
 
 pub use cpu::CpuCollector;
 pub use disk::{DiskCollector, DiskConfig, IGNORED_MOUNT_PREFIXES, PSEUDO_FSTYPES};
 #[cfg(feature = "docker")]
 pub use docker::{DockerCollector, DockerConfig};
+pub use exec::ExecCollector;
 pub use memory::MemoryCollector;
 pub use network::{NetworkCollector, NetworkConfig};
 pub use procfs::HostPaths;
 pub use system::SystemCollector;
+pub use textfile::TextfileCollector;
 
 use monitor_core::{CollectError, Collector};
 
