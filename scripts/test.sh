@@ -34,6 +34,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc "${locked[@]}" --workspace --all-features -
 
 step "examples run"
 cargo run "${locked[@]}" -q -p example-embed-collectors >/dev/null
+cargo run "${locked[@]}" -q -p example-custom-collector >/dev/null
 
 step "web dashboard: npm ci, unit tests, build"
 (cd monitor-server/web && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run build)
