@@ -7,7 +7,7 @@
 set -euo pipefail
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(docker postgres prometheus chromium)
+[ ${#want[@]} -eq 0 ] && want=(docker postgres prometheus chromium nginx)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -52,6 +52,9 @@ for service in "${want[@]}"; do
     # Debian's Chromium, which the dashboard's browser tests drive with
     # playwright-core (its own browser download is not available here).
     chromium) apt_install chromium ;;
+    # nginx for the test of the deployment guide's configuration (the test
+    # starts its own instance on loopback ports).
+    nginx) apt_install nginx-light || apt_install nginx ;;
     # The tests start their own throwaway cluster from these binaries
     # (initdb/pg_ctl, run as the postgres user the package creates).
     postgres) apt_install postgresql ;;
