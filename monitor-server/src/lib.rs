@@ -1,27 +1,34 @@
 //! # monitor-server
 //!
 //! The server: it registers hosts, accepts their agents' snapshots, keeps
-//! history in a [`monitor_core::Store`] and answers the dashboard and
-//! `curl` users, with SPEC.md's paths and headers.
+//! history in a [`monitor_core::Store`], evaluates alerts and notifies,
+//! exports to Prometheus and OTLP, and serves the dashboard, with SPEC.md's
+//! paths and headers.
 //!
-//! [`api::router`] builds the axum router over any store, so the server can
-//! be embedded or tested without a socket.
+//! [`server::Server::builder`] assembles all of it from a configuration, a
+//! store, notifiers and exporters; the `monitor-server` binary is that
+//! builder and a command line. [`api::router`] is the axum router over any
+//! store alone, to embed or to test without a socket.
 //!
 //! # Example
 //! ```no_run
 //! use std::sync::Arc;
-//! use monitor_server::api::{AppState, router};
-//! use monitor_server::auth::{Scope, Token};
-//! use monitor_store::{SqlStore, StoreOptions};
+//! use monitor_core::testing::{MemoryStore, RecordingNotifier};
+//! use monitor_server::config::ServerConfig;
+//! use monitor_server::server::Server;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = SqlStore::open(StoreOptions::sqlite("monitor.db")).await?;
-//! let admin = Token::generate(Scope::Admin)?;
-//! let app = router(AppState::new(Arc::new(store), &admin, None));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8001").await?;
-//! // Timeouts, a connection cap and TLS when options.tls is set.
-//! let options = monitor_server::serve::ServeOptions::default();
-//! monitor_server::serve::serve(listener, app, options, std::future::pending()).await?;
+//! let config = ServerConfig {
+//!     listen: "127.0.0.1:8001".parse()?,
+//!     ..ServerConfig::default()
+//! };
+//! let server = Server::builder()
+//!     .with_config(config)
+//!     .with_store(Arc::new(MemoryStore::new()))
+//!     .with_notifier(Arc::new(RecordingNotifier::new()))
+//!     .build()
+//!     .await?;
+//! server.serve(std::future::pending()).await?;
 //! # Ok(())
 //! # }
 //! ```
