@@ -155,6 +155,10 @@ struct State {
     /// A snapshot came from a server not in `servers` (registered since the
     /// last reload): the next tick reloads.
     unknown: bool,
+    /// Alerts with transitions evaluated but not yet stored (and told):
+    /// the catch-up leaves them alone, or it would tell a firing that its
+    /// own event tells again, or tell it after it resolved.
+    unrecorded: HashMap<monitor_core::alert::AlertKey, usize>,
 }
 
 impl Alerts {
@@ -196,6 +200,7 @@ impl Alerts {
                 servers: HashMap::new(),
                 silences: Vec::new(),
                 unknown: false,
+                unrecorded: HashMap::new(),
             }),
             io: tokio::sync::Mutex::new(()),
             outboxes,
@@ -219,6 +224,7 @@ impl Alerts {
             rules,
             servers,
             unknown,
+            unrecorded,
             ..
         } = &mut *state;
         // A server registered since the last reload is noted as seen now
@@ -247,9 +253,15 @@ impl Alerts {
         let tags: &[String] = &server.tags;
         let facts = ServerFacts::new(&snapshot.server_id, tags);
         let events = evaluator.on_snapshot(rules, &facts, snapshot);
+        if events.is_empty() {
+            return;
+        }
+        for event in &events {
+            *unrecorded.entry(event.key()).or_default() += 1;
+        }
         // Sent under the lock: the task stores transitions in the order
         // they happened.
-        if !events.is_empty() && self.tx.send(events).is_err() {
+        if self.tx.send(events).is_err() {
             tracing::error!("The alert engine has stopped; a transition was not stored.");
         }
     }
@@ -337,9 +349,11 @@ impl Engine {
                 events = rx.recv() => {
                     let Some(events) = events else { break };
                     let count = events.len();
+                    let keys: Vec<_> = events.iter().map(AlertEvent::key).collect();
                     if let Err(error) = self.record(events).await {
                         tracing::error!(%error, count, "Could not store alert transitions; the alerts keep their new states.");
                     }
+                    self.recorded(keys);
                 }
                 _ = tick.tick() => {
                     ticks += 1;
@@ -354,6 +368,22 @@ impl Engine {
                     if let Err(error) = self.tick(Timestamp::now()).await {
                         tracing::error!(%error, "Could not evaluate host-offline rules.");
                     }
+                }
+            }
+        }
+    }
+
+    /// Notes that the transitions of `keys`, sent by [`Alerts::evaluate`],
+    /// are stored.
+    fn recorded(&self, keys: Vec<monitor_core::alert::AlertKey>) {
+        let mut state = lock(&self.state);
+        for key in keys {
+            if let std::collections::hash_map::Entry::Occupied(mut entry) =
+                state.unrecorded.entry(key)
+            {
+                *entry.get_mut() -= 1;
+                if *entry.get() == 0 {
+                    entry.remove();
                 }
             }
         }
@@ -469,10 +499,20 @@ impl Engine {
             };
             Some((event, repeat))
         };
+        let waiting = |r: &AlertStateRecord| {
+            state
+                .unrecorded
+                .contains_key(&monitor_core::alert::AlertKey {
+                    rule_id: r.rule_id.clone(),
+                    server_id: r.server_id.clone(),
+                    labels: r.labels.clone(),
+                })
+        };
         let mut due: Vec<(AlertEvent, bool)> = state
             .evaluator
             .unnotified_firing()
             .into_iter()
+            .filter(|r| !waiting(r))
             .filter_map(|r| still(r, false))
             .collect();
         if let Some(every) = self.repeat_every {

@@ -1341,6 +1341,39 @@ async fn a_flaky_receiver_gets_each_transition_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A tick's catch-up running between an evaluation and the write of its
+/// firing transition must not make a second notification.
+#[tokio::test]
+async fn a_tick_racing_a_transition_notifies_once() {
+    let (hook, got) = hook_receiver(0).await;
+    let dir = std::env::temp_dir().join(format!("monitor-race-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, alerts, _store) = fixture_with_alerts(&dir, notify_options(&hook)).await;
+    register(&f, "srv-01").await;
+    for round in 0..20 {
+        let mut s = snapshot("srv-01", Timestamp::now());
+        s.metrics[0].samples[0].value = if round % 2 == 0 { 99.0 } else { 10.0 };
+        alerts.evaluate(&s);
+        alerts.tick(Timestamp::now()).await.unwrap();
+    }
+    let status = poll(&f, "/api/alerts/notifiers", |b| b[0]["delivered"] == 20).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let got = got.lock().unwrap();
+    let states: Vec<String> = got
+        .iter()
+        .map(|b| {
+            let v: Value = serde_json::from_slice(b).unwrap();
+            v["event"]["state"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(got.len(), 20, "{status} {states:?}");
+    assert!(
+        states.chunks(2).all(|c| c == ["firing", "resolved"]),
+        "{states:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_silence_holds_notifications_until_it_ends() {
     let (hook, got) = hook_receiver(0).await;

@@ -688,13 +688,15 @@ mod tests {
         let rules = std::slice::from_ref(&r);
         let mut e = Evaluator::default();
         let hot = |t| snap("srv-01", t, "cpu_usage_percent", &[(Labels::new(), 99.0)]);
-        assert_eq!(e.on_snapshot(rules, &facts, &hot(0)).len(), 1);
+        let fired = e.on_snapshot(rules, &facts, &hot(0));
+        assert_eq!(fired.len(), 1);
         assert_eq!(e.unnotified_firing().len(), 1);
         let key = AlertKey {
             rule_id: "cpu".into(),
             server_id: server.clone(),
             labels: Labels::new(),
         };
+        assert_eq!(fired[0].key(), key);
         e.notified(&key, Timestamp::from_millis(0));
         let saved = e.take_changed();
         assert_eq!(saved.len(), 1);

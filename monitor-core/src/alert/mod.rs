@@ -499,6 +499,15 @@ impl AlertEvent {
         self.state == AlertState::Firing
             || (self.state == AlertState::Resolved && self.from == AlertState::Firing)
     }
+
+    /// The alert it belongs to.
+    pub fn key(&self) -> AlertKey {
+        AlertKey {
+            rule_id: self.rule_id.clone(),
+            server_id: self.server_id.clone(),
+            labels: self.labels.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
