@@ -493,8 +493,12 @@ impl Cli {
             if let Some(url) = &self.server
                 && let Some(rest) = url.strip_prefix("http://")
             {
-                let host = rest.split('/').next().unwrap_or("");
-                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                let authority = rest.split('/').next().unwrap_or("");
+                // `[::1]:8001`, `[::1]`, `127.0.0.1:8001`, `localhost`.
+                let host = match authority.find(']') {
+                    Some(end) if authority.starts_with('[') => &authority[..=end],
+                    _ => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+                };
                 let loopback = host == "localhost"
                     || host == "[::1]"
                     || host
@@ -709,6 +713,31 @@ mod tests {
         assert_eq!(cli.collectors, ["memory", "cpu"]);
         let e = toml::from_str::<AgentFile>("token = \"secret\"\n").unwrap_err();
         assert!(e.to_string().contains("token"), "{e}");
+    }
+
+    #[test]
+    fn plain_http_is_for_this_machine_only_ipv6_included() {
+        for (url, ok) in [
+            ("http://[::1]", true),
+            ("http://[::1]:8001/", true),
+            ("http://127.0.0.1:8001", true),
+            ("http://localhost", true),
+            ("http://monitor.example:8001", false),
+            ("http://[2001:db8::1]:8001", false),
+        ] {
+            let cli = Cli::try_parse_from([
+                "monitor-agent",
+                "--server",
+                url,
+                "--server-id",
+                "x",
+                "--token",
+                "t0ken",
+            ])
+            .unwrap_or_else(|e| panic!("{e}"));
+            let result = cli.settings().map(|_| ());
+            assert_eq!(result.is_ok(), ok, "{url}: {result:?}");
+        }
     }
 
     #[test]

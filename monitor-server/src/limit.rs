@@ -55,7 +55,10 @@ impl RateLimiter {
     }
 
     /// Takes `n` tokens for `key`, or says how long until they are there
-    /// (then nothing is taken). More than the burst is never granted.
+    /// (then nothing is taken). A request costing more than the burst (a
+    /// replay batch larger than `ingest_burst`) is granted on a full bucket
+    /// and leaves it in debt, so the ones after it wait longer: it is
+    /// throttled, never refused for ever.
     ///
     /// # Errors
     /// The wait before `n` tokens are available.
@@ -74,11 +77,12 @@ impl RateLimiter {
             at: now,
         });
         self.refill(bucket, now);
-        if bucket.tokens >= n {
+        let needed = n.min(self.burst);
+        if bucket.tokens >= needed {
             bucket.tokens -= n;
             Ok(())
         } else {
-            let missing = n.min(self.burst) - bucket.tokens;
+            let missing = needed - bucket.tokens;
             Err(Duration::from_secs_f64(missing / self.rate))
         }
     }
@@ -179,8 +183,17 @@ mod tests {
         );
         assert!(l.exhausted("a"));
         assert!(!l.exhausted("b"), "keys are independent");
-        assert!(l.take("b", 6.0).is_err(), "never more than the burst");
         std::thread::sleep(Duration::from_millis(120));
         assert!(l.take("a", 1.0).is_ok(), "refilled at the rate");
+        // More than the burst at once: granted on a full bucket, paid back.
+        assert!(
+            l.take("b", 8.0).is_ok(),
+            "a batch above the burst is not refused for ever"
+        );
+        let wait = l.take("b", 1.0).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(350),
+            "the debt is paid back first: {wait:?}"
+        );
     }
 }

@@ -9,11 +9,12 @@
 //! with `Title`, `Priority` and `Tags` headers) accept as they are.
 //!
 //! # Signature
-//! With a secret, every request carries
-//! `X-Monitor-Signature: sha256=<hex of HMAC-SHA256(secret, body)>` and
-//! `X-Monitor-Timestamp` (Unix seconds when it was sent). A receiver
-//! computes the HMAC of the raw body it got with the shared secret, compares
-//! it in constant time with the header, and may refuse old timestamps.
+//! With a secret, every request carries `X-Monitor-Timestamp` (Unix seconds
+//! when it was sent) and
+//! `X-Monitor-Signature: sha256=<hex of HMAC-SHA256(secret, "<timestamp>." + body)>`.
+//! A receiver computes the HMAC of the timestamp header, a dot and the raw
+//! body it got, compares it in constant time with the header, and refuses
+//! old timestamps: the timestamp is signed, so a replay cannot freshen it.
 //!
 //! # Outbound safety
 //! Before each delivery the host is resolved and every address checked: a
@@ -177,13 +178,11 @@ impl Notifier for Webhook {
             .build()
             .map_err(|e| NotifyError::Other(Box::new(e)))?;
         let (body, content_type, extra) = render(self.config.format, notification);
+        let timestamp = (monitor_core::Timestamp::now().as_millis() / 1000).to_string();
         let mut request = client
             .post(&self.config.url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
-            .header(
-                "x-monitor-timestamp",
-                (monitor_core::Timestamp::now().as_millis() / 1000).to_string(),
-            );
+            .header("x-monitor-timestamp", &timestamp);
         for (name, value) in extra
             .iter()
             .map(|(k, v)| (k, v))
@@ -194,7 +193,10 @@ impl Notifier for Webhook {
         if let Some(secret) = &self.config.secret {
             request = request.header(
                 "x-monitor-signature",
-                format!("sha256={}", hex(&hmac_sha256(secret.as_bytes(), &body))),
+                format!(
+                    "sha256={}",
+                    hex(&hmac_sha256(secret.as_bytes(), &signed(&timestamp, &body)))
+                ),
             );
         }
         let response = request.body(body).send().await.map_err(|e| {
@@ -303,6 +305,15 @@ pub fn system_tls() -> Result<Arc<rustls::ClientConfig>, NotifyError> {
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// What the signature covers: the timestamp header, a dot, the body.
+pub fn signed(timestamp: &str, body: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(timestamp.len() + 1 + body.len());
+    message.extend_from_slice(timestamp.as_bytes());
+    message.push(b'.');
+    message.extend_from_slice(body);
+    message
 }
 
 /// HMAC-SHA256 (RFC 2104).

@@ -10,7 +10,7 @@ use monitor_core::{
     AlertEvent, AlertState, Labels, Notification, Notifier, NotifyError, ServerId, Severity,
     Timestamp,
 };
-use monitor_server::webhook::{Webhook, WebhookConfig, WebhookFormat, hmac_sha256};
+use monitor_server::webhook::{Webhook, WebhookConfig, WebhookFormat, hmac_sha256, signed};
 
 /// What the receiver got: headers and body of each request.
 type Log = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
@@ -98,7 +98,8 @@ async fn a_signed_delivery_a_receiver_can_check() {
     let log = log.lock().unwrap();
     assert_eq!(log.len(), 1);
     let (headers, body) = &log[0];
-    let expected: String = hmac_sha256(b"s3cret", body)
+    let timestamp = headers["x-monitor-timestamp"].to_str().unwrap();
+    let expected: String = hmac_sha256(b"s3cret", &signed(timestamp, body))
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
