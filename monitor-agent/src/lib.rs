@@ -42,6 +42,9 @@ pub struct Agent {
     /// Collectors and exporters whose last call failed, with the message
     /// logged then.
     failing: HashMap<String, String>,
+    /// Collectors whose last result had samples left out (see
+    /// [`monitor_core::wire::clean`]), with what was said then.
+    discarding: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -234,6 +237,7 @@ impl Agent {
             collectors: Vec::new(),
             exporters: Vec::new(),
             failing: HashMap::new(),
+            discarding: HashMap::new(),
         }
     }
 
@@ -261,18 +265,28 @@ impl Agent {
     /// A collector that fails is left out of this snapshot; its failure is
     /// logged once (WARN), and its recovery once (INFO), however many
     /// intervals it lasts, so a missing Docker never floods the log.
+    ///
+    /// What a collector gives is cleaned first
+    /// ([`monitor_core::wire::clean`]): a sample the server would refuse
+    /// (a bad name, a value that is not finite, a series repeated, a series
+    /// an earlier collector already gave) is left out, and said once (WARN)
+    /// until it changes, so one plugin's mistake costs its own samples, not
+    /// the snapshot.
     pub async fn collect(&mut self) -> Snapshot {
         let now = Timestamp::now();
         let ctx = CollectContext::new(now, self.interval);
+        let limits = monitor_core::wire::Limits::default();
         let mut collection = Collection::new();
         for collector in &mut self.collectors {
             let name = collector.name().to_owned();
             match collector.collect(&ctx).await {
-                Ok(part) => {
+                Ok(mut part) => {
                     if self.failing.remove(&name).is_some() {
                         tracing::info!(collector = %name, "Collector recovered.");
                     }
-                    collection.merge(part);
+                    let mut discarded = monitor_core::wire::clean(&mut part, &limits);
+                    discarded.extend(collection.merge(part));
+                    note_discarded(&mut self.discarding, name, &discarded);
                 }
                 Err(error) => {
                     let message = error.to_string();
@@ -283,6 +297,9 @@ impl Agent {
                 }
             }
         }
+        // Over the per-snapshot limit only together.
+        let over = monitor_core::wire::clean(&mut collection, &limits);
+        note_discarded(&mut self.discarding, "all collectors".into(), &over);
         let mut snapshot = Snapshot::new(self.server_id.clone(), now, collection);
         snapshot.interval_secs = Some(self.interval.as_secs_f64());
         if let Some(host) = &mut snapshot.host {
@@ -340,5 +357,30 @@ impl Agent {
                 tracing::warn!(exporter = exporter.name(), %error, "Exporter shutdown failed.");
             }
         }
+    }
+}
+
+/// Logs what was left out of a collector's result when that changes
+/// (WARN), and once when nothing is any more (INFO).
+fn note_discarded(
+    discarding: &mut HashMap<String, String>,
+    collector: String,
+    discarded: &[monitor_core::Discarded],
+) {
+    if discarded.is_empty() {
+        if discarding.remove(&collector).is_some() {
+            tracing::info!(collector = %collector, "Collector's samples are all valid again.");
+        }
+        return;
+    }
+    let what: Vec<String> = discarded
+        .iter()
+        .map(|d| format!("{:?}: {}", d.metric, d.reason))
+        .collect();
+    let what = what.join("; ");
+    if discarding.get(&collector) != Some(&what) {
+        let said: Vec<String> = discarded.iter().map(ToString::to_string).collect();
+        tracing::warn!(collector = %collector, "Samples left out of the snapshot: {}", said.join("; "));
+        discarding.insert(collector, what);
     }
 }

@@ -1,5 +1,5 @@
 //! Metrics from outside programs, with no Rust: a `*.prom` file, a
-//! command's output and an HTTP push with the agent's token. Each is
+//! command's output and an HTTP push with a server's agent token. Each is
 //! stored, listed for the dashboard's charts, alerted on and exported to
 //! Prometheus exactly like a built-in metric.
 
@@ -78,18 +78,22 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
         assert!(Instant::now() < deadline, "the server did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let registered: Value = http
-        .post(format!("{base}/api/register"))
-        .header("x-admin-token", admin.expose())
-        .json(&json!({"server_id": "outside-01"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = registered["token"].as_str().unwrap().to_owned();
+    let register = |id: &'static str| {
+        let request = http
+            .post(format!("{base}/api/register"))
+            .header("x-admin-token", admin.expose())
+            .json(&json!({ "server_id": id }));
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            body["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let token = register("outside-01").await;
     std::fs::write(dir.join("token"), &token).unwrap();
+    // A program pushing its own samples does it under a server id of its
+    // own (docs/writing-plugins.md): a push at the same millisecond as an
+    // agent's report of the same server would be taken for a replay.
+    let jobs_token = register("outside-01-jobs").await;
     // A rule on the textfile's metric, like on any other.
     let rule = http
         .post(format!("{base}/api/alerts/rules"))
@@ -111,6 +115,13 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
                 "--exec",
                 r#"echo '[{"name": "queue_depth", "kind": "gauge", "unit": "count", "samples": [{"labels": {"queue": "sms"}, "value": 3}]}]'"#,
             ])
+            // A plugin repeating a built-in series: the built-in one is
+            // kept and the snapshot still valid (the server refuses a
+            // snapshot with a series twice).
+            .args([
+                "--exec",
+                r#"echo '[{"name": "memory_used_percent", "kind": "gauge", "unit": "percent", "samples": [{"value": 1.5}]}]'"#,
+            ])
             .arg("--spool-dir")
             .arg(dir.join("spool"))
             .stdout(Stdio::null())
@@ -118,12 +129,12 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
             .spawn()
             .unwrap(),
     );
-    // A program pushing a sample of its own with the agent's token.
+    // A program pushing a sample of its own with its token.
     let pushed = http
         .post(format!("{base}/api/metrics"))
-        .header("x-auth-token", &token)
+        .header("x-auth-token", &jobs_token)
         .json(&json!({
-            "version": 1, "server_id": "outside-01",
+            "version": 1, "server_id": "outside-01-jobs",
             "timestamp": "2026-01-01T00:00:00Z",
             "metrics": [{"name": "deploys_total", "kind": "counter", "samples": [{"value": 12}]}]
         }))
@@ -135,9 +146,9 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
     let now = monitor_core::Timestamp::now().to_rfc3339();
     let pushed = http
         .post(format!("{base}/api/metrics"))
-        .header("x-auth-token", &token)
+        .header("x-auth-token", &jobs_token)
         .json(&json!({
-            "version": 1, "server_id": "outside-01", "timestamp": now,
+            "version": 1, "server_id": "outside-01-jobs", "timestamp": now,
             "metrics": [{"name": "deploys_total", "kind": "counter", "samples": [{"value": 12}]}]
         }))
         .send()
@@ -166,7 +177,6 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
             "backup_age_seconds",
             "jobs_done_total",
             "queue_depth",
-            "deploys_total",
             "textfile_mtime_seconds",
         ]
         .iter()
@@ -238,8 +248,14 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
         "# HELP backup_age_seconds Since the last good backup.\n# TYPE backup_age_seconds gauge\nbackup_age_seconds{server_id=\"outside-01\"} 500\n",
         "# TYPE jobs_done_total counter\njobs_done_total{server_id=\"outside-01\",queue=\"mail\"} 7\n",
         "queue_depth{server_id=\"outside-01\",queue=\"sms\"} 3\n",
+        "# TYPE deploys_total counter\ndeploys_total{server_id=\"outside-01-jobs\"} 12\n",
     ] {
         assert!(text.contains(expected), "no {expected:?} in\n{text}");
     }
+    let memory = text
+        .lines()
+        .find(|l| l.starts_with("memory_used_percent{"))
+        .expect("the built-in memory metric");
+    assert!(!memory.ends_with(" 1.5"), "the plugin's copy won: {memory}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -79,8 +79,8 @@ pub use error::{BoxError, CollectError, ExportError, ModelError, NotifyError, St
 pub use exporter::Exporter;
 pub use host::HostMetrics;
 pub use model::{
-    Collection, ContainerHealth, ContainerInfo, ContainerState, HostInfo, LabelMatcher, Labels,
-    MatchOp, MetricFamily, MetricKind, Sample, ServerId, Snapshot, Timestamp, Unit,
+    Collection, ContainerHealth, ContainerInfo, ContainerState, Discarded, HostInfo, LabelMatcher,
+    Labels, MatchOp, MetricFamily, MetricKind, Sample, ServerId, Snapshot, Timestamp, Unit,
 };
 pub use notifier::{Notification, Notifier};
 pub use store::{Store, TokenHash};

@@ -331,6 +331,16 @@ pub enum MetricKind {
     Counter,
 }
 
+impl MetricKind {
+    /// The kind as written on the wire (`gauge`, `counter`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gauge => "gauge",
+            Self::Counter => "counter",
+        }
+    }
+}
+
 /// The unit of a metric, as a lowercase word: `bytes`, `percent`, `seconds`,
 /// `bytes_per_second`, `count`, or any other word a plugin needs.
 ///
@@ -629,13 +639,57 @@ impl Collection {
             .push(labels, value);
     }
 
-    /// Moves everything of `other` into this collection (samples of a family
-    /// present in both are appended).
-    pub fn merge(&mut self, other: Collection) {
+    /// Moves everything of `other` into this collection and returns what it
+    /// left out: the series this collection already has (the first
+    /// collected wins) and the samples of a family whose kind or unit
+    /// differs from this collection's. So a plugin repeating a built-in
+    /// metric cannot make the snapshot invalid.
+    pub fn merge(&mut self, other: Collection) -> Vec<Discarded> {
+        let mut discarded = Vec::new();
         for family in other.families {
-            match self.families.iter_mut().find(|f| f.name == family.name) {
-                Some(existing) => existing.samples.extend(family.samples),
-                None => self.families.push(family),
+            let Some(existing) = self.families.iter_mut().find(|f| f.name == family.name) else {
+                self.families.push(family);
+                continue;
+            };
+            if existing.kind != family.kind || existing.unit != family.unit {
+                discarded.push(Discarded {
+                    reason: format!(
+                        "already collected as a {} in {:?}",
+                        existing.kind.as_str(),
+                        existing.unit.as_str()
+                    ),
+                    samples: family.samples.len(),
+                    metric: family.name,
+                });
+                continue;
+            }
+            let before = existing.samples.len();
+            let seen: std::collections::HashSet<Labels> = if before > 16 {
+                existing.samples.iter().map(|s| s.labels.clone()).collect()
+            } else {
+                std::collections::HashSet::new()
+            };
+            let mut repeated = 0;
+            for sample in family.samples {
+                let known = if before > 16 {
+                    seen.contains(&sample.labels)
+                } else {
+                    existing.samples[..before]
+                        .iter()
+                        .any(|s| s.labels == sample.labels)
+                };
+                if known {
+                    repeated += 1;
+                } else {
+                    existing.samples.push(sample);
+                }
+            }
+            if repeated > 0 {
+                discarded.push(Discarded {
+                    metric: family.name,
+                    samples: repeated,
+                    reason: "these series were already collected".into(),
+                });
             }
         }
         if other.host.is_some() {
@@ -646,11 +700,35 @@ impl Collection {
                 .get_or_insert_with(Vec::new)
                 .extend(containers);
         }
+        discarded
     }
 
     /// Number of samples in all families.
     pub fn sample_count(&self) -> usize {
         self.families.iter().map(|f| f.samples.len()).sum()
+    }
+}
+
+/// Samples left out of a collection, and why: see [`Collection::merge`]
+/// and [`crate::wire::clean`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discarded {
+    /// The metric's name.
+    pub metric: String,
+    /// How many of its samples were left out (0 when only its help text
+    /// was).
+    pub samples: usize,
+    /// Why, in words.
+    pub reason: String,
+}
+
+impl fmt::Display for Discarded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?}: {} sample(s) left out: {}",
+            self.metric, self.samples, self.reason
+        )
     }
 }
 
@@ -928,10 +1006,51 @@ mod tests {
             7.0,
         );
         b.counter("x_total", Unit::COUNT, Labels::new(), 1.0);
-        a.merge(b);
+        assert!(a.merge(b).is_empty());
         assert_eq!(a.families.len(), 2);
         assert_eq!(a.sample_count(), 4);
         assert_eq!(a.families[1].kind, MetricKind::Counter);
+    }
+
+    #[test]
+    fn merge_keeps_the_first_of_a_repeated_series_and_says_so() {
+        let mut a = Collection::new();
+        a.gauge("cpu_usage_percent", Unit::PERCENT, Labels::new(), 10.0);
+        for i in 0..20 {
+            a.gauge(
+                "load",
+                Unit::NONE,
+                Labels::new().with("i", i.to_string()),
+                1.0,
+            );
+        }
+        let mut b = Collection::new();
+        b.gauge("cpu_usage_percent", Unit::PERCENT, Labels::new(), 99.0);
+        b.gauge(
+            "cpu_usage_percent",
+            Unit::PERCENT,
+            Labels::new().with("cpu", "0"),
+            5.0,
+        );
+        b.gauge("load", Unit::NONE, Labels::new().with("i", "3"), 2.0);
+        b.gauge("load", Unit::NONE, Labels::new().with("i", "20"), 2.0);
+        b.counter("cpu_usage_percent_other", Unit::PERCENT, Labels::new(), 1.0);
+        let mut c = Collection::new();
+        c.counter("cpu_usage_percent", Unit::PERCENT, Labels::new(), 1.0);
+        let mut discarded = a.merge(b);
+        discarded.extend(a.merge(c));
+        assert_eq!(a.families[0].samples.len(), 2);
+        assert_eq!(a.families[0].samples[0].value, 10.0, "the first one wins");
+        assert_eq!(a.families[1].samples.len(), 21);
+        let said: Vec<String> = discarded.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "\"cpu_usage_percent\": 1 sample(s) left out: these series were already collected",
+                "\"load\": 1 sample(s) left out: these series were already collected",
+                "\"cpu_usage_percent\": 1 sample(s) left out: already collected as a gauge in \"percent\"",
+            ]
+        );
     }
 
     #[test]

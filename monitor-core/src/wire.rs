@@ -26,7 +26,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    MAX_LABEL_VALUE_LEN, Snapshot, WireVersion, is_valid_label_value, is_valid_name,
+    Collection, Discarded, MAX_LABEL_VALUE_LEN, Snapshot, WireVersion, is_valid_label_value,
+    is_valid_name,
 };
 
 /// Bounds on what one request may carry.
@@ -337,6 +338,79 @@ pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
     Ok(())
 }
 
+/// Leaves out of `collection` what [`validate`] would refuse in a snapshot
+/// (invalid metric, unit or label names, label values too long or with
+/// control characters, too many labels, values that are not finite or out
+/// of bounds, a repeated family or series, samples over the per-snapshot
+/// limit, bad help text) and returns what it left out. An agent cleans what
+/// each collector gives, so one plugin's bad sample costs that sample, not
+/// the whole snapshot.
+pub fn clean(collection: &mut Collection, limits: &Limits) -> Vec<Discarded> {
+    let mut discarded: Vec<Discarded> = Vec::new();
+    let mut note = |metric: &str, samples: usize, reason: &str| match discarded
+        .iter_mut()
+        .find(|d| d.metric == metric && d.reason == reason)
+    {
+        Some(d) => d.samples += samples,
+        None => discarded.push(Discarded {
+            metric: metric.to_owned(),
+            samples,
+            reason: reason.to_owned(),
+        }),
+    };
+    let mut names = std::collections::HashSet::new();
+    let mut room = limits.max_samples_per_snapshot;
+    collection.families.retain_mut(|family| {
+        let reason = if !is_valid_name(&family.name) {
+            Some("not a valid metric name (letters, digits and '_', not starting with a digit, at most 128 bytes)")
+        } else if !family.unit.as_str().is_empty() && !is_valid_name(family.unit.as_str()) {
+            Some("its unit is not a lowercase word such as bytes, percent or seconds")
+        } else if !names.insert(family.name.clone()) {
+            Some("the metric appears twice")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            note(&family.name, family.samples.len(), reason);
+            return false;
+        }
+        if family.help.as_ref().is_some_and(|h| check_text("help", h, limits).is_err()) {
+            family.help = None;
+            note(&family.name, 0, "its help text is too long or has control characters");
+        }
+        let mut seen = std::collections::HashSet::new();
+        family.samples.retain(|sample| {
+            let reason = if sample.labels.len() > limits.max_labels_per_sample {
+                Some("more labels than a sample may have")
+            } else if sample.labels.iter().any(|(name, _)| !is_valid_name(name)) {
+                Some("a label name is not valid")
+            } else if sample.labels.iter().any(|(_, value)| !is_valid_label_value(value)) {
+                Some("a label value is longer than 255 bytes or has control characters")
+            } else if !sample.value.is_finite() || sample.value.abs() > limits.max_abs_value {
+                Some("the value is not a finite number within ±2^53")
+            } else if !seen.insert(sample.labels.clone()) {
+                Some("the series appears twice")
+            } else if room == 0 {
+                Some("over the limit of samples per snapshot")
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    note(&family.name, 1, reason);
+                    false
+                }
+                None => {
+                    room -= 1;
+                    true
+                }
+            }
+        });
+        !family.samples.is_empty()
+    });
+    discarded
+}
+
 /// The index of the first of `n` items whose key equals an earlier one's;
 /// without hashing or allocating for the few items of a usual family.
 fn first_repeat<K: Ord>(n: usize, key: impl Fn(usize) -> K) -> Option<usize> {
@@ -369,6 +443,107 @@ fn check_text(field: &str, text: &str, limits: &Limits) -> Result<(), WireError>
 mod tests {
     use super::*;
     use crate::model::{Collection, Labels, ServerId, Timestamp, Unit};
+
+    #[test]
+    fn clean_leaves_out_only_what_validate_refuses() {
+        let mut c = Collection::new();
+        c.gauge("memory_used_bytes", Unit::BYTES, Labels::new(), 1024.0);
+        c.gauge("9lives", Unit::NONE, Labels::new(), 1.0);
+        c.gauge("odd_unit", Unit::new("Per Cent"), Labels::new(), 1.0);
+        c.gauge(
+            "plugin_value",
+            Unit::NONE,
+            Labels::new().with("bad-name", "x"),
+            1.0,
+        );
+        c.gauge(
+            "plugin_value",
+            Unit::NONE,
+            Labels::new().with("ok", "a\nb"),
+            1.0,
+        );
+        c.gauge(
+            "plugin_value",
+            Unit::NONE,
+            Labels::new().with("ok", "1"),
+            f64::NAN,
+        );
+        c.gauge(
+            "plugin_value",
+            Unit::NONE,
+            Labels::new().with("ok", "2"),
+            2.0,
+        );
+        c.gauge(
+            "plugin_value",
+            Unit::NONE,
+            Labels::new().with("ok", "2"),
+            3.0,
+        );
+        c.gauge(
+            "plugin_value",
+            Unit::NONE,
+            Labels::new().with("ok", "3"),
+            1e300,
+        );
+        c.families.push(crate::model::MetricFamily::new(
+            "memory_used_bytes",
+            crate::model::MetricKind::Gauge,
+            Unit::BYTES,
+        ));
+        c.families[0].help = Some("x".repeat(300));
+        let limits = Limits::default();
+        let discarded = clean(&mut c, &limits);
+        let said: Vec<String> = discarded.iter().map(ToString::to_string).collect();
+        assert_eq!(said.len(), 8, "{said:#?}");
+        assert!(said[0].contains("help text"), "{said:#?}");
+        let plugin = c
+            .families
+            .iter()
+            .find(|f| f.name == "plugin_value")
+            .unwrap();
+        assert_eq!(plugin.samples.len(), 1);
+        assert_eq!(
+            plugin.samples[0].value, 2.0,
+            "the first of a repeated series"
+        );
+        assert_eq!(c.families.len(), 2, "the invalid families are gone");
+        let snap = Snapshot::new(
+            ServerId::new("srv-01").unwrap(),
+            Timestamp::from_millis(0),
+            c,
+        );
+        validate(&snap, &limits).unwrap();
+        let mut clean_again = Collection {
+            families: snap.metrics,
+            ..Collection::default()
+        };
+        assert!(
+            clean(&mut clean_again, &limits).is_empty(),
+            "nothing left to clean"
+        );
+    }
+
+    #[test]
+    fn clean_keeps_the_first_samples_within_the_limit() {
+        let mut c = Collection::new();
+        for i in 0..10 {
+            c.gauge("a", Unit::NONE, Labels::new().with("i", i.to_string()), 1.0);
+        }
+        c.gauge("b", Unit::NONE, Labels::new(), 1.0);
+        let limits = Limits {
+            max_samples_per_snapshot: 4,
+            ..Limits::default()
+        };
+        let discarded = clean(&mut c, &limits);
+        assert_eq!(c.sample_count(), 4);
+        assert_eq!(c.families.len(), 1);
+        assert_eq!(
+            discarded.iter().map(|d| d.samples).sum::<usize>(),
+            7,
+            "{discarded:?}"
+        );
+    }
 
     fn snapshot() -> Snapshot {
         let mut c = Collection::new();

@@ -33,7 +33,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ctx = CollectContext::new(Timestamp::now(), interval);
         for collector in &mut collectors {
             match collector.collect(&ctx).await {
-                Ok(part) => collection.merge(part),
+                Ok(part) => {
+                    // A series two collectors both give is kept once.
+                    for left_out in collection.merge(part) {
+                        eprintln!("{}: {left_out}", collector.name());
+                    }
+                }
                 Err(error) if round == 1 => eprintln!("{}: {error}", collector.name()),
                 Err(_) => {}
             }
