@@ -20,15 +20,35 @@ use monitor_core::{CollectContext, CollectError, Collection, Collector};
 pub struct ExecCollector {
     command: String,
     timeout: Duration,
+    /// `exec-` and the command made a name (see [`ExecCollector::new`]).
+    name: String,
 }
 
 impl ExecCollector {
     /// A collector running `command` (a shell command line), killed after
     /// `timeout`.
+    ///
+    /// Its name is `exec-` and the command's letters and digits, lowercase,
+    /// with `-` for the rest (`/usr/local/bin/queue-stats --json` is
+    /// `exec-usr-local-bin-queue-stats-json`), at most 64 bytes: each
+    /// command's failures are logged under its own name.
     pub fn new(command: impl Into<String>, timeout: Duration) -> Self {
+        let command = command.into();
+        let mut name = String::from("exec");
+        let words = command
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty());
+        for word in words {
+            if name.len() + 1 + word.len() > 64 {
+                break;
+            }
+            name.push('-');
+            name.push_str(&word.to_ascii_lowercase());
+        }
         ExecCollector {
-            command: command.into(),
+            command,
             timeout,
+            name,
         }
     }
 }
@@ -45,7 +65,7 @@ impl ExecCollector {
 #[async_trait]
 impl Collector for ExecCollector {
     fn name(&self) -> &str {
-        "exec"
+        &self.name
     }
 
     async fn collect(&mut self, _ctx: &CollectContext) -> Result<Collection, CollectError> {
@@ -89,6 +109,23 @@ impl Collector for ExecCollector {
 mod tests {
     use super::*;
     use monitor_core::Timestamp;
+
+    #[test]
+    fn each_command_has_a_name_of_its_own() {
+        let t = Duration::from_secs(1);
+        let name = |c: &str| ExecCollector::new(c, t).name().to_owned();
+        assert_eq!(
+            name("/usr/local/bin/queue-stats --json"),
+            "exec-usr-local-bin-queue-stats-json"
+        );
+        assert_eq!(name("echo 'Ünïcode' | wc -l"), "exec-echo-n-code-wc-l");
+        assert_eq!(name("!!!"), "exec");
+        let long = name(&"abcdefgh ".repeat(20));
+        assert!(
+            long.len() <= 64 && long.starts_with("exec-abcdefgh-"),
+            "{long}"
+        );
+    }
 
     fn ctx() -> CollectContext {
         CollectContext::new(Timestamp::now(), Duration::from_secs(1))
