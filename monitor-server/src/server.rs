@@ -109,6 +109,8 @@ impl ServerBuilder {
     }
 
     /// A store of yours instead of the database of `database_url`.
+    /// [`Server::serve`] enforces `retention` on it at start and every hour
+    /// ([`Store::enforce_retention`]).
     pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
@@ -122,7 +124,10 @@ impl ServerBuilder {
 
     /// An exporter given every accepted snapshot (from a queue: a slow
     /// exporter never delays ingest; when the queue is full, snapshots are
-    /// dropped for it with a warning).
+    /// dropped for it with a warning). A batch replayed whole by an agent
+    /// is not given again; one replayed in part may bring snapshots the
+    /// exporter saw before, so an exporter that must not count twice keys
+    /// on server and timestamp.
     pub fn with_exporter(mut self, exporter: Box<dyn Exporter>) -> Self {
         self.exporters.push(exporter);
         self
@@ -163,6 +168,9 @@ impl ServerBuilder {
         } else {
             None
         };
+        // The SQL store enforces retention in its writer task; a store given
+        // has it enforced by the server.
+        let enforce_retention = self.store.is_some();
         let (store, stats): (Arc<dyn Store>, Option<crate::metrics::StoreStats>) = match self.store
         {
             Some(store) => (store, None),
@@ -231,6 +239,7 @@ impl ServerBuilder {
             tls,
             admin_file,
             ca,
+            enforce_retention,
         })
     }
 }
@@ -243,6 +252,9 @@ pub struct Server {
     tls: Option<Arc<rustls::ServerConfig>>,
     admin_file: Option<PathBuf>,
     ca: Option<PathBuf>,
+    /// Whether [`Server::serve`] enforces retention on the store (one given
+    /// to [`ServerBuilder::with_store`]) at start and hourly.
+    enforce_retention: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -309,15 +321,43 @@ impl Server {
             shutdown.await;
             hub.close();
         };
+        let retention = self
+            .enforce_retention
+            .then(|| retention(Arc::clone(&self.store), self.config.retention.policy()));
         let options = self.config.limits.serve_options(self.tls.clone());
-        crate::serve::serve(listener, self.router(), options, shutdown)
-            .await
-            .map_err(io("the HTTP server failed"))?;
+        let served = crate::serve::serve(listener, self.router(), options, shutdown).await;
+        if let Some(task) = retention {
+            task.abort();
+        }
+        served.map_err(io("the HTTP server failed"))?;
         tracing::info!("Shutting down: flushing the store.");
         self.state.flush_exporters().await;
         self.store.shutdown().await?;
         Ok(())
     }
+}
+
+/// Enforces `policy` on `store` now and every hour, in a task of its own.
+fn retention(
+    store: Arc<dyn Store>,
+    policy: monitor_core::store::RetentionPolicy,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match store
+                .enforce_retention(&policy, monitor_core::Timestamp::now())
+                .await
+            {
+                Ok(report) => tracing::debug!(store = store.name(), ?report, "Retention enforced."),
+                Err(error) => {
+                    tracing::warn!(store = store.name(), %error, "Could not enforce retention; trying again in an hour.")
+                }
+            }
+        }
+    })
 }
 
 /// The notifiers of `[[alerts.webhooks]]`.

@@ -124,6 +124,75 @@ async fn a_server_of_your_own_with_its_store_notifier_and_exporter() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A store given to the builder has retention enforced by the server (the
+/// SQL store does it in its own writer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_yours_has_retention_enforced() {
+    let dir = std::env::temp_dir().join(format!("monitor-builder-ret-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = ServerConfig {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        data_dir: dir.clone(),
+        ..ServerConfig::default()
+    };
+    let store = Arc::new(MemoryStore::new());
+    let id = ServerId::new("old-01").unwrap();
+    store
+        .register_server(monitor_core::store::NewServer {
+            id: id.clone(),
+            name: String::new(),
+            tags: Vec::new(),
+            token_hash: Token::generate(Scope::Agent).unwrap().hash(),
+            created: Timestamp::from_millis(0),
+        })
+        .await
+        .unwrap();
+    // Older than every tier's retention (two years by default).
+    let long_ago = Timestamp::now().add_millis(-800 * 86_400_000);
+    let mut c = Collection::new();
+    c.gauge("cpu_usage_percent", Unit::PERCENT, Labels::new(), 5.0);
+    store
+        .ingest(vec![Snapshot::new(id.clone(), long_ago, c)])
+        .await
+        .unwrap();
+    let query = monitor_core::store::HistoryQuery {
+        server_id: id,
+        metric: "cpu_usage_percent".into(),
+        matchers: Vec::new(),
+        from: long_ago.add_millis(-3_600_000),
+        to: long_ago.add_millis(3_600_000),
+        step: Some(Duration::from_secs(60)),
+        max_points: 1000,
+    };
+    assert_eq!(store.history(&query).await.unwrap().series.len(), 1);
+    let server = Server::builder()
+        .with_config(config)
+        .with_store(store.clone())
+        .build()
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !store.history(&query).await.unwrap().series.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "retention never ran on the store"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_bad_configuration_is_refused_by_build() {
     let config = ServerConfig {
