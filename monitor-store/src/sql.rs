@@ -664,7 +664,17 @@ impl Store for SqlStore {
         // Per series, (time, bucket) in any order; sorted before downsampling.
         let mut data: HashMap<i64, Vec<(i64, Bucket)>> = HashMap::new();
         if !ids.is_empty() {
-            let mut conn = self.inner.read.acquire().await.map_err(map_err)?;
+            // One snapshot of the database for the stored tier and the head
+            // table: a compaction between the two reads would otherwise
+            // move reports out of the head table after the tier was read,
+            // and they would be missing from the answer.
+            let mut conn = self.inner.read.begin().await.map_err(map_err)?;
+            if self.inner.dialect == Dialect::Postgres {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+            }
             match tier {
                 Tier::Raw => {
                     let first = window_of(from, RAW_WINDOW);
@@ -755,6 +765,7 @@ impl Store for SqlStore {
                     }
                 }
             }
+            conn.commit().await.map_err(map_err)?;
         }
         let series = wanted
             .into_iter()
