@@ -39,6 +39,9 @@ pub struct Agent {
     interval: Duration,
     collectors: Vec<Box<dyn Collector>>,
     exporters: Vec<Box<dyn Exporter>>,
+    /// How long one collector's `collect` or one exporter's `export` may
+    /// take before it is given up on for that snapshot.
+    call_timeout: Duration,
     /// Collectors and exporters whose last call failed, with the message
     /// logged then.
     failing: HashMap<String, String>,
@@ -73,6 +76,9 @@ pub enum AgentError {
     /// The interval is out of range.
     #[error("interval {0:?} is out of range: give 100 ms to 24 h")]
     Interval(Duration),
+    /// The call timeout is zero or over a day.
+    #[error("call timeout {0:?} is out of range: give 100 ms to 24 h")]
+    CallTimeout(Duration),
     /// No collector was added.
     #[error("give the agent at least one collector (with_collector, with_builtin_collectors)")]
     NoCollector,
@@ -111,6 +117,7 @@ pub struct AgentBuilder {
     collectors: Vec<Box<dyn Collector>>,
     builtin: Vec<String>,
     exporters: Vec<Box<dyn Exporter>>,
+    call_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for AgentBuilder {
@@ -119,6 +126,7 @@ impl std::fmt::Debug for AgentBuilder {
             .field("server_id", &self.server_id)
             .field("interval", &self.interval)
             .field("builtin", &self.builtin)
+            .field("call_timeout", &self.call_timeout)
             .field(
                 "collectors",
                 &self.collectors.iter().map(|c| c.name()).collect::<Vec<_>>(),
@@ -171,6 +179,13 @@ impl AgentBuilder {
         self
     }
 
+    /// How long one collector or exporter call may take (default: the
+    /// interval, at least 5 s); see [`Agent::with_call_timeout`].
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
+        self
+    }
+
     /// The agent.
     ///
     /// # Errors
@@ -183,6 +198,12 @@ impl AgentBuilder {
             return Err(AgentError::Interval(interval));
         }
         let mut agent = Agent::new(server_id, interval);
+        if let Some(timeout) = self.call_timeout {
+            if !(Duration::from_millis(100)..=Duration::from_secs(86_400)).contains(&timeout) {
+                return Err(AgentError::CallTimeout(timeout));
+            }
+            agent = agent.with_call_timeout(timeout);
+        }
         for name in &self.builtin {
             let collector = monitor_collectors::builtin(name, &self.paths).map_err(|source| {
                 AgentError::Collector {
@@ -236,6 +257,7 @@ impl Agent {
             interval,
             collectors: Vec::new(),
             exporters: Vec::new(),
+            call_timeout: default_call_timeout(interval),
             failing: HashMap::new(),
             discarding: HashMap::new(),
         }
@@ -252,6 +274,18 @@ impl Agent {
     /// scrape handler).
     pub fn with_exporter(mut self, exporter: Box<dyn Exporter>) -> Self {
         self.exporters.push(exporter);
+        self
+    }
+
+    /// How long one collector's `collect` or one exporter's `export` may
+    /// take (default: the interval, at least 5 s). A call that takes longer
+    /// is dropped for that snapshot and counts as failed
+    /// ([`CollectError::Timeout`](monitor_core::CollectError::Timeout),
+    /// [`ExportError::Timeout`](monitor_core::ExportError::Timeout)): one
+    /// hung plugin cannot stop the agent. Only a call that awaits can be
+    /// cut off: do blocking work in `tokio::task::spawn_blocking`.
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
         self
     }
 
@@ -279,7 +313,10 @@ impl Agent {
         let mut collection = Collection::new();
         for collector in &mut self.collectors {
             let name = collector.name().to_owned();
-            match collector.collect(&ctx).await {
+            let outcome = tokio::time::timeout(self.call_timeout, collector.collect(&ctx))
+                .await
+                .unwrap_or(Err(monitor_core::CollectError::Timeout(self.call_timeout)));
+            match outcome {
                 Ok(mut part) => {
                     if self.failing.remove(&name).is_some() {
                         tracing::info!(collector = %name, "Collector recovered.");
@@ -322,7 +359,10 @@ impl Agent {
         let snapshots = std::slice::from_ref(snapshot);
         for exporter in &self.exporters {
             let key = format!("exporter {}", exporter.name());
-            match exporter.export(snapshots).await {
+            let outcome = tokio::time::timeout(self.call_timeout, exporter.export(snapshots))
+                .await
+                .unwrap_or(Err(monitor_core::ExportError::Timeout(self.call_timeout)));
+            match outcome {
                 Ok(()) => {
                     if self.failing.remove(&key).is_some() {
                         tracing::info!(exporter = exporter.name(), "Exporter recovered.");
@@ -360,6 +400,11 @@ impl Agent {
     }
 }
 
+/// The interval, at least 5 s.
+fn default_call_timeout(interval: Duration) -> Duration {
+    interval.max(Duration::from_secs(5))
+}
+
 /// Logs what was left out of a collector's result when that changes
 /// (WARN), and once when nothing is any more (INFO).
 fn note_discarded(
@@ -382,5 +427,75 @@ fn note_discarded(
         let said: Vec<String> = discarded.iter().map(ToString::to_string).collect();
         tracing::warn!(collector = %collector, "Samples left out of the snapshot: {}", said.join("; "));
         discarding.insert(collector, what);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use monitor_core::testing::{RecordingExporter, StaticCollector};
+    use monitor_core::{CollectError, ExportError, Labels, Unit};
+
+    /// A plugin whose calls never end.
+    struct Hung;
+
+    #[async_trait]
+    impl Collector for Hung {
+        fn name(&self) -> &str {
+            "hung"
+        }
+        async fn collect(&mut self, _ctx: &CollectContext) -> Result<Collection, CollectError> {
+            std::future::pending().await
+        }
+    }
+
+    #[async_trait]
+    impl Exporter for Hung {
+        fn name(&self) -> &str {
+            "hung"
+        }
+        async fn export(&self, _snapshots: &[Snapshot]) -> Result<(), ExportError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_plugin_costs_its_own_part_and_no_more() {
+        let mut c = Collection::new();
+        c.gauge("up", Unit::NONE, Labels::new(), 1.0);
+        let recorded = RecordingExporter::new();
+        let mut agent = Agent::builder()
+            .with_server_id(ServerId::new("srv-01").unwrap_or_else(|e| panic!("{e}")))
+            .with_interval(Duration::from_secs(1))
+            .with_collector(Box::new(Hung))
+            .with_collector(Box::new(StaticCollector::new("static", c)))
+            .with_exporter(Box::new(Hung))
+            .with_exporter(Box::new(recorded.clone()))
+            .with_call_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let started = tokio::time::Instant::now();
+        let snapshot = agent.tick().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(4), "two timeouts");
+        assert_eq!(snapshot.value("up", &Labels::new()), Some(1.0));
+        assert_eq!(
+            recorded.snapshots().len(),
+            1,
+            "the next exporter still got it"
+        );
+        let mut failing: Vec<&str> = agent.failing().collect();
+        failing.sort_unstable();
+        assert_eq!(failing, ["exporter hung", "hung"]);
+    }
+
+    #[test]
+    fn the_call_timeout_is_checked() {
+        let built = Agent::builder()
+            .with_server_id(ServerId::new("srv-01").unwrap_or_else(|e| panic!("{e}")))
+            .with_collector(Box::new(Hung))
+            .with_call_timeout(Duration::ZERO)
+            .build();
+        assert!(matches!(built, Err(AgentError::CallTimeout(_))));
     }
 }

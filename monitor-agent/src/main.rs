@@ -51,7 +51,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut builder = Agent::builder()
         .with_server_id(settings.server_id.clone())
         .with_interval(settings.interval)
-        .with_host_paths(paths.clone());
+        .with_host_paths(paths.clone())
+        // An --exec command is cut off by its own, clearer timeout.
+        .with_call_timeout(
+            settings
+                .interval
+                .max(Duration::from_secs(5))
+                .max(settings.exec_timeout + Duration::from_secs(1)),
+        );
     for name in &settings.collectors {
         builder = if name == "docker" {
             builder.with_collector(docker_collector(&paths, settings.docker_host.clone())?)
