@@ -346,69 +346,124 @@ pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
 /// each collector gives, so one plugin's bad sample costs that sample, not
 /// the whole snapshot.
 pub fn clean(collection: &mut Collection, limits: &Limits) -> Vec<Discarded> {
-    let mut discarded: Vec<Discarded> = Vec::new();
-    let mut note = |metric: &str, samples: usize, reason: &str| match discarded
-        .iter_mut()
-        .find(|d| d.metric == metric && d.reason == reason)
-    {
-        Some(d) => d.samples += samples,
-        None => discarded.push(Discarded {
-            metric: metric.to_owned(),
-            samples,
-            reason: reason.to_owned(),
-        }),
-    };
-    let mut names = std::collections::HashSet::new();
+    // A read-only pass finds what to leave out (nothing, nearly always:
+    // then nothing is allocated or moved); the second applies it.
+    let families = &collection.families;
+    let mut drops: Vec<(usize, Option<usize>, &'static str)> = Vec::new();
+    let mut bad_help = Vec::new();
     let mut room = limits.max_samples_per_snapshot;
-    collection.families.retain_mut(|family| {
+    let repeated_names = repeated(families.len(), |i| families[i].name.as_str());
+    for (f, family) in families.iter().enumerate() {
         let reason = if !is_valid_name(&family.name) {
-            Some("not a valid metric name (letters, digits and '_', not starting with a digit, at most 128 bytes)")
+            Some(
+                "not a valid metric name (letters, digits and '_', not starting with a digit, at most 128 bytes)",
+            )
         } else if !family.unit.as_str().is_empty() && !is_valid_name(family.unit.as_str()) {
             Some("its unit is not a lowercase word such as bytes, percent or seconds")
-        } else if !names.insert(family.name.clone()) {
+        } else if repeated_names.binary_search(&f).is_ok() {
             Some("the metric appears twice")
         } else {
             None
         };
         if let Some(reason) = reason {
-            note(&family.name, family.samples.len(), reason);
-            return false;
+            drops.push((f, None, reason));
+            continue;
         }
-        if family.help.as_ref().is_some_and(|h| check_text("help", h, limits).is_err()) {
-            family.help = None;
-            note(&family.name, 0, "its help text is too long or has control characters");
+        if family
+            .help
+            .as_ref()
+            .is_some_and(|h| check_text("help", h, limits).is_err())
+        {
+            bad_help.push(f);
         }
-        let mut seen = std::collections::HashSet::new();
-        family.samples.retain(|sample| {
+        let samples = &family.samples;
+        let repeats = repeated(samples.len(), |i| &samples[i].labels);
+        for (i, sample) in samples.iter().enumerate() {
             let reason = if sample.labels.len() > limits.max_labels_per_sample {
                 Some("more labels than a sample may have")
             } else if sample.labels.iter().any(|(name, _)| !is_valid_name(name)) {
                 Some("a label name is not valid")
-            } else if sample.labels.iter().any(|(_, value)| !is_valid_label_value(value)) {
+            } else if sample.labels.iter().any(|(_, v)| !is_valid_label_value(v)) {
                 Some("a label value is longer than 255 bytes or has control characters")
             } else if !sample.value.is_finite() || sample.value.abs() > limits.max_abs_value {
                 Some("the value is not a finite number within ±2^53")
-            } else if !seen.insert(sample.labels.clone()) {
+            } else if repeats.binary_search(&i).is_ok() {
                 Some("the series appears twice")
             } else if room == 0 {
                 Some("over the limit of samples per snapshot")
             } else {
+                room -= 1;
                 None
             };
-            match reason {
-                Some(reason) => {
-                    note(&family.name, 1, reason);
-                    false
-                }
-                None => {
-                    room -= 1;
-                    true
-                }
+            if let Some(reason) = reason {
+                drops.push((f, Some(i), reason));
             }
+        }
+    }
+    let mut discarded: Vec<Discarded> = Vec::new();
+    for &f in &bad_help {
+        let family = &mut collection.families[f];
+        family.help = None;
+        discarded.push(Discarded {
+            metric: family.name.clone(),
+            samples: 0,
+            reason: "its help text is too long or has control characters".into(),
         });
-        !family.samples.is_empty()
-    });
+    }
+    if drops.is_empty() {
+        return discarded;
+    }
+    for &(f, sample, reason) in &drops {
+        let family = &collection.families[f];
+        let samples = if sample.is_some() {
+            1
+        } else {
+            family.samples.len()
+        };
+        match discarded
+            .iter_mut()
+            .find(|d| d.metric == family.name && d.reason == reason)
+        {
+            Some(d) => d.samples += samples,
+            None => discarded.push(Discarded {
+                metric: family.name.clone(),
+                samples,
+                reason: reason.to_owned(),
+            }),
+        }
+    }
+    // Back to front, so the indices still hold.
+    for &(f, sample, _) in drops.iter().rev() {
+        match sample {
+            Some(i) => {
+                collection.families[f].samples.remove(i);
+            }
+            None => {
+                collection.families[f].samples.clear();
+            }
+        }
+    }
+    collection
+        .families
+        .retain(|family| !family.samples.is_empty());
     discarded
+}
+
+/// The indices, ascending, of the items of `n` whose key equals an earlier
+/// one's; empty without allocating for the few items of a usual family.
+fn repeated<K: Ord>(n: usize, key: impl Fn(usize) -> K) -> Vec<usize> {
+    if first_repeat(n, &key).is_none() {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)).then(a.cmp(&b)));
+    let mut found: Vec<usize> = order
+        .windows(2)
+        .filter(|w| key(w[0]) == key(w[1]))
+        .map(|w| w[1])
+        .collect();
+    found.sort_unstable();
+    found
 }
 
 /// The index of the first of `n` items whose key equals an earlier one's;
@@ -521,6 +576,41 @@ mod tests {
         assert!(
             clean(&mut clean_again, &limits).is_empty(),
             "nothing left to clean"
+        );
+    }
+
+    #[test]
+    fn clean_finds_repeats_in_large_families() {
+        let mut c = Collection::new();
+        for i in 0..40 {
+            let i = if i == 30 || i == 35 { 3 } else { i };
+            c.gauge(
+                "a",
+                Unit::NONE,
+                Labels::new().with("i", i.to_string()),
+                f64::from(i),
+            );
+        }
+        for _ in 0..20 {
+            c.families.push(crate::model::MetricFamily::new(
+                "b",
+                crate::model::MetricKind::Gauge,
+                Unit::NONE,
+            ));
+        }
+        c.families[1].push(Labels::new(), 1.0);
+        c.families[2].push(Labels::new(), 2.0);
+        let discarded = clean(&mut c, &Limits::default());
+        assert_eq!(c.families.len(), 2);
+        assert_eq!(c.families[0].samples.len(), 38);
+        assert_eq!(c.families[1].samples[0].value, 1.0, "the first family b");
+        let said: Vec<String> = discarded.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "\"a\": 2 sample(s) left out: the series appears twice",
+                "\"b\": 1 sample(s) left out: the metric appears twice",
+            ]
         );
     }
 
