@@ -71,6 +71,12 @@ pub struct IngestReceipt {
     pub stored: usize,
     /// Snapshots already stored before (same server and timestamp), ignored.
     pub duplicates: usize,
+    /// Snapshots at a taken millisecond (a stored report of the same server
+    /// has that timestamp) with other values: not stored. Two programs
+    /// report under one server id, or a push landed on an agent's
+    /// millisecond.
+    #[serde(default)]
+    pub conflicts: usize,
 }
 
 /// A history request: one metric of one server over a time range.
@@ -283,6 +289,12 @@ pub trait Store: Send + Sync {
 
     /// Stores snapshots durably and idempotently. Takes them by value: a
     /// server hands over what it decoded, and a store may keep them.
+    ///
+    /// One report per server and millisecond: a snapshot at a taken
+    /// timestamp is a duplicate when its series and values are those of the
+    /// stored report (an agent's replay), a conflict otherwise; neither is
+    /// stored. A store may count a replay of a report it keeps only in
+    /// rollups or compacted form as a duplicate without comparing.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when a snapshot's server is not registered;

@@ -498,6 +498,22 @@ async fn ingest_body(
             }),
         );
     }
+    if receipt.conflicts > 0 {
+        tracing::warn!(server = %server, conflicts = receipt.conflicts, stored = receipt.stored,
+            "Reports at a millisecond another report of this server already holds, with other values: not stored. Do two agents or programs report under this server id?");
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "timestamp_taken",
+            format!(
+                "{} of the {} snapshots are dated at a millisecond where another report of server {} is stored with other values, and were not stored ({} stored, {} already there): does another agent or program report under this server id? Give each its own (POST /api/register)",
+                receipt.conflicts,
+                counts.0,
+                server.as_str(),
+                receipt.stored,
+                receipt.duplicates
+            ),
+        ));
+    }
     Ok((
         Json(Ingested {
             stored: receipt.stored,

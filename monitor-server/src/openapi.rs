@@ -75,7 +75,7 @@ pub fn document() -> Value {
             "/api/metrics": {"post": {"summary": "Ingests one snapshot or a batch {\"version\":1,\"snapshots\":[...]}; idempotent.", "security": [{"agent": []}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Snapshot"}}}},
                 "responses": merge(ok("stored", json!({"type": "object", "properties": {"stored": {"type": "integer"}, "duplicates": {"type": "integer"}}})),
-                    error_responses(&["400", "401", "403", "422", "503", "507"]))}},
+                    error_responses(&["400", "401", "403", "409", "413", "415", "422", "429", "503", "507"]))}},
             "/api/servers": {"get": {"summary": "Every server with online status, last seen and key values.", "security": read_security,
                 "responses": merge(ok("servers", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))}},
             "/api/servers/{id}": {"delete": {"summary": "Deletes a server and its data.", "security": [{"admin": []}],

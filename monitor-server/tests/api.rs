@@ -148,6 +148,25 @@ async fn the_originals_real_data_flow() {
         json!({"stored": 0, "duplicates": 2}),
         "a replay counts once"
     );
+    // Another report at a taken millisecond (a second agent under this
+    // id) is refused and the stored one kept; the message counts the rest
+    // of its batch.
+    let mut other = snapshot("srv-01", now);
+    other.metrics[0].samples[0].value = 7.0;
+    let clash = wire::encode_batch(&[other, snapshot("srv-01", now.add_millis(-5000))]).unwrap();
+    let (status, body) = call(
+        &f.app,
+        post("/api/metrics", &[("x-auth-token", &token)], clash),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "timestamp_taken");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("1 of the 2 snapshots")
+            && message.contains("(0 stored, 1 already there)"),
+        "{message}"
+    );
 
     let (status, servers) = call(&f.app, get("/api/servers", &[])).await;
     assert_eq!(status, StatusCode::OK);

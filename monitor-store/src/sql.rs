@@ -1361,7 +1361,8 @@ impl Writer {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let mut receipts = vec![IngestReceipt::default(); jobs.len()];
         let mut rows: Vec<Row<'_>> = Vec::new();
-        let mut seen: HashSet<(i64, i64)> = HashSet::new();
+        // The row of each (server, timestamp) met in this call.
+        let mut seen: HashMap<(i64, i64), usize> = HashMap::new();
         // Per server, the time range of reports that may be in the head
         // table already (replays, late reports).
         let mut maybe: HashMap<i64, (i64, i64)> = HashMap::new();
@@ -1373,10 +1374,6 @@ impl Writer {
                     return Err(StoreError::NotFound(format!("server {name}")));
                 };
                 let server = cache.id;
-                if !seen.insert((server, ts)) {
-                    receipts[job].duplicates += 1;
-                    continue;
-                }
                 // A replay of a report already compacted?
                 if ts < cache.compacted_until {
                     let times: Option<Vec<u8>> = sqlx::query_scalar(
@@ -1399,11 +1396,7 @@ impl Writer {
                 // A replay of a report in the head table: a recent one, or
                 // a late one that waits to be merged into its compacted
                 // window (a replay of that is no error either).
-                if cache.head_max.is_some_and(|max| ts <= max) {
-                    let range = maybe.entry(server).or_insert((ts, ts));
-                    range.0 = range.0.min(ts);
-                    range.1 = range.1.max(ts);
-                }
+                let in_head = cache.head_max.is_some_and(|max| ts <= max);
                 let ids = series_ids(cache, snapshot, &mut tx, self.dialect).await?;
                 let mut samples: Vec<(i64, f64)> = Vec::with_capacity(ids.len());
                 let values = snapshot
@@ -1412,35 +1405,62 @@ impl Writer {
                     .flat_map(|f| f.samples.iter().map(|s| s.value));
                 samples.extend(ids.iter().copied().zip(values));
                 samples.sort_unstable_by_key(|(id, _)| *id);
+                let body = engine::encode_report(&samples);
+                // Twice in this call: the same report, or another one at
+                // a taken millisecond.
+                if let Some(&first) = seen.get(&(server, ts)) {
+                    if rows[first].body == body {
+                        receipts[job].duplicates += 1;
+                    } else {
+                        receipts[job].conflicts += 1;
+                    }
+                    continue;
+                }
+                if in_head {
+                    let range = maybe.entry(server).or_insert((ts, ts));
+                    range.0 = range.0.min(ts);
+                    range.1 = range.1.max(ts);
+                }
+                seen.insert((server, ts), rows.len());
                 rows.push(Row {
                     job,
                     index,
                     snapshot,
                     server,
                     ts,
-                    body: engine::encode_report(&samples),
+                    body,
                 });
             }
         }
-        let mut stored: HashSet<(i64, i64)> = HashSet::new();
+        // The reports in the head table at those times, to tell a replay
+        // (the same body) from another report at a taken millisecond.
+        let mut stored: HashMap<(i64, i64), Vec<u8>> = HashMap::new();
         for (server, (from, to)) in maybe {
-            let times: Vec<i64> = sqlx::query_scalar(
-                "SELECT ts FROM head WHERE server = $1 AND ts BETWEEN $2 AND $3",
-            )
-            .bind(server)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            stored.extend(times.into_iter().map(|ts| (server, ts)));
+            let found =
+                sqlx::query("SELECT ts, body FROM head WHERE server = $1 AND ts BETWEEN $2 AND $3")
+                    .bind(server)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            stored.extend(found.iter().map(|row| {
+                (
+                    (server, row.get::<i64, _>("ts")),
+                    row.get::<Vec<u8>, _>("body"),
+                )
+            }));
         }
-        rows.retain(|row| {
-            let new = !stored.contains(&(row.server, row.ts));
-            if !new {
-                receipts[row.job].duplicates += 1;
+        rows.retain(|row| match stored.get(&(row.server, row.ts)) {
+            None => true,
+            Some(body) => {
+                if *body == row.body {
+                    receipts[row.job].duplicates += 1;
+                } else {
+                    receipts[row.job].conflicts += 1;
+                }
+                false
             }
-            new
         });
         // Multi-row inserts of reports known to be new; a conflict means
         // another process inserted one since the check.

@@ -179,6 +179,37 @@ async fn idempotent_ingest(store: &dyn Store) {
         store.latest_timestamp(&id("conf-none")).await.unwrap(),
         None
     );
+    // Another report at a taken millisecond is a conflict, not stored.
+    // So is the second of two reports at one millisecond in one batch.
+    let differ = |s: &Snapshot| {
+        let mut other = s.clone();
+        other.metrics[0].samples[0].value += 1.0;
+        other
+    };
+    let fresh = snapshot("conf-idem", t0 + 41_000, &mut rng);
+    let clash = store
+        .ingest(vec![
+            differ(&batch[9]),
+            batch[8].clone(),
+            fresh.clone(),
+            differ(&fresh),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        (clash.stored, clash.duplicates, clash.conflicts),
+        (1, 1, 2),
+        "other values at a taken millisecond"
+    );
+    assert_eq!(
+        *store
+            .latest_snapshot(&id("conf-idem"))
+            .await
+            .unwrap()
+            .unwrap(),
+        batch[9],
+        "the stored report stays"
+    );
     let record = store.server(&id("conf-idem")).await.unwrap().unwrap();
     assert_eq!(record.last_seen, Some(batch[9].timestamp));
     assert_eq!(record.interval_secs, Some(5.0));
@@ -219,8 +250,8 @@ async fn idempotent_ingest(store: &dyn Store) {
     assert_eq!(h.series.len(), 1);
     assert_eq!(
         h.series[0].points.len(),
-        12,
-        "10 reports and the two late ones, each once"
+        13,
+        "10 reports, the two late ones and the first at a taken millisecond, each once"
     );
     // A snapshot of an unknown server is refused and stores nothing.
     let stranger = snapshot("conf-stranger", t0, &mut rng);
