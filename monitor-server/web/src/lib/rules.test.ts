@@ -28,7 +28,7 @@ import {
   thresholdText,
   validateRule,
 } from './rules';
-import type { AlertRule, SeriesInfo, Thresholds } from './types';
+import type { AlertRule, LabelMatcher, SeriesInfo, Thresholds } from './types';
 
 const thresholds: Thresholds = { cpu_total_percent: 85, memory_used_percent: 80, disk_used_percent: 90 };
 
@@ -42,7 +42,7 @@ describe('conditionText', () => {
   it('writes the thresholds and the built-in rules as conditions', () => {
     const rules = effectiveRules(thresholds, []);
     expect(rules.map((r) => [r.id, conditionText(r)])).toEqual([
-      ['cpu_total_percent', 'cpu_usage_percent{cpu=""} > 85'],
+      ['cpu_total_percent', 'cpu_usage_percent{cpu=""} (the whole machine) > 85'],
       ['memory_used_percent', 'memory_used_percent > 80'],
       ['disk_used_percent', 'filesystem_used_percent > 90'],
       ['host_offline', 'host_offline (missed reporting intervals) > 3'],
@@ -54,6 +54,12 @@ describe('conditionText', () => {
       ['container_restarting', 'increase of container_restarts_total over 15 min >= 3'],
       ['container_stopped', 'container_running < 1 for 60 s'],
     ]);
+  });
+
+  it('says what a matcher on an absent label picks', () => {
+    const rule = (matchers: LabelMatcher[]): AlertRule => ({ ...defaultRule('r', 'r', 'x', '>', 1), matchers });
+    expect(conditionText(rule([{ name: 'queue', op: '=', value: '' }]))).toBe('x{queue=""} (the series without queue) > 1');
+    expect(conditionText(rule([{ name: 'queue', op: '!=', value: '' }]))).toBe('x{queue!=""} > 1');
   });
 
   it('adds matchers, the hold time and the resolve threshold', () => {

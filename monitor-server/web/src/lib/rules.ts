@@ -1,10 +1,12 @@
 // Alert rules as the server serves them (`GET /api/alerts/rules`): their
 // conditions in words, where each comes from (the thresholds form, built in,
 // or a user's), the edits the page makes, the create form, and the metric
-// names a rule can watch. The built-in rules are copied from
-// monitor-core/src/alert/mod.rs (`builtin_rules`, `Thresholds::to_rules`).
+// names a rule can watch. The rules the server ships come from
+// serverRules.json, which monitor-server/tests/web_rules.rs keeps equal to
+// monitor-core's `builtin_rules` and `Thresholds::to_rules`.
 
 import { formatDuration, formatNumber, formatPercent, MISSING } from './format';
+import shipped from './serverRules.json';
 import type {
   AlertRule,
   Comparison,
@@ -40,37 +42,25 @@ export function defaultRule(id: string, name: string, metric: string, op: Compar
   };
 }
 
+/** A deep copy of rules as the server writes them. */
+function copy(rules: readonly unknown[]): AlertRule[] {
+  return structuredClone(rules) as AlertRule[];
+}
+
 /** The rule ids of the three thresholds, with the metric each watches. */
-export const THRESHOLD_RULES: readonly { id: keyof Thresholds; metric: string }[] = [
-  { id: 'cpu_total_percent', metric: 'cpu_usage_percent' },
-  { id: 'memory_used_percent', metric: 'memory_used_percent' },
-  { id: 'disk_used_percent', metric: 'filesystem_used_percent' },
-];
+export const THRESHOLD_RULES: readonly { id: keyof Thresholds; metric: string }[] = shipped.thresholds.map((r) => ({
+  id: r.id as keyof Thresholds,
+  metric: r.metric,
+}));
 
 /** The three thresholds as the server turns them into rules. */
 export function thresholdRules(t: Thresholds): AlertRule[] {
-  return THRESHOLD_RULES.map(({ id, metric }) => {
-    const rule = defaultRule(id, id, metric, '>', t[id]);
-    // The whole machine: the sample without a `cpu` label.
-    if (metric === 'cpu_usage_percent') rule.matchers = [{ name: 'cpu', op: '=', value: '' }];
-    return rule;
-  });
+  return copy(shipped.thresholds).map((rule) => ({ ...rule, threshold: t[rule.id as keyof Thresholds] }));
 }
 
 /** The built-in rules beyond the thresholds, as the server ships them. */
 export function builtinRules(): AlertRule[] {
-  const offline = defaultRule(OFFLINE_METRIC, 'host offline', OFFLINE_METRIC, '>', 3);
-  const fill = defaultRule('filesystem_will_fill', 'filesystem full within a day', 'filesystem_used_percent', '<', 86_400);
-  fill.function = { kind: 'seconds_until', target: 100, window_secs: 6 * 3600 };
-  fill.for_secs = 300;
-  const unhealthy = defaultRule('container_unhealthy', 'container unhealthy', 'container_healthy', '<', 0.5);
-  unhealthy.for_secs = 60;
-  const restarting = defaultRule('container_restarting', 'container restarting repeatedly', 'container_restarts_total', '>=', 3);
-  restarting.function = { kind: 'increase', window_secs: 900 };
-  const stopped = defaultRule('container_stopped', 'container stopped', 'container_running', '<', 1);
-  stopped.for_secs = 60;
-  stopped.enabled = false;
-  return [offline, fill, unhealthy, restarting, stopped];
+  return copy(shipped.builtin);
 }
 
 /** The rules in force as the server computes them: thresholds, built-in, then stored (a stored rule replaces a built-in one of its id). */
@@ -149,9 +139,17 @@ export function matchersText(matchers: readonly LabelMatcher[]): string {
   return `{${matchers.map((m) => `${m.name}${m.op ?? '='}${JSON.stringify(m.value)}`).join(',')}}`;
 }
 
+/** Words for matchers that pick the series without a label (`cpu=""`: the machine-wide CPU sample). */
+function absentText(matchers: readonly LabelMatcher[]): string {
+  const absent = matchers.filter((m) => (m.op ?? '=') === '=' && m.value === '').map((m) => m.name);
+  if (absent.length === 0) return '';
+  if (absent.length === 1 && absent[0] === 'cpu') return ' (the whole machine)';
+  return ` (the series without ${absent.join(', ')})`;
+}
+
 /** What a rule compares with its threshold, in words: `container_restarts_total increase over 15 min`. */
 export function subjectText(rule: Pick<AlertRule, 'metric' | 'matchers' | 'function'>): string {
-  const series = `${rule.metric}${matchersText(rule.matchers)}`;
+  const series = `${rule.metric}${matchersText(rule.matchers)}${absentText(rule.matchers)}`;
   const fn: RuleFunction = rule.function ?? { kind: 'value' };
   switch (fn.kind) {
     case 'value':
