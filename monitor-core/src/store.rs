@@ -214,6 +214,9 @@ pub struct EventFilter {
     pub rule_id: Option<String>,
     /// Only events at or after this instant.
     pub since: Option<Timestamp>,
+    /// Only events listed after the event of this id (older in the
+    /// newest-first order): the next page after a page that ended with it.
+    pub before: Option<i64>,
     /// At most this many, newest first (0 means the store's default).
     pub limit: usize,
 }

@@ -1115,11 +1115,13 @@ struct EventsQuery {
     server_id: Option<String>,
     rule_id: Option<String>,
     since: Option<String>,
+    before: Option<i64>,
     limit: Option<usize>,
 }
 
 /// `GET /api/alerts/events`: alert transitions, newest first, filtered by
-/// server, rule and time.
+/// server, rule and time, a page at a time (`before`: the last id of the
+/// page before).
 async fn alert_events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1137,6 +1139,7 @@ async fn alert_events(
         server_id: q.server_id.map(server_id).transpose()?,
         rule_id: q.rule_id,
         since,
+        before: q.before,
         limit: q.limit.unwrap_or(100).min(10_000),
     };
     Ok(Json(state.store.alert_events(&filter).await?))

@@ -136,6 +136,7 @@ pub fn document() -> Value {
                     {"name": "server_id", "in": "query", "schema": {"type": "string"}},
                     {"name": "rule_id", "in": "query", "schema": {"type": "string"}},
                     {"name": "since", "in": "query", "description": "RFC 3339 or Unix seconds", "schema": {"type": "string"}},
+                    {"name": "before", "in": "query", "description": "the next page: the events after the one of this id (the last of the page before)", "schema": {"type": "integer"}},
                     {"name": "limit", "in": "query", "description": "at most this many (100; up to 10000)", "schema": {"type": "integer"}}
                 ],
                 "responses": merge(ok("events", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["400", "401"]))}},

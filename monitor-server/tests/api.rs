@@ -890,6 +890,19 @@ async fn thresholds_fire_resolve_and_survive_a_restart() {
     assert_eq!(events[0]["value"], 99.0);
     assert_eq!(events[1]["state"], "firing");
     assert_eq!(events[1]["threshold"], 90.0);
+    // A page at a time.
+    let (_, page) = call(
+        &f.app,
+        get("/api/alerts/events?server_id=srv-01&limit=1", &[]),
+    )
+    .await;
+    assert_eq!(page, json!([events[0]]));
+    let next = format!(
+        "/api/alerts/events?server_id=srv-01&limit=1&before={}",
+        events[0]["id"]
+    );
+    let (_, page) = call(&f.app, get(&next, &[])).await;
+    assert_eq!(page, json!([events[1]]));
     assert!(
         call(&f.app, get("/api/alerts/firing", &[]))
             .await

@@ -883,15 +883,35 @@ impl Store for SqlStore {
         } else {
             filter.limit
         };
+        // The page after event `before`: what comes after it in the
+        // (at, id) descending order (an unknown id lists nothing).
+        let cursor = match filter.before {
+            None => None,
+            Some(before) => {
+                let at: Option<i64> =
+                    sqlx::query_scalar("SELECT at FROM alert_events WHERE id = $1")
+                        .bind(before)
+                        .fetch_optional(&self.inner.read)
+                        .await
+                        .map_err(map_err)?;
+                match at {
+                    Some(at) => Some((at, before)),
+                    None => return Ok(Vec::new()),
+                }
+            }
+        };
         let rows = sqlx::query(
             "SELECT id, body FROM alert_events \
              WHERE ($1 IS NULL OR server = $1) AND ($2 IS NULL OR rule_id = $2) AND ($3 IS NULL OR at >= $3) \
+             AND ($5 IS NULL OR at < $5 OR (at = $5 AND id < $6)) \
              ORDER BY at DESC, id DESC LIMIT $4",
         )
         .bind(filter.server_id.as_ref().map(|s| s.as_str().to_owned()))
         .bind(filter.rule_id.clone())
         .bind(filter.since.map(Timestamp::as_millis))
         .bind(limit as i64)
+        .bind(cursor.map(|c| c.0))
+        .bind(cursor.map(|c| c.1))
         .fetch_all(&self.inner.read)
         .await
         .map_err(map_err)?;

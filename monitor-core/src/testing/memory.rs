@@ -437,11 +437,19 @@ impl Store for MemoryStore {
         } else {
             filter.limit
         };
-        Ok(self
-            .lock()
-            .events
-            .iter()
-            .rev()
+        let state = self.lock();
+        let mut events: Vec<&AlertEvent> = state.events.iter().collect();
+        events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
+        let cursor = match filter.before {
+            None => None,
+            Some(before) => match events.iter().find(|e| e.id == before) {
+                Some(e) => Some((e.at, e.id)),
+                None => return Ok(Vec::new()),
+            },
+        };
+        Ok(events
+            .into_iter()
+            .filter(|e| cursor.is_none_or(|c| (e.at, e.id) < c))
             .filter(|e| filter.server_id.as_ref().is_none_or(|s| *s == e.server_id))
             .filter(|e| filter.rule_id.as_ref().is_none_or(|r| *r == e.rule_id))
             .filter(|e| filter.since.is_none_or(|s| e.at >= s))

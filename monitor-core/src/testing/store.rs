@@ -659,6 +659,32 @@ async fn alerts_and_settings(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(since.len(), 1);
+    // Pages: newest first, each after the last event of the one before;
+    // an event recorded late for an earlier time sorts by its time.
+    store
+        .append_alert_events(&[event(1500, AlertState::Pending)])
+        .await
+        .unwrap();
+    let page = |before: Option<i64>| EventFilter {
+        server_id: Some(id("conf-a")),
+        before,
+        limit: 2,
+        ..EventFilter::default()
+    };
+    let first = store.alert_events(&page(None)).await.unwrap();
+    let times: Vec<i64> = first.iter().map(|e| e.at.as_millis()).collect();
+    assert_eq!(times, [2000, 1500]);
+    let second = store.alert_events(&page(Some(first[1].id))).await.unwrap();
+    let times: Vec<i64> = second.iter().map(|e| e.at.as_millis()).collect();
+    assert_eq!(times, [1000], "the rest, once");
+    assert!(
+        store
+            .alert_events(&page(Some(i64::MAX)))
+            .await
+            .unwrap()
+            .is_empty(),
+        "after an unknown event: nothing"
+    );
 
     let state = AlertStateRecord {
         rule_id: "r1".into(),
