@@ -70,6 +70,11 @@ pub struct AlertOptions {
     /// The first retry's delay (doubled at each attempt, six attempts in
     /// all); one second when zero.
     pub retry_base: Duration,
+    /// How long one delivery attempt may take before it is given up on
+    /// (and retried: [`monitor_core::NotifyError::Timeout`]); 30 s when
+    /// zero. A notifier that hangs holds only its own queue, and only
+    /// this long.
+    pub notify_timeout: Duration,
 }
 
 impl std::fmt::Debug for AlertOptions {
@@ -178,6 +183,11 @@ impl Alerts {
         } else {
             options.retry_base
         };
+        let timeout = if options.notify_timeout.is_zero() {
+            Duration::from_secs(30)
+        } else {
+            options.notify_timeout
+        };
         let outboxes = options
             .notifiers
             .into_iter()
@@ -187,7 +197,13 @@ impl Alerts {
                     notifier: notifier.name().to_owned(),
                     ..DeliveryStatus::default()
                 }));
-                tokio::spawn(deliver(notifier, rx, Arc::clone(&status), retry_base));
+                tokio::spawn(deliver(
+                    notifier,
+                    rx,
+                    Arc::clone(&status),
+                    retry_base,
+                    timeout,
+                ));
                 Outbox { tx, status }
             })
             .collect();
@@ -616,20 +632,25 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// One notifier's worker: its notifications in order, each retried with
-/// exponential backoff (six attempts) while the failure is retryable.
+/// One notifier's worker: its notifications in order, each attempt cut off
+/// after `timeout`, each retried with exponential backoff (six attempts)
+/// while the failure is retryable.
 async fn deliver(
     notifier: Arc<dyn Notifier>,
     mut rx: mpsc::Receiver<Notification>,
     status: Arc<std::sync::Mutex<DeliveryStatus>>,
     retry_base: Duration,
+    timeout: Duration,
 ) {
     const ATTEMPTS: u32 = 6;
     while let Some(notification) = rx.recv().await {
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
-            match notifier.notify(&notification).await {
+            let attempted = tokio::time::timeout(timeout, notifier.notify(&notification))
+                .await
+                .unwrap_or(Err(monitor_core::NotifyError::Timeout(timeout)));
+            match attempted {
                 Ok(()) => break Ok(()),
                 Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
                     tracing::warn!(notifier = notifier.name(), %error, attempt, "Delivery failed; retrying.");

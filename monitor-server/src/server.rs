@@ -219,6 +219,7 @@ impl ServerBuilder {
                 dashboard_url: (!settings.dashboard_url.is_empty())
                     .then(|| settings.dashboard_url.clone()),
                 retry_base: std::time::Duration::ZERO,
+                notify_timeout: std::time::Duration::ZERO,
             },
         )
         .await?;

@@ -1228,6 +1228,53 @@ fn webhook_to(name: &str, url: String, timeout_secs: u64) -> Arc<dyn monitor_cor
     Arc::new(hook)
 }
 
+/// A notifier of yours whose calls never end.
+struct NeverAnswers;
+
+#[async_trait::async_trait]
+impl monitor_core::Notifier for NeverAnswers {
+    fn name(&self) -> &str {
+        "never"
+    }
+    async fn notify(
+        &self,
+        _notification: &monitor_core::Notification,
+    ) -> Result<(), monitor_core::NotifyError> {
+        std::future::pending().await
+    }
+}
+
+/// Each delivery attempt is cut off after `notify_timeout`: a plugin
+/// notifier that hangs gives up its notifications (after the retries) and
+/// holds up no other notifier.
+#[tokio::test]
+async fn a_notifier_that_never_answers_is_cut_off() {
+    let (good, got) = hook_receiver(0).await;
+    let options = monitor_server::alerts::AlertOptions {
+        notifiers: vec![Arc::new(NeverAnswers), good],
+        retry_base: std::time::Duration::from_millis(10),
+        notify_timeout: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let dir = std::env::temp_dir().join(format!("monitor-never-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, _alerts, _store) = fixture_with_alerts(&dir, options).await;
+    let token = register(&f, "srv-01").await;
+    report_cpu(&f, &token, 99.0, 1_000).await;
+    let status = poll(&f, "/api/alerts/notifiers", |b| {
+        b[0]["failed"] == 1 && b[1]["delivered"] == 1
+    })
+    .await;
+    assert_eq!(status[0]["notifier"], "never");
+    assert_eq!(status[0]["queued"], 0);
+    assert_eq!(
+        status[0]["last_error"], "delivery timed out after 50ms",
+        "{status}"
+    );
+    assert_eq!(got.lock().unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_hung_receiver_delays_nothing_flapping_sends_no_storm_offline_fires_and_resolves() {
     // A receiver that accepts connections and never answers.
