@@ -219,7 +219,12 @@ impl ServerBuilder {
                 dashboard_url: (!settings.dashboard_url.is_empty())
                     .then(|| settings.dashboard_url.clone()),
                 retry_base: std::time::Duration::ZERO,
-                notify_timeout: std::time::Duration::ZERO,
+                // 30 s, or longer than the longest webhook's own timeout.
+                notify_timeout: settings
+                    .webhooks
+                    .iter()
+                    .map(|w| std::time::Duration::from_secs(w.timeout_secs.saturating_add(5)))
+                    .fold(std::time::Duration::from_secs(30), std::cmp::max),
             },
         )
         .await?;
