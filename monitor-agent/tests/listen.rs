@@ -3,43 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+mod common;
+
+use common::{Dir, Process, client, free_port};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Agent(Child);
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn dir(name: &str) -> Dir {
-    let d = std::env::temp_dir().join(format!("monitor-listen-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Dir(d)
+    common::dir("listen", name)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn agent(args: &[&str]) -> Agent {
-    Agent(
+fn agent(args: &[&str]) -> Process {
+    Process(
         Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
             .args(["--interval", "0.3", "--collectors", "memory,cpu"])
             .args(args)
@@ -56,28 +31,6 @@ fn mem_total() -> f64 {
     let line = text.lines().find(|l| l.starts_with("MemTotal:")).unwrap();
     let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kib * 1024.0
-}
-
-fn client(ca: Option<&Path>) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    if let Some(ca) = ca {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .build()
-        .unwrap()
 }
 
 /// GETs `url` until it answers 200 with `memory_total_bytes` in it.

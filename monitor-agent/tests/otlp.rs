@@ -5,27 +5,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
+use common::Process;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{Metric, NumberDataPoint, metric, number_data_point};
 use prost::Message;
-
-struct Agent(Child);
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[derive(Default)]
 struct Received {
@@ -77,8 +72,8 @@ async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Received>>) {
     (url, got)
 }
 
-fn agent(endpoint: &str, extra: &[&str]) -> Agent {
-    Agent(
+fn agent(endpoint: &str, extra: &[&str]) -> Process {
+    Process(
         Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
             .args(["--otlp-endpoint", endpoint, "--otlp-interval", "0.5"])
             .args([

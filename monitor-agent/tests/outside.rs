@@ -5,43 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Process, client, free_port};
 use monitor_server::auth::{Scope, Token};
 use monitor_server::config::ServerConfig;
 use monitor_server::server::Server;
 use serde_json::{Value, json};
-
-struct Agent(Child);
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn client() -> reqwest::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .build()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
@@ -72,7 +45,7 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
         .unwrap();
     tokio::spawn(server.serve(std::future::pending()));
     let base = format!("http://127.0.0.1:{port}");
-    let http = client();
+    let http = client(None);
     let deadline = Instant::now() + Duration::from_secs(10);
     while http.get(format!("{base}/api/health")).send().await.is_err() {
         assert!(Instant::now() < deadline, "the server did not start");
@@ -103,7 +76,7 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
         .unwrap();
     assert_eq!(rule.status(), 201, "{}", rule.text().await.unwrap());
 
-    let _agent = Agent(
+    let _agent = Process(
         Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
             .args(["--server", &base, "--server-id", "outside-01"])
             .arg("--token-file")

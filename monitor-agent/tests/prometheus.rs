@@ -9,39 +9,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Dir, Process, free_port};
 use monitor_core::{Collection, Labels, ServerId, Snapshot, Timestamp, Unit, wire};
 use monitor_server::api::{AppState, router};
 use monitor_server::auth::{Scope, Token};
 use monitor_store::{SqlStore, StoreOptions};
 use serde_json::Value;
-
-struct Process(Child);
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn have(program: &str) -> bool {
     let found = Command::new(program)

@@ -4,12 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Dir, Process};
 use monitor_core::store::{HistoryQuery, NewServer};
 use monitor_core::{ServerId, Store, Timestamp};
 use monitor_server::api::{AppState, router};
@@ -17,26 +19,8 @@ use monitor_server::auth::{Scope, Token};
 use monitor_server::tls;
 use monitor_store::{SqlStore, StoreOptions};
 
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Agent(Child);
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn dir(name: &str) -> Dir {
-    let d = std::env::temp_dir().join(format!("monitor-push-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Dir(d)
+    common::dir("push", name)
 }
 
 /// The server's router over TLS on `addr`, until the task is aborted.
@@ -66,8 +50,8 @@ fn agent(
     token_file: &std::path::Path,
     ca: &std::path::Path,
     spool: &std::path::Path,
-) -> Agent {
-    Agent(
+) -> Process {
+    Process(
         Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
             .args([
                 "--server",
