@@ -42,12 +42,11 @@ pub struct Agent {
     /// How long one collector's `collect` or one exporter's `export` may
     /// take before it is given up on for that snapshot.
     call_timeout: Duration,
-    /// Collectors and exporters whose last call failed, with the message
-    /// logged then.
-    failing: HashMap<String, String>,
+    /// Collectors and exporters whose last call failed.
+    failing: Reported,
     /// Collectors whose last result had samples left out (see
-    /// [`monitor_core::wire::clean`]), with what was said then.
-    discarding: HashMap<String, String>,
+    /// [`monitor_core::wire::clean`]).
+    discarding: Reported,
 }
 
 impl std::fmt::Debug for Agent {
@@ -258,8 +257,8 @@ impl Agent {
             collectors: Vec::new(),
             exporters: Vec::new(),
             call_timeout: default_call_timeout(interval),
-            failing: HashMap::new(),
-            discarding: HashMap::new(),
+            failing: Reported::default(),
+            discarding: Reported::default(),
         }
     }
 
@@ -318,25 +317,23 @@ impl Agent {
                 .unwrap_or(Err(monitor_core::CollectError::Timeout(self.call_timeout)));
             match outcome {
                 Ok(mut part) => {
-                    if self.failing.remove(&name).is_some() {
+                    if self.failing.cleared(&name) {
                         tracing::info!(collector = %name, "Collector recovered.");
                     }
                     let mut discarded = monitor_core::wire::clean(&mut part, &limits);
                     discarded.extend(collection.merge(part));
-                    note_discarded(&mut self.discarding, name, &discarded);
+                    note_discarded(&mut self.discarding, &name, &discarded);
                 }
                 Err(error) => {
-                    let message = error.to_string();
-                    if self.failing.get(&name) != Some(&message) {
+                    if self.failing.changed(&name, error.to_string()) {
                         tracing::warn!(collector = %name, %error, "Collector failed; retrying every interval.");
-                        self.failing.insert(name, message);
                     }
                 }
             }
         }
         // Over the per-snapshot limit only together.
         let over = monitor_core::wire::clean(&mut collection, &limits);
-        note_discarded(&mut self.discarding, "all collectors".into(), &over);
+        note_discarded(&mut self.discarding, "all collectors", &over);
         let mut snapshot = Snapshot::new(self.server_id.clone(), now, collection);
         snapshot.interval_secs = Some(self.interval.as_secs_f64());
         if let Some(host) = &mut snapshot.host {
@@ -364,15 +361,13 @@ impl Agent {
                 .unwrap_or(Err(monitor_core::ExportError::Timeout(self.call_timeout)));
             match outcome {
                 Ok(()) => {
-                    if self.failing.remove(&key).is_some() {
+                    if self.failing.cleared(&key) {
                         tracing::info!(exporter = exporter.name(), "Exporter recovered.");
                     }
                 }
                 Err(error) => {
-                    let message = error.to_string();
-                    if self.failing.get(&key) != Some(&message) {
+                    if self.failing.changed(&key, error.to_string()) {
                         tracing::warn!(exporter = exporter.name(), %error, "Export failed; trying again with the next snapshot.");
-                        self.failing.insert(key, message);
                     }
                 }
             }
@@ -381,7 +376,7 @@ impl Agent {
 
     /// Names of the collectors (and `exporter NAME`s) whose last call failed.
     pub fn failing(&self) -> impl Iterator<Item = &str> {
-        self.failing.keys().map(String::as_str)
+        self.failing.0.keys().map(String::as_str)
     }
 
     /// Shuts every collector and exporter down (an exporter flushes what it
@@ -405,28 +400,49 @@ fn default_call_timeout(interval: Duration) -> Duration {
     interval.max(Duration::from_secs(5))
 }
 
+/// Problems said once each: per collector or exporter, the message of its
+/// current problem, so a problem that lasts is logged when it starts,
+/// when it changes and when it ends, not every interval.
+#[derive(Debug, Default)]
+struct Reported(HashMap<String, String>);
+
+impl Reported {
+    /// Notes `message` for `key`; true when it is new (log it then).
+    fn changed(&mut self, key: &str, message: String) -> bool {
+        if self.0.get(key) == Some(&message) {
+            return false;
+        }
+        self.0.insert(key.to_owned(), message);
+        true
+    }
+
+    /// Forgets `key`'s problem; true when it had one (log its end then).
+    fn cleared(&mut self, key: &str) -> bool {
+        self.0.remove(key).is_some()
+    }
+}
+
 /// Logs what was left out of a collector's result when that changes
 /// (WARN), and once when nothing is any more (INFO).
 fn note_discarded(
-    discarding: &mut HashMap<String, String>,
-    collector: String,
+    discarding: &mut Reported,
+    collector: &str,
     discarded: &[monitor_core::Discarded],
 ) {
     if discarded.is_empty() {
-        if discarding.remove(&collector).is_some() {
+        if discarding.cleared(collector) {
             tracing::info!(collector = %collector, "Collector's samples are all valid again.");
         }
         return;
     }
+    // Counts change from one interval to the next; what and why do not.
     let what: Vec<String> = discarded
         .iter()
         .map(|d| format!("{:?}: {}", d.metric, d.reason))
         .collect();
-    let what = what.join("; ");
-    if discarding.get(&collector) != Some(&what) {
+    if discarding.changed(collector, what.join("; ")) {
         let said: Vec<String> = discarded.iter().map(ToString::to_string).collect();
         tracing::warn!(collector = %collector, "Samples left out of the snapshot: {}", said.join("; "));
-        discarding.insert(collector, what);
     }
 }
 

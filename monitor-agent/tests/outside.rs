@@ -51,6 +51,10 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
         assert!(Instant::now() < deadline, "the server did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let get_json = |path: &str| {
+        let request = http.get(format!("{base}{path}"));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
     let register = |id: &'static str| {
         let request = http
             .post(format!("{base}/api/register"))
@@ -132,14 +136,7 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
     // Listed for the charts.
     let deadline = Instant::now() + Duration::from_secs(20);
     let series = loop {
-        let series: Value = http
-            .get(format!("{base}/api/servers/outside-01/series"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let series: Value = get_json("/api/servers/outside-01/series").await;
         let names: Vec<String> = series
             .as_array()
             .unwrap()
@@ -172,28 +169,13 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
     assert_eq!(jobs["kind"], "counter");
     assert_eq!(jobs["labels"]["queue"], "mail");
     // Stored with history.
-    let history: Value = http
-        .get(format!(
-            "{base}/api/metrics/history?server_id=outside-01&metric=queue_depth&step=1"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value =
+        get_json("/api/metrics/history?server_id=outside-01&metric=queue_depth&step=1").await;
     assert_eq!(history["series"][0]["points"][0]["max"], 3.0, "{history}");
     // Alerted on.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let firing: Value = http
-            .get(format!("{base}/api/alerts/firing"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let firing: Value = get_json("/api/alerts/firing").await;
         if firing
             .as_array()
             .unwrap()

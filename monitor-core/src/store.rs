@@ -217,8 +217,22 @@ pub struct EventFilter {
     /// Only events listed after the event of this id (older in the
     /// newest-first order): the next page after a page that ended with it.
     pub before: Option<i64>,
-    /// At most this many, newest first (0 means the store's default).
+    /// At most this many, newest first (0 means [`EventFilter::DEFAULT_LIMIT`]).
     pub limit: usize,
+}
+
+impl EventFilter {
+    /// How many events a filter without a limit lists.
+    pub const DEFAULT_LIMIT: usize = 1000;
+
+    /// The limit to apply: `limit`, or [`EventFilter::DEFAULT_LIMIT`] when 0.
+    pub fn effective_limit(&self) -> usize {
+        if self.limit == 0 {
+            Self::DEFAULT_LIMIT
+        } else {
+            self.limit
+        }
+    }
 }
 
 /// The persisted state of one alert (rule × server × series), so alerts

@@ -878,11 +878,7 @@ impl Store for SqlStore {
     }
 
     async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError> {
-        let limit = if filter.limit == 0 {
-            1000
-        } else {
-            filter.limit
-        };
+        let limit = filter.effective_limit();
         // The page after event `before`: what comes after it in the
         // (at, id) descending order (an unknown id lists nothing).
         let cursor = match filter.before {

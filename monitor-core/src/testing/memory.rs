@@ -432,11 +432,7 @@ impl Store for MemoryStore {
     }
 
     async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError> {
-        let limit = if filter.limit == 0 {
-            1000
-        } else {
-            filter.limit
-        };
+        let limit = filter.effective_limit();
         let state = self.lock();
         let mut events: Vec<&AlertEvent> = state.events.iter().collect();
         events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
