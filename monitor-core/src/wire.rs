@@ -26,8 +26,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Collection, Discarded, MAX_LABEL_VALUE_LEN, Snapshot, WireVersion, is_valid_label_value,
-    is_valid_name,
+    Collection, Discarded, MAX_LABEL_VALUE_LEN, MetricFamily, Sample, Snapshot, WireVersion,
+    is_valid_label_value, is_valid_name,
 };
 
 /// Bounds on what one request may carry.
@@ -278,53 +278,16 @@ pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
         ));
     }
     for (f, family) in snapshot.metrics.iter().enumerate() {
-        let at = |rest: &str| format!("metrics[{f}]{rest}");
-        if !is_valid_name(&family.name) {
-            return Err(WireError::invalid(
-                at(".name"),
-                format!(
-                    "{:?} is not a valid metric name (letters, digits and '_', not starting with a digit, at most 128 bytes)",
-                    family.name
-                ),
-            ));
-        }
-        if !family.unit.as_str().is_empty() && !is_valid_name(family.unit.as_str()) {
-            return Err(WireError::invalid(
-                at(".unit"),
-                "a unit is a lowercase word such as bytes, percent or seconds",
-            ));
+        if let Some(broken) = family_broken(family) {
+            return Err(broken.error(family, &format!("metrics[{f}]"), limits));
         }
         if let Some(help) = &family.help {
-            check_text(&at(".help"), help, limits)?;
+            check_text(&format!("metrics[{f}].help"), help, limits)?;
         }
         for (s, sample) in family.samples.iter().enumerate() {
-            let at = |rest: &str| format!("metrics[{f}].samples[{s}]{rest}");
-            if sample.labels.len() > limits.max_labels_per_sample {
-                return Err(WireError::TooMany {
-                    field: at(".labels"),
-                    count: sample.labels.len(),
-                    limit: limits.max_labels_per_sample,
-                });
-            }
-            for (name, value) in sample.labels.iter() {
-                if !is_valid_name(name) {
-                    return Err(WireError::invalid(
-                        at(".labels"),
-                        format!("{name:?} is not a valid label name"),
-                    ));
-                }
-                if !is_valid_label_value(value) {
-                    return Err(WireError::invalid(
-                        format!("{}.{name}", at(".labels")),
-                        "label values are at most 255 bytes with no control characters",
-                    ));
-                }
-            }
-            if !sample.value.is_finite() || sample.value.abs() > limits.max_abs_value {
-                return Err(WireError::invalid(
-                    at(".value"),
-                    format!("{} is not a finite number within ±2^53", sample.value),
-                ));
+            if let Some(broken) = sample_broken(sample, limits) {
+                let at = format!("metrics[{f}].samples[{s}]");
+                return Err(broken.error(family, &at, limits));
             }
         }
         let samples = &family.samples;
@@ -336,6 +299,100 @@ pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
         }
     }
     Ok(())
+}
+
+/// A rule of a metric family or a sample that [`validate`] refuses and
+/// [`clean`] leaves out.
+enum Broken<'a> {
+    MetricName,
+    Unit,
+    TooManyLabels(usize),
+    LabelName(&'a str),
+    LabelValue(&'a str),
+    Value(f64),
+}
+
+impl Broken<'_> {
+    /// For [`validate`]: the error naming the field under `at`
+    /// (`metrics[0]` or `metrics[0].samples[3]`).
+    fn error(&self, family: &MetricFamily, at: &str, limits: &Limits) -> WireError {
+        match self {
+            Broken::MetricName => WireError::invalid(
+                format!("{at}.name"),
+                format!(
+                    "{:?} is not a valid metric name (letters, digits and '_', not starting with a digit, at most 128 bytes)",
+                    family.name
+                ),
+            ),
+            Broken::Unit => WireError::invalid(
+                format!("{at}.unit"),
+                "a unit is a lowercase word such as bytes, percent or seconds",
+            ),
+            Broken::TooManyLabels(count) => WireError::TooMany {
+                field: format!("{at}.labels"),
+                count: *count,
+                limit: limits.max_labels_per_sample,
+            },
+            Broken::LabelName(name) => WireError::invalid(
+                format!("{at}.labels"),
+                format!("{name:?} is not a valid label name"),
+            ),
+            Broken::LabelValue(name) => WireError::invalid(
+                format!("{at}.labels.{name}"),
+                "label values are at most 255 bytes with no control characters",
+            ),
+            Broken::Value(value) => WireError::invalid(
+                format!("{at}.value"),
+                format!("{value} is not a finite number within ±2^53"),
+            ),
+        }
+    }
+
+    /// For [`clean`]'s account of what it left out.
+    fn reason(&self) -> &'static str {
+        match self {
+            Broken::MetricName => {
+                "not a valid metric name (letters, digits and '_', not starting with a digit, at most 128 bytes)"
+            }
+            Broken::Unit => "its unit is not a lowercase word such as bytes, percent or seconds",
+            Broken::TooManyLabels(_) => "more labels than a sample may have",
+            Broken::LabelName(_) => "a label name is not valid",
+            Broken::LabelValue(_) => {
+                "a label value is longer than 255 bytes or has control characters"
+            }
+            Broken::Value(_) => "the value is not a finite number within ±2^53",
+        }
+    }
+}
+
+/// The first rule `family`'s name or unit breaks.
+fn family_broken(family: &MetricFamily) -> Option<Broken<'static>> {
+    if !is_valid_name(&family.name) {
+        Some(Broken::MetricName)
+    } else if !family.unit.as_str().is_empty() && !is_valid_name(family.unit.as_str()) {
+        Some(Broken::Unit)
+    } else {
+        None
+    }
+}
+
+/// The first rule `sample` breaks.
+fn sample_broken<'a>(sample: &'a Sample, limits: &Limits) -> Option<Broken<'a>> {
+    if sample.labels.len() > limits.max_labels_per_sample {
+        return Some(Broken::TooManyLabels(sample.labels.len()));
+    }
+    for (name, value) in sample.labels.iter() {
+        if !is_valid_name(name) {
+            return Some(Broken::LabelName(name));
+        }
+        if !is_valid_label_value(value) {
+            return Some(Broken::LabelValue(name));
+        }
+    }
+    if !sample.value.is_finite() || sample.value.abs() > limits.max_abs_value {
+        return Some(Broken::Value(sample.value));
+    }
+    None
 }
 
 /// Leaves out of `collection` what [`validate`] would refuse in a snapshot
@@ -354,12 +411,8 @@ pub fn clean(collection: &mut Collection, limits: &Limits) -> Vec<Discarded> {
     let mut room = limits.max_samples_per_snapshot;
     let repeated_names = repeated(families.len(), |i| families[i].name.as_str());
     for (f, family) in families.iter().enumerate() {
-        let reason = if !is_valid_name(&family.name) {
-            Some(
-                "not a valid metric name (letters, digits and '_', not starting with a digit, at most 128 bytes)",
-            )
-        } else if !family.unit.as_str().is_empty() && !is_valid_name(family.unit.as_str()) {
-            Some("its unit is not a lowercase word such as bytes, percent or seconds")
+        let reason = if let Some(broken) = family_broken(family) {
+            Some(broken.reason())
         } else if repeated_names.binary_search(&f).is_ok() {
             Some("the metric appears twice")
         } else {
@@ -379,14 +432,8 @@ pub fn clean(collection: &mut Collection, limits: &Limits) -> Vec<Discarded> {
         let samples = &family.samples;
         let repeats = repeated(samples.len(), |i| &samples[i].labels);
         for (i, sample) in samples.iter().enumerate() {
-            let reason = if sample.labels.len() > limits.max_labels_per_sample {
-                Some("more labels than a sample may have")
-            } else if sample.labels.iter().any(|(name, _)| !is_valid_name(name)) {
-                Some("a label name is not valid")
-            } else if sample.labels.iter().any(|(_, v)| !is_valid_label_value(v)) {
-                Some("a label value is longer than 255 bytes or has control characters")
-            } else if !sample.value.is_finite() || sample.value.abs() > limits.max_abs_value {
-                Some("the value is not a finite number within ±2^53")
+            let reason = if let Some(broken) = sample_broken(sample, limits) {
+                Some(broken.reason())
             } else if repeats.binary_search(&i).is_ok() {
                 Some("the series appears twice")
             } else if room == 0 {
