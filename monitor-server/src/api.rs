@@ -453,23 +453,16 @@ async fn ingest_body(
             )));
         }
     }
+    // The batch's newest report goes to the rules and the live stream once
+    // the store has taken it: a replay older than an alert's state or a
+    // duplicate changes nothing (the evaluator ignores what is older than
+    // an alert's state), and a report the store refused as a conflict
+    // reaches neither. Copied only when one of them wants it.
     let newest = snapshots
         .iter()
-        .enumerate()
-        .max_by_key(|(_, s)| s.timestamp)
-        .map(|(i, _)| i);
-    // The rules see the batch's newest report at once, before it is
-    // written: a replay older than an alert's state or a duplicate changes
-    // nothing (the evaluator ignores what is older than an alert's state),
-    // and ingest never waits for the alert engine.
-    if let (Some(alerts), Some(i)) = (&state.alerts, newest) {
-        alerts.evaluate(&snapshots[i]);
-    }
-    // The live stream gets a copy only when a client may read it (the
-    // store keeps its own packed), serialized on first read.
-    let for_stream = newest
-        .filter(|_| state.stream.wants_events())
-        .map(|i| Arc::new(snapshots[i].clone()));
+        .max_by_key(|s| s.timestamp)
+        .filter(|_| state.alerts.is_some() || state.stream.wants_events())
+        .map(|s| Arc::new(s.clone()));
     let counts = (
         snapshots.len(),
         snapshots
@@ -480,14 +473,19 @@ async fn ingest_body(
     // A copy for the exporters, only when there are some.
     let for_exporters = state.exporters.as_ref().map(|_| snapshots.clone());
     let receipt = state.store.ingest(snapshots).await?;
+    let accepted = receipt.stored > 0 && receipt.conflicts == 0;
     if let (Some(queue), Some(batch)) = (&state.exporters, for_exporters)
         && receipt.stored > 0
     {
         queue.offer(batch);
     }
+    if accepted && let (Some(alerts), Some(snapshot)) = (&state.alerts, &newest) {
+        alerts.evaluate(snapshot);
+    }
     // A batch of replays older than what the server has publishes nothing.
-    if receipt.stored > 0
-        && let Some(snapshot) = for_stream
+    if accepted
+        && state.stream.wants_events()
+        && let Some(snapshot) = newest
         && let Ok(Some(latest)) = state.store.latest_timestamp(&server).await
         && latest == snapshot.timestamp
     {

@@ -1363,6 +1363,40 @@ async fn a_hung_receiver_delays_nothing_flapping_sends_no_storm_offline_fires_an
 
 /// Posts a report of `srv-01` dated `ago_ms` ago with the whole machine's
 /// CPU at `cpu` percent.
+#[tokio::test]
+async fn a_report_refused_as_a_conflict_does_not_reach_the_rules() {
+    let dir = std::env::temp_dir().join(format!("monitor-conflict-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, _alerts, _store) = fixture_with_alerts(&dir, Default::default()).await;
+    let token = register(&f, "srv-01").await;
+    // Another program's report at the agent's millisecond, over the
+    // threshold: refused, and no alert from it.
+    let t = Timestamp::now().add_millis(-5_000);
+    let mut cool = snapshot("srv-01", t);
+    cool.metrics[0].samples[0].value = 10.0;
+    let mut clash = snapshot("srv-01", t);
+    clash.metrics[0].samples[0].value = 98.0;
+    for (s, want) in [(cool, StatusCode::OK), (clash, StatusCode::CONFLICT)] {
+        let req = post(
+            "/api/metrics",
+            &[("x-auth-token", &token)],
+            wire::encode(&s).unwrap(),
+        );
+        assert_eq!(call(&f.app, req).await.0, want);
+    }
+    // The next real report is the one that fires, with its own value.
+    report_cpu(&f, &token, 99.0, 0).await;
+    let events = poll(&f, "/api/alerts/events?server_id=srv-01", |b| {
+        !b.as_array().unwrap().is_empty()
+    })
+    .await;
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["state"], "firing");
+    assert_eq!(events[0]["value"], 99.0, "not the refused report's 98");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 async fn report_cpu(f: &Fixture, token: &str, cpu: f64, ago_ms: i64) {
     let mut s = snapshot("srv-01", Timestamp::now().add_millis(-ago_ms));
     s.metrics[0].samples[0].value = cpu;
