@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::Dir;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -18,14 +21,7 @@ use tower::ServiceExt;
 struct Fixture {
     app: axum::Router,
     admin: Token,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    _dir: Dir,
 }
 
 async fn fixture(dashboard: Option<&str>) -> Fixture {
@@ -53,7 +49,7 @@ async fn fixture_with(
     Fixture {
         app,
         admin,
-        _dir: TempDir(dir),
+        _dir: Dir(dir),
     }
 }
 
@@ -826,7 +822,7 @@ async fn fixture_with_alerts(
     let fixture = Fixture {
         app,
         admin,
-        _dir: TempDir(dir.join("unused")),
+        _dir: Dir(dir.join("unused")),
     };
     (fixture, alerts, store)
 }

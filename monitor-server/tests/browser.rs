@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::Process;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -15,14 +18,6 @@ use std::time::{Duration, Instant};
 
 const ADMIN: &str = "smk_adm_e2e_admin_token_0123456789abcdef";
 const READ: &str = "smk_dsh_e2e_dashboard_token_0123456789abc";
-
-struct Server(std::process::Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn http(
     port: u16,
@@ -126,7 +121,7 @@ fn the_dashboard_in_a_real_browser() {
         .port();
     std::fs::create_dir_all(&dir).unwrap();
     seed_history(&dir.join("monitor.db"));
-    let _server = Server(
+    let _server = Process(
         Command::new(env!("CARGO_BIN_EXE_monitor-server"))
             .args(["--data-dir", dir.to_str().unwrap(), "quickstart"])
             .args(["--port", &port.to_string(), "--interval", "0.5"])

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::Dir;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,15 +18,8 @@ use monitor_store::{SqlStore, StoreOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The server's router on a loopback port with `options`.
-async fn start(options: ServeOptions) -> (SocketAddr, TempDir) {
+async fn start(options: ServeOptions) -> (SocketAddr, Dir) {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("monitor-conn-{}-{n}", std::process::id()));
@@ -40,7 +36,7 @@ async fn start(options: ServeOptions) -> (SocketAddr, TempDir) {
             .await
             .unwrap();
     });
-    (addr, TempDir(dir))
+    (addr, Dir(dir))
 }
 
 fn short(options: ServeOptions) -> ServeOptions {

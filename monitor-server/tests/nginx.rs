@@ -9,30 +9,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+mod common;
+
+use common::{Process, client, free_port};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use monitor_core::ServerId;
 
 const ADMIN: &str = "smk_adm_nginx_admin_token_0123456789abcdef";
-
-struct Process(Child);
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn nginx() -> Option<PathBuf> {
     let found = ["/usr/sbin/nginx", "/usr/bin/nginx"]
@@ -47,28 +33,6 @@ fn nginx() -> Option<PathBuf> {
         eprintln!("skipped: nginx is not installed");
     }
     found
-}
-
-/// A client that trusts `ca`, as an agent or a browser given the CA would.
-fn client(ca: &Path) -> reqwest::Client {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +115,7 @@ async fn the_nginx_recipe_in_front_of_the_server() {
             .unwrap(),
     );
     let front = format!("https://localhost:{https}");
-    let web = client(&certs.ca);
+    let web = client(Some(&certs.ca));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ok = web.get(format!("{front}/api/health")).send().await;

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{client, free_port};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,11 +30,7 @@ impl Server {
         let dir =
             std::env::temp_dir().join(format!("monitor-outage-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         Server {
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -89,22 +88,6 @@ impl Drop for Server {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// An HTTP client (plain HTTP: the servers here listen on loopback; reqwest
-/// is built without a default TLS provider in this workspace).
-fn client() -> reqwest::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .build()
-        .unwrap()
 }
 
 async fn register(client: &reqwest::Client, server: &Server, id: &str) -> String {
@@ -165,7 +148,7 @@ fn snapshot(id: &str, t: i64) -> Snapshot {
 async fn every_acknowledged_snapshot_survives_a_sigkill() {
     let mut server = Server::new("kill");
     server.start();
-    let client = client();
+    let client = client(None);
     let base = Timestamp::now().as_millis() / 1000 * 1000 - 3_600_000;
     let stop = Arc::new(AtomicBool::new(false));
     let mut pushers = Vec::new();
@@ -234,7 +217,7 @@ async fn every_acknowledged_snapshot_survives_a_sigkill() {
 async fn an_agent_through_a_one_minute_outage_leaves_no_gap_and_no_duplicate() {
     let mut server = Server::new("minute");
     server.start();
-    let client = client();
+    let client = client(None);
     let token = register(&client, &server, "outage").await;
     let spool = server.dir.join("agent-spool");
     let pusher = monitor_agent::push::Pusher::new(monitor_agent::push::PushConfig {
