@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::watch;
 
 use crate::alert::{AlertEvent, AlertRule};
 use crate::error::StoreError;
@@ -100,12 +101,52 @@ struct State {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+    gate: Gate,
+}
+
+/// Holds a [`MemoryStore`]'s calls while a [`Stall`] lives.
+#[derive(Debug, Clone)]
+struct Gate(Arc<watch::Sender<usize>>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate(Arc::new(watch::channel(0).0))
+    }
+}
+
+impl Gate {
+    /// Returns at once, or when the last stall ends.
+    async fn pass(&self) {
+        let mut stalls = self.0.subscribe();
+        // The sender lives in `self`: the wait cannot fail.
+        let _ = stalls.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// While this lives, every call of the [`MemoryStore`] it came from (and of
+/// its clones) waits: a store that stopped answering, as a database behind
+/// a broken network does. Dropping it lets the waiting calls go on.
+#[derive(Debug)]
+#[must_use = "the store answers again once the stall is dropped"]
+pub struct Stall(Gate);
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        self.0.0.send_modify(|n| *n -= 1);
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes every call wait until the returned [`Stall`] is dropped, to
+    /// test that a caller times out a store that hangs.
+    pub fn stall(&self) -> Stall {
+        self.gate.0.send_modify(|n| *n += 1);
+        Stall(self.gate.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -128,6 +169,7 @@ impl Store for MemoryStore {
     }
 
     async fn register_server(&self, server: NewServer) -> Result<ServerRecord, StoreError> {
+        self.gate.pass().await;
         let mut state = self.lock();
         if state.servers.contains_key(&server.id) {
             return Err(StoreError::Conflict(format!("server {}", server.id)));
@@ -160,10 +202,12 @@ impl Store for MemoryStore {
     }
 
     async fn server(&self, id: &ServerId) -> Result<Option<ServerRecord>, StoreError> {
+        self.gate.pass().await;
         Ok(self.lock().servers.get(id).map(|s| s.record.clone()))
     }
 
     async fn servers(&self) -> Result<Vec<ServerRecord>, StoreError> {
+        self.gate.pass().await;
         Ok(self
             .lock()
             .servers
@@ -173,6 +217,7 @@ impl Store for MemoryStore {
     }
 
     async fn server_by_token(&self, hash: &TokenHash) -> Result<Option<ServerRecord>, StoreError> {
+        self.gate.pass().await;
         Ok(self
             .lock()
             .servers
@@ -182,6 +227,7 @@ impl Store for MemoryStore {
     }
 
     async fn rotate_token(&self, id: &ServerId, hash: TokenHash) -> Result<(), StoreError> {
+        self.gate.pass().await;
         let mut state = self.lock();
         let server = state.servers.get_mut(id).ok_or_else(|| not_found(id))?;
         server.token = hash;
@@ -189,6 +235,7 @@ impl Store for MemoryStore {
     }
 
     async fn delete_server(&self, id: &ServerId) -> Result<(), StoreError> {
+        self.gate.pass().await;
         let mut state = self.lock();
         state.servers.remove(id).ok_or_else(|| not_found(id))?;
         state.states.retain(|(_, server, _), _| server != id);
@@ -196,6 +243,7 @@ impl Store for MemoryStore {
     }
 
     async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError> {
+        self.gate.pass().await;
         let mut state = self.lock();
         // All or nothing: an unknown server refuses the whole call.
         if let Some(s) = snapshots
@@ -284,10 +332,12 @@ impl Store for MemoryStore {
     }
 
     async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Arc<Snapshot>>, StoreError> {
+        self.gate.pass().await;
         Ok(self.lock().servers.get(id).and_then(|s| s.latest.clone()))
     }
 
     async fn latest_snapshots(&self) -> Result<Vec<Arc<Snapshot>>, StoreError> {
+        self.gate.pass().await;
         Ok(self
             .lock()
             .servers
@@ -297,6 +347,7 @@ impl Store for MemoryStore {
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
+        self.gate.pass().await;
         let (from, to) = (query.from.as_millis(), query.to.as_millis());
         if to < from {
             return Err(StoreError::InvalidInput(format!(
@@ -377,6 +428,7 @@ impl Store for MemoryStore {
     }
 
     async fn series(&self, id: &ServerId) -> Result<Vec<SeriesInfo>, StoreError> {
+        self.gate.pass().await;
         let state = self.lock();
         let server = state.servers.get(id).ok_or_else(|| not_found(id))?;
         Ok(server
@@ -394,10 +446,12 @@ impl Store for MemoryStore {
     }
 
     async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
+        self.gate.pass().await;
         Ok(self.lock().rules.values().cloned().collect())
     }
 
     async fn put_alert_rule(&self, mut rule: AlertRule) -> Result<AlertRule, StoreError> {
+        self.gate.pass().await;
         let mut state = self.lock();
         if rule.id.is_empty() {
             state.next_id += 1;
@@ -408,6 +462,7 @@ impl Store for MemoryStore {
     }
 
     async fn delete_alert_rule(&self, id: &str) -> Result<(), StoreError> {
+        self.gate.pass().await;
         self.lock()
             .rules
             .remove(id)
@@ -419,6 +474,7 @@ impl Store for MemoryStore {
         &self,
         events: &[AlertEvent],
     ) -> Result<Vec<AlertEvent>, StoreError> {
+        self.gate.pass().await;
         let mut state = self.lock();
         let mut stored = Vec::with_capacity(events.len());
         for event in events {
@@ -432,6 +488,7 @@ impl Store for MemoryStore {
     }
 
     async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError> {
+        self.gate.pass().await;
         let limit = filter.effective_limit();
         let state = self.lock();
         let mut events: Vec<&AlertEvent> = state.events.iter().collect();
@@ -455,10 +512,12 @@ impl Store for MemoryStore {
     }
 
     async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError> {
+        self.gate.pass().await;
         Ok(self.lock().states.values().cloned().collect())
     }
 
     async fn save_alert_states(&self, states: &[AlertStateRecord]) -> Result<(), StoreError> {
+        self.gate.pass().await;
         let mut state = self.lock();
         for s in states {
             state.states.insert(
@@ -470,10 +529,12 @@ impl Store for MemoryStore {
     }
 
     async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.gate.pass().await;
         Ok(self.lock().settings.get(key).cloned())
     }
 
     async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        self.gate.pass().await;
         self.lock().settings.insert(key.to_owned(), value.clone());
         Ok(())
     }
@@ -483,6 +544,7 @@ impl Store for MemoryStore {
         policy: &RetentionPolicy,
         now: Timestamp,
     ) -> Result<RetentionReport, StoreError> {
+        self.gate.pass().await;
         let cutoff = |d: Duration| now.as_millis().saturating_sub(d.as_millis() as i64);
         let (raw, minute, hour) = (
             cutoff(policy.raw),
@@ -505,6 +567,11 @@ impl Store for MemoryStore {
         }
         Ok(report)
     }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.gate.pass().await;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -512,5 +579,18 @@ mod tests {
     #[tokio::test]
     async fn the_memory_store_conforms() {
         crate::testing::store::conformance(&super::MemoryStore::new()).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_store_answers_once_the_stall_ends() {
+        use crate::store::Store;
+        let store = super::MemoryStore::new();
+        let stall = store.stall();
+        let clone = store.clone();
+        let call = tokio::spawn(async move { clone.servers().await });
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        assert!(!call.is_finished(), "a call waits while the stall lives");
+        drop(stall);
+        assert_eq!(call.await.ok().and_then(Result::ok), Some(Vec::new()));
     }
 }

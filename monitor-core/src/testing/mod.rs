@@ -6,7 +6,8 @@
 //!   [`collector::conformance`], [`notifier::conformance`],
 //!   [`exporter::conformance`] (the built-in implementations run them too);
 //! - in-memory doubles: [`MemoryStore`] (a complete store, which passes the
-//!   store suite), [`StaticCollector`], [`RecordingNotifier`],
+//!   store suite; [`MemoryStore::stall`] makes it hang, to test timeouts),
+//!   [`StaticCollector`], [`RecordingNotifier`],
 //!   [`RecordingExporter`];
 //! - a deterministic generator ([`Rng`]) and a realistic host report
 //!   ([`report`]) for benchmarks.
@@ -27,7 +28,7 @@ pub mod notifier;
 pub mod store;
 
 pub use doubles::{RecordingExporter, RecordingNotifier, StaticCollector};
-pub use memory::MemoryStore;
+pub use memory::{MemoryStore, Stall};
 
 use crate::{Collection, Labels, ServerId, Snapshot, Timestamp, Unit};
 
