@@ -34,6 +34,7 @@ pub struct AppState {
     dashboard: Option<monitor_core::TokenHash>,
     limits: wire::Limits,
     max_body_bytes: usize,
+    request_timeout: Duration,
     future_tolerance_ms: i64,
     max_age_ms: i64,
     ingest_limit: Arc<RateLimiter>,
@@ -64,6 +65,7 @@ impl AppState {
             dashboard: dashboard.map(Token::hash),
             limits: wire::Limits::default(),
             max_body_bytes: 0,
+            request_timeout: Duration::ZERO,
             future_tolerance_ms: 0,
             max_age_ms: 0,
             ingest_limit: Arc::new(RateLimiter::new(1.0, 1)),
@@ -87,10 +89,12 @@ impl AppState {
     }
 
     /// Applies request limits: body size, batch and snapshot sizes, clock
-    /// skew, the per-token ingest rate and the failed-authentication rate.
+    /// skew, the per-token ingest rate, the failed-authentication rate and
+    /// the time to answer a request.
     pub fn with_limits(mut self, limits: &LimitSettings) -> Self {
         self.limits = limits.wire();
         self.max_body_bytes = limits.max_body_bytes;
+        self.request_timeout = limits.request_timeout;
         self.future_tolerance_ms = limits.future_tolerance.as_millis() as i64;
         self.ingest_limit = Arc::new(RateLimiter::new(
             limits.ingest_per_token_per_second,
@@ -236,6 +240,10 @@ pub fn router(state: AppState) -> Router {
         // size of a gzip body to it too.
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
+            state.request_timeout,
+            crate::limit::deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state.auth_limit),
             crate::limit::failed_auth,
         ))
@@ -251,8 +259,17 @@ struct Health {
     store: String,
 }
 
+/// How long `GET /api/health` waits for the store: a store that does not
+/// answer is reported unreachable rather than keeping the check waiting.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let ok = state.store.health().await.is_ok();
+    let ok = tokio::time::timeout(
+        HEALTH_TIMEOUT.min(state.request_timeout),
+        state.store.health(),
+    )
+    .await
+    .is_ok_and(|answer| answer.is_ok());
     let status = if ok {
         StatusCode::OK
     } else {

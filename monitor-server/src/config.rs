@@ -292,6 +292,11 @@ pub struct LimitSettings {
     /// How long a request body may take to arrive once its head has.
     #[serde(with = "duration_text")]
     pub body_timeout: Duration,
+    /// How long the server may take to answer a request once its head has
+    /// arrived, the body's arrival included (a store that stopped
+    /// answering): 503 `timeout` after it. The live stream is not held to it.
+    #[serde(with = "duration_text")]
+    pub request_timeout: Duration,
 }
 
 impl Default for LimitSettings {
@@ -310,6 +315,7 @@ impl Default for LimitSettings {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -548,6 +554,7 @@ impl ServerConfig {
             ("limits.handshake_timeout", l.handshake_timeout),
             ("limits.idle_timeout", l.idle_timeout),
             ("limits.body_timeout", l.body_timeout),
+            ("limits.request_timeout", l.request_timeout),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(invalid(key, "give at least 1s"));

@@ -168,6 +168,34 @@ pub async fn failed_auth(
     response
 }
 
+/// Middleware: a request not answered within `timeout` of its head (the
+/// body's arrival included) gets 503 `timeout`, so that a store which
+/// stopped answering costs clients a clear error they retry, not a request
+/// that hangs; an ingest cut off this way may still be stored, and its
+/// retry is then counted a duplicate. The live stream (`/api/stream`), open
+/// for as long as its client reads, is not held to it.
+pub async fn deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/api/stream" {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(%path, ?timeout, "A request was not answered in time (limits.request_timeout): is the store slow or unreachable?");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "the server could not answer within {} (limits.request_timeout): its store is slow or unreachable; retry later",
+                    crate::config::format_duration(timeout)
+                ),
+            )
+            .into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -412,6 +412,53 @@ async fn bad_input_gets_a_clear_error_and_loses_nothing() {
     assert_eq!(h["series"][0]["points"].as_array().unwrap().len(), 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_store_that_stops_answering_gets_503_not_a_hang() {
+    let store = Arc::new(monitor_core::testing::MemoryStore::new());
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
+    let limits = LimitSettings {
+        request_timeout: std::time::Duration::from_secs(20),
+        ..LimitSettings::default()
+    };
+    let f = Fixture {
+        app: router(AppState::new(store.clone(), &admin, None).with_limits(&limits)),
+        admin,
+        _dir: Dir(std::env::temp_dir().join("monitor-api-unused")),
+    };
+    let token = register(&f, "srv-01").await;
+    let body = wire::encode(&snapshot("srv-01", Timestamp::now())).unwrap();
+    let report = || post("/api/metrics", &[("x-auth-token", &token)], body.clone());
+
+    let stall = store.stall();
+    let started = tokio::time::Instant::now();
+    let (status, body) = call(&f.app, get("/api/health", &[])).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["database"], "unreachable");
+    assert_eq!(started.elapsed().as_secs(), 5, "health waits 5 s at most");
+    for req in [get("/api/servers", &[]), report()] {
+        let started = tokio::time::Instant::now();
+        let (status, body) = call(&f.app, req).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["error"], "timeout");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("within 20s (limits.request_timeout)"),
+            "{body}"
+        );
+        assert_eq!(started.elapsed().as_secs(), 20);
+    }
+
+    // Answering again: the report cut off is taken on its retry.
+    drop(stall);
+    let (status, body) = call(&f.app, report()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["stored"], 1);
+    let (status, _) = call(&f.app, get("/api/health", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_and_each_answers() {
     let f = fixture(None).await;
