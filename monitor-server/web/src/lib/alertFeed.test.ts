@@ -8,10 +8,15 @@ import {
   firingCounts,
   isAlertEvent,
   mergeEvents,
+  olderCursor,
   reconcileFiring,
   silenceFor,
   sortFiring,
   transitionText,
+  withLiveEvent,
+  withNewestPage,
+  withOlderPage,
+  type EventFeed,
 } from './alertFeed';
 import { defaultRule } from './rules';
 import type { AlertEvent, AlertRule, AlertStateRecord, Silence } from './types';
@@ -133,6 +138,12 @@ describe('mergeEvents', () => {
     expect(mergeEvents([x], [x, y], 10)).toHaveLength(2);
   });
 
+  it('keeps them all without a limit', () => {
+    const a = event({ id: 1, at: '2026-11-25T12:00:00Z' });
+    const b = event({ id: 2, at: '2026-11-25T12:01:00Z' });
+    expect(mergeEvents([a], [b]).map((e) => e.id)).toEqual([2, 1]);
+  });
+
   it('filters live events as the API filters the list', () => {
     const e = event({ id: 1 });
     expect(eventMatches(e, {})).toBe(true);
@@ -202,5 +213,105 @@ describe('transitionText and isAlertEvent', () => {
     expect(isAlertEvent({ ...event({ id: 1 }), labels: null })).toBe(false);
     expect(isAlertEvent(null)).toBe(false);
     expect(isAlertEvent([])).toBe(false);
+  });
+});
+
+/** The event of that id, at 12:<id>: the highest id the newest. */
+const at = (id: number): AlertEvent => event({ id, at: new Date(Date.UTC(2026, 10, 25, 12, id)).toISOString() });
+/** Events with ids `from` down to `to`, newest first. */
+function run(from: number, to: number): AlertEvent[] {
+  const list: AlertEvent[] = [];
+  for (let id = from; id >= to; id--) list.push(at(id));
+  return list;
+}
+const ids = (feed: EventFeed) => feed.events.map((e) => e.id);
+
+describe('olderCursor', () => {
+  it('is the id of the oldest stored event, past unstored ones (id 0)', () => {
+    const stored = run(5, 3);
+    const unstored = event({ id: 0, at: '2026-11-25T11:00:00Z' });
+    expect(olderCursor(stored)).toBe(3);
+    expect(olderCursor([...stored, unstored])).toBe(3);
+    expect(olderCursor([unstored])).toBeNull();
+    expect(olderCursor([])).toBeNull();
+  });
+});
+
+describe('the events feed', () => {
+  it('starts from the newest page; a page shorter than asked is the end', () => {
+    expect(withNewestPage(null, run(10, 7), 4)).toEqual({ events: run(10, 7), end: false });
+    expect(withNewestPage(null, run(3, 1), 4)).toEqual({ events: run(3, 1), end: true });
+    expect(withNewestPage(null, [], 4)).toEqual({ events: [], end: true });
+  });
+
+  it('appends the older pages, each event once, until one comes back short', () => {
+    let feed = withNewestPage(null, run(10, 7), 4);
+    feed = withOlderPage(feed, 7, run(6, 3), 4);
+    expect(ids(feed)).toEqual([10, 9, 8, 7, 6, 5, 4, 3]);
+    expect(feed.end).toBe(false);
+    // An event listed twice (it moved across the page boundary) is kept once.
+    feed = withOlderPage(feed, 3, run(3, 1), 4);
+    expect(ids(feed)).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    expect(feed.end).toBe(true);
+  });
+
+  it('drops an older page asked for before the list changed under it', () => {
+    const feed = withNewestPage(null, run(10, 7), 4);
+    expect(withOlderPage(feed, 9, run(8, 5), 4)).toBe(feed);
+  });
+
+  it('grows by live events, dropping nothing', () => {
+    let feed = withNewestPage(null, run(10, 7), 4);
+    feed = withLiveEvent(feed, at(11));
+    feed = withLiveEvent(feed, at(11));
+    expect(ids(feed)).toEqual([11, 10, 9, 8, 7]);
+    expect(feed.end).toBe(false);
+    expect(withLiveEvent({ events: run(2, 1), end: true }, at(3))).toEqual({ events: run(3, 1), end: true });
+  });
+
+  it('merges the newest page read again without dropping the older pages or the live events', () => {
+    // Two pages read, then live events 21 and 22; the newest page read again holds 21 (22 came after it was answered).
+    let feed = withNewestPage(null, run(20, 17), 4);
+    feed = withOlderPage(feed, 17, run(16, 13), 4);
+    feed = withLiveEvent(feed, at(21));
+    feed = withLiveEvent(feed, at(22));
+    const again = withNewestPage(feed, run(21, 18), 4);
+    expect(ids(again)).toEqual([22, 21, 20, 19, 18, 17, 16, 15, 14, 13]);
+    expect(again.end).toBe(false);
+    // The same when the end was reached: still the end.
+    expect(withNewestPage({ ...feed, end: true }, run(21, 18), 4).end).toBe(true);
+  });
+
+  it('keeps the length when the page brings events the list missed: its oldest go, to be read again', () => {
+    // 21 and 22 were missed (no live event); the list keeps its 8 events.
+    let feed = withNewestPage(null, run(20, 17), 4);
+    feed = withOlderPage(feed, 17, run(16, 13), 4);
+    const again = withNewestPage({ ...feed, end: true }, run(22, 19), 4);
+    expect(ids(again)).toEqual([22, 21, 20, 19, 18, 17, 16, 15]);
+    // 14 and 13 can no longer be seen: not the end any more.
+    expect(again.end).toBe(false);
+    expect(olderCursor(again.events)).toBe(15);
+  });
+
+  it('starts again from a full newest page that shares nothing with the list (there may be a gap)', () => {
+    let feed = withNewestPage(null, run(20, 17), 4);
+    feed = withOlderPage(feed, 17, run(16, 13), 4);
+    const live = event({ id: 0, at: '2026-11-25T13:00:00Z' });
+    feed = withLiveEvent(feed, live);
+    const again = withNewestPage(feed, run(30, 27), 4);
+    expect(again.events).toEqual([live, ...run(30, 27)]);
+    expect(again.end).toBe(false);
+  });
+
+  it('reaches the end with a newest page shorter than asked', () => {
+    const feed = withLiveEvent(withNewestPage(null, run(3, 1), 4), at(4));
+    expect(withNewestPage(feed, run(4, 1), 4)).toEqual({ events: run(4, 1), end: true });
+    expect(withNewestPage({ events: run(8, 5), end: false }, run(8, 6), 4)).toEqual({ events: run(8, 5), end: true });
+  });
+
+  it('keeps an unstored live event when the page read again holds only what the list has', () => {
+    const unstored = event({ id: 0, at: '2026-11-25T12:30:00Z' });
+    const feed = withLiveEvent(withNewestPage(null, run(20, 17), 4), unstored);
+    expect(ids(withNewestPage(feed, run(20, 17), 4))).toEqual([0, 20, 19, 18, 17]);
   });
 });

@@ -79,12 +79,73 @@ export function compareEventsNewestFirst(a: AlertEvent, b: AlertEvent): number {
   return -compareEventsOldestFirst(a, b);
 }
 
-/** Events merged into a list: each once (by id), newest first, at most `limit`. */
-export function mergeEvents(list: readonly AlertEvent[], incoming: readonly AlertEvent[], limit: number): AlertEvent[] {
+/** Events merged into a list: each once (by id), newest first, at most `limit` (by default all). */
+export function mergeEvents(list: readonly AlertEvent[], incoming: readonly AlertEvent[], limit = Infinity): AlertEvent[] {
   const byId = new Map<string, AlertEvent>();
   for (const e of list) byId.set(eventIdentity(e), e);
   for (const e of incoming) byId.set(eventIdentity(e), e);
   return [...byId.values()].sort(compareEventsNewestFirst).slice(0, Math.max(0, limit));
+}
+
+/** How many events one read of `GET /api/alerts/events` asks for: the newest page, or the next older one. */
+export const EVENTS_PAGE = 100;
+
+/** The events list of the alerts page: the newest page, the older pages read since, the live events. */
+export interface EventFeed {
+  /** Newest first, each once. */
+  events: AlertEvent[];
+  /** A page came back shorter than asked: there is nothing older to read. */
+  end: boolean;
+}
+
+/**
+ * The `before` of the next older page: the id of the oldest event listed
+ * that is stored (a live event not stored has id 0); null when none is.
+ */
+export function olderCursor(events: readonly AlertEvent[]): number | null {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const id = events[i]?.id ?? 0;
+    if (id > 0) return id;
+  }
+  return null;
+}
+
+/**
+ * A read of the newest page (`limit` asked for) merged into the list: each
+ * event once, newest first, and as many as the list held (live events and
+ * older pages kept; the page's events the list missed push its oldest
+ * out, which can then be read again). A full page that shares no event with
+ * the list may leave a gap below it: the list starts again from the page
+ * (with the live events newer than it).
+ */
+export function withNewestPage(feed: EventFeed | null, page: readonly AlertEvent[], limit = EVENTS_PAGE): EventFeed {
+  const short = page.length < limit;
+  const list = feed?.events ?? [];
+  const listed = new Set(list.map(eventIdentity));
+  const newest = page[0];
+  if (!short && newest && list.length > 0 && !page.some((e) => listed.has(eventIdentity(e)))) {
+    const newer = list.filter((e) => compareEventsNewestFirst(e, newest) < 0);
+    return { events: mergeEvents(newer, page), end: false };
+  }
+  const merged = mergeEvents(list, page);
+  const keep = Math.max(list.length, page.length);
+  return { events: merged.slice(0, keep), end: short || (merged.length <= keep && (feed?.end ?? false)) };
+}
+
+/**
+ * A read of the page older than the list (`before` the id it was asked
+ * with, `limit` asked for) appended to it. A page asked for before the list
+ * changed under it (the newest page read again started it over) is
+ * dropped: it would no longer follow on.
+ */
+export function withOlderPage(feed: EventFeed, before: number, page: readonly AlertEvent[], limit = EVENTS_PAGE): EventFeed {
+  if (olderCursor(feed.events) !== before) return feed;
+  return { events: mergeEvents(feed.events, page), end: page.length < limit };
+}
+
+/** A live event added to the list (the list grows: nothing already shown is dropped). */
+export function withLiveEvent(feed: EventFeed, event: AlertEvent): EventFeed {
+  return { ...feed, events: mergeEvents(feed.events, [event]) };
 }
 
 /** What the events list is filtered by (as `GET /api/alerts/events` filters). */

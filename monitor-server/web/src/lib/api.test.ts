@@ -147,11 +147,13 @@ describe('ApiClient', () => {
     const url = new URL(calls[0]?.url ?? '', 'http://x');
     expect(url.pathname).toBe('/api/alerts/events');
     expect(Object.fromEntries(url.searchParams)).toEqual({ server_id: 'web 1', rule_id: 'host_offline', since: '1795000000.5', limit: '500' });
+    await getAlertEvents(c, { ruleId: 'host_offline', before: 42, limit: 100 });
+    expect(calls[1]?.url).toBe('/api/alerts/events?rule_id=host_offline&before=42&limit=100');
     // Empty filters are left out, not sent empty.
     await getAlertEvents(c, { serverId: '', ruleId: '' });
-    expect(calls[1]?.url).toBe('/api/alerts/events');
-    await getAlertEvents(c);
     expect(calls[2]?.url).toBe('/api/alerts/events');
+    await getAlertEvents(c);
+    expect(calls[3]?.url).toBe('/api/alerts/events');
   });
 
   it('creates, replaces and deletes rules', async () => {

@@ -223,6 +223,8 @@ export interface EventsRequest {
   serverId?: string;
   ruleId?: string;
   since?: number;
+  /** The next page: the events after the one of this id (the last of the page before); an unknown id answers none. */
+  before?: number;
   /** At most this many (the server's default is 100, its maximum 10,000). */
   limit?: number;
 }
@@ -235,6 +237,7 @@ export function getAlertEvents(client: ApiClient, q: EventsRequest = {}, signal?
       server_id: q.serverId || undefined,
       rule_id: q.ruleId || undefined,
       since: q.since === undefined ? undefined : seconds(q.since),
+      before: q.before,
       limit: q.limit,
     },
   });

@@ -44,6 +44,24 @@ describe('DemoSource alerts', () => {
     expect(await source.alertEvents({ since: NOW + 60 })).toEqual([]);
   });
 
+  it('pages with before as the server does: after that event in the whole list, filters applied after; an unknown id, none', async () => {
+    const source = new DemoSource(clock().now);
+    const all = await source.alertEvents({ limit: 10_000 });
+    expect(all.length).toBeGreaterThan(6);
+    const first = await source.alertEvents({ limit: 3 });
+    const second = await source.alertEvents({ before: first[2]?.id, limit: 3 });
+    expect([...first, ...second]).toEqual(all.slice(0, 6));
+    // The cursor need not pass the filter: the page is the filtered events after it.
+    const cursor = all[0];
+    if (!cursor) throw new Error('no event');
+    const other = all.find((e) => e.server_id !== cursor.server_id);
+    if (!other) throw new Error('one server only');
+    const filtered = await source.alertEvents({ serverId: other.server_id, before: cursor.id, limit: 10_000 });
+    expect(filtered).toEqual(all.slice(1).filter((e) => e.server_id === other.server_id));
+    expect(await source.alertEvents({ before: 999_999_999 })).toEqual([]);
+    expect(await source.alertEvents({ before: all[all.length - 1]?.id })).toEqual([]);
+  });
+
   it('serves the built-in rules, a stored user rule, a silence and two notifiers', async () => {
     const source = new DemoSource(clock().now);
     const rules = await source.rules();

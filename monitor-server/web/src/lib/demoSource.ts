@@ -83,9 +83,15 @@ export class DemoSource implements DataSource {
   async alertEvents(request: EventsRequest) {
     const since = request.since === undefined ? -Infinity : request.since * 1000;
     const limit = Math.min(request.limit ?? 100, 10_000);
+    let events = this.alerts().eventList();
+    if (request.before !== undefined) {
+      // As the server pages: after the event of that id in the whole newest-first list; an unknown id, none.
+      const cursor = events.findIndex((e) => e.id === request.before);
+      if (cursor === -1) return [];
+      events = events.slice(cursor + 1);
+    }
     return clone(
-      this.alerts()
-        .eventList()
+      events
         .filter(
           (e) =>
             (!request.serverId || e.server_id === request.serverId) &&

@@ -7,7 +7,17 @@ import { RulesPanel } from '../components/alerts/RulesPanel';
 import { SilencesPanel } from '../components/alerts/SilencesPanel';
 import { ThresholdsForm } from '../components/alerts/ThresholdsForm';
 import { useFiring, useLiveAlerts, useNow, usePolled, useServers } from '../hooks';
-import { alertKey, eventMatches, mergeEvents, sortFiring } from '../lib/alertFeed';
+import {
+  alertKey,
+  EVENTS_PAGE,
+  eventMatches,
+  olderCursor,
+  sortFiring,
+  withLiveEvent,
+  withNewestPage,
+  withOlderPage,
+  type EventFeed,
+} from '../lib/alertFeed';
 import { errorText, isAbortError, runLimited } from '../lib/async';
 import { formatWhen } from '../lib/format';
 import { displayName } from '../lib/overview';
@@ -15,7 +25,7 @@ import { metricOptions, planRuleEdit, type MetricOption, type RuleEdit } from '.
 import { activeSilences, quickSilence, silenceTarget } from '../lib/silences';
 import type { DataSource } from '../lib/source';
 import { parseOptionalTimestamp } from '../lib/time';
-import type { AlertEvent, AlertRule, AlertStateRecord, SeriesInfo, Thresholds } from '../lib/types';
+import type { AlertRule, AlertStateRecord, SeriesInfo, Thresholds } from '../lib/types';
 
 /** How often silences and notifiers are read again. */
 const POLL_MS = 30_000;
@@ -64,24 +74,30 @@ export function AlertsPage({ source }: { source: DataSource }) {
     if (unknownRule) reloadRules();
   }, [unknownRule, reloadRules]);
 
-  // ---- events: read per filter, live-appended, read again now and then ----
-  const [view, setView] = useState<EventsView>({ serverId: '', ruleId: '', limit: 100 });
-  const [events, setEvents] = useState<AlertEvent[] | null>(null);
+  // ---- events: the newest page per filter, read again now and then; older pages on demand; live-appended ----
+  const [view, setView] = useState<EventsView>({ serverId: '', ruleId: '' });
+  const [feed, setFeed] = useState<EventFeed | null>(null);
   const [eventsError, setEventsError] = useState<string | null>(null);
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const [olderError, setOlderError] = useState<string | null>(null);
+  const olderRead = useRef<AbortController | null>(null);
   const viewRef = useRef(view);
   viewRef.current = view;
   useEffect(() => {
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    setEvents(null);
+    setFeed(null);
+    setLoadingOlder(false);
+    setOlderError(null);
     const load = async () => {
       try {
-        const fetched = await source.alertEvents(
-          { serverId: view.serverId || undefined, ruleId: view.ruleId || undefined, limit: view.limit },
+        const page = await source.alertEvents(
+          { serverId: view.serverId || undefined, ruleId: view.ruleId || undefined, limit: EVENTS_PAGE },
           controller.signal,
         );
-        // Live events that arrived meanwhile stay: merged, each once.
-        setEvents((list) => mergeEvents(list ?? [], fetched, view.limit));
+        if (controller.signal.aborted) return;
+        // Older pages and the live events that arrived meanwhile stay: merged, each once.
+        setFeed((current) => withNewestPage(current, page));
         setEventsError(null);
       } catch (e) {
         if (isAbortError(e)) return;
@@ -93,13 +109,38 @@ export function AlertsPage({ source }: { source: DataSource }) {
     return () => {
       controller.abort();
       clearTimeout(timer);
+      olderRead.current?.abort();
+      olderRead.current = null;
     };
   }, [source, view]);
 
+  const before = feed === null || feed.end ? null : olderCursor(feed.events);
+  const loadOlder = async () => {
+    if (before === null || olderRead.current !== null) return;
+    const controller = new AbortController();
+    olderRead.current = controller;
+    setLoadingOlder(true);
+    setOlderError(null);
+    try {
+      const page = await source.alertEvents(
+        { serverId: view.serverId || undefined, ruleId: view.ruleId || undefined, before, limit: EVENTS_PAGE },
+        controller.signal,
+      );
+      if (!controller.signal.aborted) setFeed((current) => current && withOlderPage(current, before, page));
+    } catch (e) {
+      if (!isAbortError(e) && !controller.signal.aborted) setOlderError(errorText(e));
+    } finally {
+      // A read the filter's change aborted is no longer this one's to end.
+      if (olderRead.current === controller) {
+        olderRead.current = null;
+        setLoadingOlder(false);
+      }
+    }
+  };
+
   useLiveAlerts(source, (event) => {
-    const current = viewRef.current;
-    if (!eventMatches(event, current)) return;
-    setEvents((list) => (list === null ? list : mergeEvents(list, [event], current.limit)));
+    if (!eventMatches(event, viewRef.current)) return;
+    setFeed((current) => current && withLiveEvent(current, event));
   });
 
   // ---- firing ----
@@ -228,10 +269,12 @@ export function AlertsPage({ source }: { source: DataSource }) {
       </section>
 
       <EventsPanel
-        events={events}
+        events={feed?.events ?? null}
         error={eventsError}
         view={view}
         onView={setView}
+        older={{ more: before !== null, loading: loadingOlder, error: olderError }}
+        onOlder={() => void loadOlder()}
         servers={serverList}
         rules={rules.data ?? []}
         rule={rule}

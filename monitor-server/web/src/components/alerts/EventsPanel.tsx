@@ -6,20 +6,28 @@ import { alertValueText, thresholdText } from '../../lib/rules';
 import type { AlertEvent, AlertRule } from '../../lib/types';
 import { LabelList, SeverityPill, When } from './AlertBits';
 
-export const EVENT_LIMITS = [100, 500, 2000] as const;
-
 export interface EventsView {
   serverId: string;
   ruleId: string;
-  limit: number;
 }
 
-/** Alert transitions, newest first, filtered by server and rule, live-appended. */
+/** The reading of the page older than the list. */
+export interface OlderEvents {
+  /** False once a page came back short: there is nothing older to read. */
+  more: boolean;
+  loading: boolean;
+  /** Why the last read failed (the list stays). */
+  error: string | null;
+}
+
+/** Alert transitions, newest first, filtered by server and rule, live-appended, older pages on demand. */
 export function EventsPanel({
   events,
   error,
   view,
   onView,
+  older,
+  onOlder,
   servers,
   rules,
   rule,
@@ -30,6 +38,8 @@ export function EventsPanel({
   error: string | null;
   view: EventsView;
   onView: (view: EventsView) => void;
+  older: OlderEvents;
+  onOlder: () => void;
   servers: readonly { id: string; name: string }[];
   rules: readonly AlertRule[];
   rule: (id: string) => AlertRule | undefined;
@@ -40,7 +50,7 @@ export function EventsPanel({
   return (
     <section className="panel" aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>Recent events</h2>
-      <p className="subtle">Every transition of every alert, newest first; new ones appear as they happen.</p>
+      <p className="subtle">Every transition of every alert, newest first; new ones appear as they happen, older ones a page at a time.</p>
       <div className="toolbar">
         <label htmlFor={`${id}-server`}>Server</label>
         <select
@@ -67,19 +77,6 @@ export function EventsPanel({
           {rules.map((r) => (
             <option key={r.id} value={r.id}>
               {r.name}
-            </option>
-          ))}
-        </select>
-        <label htmlFor={`${id}-limit`}>Show</label>
-        <select
-          id={`${id}-limit`}
-          value={view.limit}
-          onChange={(e) => onView({ ...view, limit: Number(e.target.value) })}
-          data-testid="events-limit"
-        >
-          {EVENT_LIMITS.map((n) => (
-            <option key={n} value={n}>
-              last {n}
             </option>
           ))}
         </select>
@@ -138,6 +135,24 @@ export function EventsPanel({
             </tbody>
           </table>
         </div>
+      )}
+      {events !== null && events.length > 0 && (
+        <div className="toolbar">
+          {older.more && (
+            <button type="button" disabled={older.loading} onClick={onOlder} data-testid="events-older">
+              {older.loading ? 'Loading older events…' : 'Show older events'}
+            </button>
+          )}
+          <span className="subtle" aria-live="polite">
+            {!older.more && <span data-testid="events-end">No older events.</span>}
+            {older.more && older.loading && <span className="visually-hidden">Loading older events…</span>}
+          </span>
+        </div>
+      )}
+      {older.error && (
+        <p className="field-error" role="alert" data-testid="events-older-error">
+          Could not load older events: {older.error}
+        </p>
       )}
     </section>
   );
