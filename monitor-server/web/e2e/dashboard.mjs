@@ -236,6 +236,8 @@ await check('a threshold edited in the page is what GET /api/alerts returns; an 
   );
   await firing.waitFor({ timeout: 15000 });
   await page.waitForSelector('[data-testid=event-row][data-state=firing]');
+  // Fewer than a page of events: the list says there is nothing older.
+  await page.waitForSelector('[data-testid=events-end]');
   // Silence it for an hour from its row.
   await firing.locator('[data-testid=silence-alert]').click();
   await until('the silence stored', async () => {
