@@ -228,6 +228,7 @@ pub fn router(state: AppState) -> Router {
             "/api/alerts/rules/{id}",
             axum::routing::put(replace_alert_rule).delete(delete_alert_rule),
         )
+        .route("/api/alerts/preview", post(preview_alert_rule))
         .route("/api/alerts/events", get(alert_events))
         .route("/api/alerts/notifiers", get(alert_notifiers))
         .route(
@@ -761,6 +762,30 @@ struct HistoryView {
     series: Vec<monitor_core::store::Series>,
 }
 
+/// The `from` and `to` of a query (RFC 3339 or Unix seconds): `to`
+/// defaults to now and `from` to `span_ms` before it; 400 `invalid_time`
+/// or `invalid_range` (from not before to).
+fn time_range(
+    from: Option<String>,
+    to: Option<String>,
+    span_ms: i64,
+) -> Result<(Timestamp, Timestamp), ApiError> {
+    let time = |name: &str, text: Option<String>, default: Timestamp| match text {
+        None => Ok(default),
+        Some(t) => Timestamp::parse(&t)
+            .map_err(|e| ApiError::bad_request("invalid_time", format!("{name}: {e}"))),
+    };
+    let to = time("to", to, Timestamp::now())?;
+    let from = time("from", from, to.add_millis(-span_ms))?;
+    if from >= to {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            "from must be before to",
+        ));
+    }
+    Ok((from, to))
+}
+
 /// The metrics `?server_id=` alone returns: the original's main ones.
 const DEFAULT_METRICS: [&str; 3] = [
     names::CPU_USAGE_PERCENT,
@@ -775,20 +800,7 @@ async fn history(
 ) -> Result<Json<HistoryView>, ApiError> {
     state.require_read(&headers)?;
     let id = server_id(params.server_id)?;
-    let time = |name: &str, text: Option<String>, default: Timestamp| match text {
-        None => Ok(default),
-        Some(t) => Timestamp::parse(&t)
-            .map_err(|e| ApiError::bad_request("invalid_time", format!("{name}: {e}"))),
-    };
-    let now = Timestamp::now();
-    let to = time("to", params.to, now)?;
-    let from = time("from", params.from, to.add_millis(-3_600_000))?;
-    if from >= to {
-        return Err(ApiError::bad_request(
-            "invalid_range",
-            "from must be before to",
-        ));
-    }
+    let (from, to) = time_range(params.from, params.to, 3_600_000)?;
     let step = match params.step {
         None => None,
         Some(s) if s.is_finite() && (1.0..=86_400.0 * 366.0).contains(&s) => {
@@ -977,6 +989,132 @@ async fn create_alert_rule(
         }
     }
     Ok((StatusCode::CREATED, Json(saved_rule(&state, rule).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewParams {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    server_id: Option<String>,
+}
+
+/// One server in `POST /api/alerts/preview`.
+#[derive(Serialize)]
+struct ServerPreview {
+    server_id: String,
+    tier: monitor_core::store::Tier,
+    step_secs: u64,
+    reports: usize,
+    fired: usize,
+    firing_at_end: usize,
+    events: Vec<monitor_core::AlertEvent>,
+    events_left_out: usize,
+}
+
+#[derive(Serialize)]
+struct PreviewView {
+    from: Timestamp,
+    to: Timestamp,
+    fired: usize,
+    servers: Vec<ServerPreview>,
+}
+
+/// The longest range a preview replays.
+const PREVIEW_MAX_RANGE_MS: i64 = 31 * 86_400_000;
+/// Points per series a preview reads: a day of 5-s reports is read raw,
+/// longer ranges from rollups.
+const PREVIEW_POINTS: u32 = 20_000;
+/// Events listed per server in a preview (the rest are counted).
+const PREVIEW_EVENTS: usize = 1_000;
+
+/// `POST /api/alerts/preview`: what a rule (the body, as for `POST
+/// /api/alerts/rules`; `id` and `name` may be left out) would have done on
+/// the stored history of each server in its scope, from every alert
+/// inactive at `from` (default: the last 24 h). Stores nothing.
+async fn preview_alert_rule(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<PreviewParams>,
+    Body(body): Body,
+) -> Result<Json<PreviewView>, ApiError> {
+    state.require_read(&headers)?;
+    let mut value: serde_json::Value = json_body(&body)?;
+    if let Some(object) = value.as_object_mut() {
+        object
+            .entry("name")
+            .or_insert_with(|| serde_json::Value::from("Preview"));
+    }
+    let mut rule: monitor_core::AlertRule = serde_json::from_value(value)
+        .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    if rule.id.is_empty() {
+        rule.id = "preview".into();
+    }
+    rule.validate()
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rule", e))?;
+    if rule.metric == monitor_core::alert::OFFLINE_METRIC {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_previewable",
+            "a host_offline rule counts the time between reports, which stored history does not replay; it cannot be previewed",
+        ));
+    }
+    let (from, to) = time_range(params.from, params.to, 86_400_000)?;
+    if to.as_millis() - from.as_millis() > PREVIEW_MAX_RANGE_MS {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            "a preview replays at most 31 days: give a shorter range",
+        ));
+    }
+    let only = params.server_id.map(server_id).transpose()?;
+    let mut servers = state.store.servers().await?;
+    if let Some(id) = &only {
+        servers.retain(|s| &s.id == id);
+        if servers.is_empty() {
+            return Err(ApiError::not_found(format!("server {id} not found")));
+        }
+    }
+    servers.retain(|s| rule.scope.includes(&s.id, &s.tags));
+    let mut view = PreviewView {
+        from,
+        to,
+        fired: 0,
+        servers: Vec::with_capacity(servers.len()),
+    };
+    // One server at a time: a preview holds one server's history at most.
+    for server in servers {
+        let history = state
+            .store
+            .history(&HistoryQuery {
+                server_id: server.id.clone(),
+                metric: rule.metric.clone(),
+                matchers: rule.matchers.clone(),
+                from,
+                to,
+                step: None,
+                max_points: PREVIEW_POINTS,
+            })
+            .await?;
+        let facts = monitor_core::alert::ServerFacts::new(&server.id, &server.tags);
+        let mut outcome = monitor_core::alert::preview(&rule, &facts, &history);
+        let left_out = outcome.events.len().saturating_sub(PREVIEW_EVENTS);
+        outcome.events.truncate(PREVIEW_EVENTS);
+        view.fired += outcome.fired;
+        view.servers.push(ServerPreview {
+            server_id: server.id.to_string(),
+            tier: history.tier,
+            step_secs: history.step_secs,
+            reports: outcome.reports,
+            fired: outcome.fired,
+            firing_at_end: outcome.firing_at_end,
+            events: outcome.events,
+            events_left_out: left_out,
+        });
+    }
+    Ok(Json(view))
 }
 
 /// `PUT /api/alerts/rules/{id}`: replaces a rule (a built-in one too: the

@@ -119,6 +119,14 @@ pub fn document() -> Value {
                     "responses": merge(ok("the rule", json!({"type": "object"})), error_responses(&["400", "401", "404", "422"]))},
                 "delete": {"summary": "Deletes a stored rule and forgets its alerts.", "security": read_security,
                     "responses": merge(json!({"204": {"description": "deleted"}}), error_responses(&["401", "404"]))}},
+            "/api/alerts/preview": {"post": {"summary": "What a rule (the body, as for POST /api/alerts/rules; id and name may be left out) would have done on the stored history of each server in its scope, every alert inactive at `from`: per server the resolution read (raw, or rollups whose largest value a > rule sees and smallest a < rule sees), the reports evaluated, how often it fired, what still fires at `to`, and the transitions oldest first (at most 1000). Stores nothing; a host_offline rule is 422 not_previewable.", "security": read_security,
+                "parameters": [
+                    {"name": "from", "in": "query", "description": "RFC 3339 or Unix seconds (24 h before `to`)", "schema": {"type": "string"}},
+                    {"name": "to", "in": "query", "description": "RFC 3339 or Unix seconds (now); at most 31 days after `from`", "schema": {"type": "string"}},
+                    {"name": "server_id", "in": "query", "description": "only this server", "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": merge(ok("per server, what the rule would have done", json!({"type": "object"})), error_responses(&["400", "401", "404", "422"]))}},
             "/api/alerts/notifiers": {"get": {"summary": "Per notifier: notifications delivered, failed (after retries, refused, or dropped from a full queue), queued, and the last error.", "security": read_security,
                 "responses": merge(ok("delivery status", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))}},
             "/api/alerts/silences": {

@@ -460,13 +460,116 @@ async fn a_store_that_stops_answering_gets_503_not_a_hang() {
 }
 
 #[tokio::test]
+async fn a_rule_previewed_on_stored_history() {
+    let f = fixture(None).await;
+    let one = register(&f, "srv-01").await;
+    let two = register(&f, "srv-02").await;
+    // srv-01: 50 %, then 95 % for a minute, then 50 % again; srv-02: 50 %.
+    let start = Timestamp::now().add_millis(-3_600_000);
+    let batch = |id: &str, hot: &dyn Fn(i64) -> bool| {
+        let snapshots: Vec<Snapshot> = (0..60)
+            .map(|i| {
+                let mut s = snapshot(id, start.add_millis(i * 10_000));
+                s.metrics[0].samples[0].value = if hot(i) { 95.0 } else { 50.0 };
+                s
+            })
+            .collect();
+        wire::encode_batch(&snapshots).unwrap()
+    };
+    for (token, body) in [
+        (&one, batch("srv-01", &|i| (20..26).contains(&i))),
+        (&two, batch("srv-02", &|_| false)),
+    ] {
+        let req = post("/api/metrics", &[("x-auth-token", token)], body);
+        assert_eq!(call(&f.app, req).await.0, StatusCode::OK);
+    }
+    let preview = |query: &str, rule: Value| {
+        post(
+            &format!("/api/alerts/preview{query}"),
+            &[],
+            rule.to_string(),
+        )
+    };
+    let hot = json!({"metric": "cpu_usage_percent", "op": ">", "threshold": 90, "for_secs": 30});
+    let (status, body) = call(&f.app, preview("", hot.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["fired"], 1, "{body}");
+    let servers = body["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 2);
+    let first = servers.iter().find(|s| s["server_id"] == "srv-01").unwrap();
+    assert_eq!(first["tier"], "raw");
+    assert_eq!(first["reports"], 60);
+    assert_eq!(
+        (first["fired"].as_u64(), first["firing_at_end"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let states: Vec<&str> = first["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["pending", "firing", "resolved"], "oldest first");
+    let at = |i: usize| {
+        Timestamp::parse(first["events"][i]["at"].as_str().unwrap())
+            .unwrap()
+            .as_millis()
+    };
+    assert_eq!(at(1) - at(0), 30_000, "firing after 30 s over");
+    assert_eq!(at(2) - at(0), 60_000, "resolved at the first cool report");
+    let second = servers.iter().find(|s| s["server_id"] == "srv-02").unwrap();
+    assert_eq!(
+        (
+            second["fired"].as_u64(),
+            second["events"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    // Nothing was stored: no rule, no event, no alert.
+    let (_, events) = call(&f.app, get("/api/alerts/events", &[])).await;
+    assert_eq!(events, json!([]));
+    let (_, rules) = call(&f.app, get("/api/alerts/rules", &[])).await;
+    assert!(!rules.to_string().contains("preview"));
+
+    // One server, or a range before the reports: nothing to replay.
+    let (_, body) = call(&f.app, preview("?server_id=srv-02", hot.clone())).await;
+    assert_eq!(body["servers"].as_array().map(Vec::len), Some(1));
+    let before = format!("?to={}", start.as_millis() / 1000);
+    let (_, body) = call(&f.app, preview(&before, hot.clone())).await;
+    assert_eq!(body["servers"][0]["reports"], 0, "{body}");
+
+    for (query, rule, status, code) in [
+        (
+            "",
+            json!({"metric": "host_offline", "op": ">", "threshold": 3}),
+            422,
+            "not_previewable",
+        ),
+        (
+            "",
+            json!({"metric": "cpu usage", "op": ">", "threshold": 3}),
+            422,
+            "invalid_rule",
+        ),
+        ("?server_id=nope", hot.clone(), 404, "not_found"),
+        ("?from=0&to=4000000", hot.clone(), 400, "invalid_range"),
+        ("?from=yesterday", hot.clone(), 400, "invalid_time"),
+        ("?step=5", hot.clone(), 400, "bad_request"),
+    ] {
+        let (got, body) = call(&f.app, preview(query, rule)).await;
+        assert_eq!(got.as_u16(), status, "{query}: {body}");
+        assert_eq!(body["error"], code, "{query}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn the_openapi_document_lists_every_route_and_each_answers() {
     let f = fixture(None).await;
     let (status, doc) = call(&f.app, get("/api/openapi.json", &[])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 20);
+    assert_eq!(paths.len(), 21);
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "srv-x");

@@ -3,16 +3,18 @@
 //!
 //! These are the shapes the store keeps, the API serves and notifiers
 //! deliver; [`eval`] turns rules, snapshots and time into transitions (pure
-//! code, no I/O).
+//! code, no I/O), and [`preview`] replays stored history through it.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 pub mod eval;
+pub mod preview;
 pub mod trend;
 
 pub use eval::{AlertKey, Evaluator, LastSeen, OFFLINE_METRIC, ServerFacts};
+pub use preview::{PreviewOutcome, preview};
 pub use trend::{Function, Trend};
 
 use crate::model::{LabelMatcher, Labels, ServerId, Timestamp};
