@@ -1,6 +1,7 @@
 //! The agent as a process pushing to the real server code over TLS on
 //! loopback: data arrives; a server whose certificate does not chain to
-//! --verify gets nothing; an outage loses nothing and duplicates nothing.
+//! --verify gets nothing; an outage loses nothing and duplicates nothing;
+//! a report at a millisecond another program took is set aside.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -322,5 +323,90 @@ async fn plain_http_to_the_tls_port_says_so_and_keeps_the_snapshots() {
         .filter(|e| e.as_ref().unwrap().path().is_file())
         .count();
     assert!(spooled >= 2, "{spooled} snapshots in the spool");
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_at_a_taken_millisecond_is_set_aside_and_the_agent_goes_on() {
+    let d = dir("conflict");
+    let store = Arc::new(
+        SqlStore::open(StoreOptions::sqlite(d.0.join("db")))
+            .await
+            .unwrap(),
+    );
+    let token = Token::generate(Scope::Agent).unwrap();
+    let id = ServerId::new("srv-01").unwrap();
+    store
+        .register_server(NewServer {
+            id: id.clone(),
+            name: String::new(),
+            tags: vec![],
+            token_hash: token.hash(),
+            created: Timestamp::now(),
+        })
+        .await
+        .unwrap();
+    std::fs::write(d.0.join("token"), token.expose()).unwrap();
+    // Another program reported under this id at a millisecond the agent's
+    // spool also holds, with other values.
+    let at = Timestamp::now().add_millis(-10_000);
+    let report = |used: f64| {
+        let mut c = monitor_core::Collection::new();
+        c.gauge(
+            "memory_used_bytes",
+            monitor_core::Unit::BYTES,
+            monitor_core::Labels::new(),
+            used,
+        );
+        monitor_core::Snapshot::new(id.clone(), at, c)
+    };
+    store.ingest(vec![report(1_000.0)]).await.unwrap();
+    let spool = d.0.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let name = format!("{:016}.json", at.as_millis());
+    std::fs::write(
+        spool.join(&name),
+        monitor_core::wire::encode(&report(2_000.0)).unwrap(),
+    )
+    .unwrap();
+
+    let certs = tls::self_signed(&d.0.join("tls"), &[]).unwrap();
+    let port = common::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = serve(store.clone(), &certs, addr).await;
+    let _agent = agent(addr, "srv-01", &d.0.join("token"), &certs.ca, &spool);
+
+    // The batch holding it is refused (409) and moved aside, not retried
+    // forever; the agent's next reports arrive.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !spool.join("rejected").join(&name).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the conflicting report was not set aside"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let set_aside = points(&store, "srv-01").await.len();
+    while points(&store, "srv-01").await.len() < set_aside + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the agent's reports stopped arriving"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The report stored first keeps its values.
+    let h = store
+        .history(&HistoryQuery {
+            server_id: id.clone(),
+            metric: "memory_used_bytes".into(),
+            matchers: vec![],
+            from: at,
+            to: at.add_millis(1),
+            step: Some(Duration::from_secs(1)),
+            max_points: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(h.series[0].points[0].last, 1_000.0);
     server.abort();
 }
