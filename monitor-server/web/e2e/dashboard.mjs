@@ -251,6 +251,20 @@ await check('a threshold edited in the page is what GET /api/alerts returns; an 
     const { body } = await api('/api/alerts/rules');
     return body?.find((r) => r.id === 'container_stopped')?.enabled === true;
   });
+  // Preview a new rule on the stored history before saving it: the report
+  // at 95 % above would have fired it.
+  await page.click('[data-testid=rule-form-open]');
+  const form = page.locator('[data-testid=rule-form]');
+  await form.locator('[data-testid=rule-form-name]').fill('e2e preview');
+  await form.locator('[data-testid=rule-form-metric]').fill('cpu_usage_percent');
+  await form.locator('[data-testid=rule-form-matchers]').fill('cpu=""');
+  await form.locator('[data-testid=rule-form-threshold]').fill('90');
+  await form.locator('[data-testid=rule-preview]').click();
+  const summary = form.locator('[data-testid=rule-preview-summary]');
+  await summary.waitFor({ timeout: 15000 });
+  const said = await summary.textContent();
+  if (!said?.startsWith('Would have fired')) throw new Error(`preview summary: ${said}`);
+  await form.locator('[data-testid=rule-preview-row][data-state=firing]').first().waitFor();
   await page.screenshot({ path: `${shots}/alerts.png`, fullPage: true });
   noErrors(page);
 });

@@ -15,6 +15,7 @@ import {
   getRules,
   getServers,
   getSilences,
+  previewRule,
   queryString,
   replaceRule,
   setThresholds,
@@ -183,6 +184,42 @@ describe('ApiClient', () => {
     const { c, states } = client(async () => json({ error: 'invalid_rule', message }, 422));
     await expect(createRule(c, defaultRule('', 'r', 'm', '>', 100))).rejects.toMatchObject({ status: 422, code: 'invalid_rule', message });
     expect(states).toEqual(['ok']);
+  });
+
+  it('previews a rule: POST with the token, the rule as the body, the range and server in the query', async () => {
+    const answer = { from: '2026-12-02T03:00:00Z', to: '2026-12-03T03:00:00Z', fired: 0, servers: [] };
+    const rule = { ...defaultRule('', 'mail queue deep', 'queue_depth', '>', 100), resolve_threshold: 80, for_secs: 60 };
+    const { c, calls, states } = client(async () => json(answer));
+    await expect(previewRule(c, rule)).resolves.toEqual(answer);
+    expect(`${calls[0]?.init.method} ${calls[0]?.url}`).toBe('POST /api/alerts/preview');
+    expect(JSON.parse(String(calls[0]?.init.body))).toEqual(rule);
+    const headers = calls[0]?.init.headers as Record<string, string>;
+    expect(headers['X-Dashboard-Token']).toBe('tok');
+    expect(headers['Content-Type']).toBe('application/json');
+    expect(states).toEqual(['ok']);
+
+    const controller = new AbortController();
+    await previewRule(c, rule, { from: 1795000000.1234, to: '2026-12-03T03:00:00Z', serverId: 'web 1' }, controller.signal);
+    const url = new URL(calls[1]?.url ?? '', 'http://x');
+    expect(url.pathname).toBe('/api/alerts/preview');
+    expect(Object.fromEntries(url.searchParams)).toEqual({ from: '1795000000.123', to: '2026-12-03T03:00:00Z', server_id: 'web 1' });
+    expect(calls[1]?.init.signal).toBe(controller.signal);
+    // An empty server is every server in scope, not sent empty.
+    await previewRule(c, rule, { serverId: '' });
+    expect(calls[2]?.url).toBe('/api/alerts/preview');
+  });
+
+  it('gives the server’s reason a rule cannot be previewed', async () => {
+    const message = 'a host_offline rule counts the time between reports, which stored history does not replay; it cannot be previewed';
+    const { c, states } = client(async () => json({ error: 'not_previewable', message }, 422));
+    await expect(previewRule(c, defaultRule('', 'offline', 'host_offline', '>', 3))).rejects.toMatchObject({
+      status: 422,
+      code: 'not_previewable',
+      message,
+    });
+    expect(states).toEqual(['ok']);
+    const range = client(async () => json({ error: 'invalid_range', message: 'a preview replays at most 31 days: give a shorter range' }, 400));
+    await expect(previewRule(range.c, defaultRule('', 'r', 'm', '>', 1), { from: 0, to: 1e9 })).rejects.toMatchObject({ code: 'invalid_range' });
   });
 
   it('creates and deletes silences', async () => {

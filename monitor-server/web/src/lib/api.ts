@@ -11,10 +11,12 @@ import type {
   Health,
   HistoryView,
   NewSilence,
+  RulePreview,
   SeriesInfo,
   ServerView,
   Silence,
   Thresholds,
+  Timestamp,
 } from './types';
 
 /** Header carrying the dashboard's read token. */
@@ -251,6 +253,44 @@ export function getRules(client: ApiClient, signal?: AbortSignal): Promise<Alert
 /** Adds a rule (422 `invalid_rule` with the reason, 409 `rule_exists` for a taken id). */
 export function createRule(client: ApiClient, rule: AlertRule): Promise<AlertRule> {
   return client.request<AlertRule>('POST', '/api/alerts/rules', { body: rule });
+}
+
+/** Query of `POST /api/alerts/preview`; numbers are Unix seconds, text RFC 3339. */
+export interface PreviewRequest {
+  /** Default: 24 h before `to`. */
+  from?: Timestamp;
+  /** Default: now. */
+  to?: Timestamp;
+  /** Only this server (404 `not_found` for an unknown one); default every server in the rule's scope. */
+  serverId?: string;
+}
+
+/** An instant of a query: Unix seconds to the millisecond, or the text as given. */
+function instant(t: Timestamp | undefined): string | undefined {
+  if (t === undefined) return undefined;
+  return typeof t === 'number' ? seconds(t) : t;
+}
+
+/** The path of the preview (monitor-server/src/api.rs). */
+export const PREVIEW_PATH = '/api/alerts/preview';
+
+/**
+ * What a rule (the body of `POST /api/alerts/rules`; an empty `id` is
+ * fine) would have done on the stored history; stores nothing. 422
+ * `invalid_rule` or `not_previewable` (a host-offline rule), 400
+ * `invalid_time` or `invalid_range` (over 31 days), 404 for an unknown server.
+ */
+export function previewRule(
+  client: ApiClient,
+  rule: AlertRule,
+  q: PreviewRequest = {},
+  signal?: AbortSignal,
+): Promise<RulePreview> {
+  return client.request<RulePreview>('POST', PREVIEW_PATH, {
+    signal,
+    body: rule,
+    query: { from: instant(q.from), to: instant(q.to), server_id: q.serverId || undefined },
+  });
 }
 
 /** Replaces a rule by id; for a built-in id, stores a rule that takes its place. */

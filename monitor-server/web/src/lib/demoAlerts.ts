@@ -95,7 +95,7 @@ function slug(text: string): string {
 }
 
 /** The sentence the server writes for a transition (monitor-core/src/alert/eval.rs). */
-function message(rule: AlertRule, serverId: string, labels: Labels, to: AlertState, value: number | null): string {
+export function message(rule: AlertRule, serverId: string, labels: Labels, to: AlertState, value: number | null): string {
   const series = `${rule.metric}${formatLabels(labels)}`;
   const fn = rule.function ?? { kind: 'value' };
   const subject =

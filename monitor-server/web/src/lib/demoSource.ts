@@ -2,7 +2,7 @@
 // interface, with no backend at all. Thresholds, rules and silences live in
 // memory; alerts come from the demo's own engine (demoAlerts.ts).
 
-import { ApiError, type EventsRequest, type HistoryRequest } from './api';
+import { ApiError, type EventsRequest, type HistoryRequest, type PreviewRequest } from './api';
 import { parseThresholds, thresholdInput } from './alerts';
 import { DemoAlerts } from './demoAlerts';
 import {
@@ -12,6 +12,7 @@ import {
   demoServers,
   demoTick,
 } from './demo';
+import { demoPreview } from './demoPreview';
 import { validateRule } from './rules';
 import { ConnectionStore, type DataSource, type LiveEvent } from './source';
 import { parseTimestamp } from './time';
@@ -132,6 +133,13 @@ export class DemoSource implements DataSource {
     engine.stored = engine.stored.filter((r) => r.id !== id);
     // A built-in rule it replaced comes back; a user rule's alerts are forgotten.
     engine.forgetRemoved();
+  }
+
+  async previewRule(rule: AlertRule, request: PreviewRequest = {}, signal?: AbortSignal) {
+    // A day of history takes a moment to generate: first the page shows that it is loading.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    signal?.throwIfAborted();
+    return demoPreview(rule, request, this.nowSec());
   }
 
   async silences() {

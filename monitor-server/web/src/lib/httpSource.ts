@@ -18,10 +18,12 @@ import {
   getServers,
   getSilences,
   getThresholds,
+  previewRule,
   replaceRule,
   setThresholds,
   type EventsRequest,
   type HistoryRequest,
+  type PreviewRequest,
 } from './api';
 import { openEventStream, type SseEvent } from './sse';
 import { ConnectionStore, type DataSource, type LiveEvent } from './source';
@@ -56,6 +58,8 @@ export class HttpSource implements DataSource {
   createRule = (rule: AlertRule) => createRule(this.client, rule);
   replaceRule = (id: string, rule: AlertRule) => replaceRule(this.client, id, rule);
   deleteRule = (id: string) => deleteRule(this.client, id);
+  previewRule = (rule: AlertRule, request?: PreviewRequest, signal?: AbortSignal) =>
+    previewRule(this.client, rule, request, signal);
   silences = (signal?: AbortSignal) => getSilences(this.client, signal);
   createSilence = (silence: NewSilence) => createSilence(this.client, silence);
   deleteSilence = (id: string) => deleteSilence(this.client, id);

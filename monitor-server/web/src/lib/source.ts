@@ -1,7 +1,7 @@
 // Where the pages get their data: the HTTP API, or the demo generator with
 // no backend at all (`?demo=1`). Pages only see this interface.
 
-import type { ConnectionState, EventsRequest, HistoryRequest } from './api';
+import type { ConnectionState, EventsRequest, HistoryRequest, PreviewRequest } from './api';
 import type {
   AlertEvent,
   AlertRule,
@@ -9,6 +9,7 @@ import type {
   DeliveryStatus,
   HistoryView,
   NewSilence,
+  RulePreview,
   SeriesInfo,
   ServerView,
   Silence,
@@ -62,6 +63,8 @@ export interface DataSource {
   createRule(rule: AlertRule): Promise<AlertRule>;
   replaceRule(id: string, rule: AlertRule): Promise<AlertRule>;
   deleteRule(id: string): Promise<void>;
+  /** What a rule would have done on the stored history (default: the last 24 h); stores nothing. */
+  previewRule(rule: AlertRule, request?: PreviewRequest, signal?: AbortSignal): Promise<RulePreview>;
   /** The silences not yet over. */
   silences(signal?: AbortSignal): Promise<Silence[]>;
   createSilence(silence: NewSilence): Promise<Silence>;

@@ -263,3 +263,31 @@ export interface DeliveryStatus {
   last_error?: string;
   last_error_at?: Timestamp;
 }
+
+/** One server of a rule's preview: what the rule would have done on its stored history. */
+export interface ServerRulePreview {
+  server_id: string;
+  /** The resolution the store answered with; from rollups the rule saw each bucket's max (`>`, `>=`) or min (`<`, `<=`). */
+  tier: Tier;
+  step_secs: number;
+  /** The stored reports (or rollup buckets) evaluated; 0 when there was no data in the range. */
+  reports: number;
+  /** How many times an alert went to firing. */
+  fired: number;
+  /** Alerts still firing at `to`. */
+  firing_at_end: number;
+  /** The transitions, oldest first (`id` 0: not stored); at most 1000. */
+  events: AlertEvent[];
+  /** The transitions after the listed ones, counted only. */
+  events_left_out: number;
+}
+
+/** The answer of `POST /api/alerts/preview`: a rule replayed over stored history, every alert inactive at `from`. */
+export interface RulePreview {
+  from: Timestamp;
+  to: Timestamp;
+  /** The sum of the servers' `fired`. */
+  fired: number;
+  /** Every server in the rule's scope (or only the one asked for). */
+  servers: ServerRulePreview[];
+}

@@ -205,6 +205,8 @@ export function AlertsPage({ source }: { source: DataSource }) {
     return created;
   };
 
+  const previewRule = useCallback((r: AlertRule, signal: AbortSignal) => source.previewRule(r, {}, signal), [source]);
+
   // The metric names of the rule form, from the servers' series (plugin metrics included), read once when it opens.
   const [metrics, setMetrics] = useState<MetricOption[] | null>(null);
   const [metricsWanted, setMetricsWanted] = useState(false);
@@ -291,11 +293,13 @@ export function AlertsPage({ source }: { source: DataSource }) {
         thresholds={thresholds}
         servers={serverList}
         metrics={metrics}
+        serverName={serverName}
         onNeedMetrics={loadMetrics}
         onToggle={toggleRule}
         onEdit={editRule}
         onDelete={deleteRule}
         onCreate={createRule}
+        onPreview={previewRule}
       />
 
       <SilencesPanel

@@ -1,6 +1,7 @@
 import { useId, useMemo, useState, type FormEvent, type ReactNode } from 'react';
 
 import { errorText } from '../../lib/async';
+import { PREVIEW_BUTTON_TEXT } from '../../lib/preview';
 import {
   COMPARISONS,
   EMPTY_RULE_INPUT,
@@ -14,6 +15,7 @@ import {
   type RuleInput,
 } from '../../lib/rules';
 import type { AlertRule, Comparison, RuleScope, Severity } from '../../lib/types';
+import { RulePreviewResult, useRulePreview, type PreviewRule } from './RulePreview';
 
 /** The fields typed as text. */
 type TextField = Exclude<RuleField, 'scope'>;
@@ -24,28 +26,37 @@ const FUNCTIONS: readonly { kind: FunctionKind; label: string }[] = [
   { kind: 'seconds_until', label: 'seconds until it reaches a target' },
 ];
 
-/** The form of a new rule on any metric (`POST /api/alerts/rules`); the server's message shows when it refuses. */
+/**
+ * The form of a new rule on any metric (`POST /api/alerts/rules`); the
+ * server's message shows when it refuses. Its rule can be previewed on the
+ * last 24 h of stored history before it is created.
+ */
 export function RuleForm({
   servers,
   metrics,
+  serverName,
   onOpen,
   onCreate,
+  onPreview,
 }: {
   servers: readonly { id: string; name: string; tags: readonly string[] }[];
   metrics: MetricOption[] | null;
+  serverName: (id: string) => string;
   onOpen: () => void;
   onCreate: (rule: AlertRule) => Promise<AlertRule>;
+  onPreview: PreviewRule;
 }) {
   const id = useId();
   const [input, setInput] = useState<RuleInput>(EMPTY_RULE_INPUT);
   const [errors, setErrors] = useState<Partial<Record<RuleField, string>>>({});
   const [serverError, setServerError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
+  const preview = useRulePreview(onPreview, input);
 
   const set = <K extends keyof RuleInput>(key: K, value: RuleInput[K]) => setInput((i) => ({ ...i, [key]: value }));
   const metric = useMemo(() => metrics?.find((m) => m.metric === input.metric.trim()), [metrics, input.metric]);
   const tags = useMemo(() => [...new Set(servers.flatMap((s) => s.tags))].sort(), [servers]);
-  const preview = useMemo(() => {
+  const condition = useMemo(() => {
     const parsed = parseRuleInput(input);
     return parsed.rule ? conditionText(parsed.rule) : null;
   }, [input]);
@@ -64,11 +75,23 @@ export function RuleForm({
     try {
       await onCreate(parsed.rule);
       setInput(EMPTY_RULE_INPUT);
+      preview.reset();
     } catch (e) {
       setServerError(errorText(e));
     } finally {
       setSaving(false);
     }
+  };
+
+  /** Previews the rule as saving would send it, after the same checks. */
+  const runPreview = () => {
+    const parsed = parseRuleInput(input);
+    if (parsed.rule === null) {
+      setErrors(parsed.errors);
+      return;
+    }
+    setErrors({});
+    void preview.run(parsed.rule);
   };
 
   const describedBy = (name: RuleField, hint?: boolean) =>
@@ -233,14 +256,17 @@ export function RuleForm({
           <input type="checkbox" checked={input.enabled} onChange={(e) => set('enabled', e.target.checked)} data-testid="rule-form-enabled" />
           Enabled
         </label>
-        {preview && (
+        {condition && (
           <p className="subtle">
-            Condition: <code className="wrap-anywhere">{preview}</code>
+            Condition: <code className="wrap-anywhere">{condition}</code>
           </p>
         )}
         <div className="form-actions">
           <button type="submit" disabled={saving} data-testid="rule-form-save">
             Create rule
+          </button>
+          <button type="button" disabled={preview.state.loading} onClick={runPreview} data-testid="rule-preview">
+            {preview.state.loading ? 'Previewing…' : PREVIEW_BUTTON_TEXT}
           </button>
         </div>
         {serverError && (
@@ -248,6 +274,7 @@ export function RuleForm({
             Not created: {serverError}
           </p>
         )}
+        <RulePreviewResult state={preview.state} serverName={serverName} />
       </form>
     </details>
   );

@@ -1,7 +1,9 @@
 import { Fragment, useId, useState, type FormEvent } from 'react';
 
 import { errorText } from '../../lib/async';
+import { PREVIEW_BUTTON_TEXT } from '../../lib/preview';
 import {
+  OFFLINE_METRIC,
   SEVERITIES,
   conditionText,
   isCustomized,
@@ -18,6 +20,7 @@ import {
 import type { AlertRule, Severity, Thresholds } from '../../lib/types';
 import { Ident, SeverityPill } from './AlertBits';
 import { RuleForm } from './RuleForm';
+import { RulePreviewResult, useRulePreview, type PreviewRule } from './RulePreview';
 
 const ORIGIN_TEXT = { threshold: 'threshold', builtin: 'built in', user: 'yours' } as const;
 
@@ -25,20 +28,38 @@ function EditRow({
   rule,
   colSpan,
   followsThresholds,
+  serverName,
   onSave,
   onCancel,
+  onPreview,
 }: {
   rule: AlertRule;
   colSpan: number;
   followsThresholds: boolean;
+  serverName: (id: string) => string;
   onSave: (changes: RuleEdit) => Promise<void>;
   onCancel: () => void;
+  onPreview: PreviewRule;
 }) {
   const id = useId();
   const [input, setInput] = useState<RuleEditInput>(() => ruleEditInput(rule));
   const [errors, setErrors] = useState<Partial<Record<RuleEditField, string>>>({});
   const [serverError, setServerError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
+  const preview = useRulePreview(onPreview, input);
+  // A host-offline rule counts the time between reports, which stored history does not replay.
+  const previewable = rule.metric !== OFFLINE_METRIC;
+
+  /** Previews the rule with the form's changes, after the same checks as saving. */
+  const runPreview = () => {
+    const parsed = parseRuleEdit(input);
+    if (parsed.changes === null) {
+      setErrors(parsed.errors);
+      return;
+    }
+    setErrors({});
+    void preview.run({ ...rule, ...parsed.changes });
+  };
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -116,6 +137,11 @@ function EditRow({
             <button type="button" onClick={onCancel}>
               Cancel
             </button>
+            {previewable && (
+              <button type="button" disabled={preview.state.loading} onClick={runPreview} data-testid="rule-preview">
+                {preview.state.loading ? 'Previewing…' : PREVIEW_BUTTON_TEXT}
+              </button>
+            )}
           </div>
           {followsThresholds && (
             <p className="subtle form-note">
@@ -128,6 +154,7 @@ function EditRow({
               Not saved: {serverError}
             </p>
           )}
+          <RulePreviewResult state={preview.state} serverName={serverName} className="form-note" />
         </form>
       </td>
     </tr>
@@ -140,12 +167,16 @@ export interface RulesPanelProps {
   thresholds: Thresholds | null;
   servers: readonly { id: string; name: string; tags: readonly string[] }[];
   metrics: MetricOption[] | null;
+  /** A server's name for people, by id. */
+  serverName: (id: string) => string;
   onNeedMetrics: () => void;
   onToggle: (rule: AlertRule) => Promise<void>;
   onEdit: (rule: AlertRule, changes: RuleEdit) => Promise<void>;
   /** Deletes a user rule, or a stored replacement of a built-in one (which comes back). */
   onDelete: (rule: AlertRule) => Promise<void>;
   onCreate: (rule: AlertRule) => Promise<AlertRule>;
+  /** What a rule would have done on the last 24 h of stored history. */
+  onPreview: PreviewRule;
 }
 
 /** The rules in force: a table with enable/disable, edit, delete or reset, and the form of a new rule. */
@@ -314,6 +345,8 @@ export function RulesPanel(props: RulesPanelProps) {
                         rule={rule}
                         colSpan={COLUMNS}
                         followsThresholds={origin === 'threshold' && !customized}
+                        serverName={props.serverName}
+                        onPreview={props.onPreview}
                         onCancel={() => setEditing(null)}
                         onSave={async (changes) => {
                           await props.onEdit(rule, changes);
@@ -333,6 +366,8 @@ export function RulesPanel(props: RulesPanelProps) {
       <RuleForm
         servers={props.servers}
         metrics={props.metrics}
+        serverName={props.serverName}
+        onPreview={props.onPreview}
         onOpen={props.onNeedMetrics}
         onCreate={async (rule) => {
           const created = await props.onCreate(rule);
