@@ -3,7 +3,7 @@
 //!
 //! These are the shapes the store keeps, the API serves and notifiers
 //! deliver; [`eval`] turns rules, snapshots and time into transitions (pure
-//! code, no I/O), and [`preview`] replays stored history through it.
+//! code, no I/O), and [`mod@preview`] replays stored history through it.
 
 use std::collections::BTreeMap;
 
