@@ -269,6 +269,13 @@ describe('the events feed', () => {
     expect(withLiveEvent({ events: run(2, 1), end: true }, at(3))).toEqual({ events: run(3, 1), end: true });
   });
 
+  it('keeps at most its bound of live events; the oldest can be read again', () => {
+    const full = withLiveEvent({ events: run(3, 1), end: true }, at(4), 3);
+    expect(ids(full)).toEqual([4, 3, 2]);
+    expect(full.end).toBe(false);
+    expect(olderCursor(full.events)).toBe(2);
+  });
+
   it('merges the newest page read again without dropping the older pages or the live events', () => {
     // Two pages read, then live events 21 and 22; the newest page read again holds 21 (22 came after it was answered).
     let feed = withNewestPage(null, run(20, 17), 4);

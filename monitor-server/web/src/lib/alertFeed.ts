@@ -143,9 +143,17 @@ export function withOlderPage(feed: EventFeed, before: number, page: readonly Al
   return { events: mergeEvents(feed.events, page), end: page.length < limit };
 }
 
-/** A live event added to the list (the list grows: nothing already shown is dropped). */
-export function withLiveEvent(feed: EventFeed, event: AlertEvent): EventFeed {
-  return { ...feed, events: mergeEvents(feed.events, [event]) };
+/** The most events the list keeps: a page left open through an alert storm stays light. */
+export const EVENTS_KEEP = 10_000;
+
+/**
+ * A live event added to the list: it grows, up to `keep` events; beyond,
+ * the oldest go (and can be read again as an older page).
+ */
+export function withLiveEvent(feed: EventFeed, event: AlertEvent, keep = EVENTS_KEEP): EventFeed {
+  const events = mergeEvents(feed.events, [event]);
+  if (events.length <= keep) return { ...feed, events };
+  return { events: events.slice(0, keep), end: false };
 }
 
 /** What the events list is filtered by (as `GET /api/alerts/events` filters). */
