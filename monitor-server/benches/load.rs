@@ -18,6 +18,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,13 +31,6 @@ use monitor_core::testing::{Rng, report};
 use monitor_core::{Timestamp, wire};
 
 const ADMIN: &str = "load-test-admin-token-0123456789abcdef";
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Server {
     child: Child,
@@ -405,11 +400,7 @@ fn floor_server(cert: &Path, key: &Path) -> SocketAddr {
     let config = monitor_server::tls::server_config(cert, key).unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = common::runtime();
         rt.block_on(async move {
             let app = axum::Router::new().route(
                 "/floor",
@@ -451,16 +442,12 @@ fn print(label: &str, o: &Outcome) {
 }
 
 fn main() {
-    let hosts_n = env("BENCH_HOSTS", 10_000);
-    let connections = env("BENCH_CONNECTIONS", 512);
-    let secs = env("BENCH_SECS", 15);
-    let rate = env("BENCH_RATE", 1000);
-    let idle_n = env("BENCH_IDLE_CONNECTIONS", 2000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let hosts_n = common::env("BENCH_HOSTS", 10_000);
+    let connections = common::env("BENCH_CONNECTIONS", 512);
+    let secs = common::env("BENCH_SECS", 15);
+    let rate = common::env("BENCH_RATE", 1000);
+    let idle_n = common::env("BENCH_IDLE_CONNECTIONS", 2000);
+    let rt = common::runtime();
     let dir = std::env::temp_dir().join(format!("monitor-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let certs = monitor_server::tls::self_signed(&dir.join("tls"), &[]).unwrap();

@@ -8,15 +8,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use monitor_core::store::NewServer;
 use monitor_core::testing::{Rng, report};
-use monitor_core::{ServerId, Store, Timestamp, TokenHash};
+use monitor_core::{Store, Timestamp};
 use monitor_server::api::{AppState, router};
 use monitor_server::auth::{Scope, Token};
 use monitor_store::{SqlStore, StoreOptions};
@@ -26,24 +27,13 @@ use tower::ServiceExt;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Reports per host: a day at one every 5 s.
 const REPORTS: i64 = 17_280;
 
 fn main() {
-    let hosts = env("BENCH_HOSTS", 10);
-    let previews = env("BENCH_PREVIEWS", 5);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let hosts = common::env("BENCH_HOSTS", 10);
+    let previews = common::env("BENCH_PREVIEWS", 5);
+    let rt = common::runtime();
     let dir = std::env::temp_dir().join(format!("monitor-preview-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     rt.block_on(async {
@@ -57,18 +47,7 @@ fn main() {
         let filled = Instant::now();
         for h in 0..hosts {
             let id = format!("host-{h:03}");
-            let mut hash = [0u8; 32];
-            hash[..8].copy_from_slice(&(h as u64).to_le_bytes());
-            store
-                .register_server(NewServer {
-                    id: ServerId::new(&id).unwrap(),
-                    name: String::new(),
-                    tags: vec![],
-                    token_hash: TokenHash(hash),
-                    created: Timestamp::now(),
-                })
-                .await
-                .unwrap();
+            common::register(&*store, &id, h as u64).await;
             for chunk in (0..REPORTS).collect::<Vec<_>>().chunks(500) {
                 let batch = chunk
                     .iter()

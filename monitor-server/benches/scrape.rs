@@ -8,15 +8,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use monitor_core::store::NewServer;
 use monitor_core::testing::{Rng, report};
-use monitor_core::{ServerId, Store, Timestamp, TokenHash};
+use monitor_core::{Store, Timestamp};
 use monitor_server::api::{AppState, router};
 use monitor_server::auth::{Scope, Token};
 use monitor_store::{SqlStore, StoreOptions};
@@ -26,21 +27,10 @@ use tower::ServiceExt;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let hosts = env("BENCH_HOSTS", 1000);
-    let scrapes = env("BENCH_SCRAPES", 20);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let hosts = common::env("BENCH_HOSTS", 1000);
+    let scrapes = common::env("BENCH_SCRAPES", 20);
+    let rt = common::runtime();
     let dir = std::env::temp_dir().join(format!("monitor-scrape-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     rt.block_on(async {
@@ -51,18 +41,7 @@ fn main() {
         let mut rng = Rng(7);
         for i in 0..hosts {
             let id = format!("host-{i:05}");
-            let mut hash = [0u8; 32];
-            hash[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            store
-                .register_server(NewServer {
-                    id: ServerId::new(&id).unwrap(),
-                    name: String::new(),
-                    tags: vec![],
-                    token_hash: TokenHash(hash),
-                    created: Timestamp::now(),
-                })
-                .await
-                .unwrap();
+            common::register(&*store, &id, i as u64).await;
             let mut snapshot = report(&id, now, 0, &mut rng);
             snapshot.interval_secs = Some(5.0);
             store.ingest(vec![snapshot]).await.unwrap();
