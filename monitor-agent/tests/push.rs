@@ -77,6 +77,22 @@ fn agent(
     )
 }
 
+/// Registers `id` in `store` and writes its new agent token to `file`.
+async fn register(store: &SqlStore, id: &str, file: &std::path::Path) {
+    let token = Token::generate(Scope::Agent).unwrap();
+    store
+        .register_server(NewServer {
+            id: ServerId::new(id).unwrap(),
+            name: String::new(),
+            tags: vec![],
+            token_hash: token.hash(),
+            created: Timestamp::now(),
+        })
+        .await
+        .unwrap();
+    std::fs::write(file, token.expose()).unwrap();
+}
+
 async fn points(store: &SqlStore, id: &str) -> Vec<i64> {
     let h = store
         .history(&HistoryQuery {
@@ -106,18 +122,7 @@ async fn push_over_tls_survives_an_outage_and_refuses_a_foreign_ca() {
             .unwrap(),
     );
     for (id, seed) in [("srv-01", 1u8), ("srv-02", 2)] {
-        let token = Token::generate(Scope::Agent).unwrap();
-        store
-            .register_server(NewServer {
-                id: ServerId::new(id).unwrap(),
-                name: String::new(),
-                tags: vec![],
-                token_hash: token.hash(),
-                created: Timestamp::now(),
-            })
-            .await
-            .unwrap();
-        std::fs::write(d.0.join(format!("token-{seed}")), token.expose()).unwrap();
+        register(&store, id, &d.0.join(format!("token-{seed}"))).await;
     }
     let certs = tls::self_signed(&d.0.join("tls"), &[]).unwrap();
     let foreign = tls::self_signed(&d.0.join("foreign"), &[]).unwrap();
@@ -238,18 +243,7 @@ async fn the_openssl_self_signed_certificate_works_as_is() {
             .await
             .unwrap(),
     );
-    let token = Token::generate(Scope::Agent).unwrap();
-    store
-        .register_server(NewServer {
-            id: ServerId::new("srv-01").unwrap(),
-            name: String::new(),
-            tags: vec![],
-            token_hash: token.hash(),
-            created: Timestamp::now(),
-        })
-        .await
-        .unwrap();
-    std::fs::write(d.0.join("token"), token.expose()).unwrap();
+    register(&store, "srv-01", &d.0.join("token")).await;
     let certs = tls::SelfSigned {
         ca: crt.clone(),
         cert: crt.clone(),
@@ -334,19 +328,8 @@ async fn a_report_at_a_taken_millisecond_is_set_aside_and_the_agent_goes_on() {
             .await
             .unwrap(),
     );
-    let token = Token::generate(Scope::Agent).unwrap();
+    register(&store, "srv-01", &d.0.join("token")).await;
     let id = ServerId::new("srv-01").unwrap();
-    store
-        .register_server(NewServer {
-            id: id.clone(),
-            name: String::new(),
-            tags: vec![],
-            token_hash: token.hash(),
-            created: Timestamp::now(),
-        })
-        .await
-        .unwrap();
-    std::fs::write(d.0.join("token"), token.expose()).unwrap();
     // Another program reported under this id at a millisecond the agent's
     // spool also holds, with other values.
     let at = Timestamp::now().add_millis(-10_000);
