@@ -95,7 +95,34 @@ function slug(text: string): string {
 }
 
 /** The sentence the server writes for a transition (monitor-core/src/alert/eval.rs). */
-export function message(rule: AlertRule, serverId: string, labels: Labels, to: AlertState, value: number | null): string {
+/** One transition as the server would report it, unstored (id 0), at `at` in Unix seconds. */
+export function demoEvent(
+  rule: AlertRule,
+  serverId: string,
+  labels: Labels,
+  from: AlertState,
+  to: AlertState,
+  value: number | null,
+  at: number,
+): AlertEvent {
+  return {
+    id: 0,
+    rule_id: rule.id,
+    rule_name: rule.name,
+    server_id: serverId,
+    metric: rule.metric,
+    labels,
+    from,
+    state: to,
+    value,
+    threshold: rule.threshold,
+    severity: rule.severity,
+    at: iso(at),
+    message: message(rule, serverId, labels, to, value),
+  };
+}
+
+function message(rule: AlertRule, serverId: string, labels: Labels, to: AlertState, value: number | null): string {
   const series = `${rule.metric}${formatLabels(labels)}`;
   const fn = rule.function ?? { kind: 'value' };
   const subject =
@@ -319,24 +346,6 @@ export class DemoAlerts {
     return { observed, reported };
   }
 
-  private event(rule: AlertRule, serverId: string, labels: Labels, from: AlertState, to: AlertState, value: number | null, at: number): AlertEvent {
-    return {
-      id: 0,
-      rule_id: rule.id,
-      rule_name: rule.name,
-      server_id: serverId,
-      metric: rule.metric,
-      labels,
-      from,
-      state: to,
-      value,
-      threshold: rule.threshold,
-      severity: rule.severity,
-      at: iso(at),
-      message: message(rule, serverId, labels, to, value),
-    };
-  }
-
   private record(events: AlertEvent[]): AlertEvent[] {
     for (const e of events) e.id = this.nextId++;
     this.events = [...events].reverse().concat(this.events).slice(0, MAX_EVENTS);
@@ -362,9 +371,9 @@ export class DemoAlerts {
         }
       }
       const firesAt = start + rule.for_secs;
-      if (rule.for_secs > 0) history.push(this.event(rule, o.serverId, o.labels, 'inactive', 'pending', o.value, start));
+      if (rule.for_secs > 0) history.push(demoEvent(rule, o.serverId, o.labels, 'inactive', 'pending', o.value, start));
       if (firesAt <= t) {
-        history.push(this.event(rule, o.serverId, o.labels, rule.for_secs > 0 ? 'pending' : 'inactive', 'firing', o.value, firesAt));
+        history.push(demoEvent(rule, o.serverId, o.labels, rule.for_secs > 0 ? 'pending' : 'inactive', 'firing', o.value, firesAt));
         this.active.set(key, { rule_id: rule.id, server_id: o.serverId, labels: o.labels, state: 'firing', since: firesAt, value: o.value });
       } else {
         this.active.set(key, { rule_id: rule.id, server_id: o.serverId, labels: o.labels, state: 'pending', since: start, value: o.value });
@@ -384,12 +393,12 @@ export class DemoAlerts {
           const firesAt = crossing + rule.for_secs;
           if (crossing >= outage.end) continue;
           const missed = (firesAt - last) / DEMO_INTERVAL;
-          if (rule.for_secs > 0) history.push(this.event(rule, serverId, {}, 'inactive', 'pending', (crossing - last) / DEMO_INTERVAL, crossing));
+          if (rule.for_secs > 0) history.push(demoEvent(rule, serverId, {}, 'inactive', 'pending', (crossing - last) / DEMO_INTERVAL, crossing));
           if (firesAt < outage.end) {
-            history.push(this.event(rule, serverId, {}, rule.for_secs > 0 ? 'pending' : 'inactive', 'firing', missed, firesAt));
-            history.push(this.event(rule, serverId, {}, 'firing', 'resolved', 0, outage.end));
+            history.push(demoEvent(rule, serverId, {}, rule.for_secs > 0 ? 'pending' : 'inactive', 'firing', missed, firesAt));
+            history.push(demoEvent(rule, serverId, {}, 'firing', 'resolved', 0, outage.end));
           } else {
-            history.push(this.event(rule, serverId, {}, 'pending', 'inactive', 0, outage.end));
+            history.push(demoEvent(rule, serverId, {}, 'pending', 'inactive', 0, outage.end));
           }
         }
       }
@@ -410,24 +419,24 @@ export class DemoAlerts {
         if (!fires) continue;
         const state = rule.for_secs > 0 ? 'pending' : 'firing';
         this.active.set(key, { rule_id: rule.id, server_id: o.serverId, labels: o.labels, state, since: t, value: o.value });
-        events.push(this.event(rule, o.serverId, o.labels, 'inactive', state, o.value, t));
+        events.push(demoEvent(rule, o.serverId, o.labels, 'inactive', state, o.value, t));
         continue;
       }
       current.value = o.value ?? current.value;
       if (current.state === 'pending') {
         if (!fires) {
           this.active.delete(key);
-          events.push(this.event(rule, o.serverId, o.labels, 'pending', 'inactive', o.value, t));
+          events.push(demoEvent(rule, o.serverId, o.labels, 'pending', 'inactive', o.value, t));
         } else if (t - current.since >= rule.for_secs) {
           current.state = 'firing';
           current.since = t;
-          events.push(this.event(rule, o.serverId, o.labels, 'pending', 'firing', o.value, t));
+          events.push(demoEvent(rule, o.serverId, o.labels, 'pending', 'firing', o.value, t));
         }
       } else {
         const resolve = rule.resolve_threshold ?? rule.threshold;
         if (o.value === null || !holds(rule.op, o.value, resolve)) {
           this.active.delete(key);
-          events.push(this.event(rule, o.serverId, o.labels, 'firing', 'resolved', o.value, t));
+          events.push(demoEvent(rule, o.serverId, o.labels, 'firing', 'resolved', o.value, t));
         }
       }
     }
@@ -443,7 +452,7 @@ export class DemoAlerts {
       if (!reported.has(a.server_id) || base.metric === OFFLINE_METRIC) continue;
       const rule = ruleForServer(base, a.server_id);
       this.active.delete(key);
-      events.push(this.event(rule, a.server_id, a.labels, a.state, a.state === 'firing' ? 'resolved' : 'inactive', null, t));
+      events.push(demoEvent(rule, a.server_id, a.labels, a.state, a.state === 'firing' ? 'resolved' : 'inactive', null, t));
     }
     return this.record(events);
   }

@@ -9,7 +9,7 @@
 
 import { ApiError, type PreviewRequest } from './api';
 import { demoHistory, demoServers } from './demo';
-import { message } from './demoAlerts';
+import { demoEvent } from './demoAlerts';
 import { OFFLINE_METRIC, holds, inScope, matchesLabels, ruleForServer, validateRule } from './rules';
 import { seriesKey } from './snapshot';
 import { parseTimestamp } from './time';
@@ -109,21 +109,7 @@ export function replayHistory(base: AlertRule, serverId: string, history: Pick<H
     record.state = to;
     record.since = at;
     if (to === 'firing') outcome.fired += 1;
-    outcome.events.push({
-      id: 0,
-      rule_id: rule.id,
-      rule_name: rule.name,
-      server_id: serverId,
-      metric: rule.metric,
-      labels,
-      from,
-      state: to,
-      value,
-      threshold: rule.threshold,
-      severity: rule.severity,
-      at: new Date(at).toISOString(),
-      message: message(rule, serverId, labels, to, value),
-    });
+    outcome.events.push(demoEvent(rule, serverId, labels, from, to, value, at / 1000));
   };
 
   for (const at of [...reports.keys()].sort((a, b) => a - b)) {
