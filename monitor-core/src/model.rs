@@ -192,9 +192,56 @@ pub fn is_valid_name(name: &str) -> bool {
 }
 
 /// True when `value` is a valid label value: at most [`MAX_LABEL_VALUE_LEN`]
-/// bytes with no control character.
+/// bytes of [safe text](is_safe_text).
 pub fn is_valid_label_value(value: &str) -> bool {
-    value.len() <= MAX_LABEL_VALUE_LEN && !value.chars().any(char::is_control)
+    value.len() <= MAX_LABEL_VALUE_LEN && is_safe_text(value)
+}
+
+/// True when `text` shows as what it holds: no control character (C0, C1,
+/// DEL), no line or paragraph separator, and no invisible formatting
+/// character (Unicode category Cf: bidirectional overrides and isolates
+/// such as U+202E, zero-width spaces and joiners, the byte-order mark,
+/// tag characters). Names, label values, tags and comments must be safe
+/// text: a right-to-left override can make `gpj.exe` read `exe.jpg` in a
+/// dashboard, and a zero-width space makes two container names that look
+/// the same.
+pub fn is_safe_text(text: &str) -> bool {
+    // ASCII without control characters is the common case: one pass.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return true;
+    }
+    !text
+        .chars()
+        .any(|c| c.is_control() || is_invisible_format(c))
+}
+
+/// Unicode's format characters (category Cf) and the line and paragraph
+/// separators.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 /// The labels of one sample: a sorted map from label name to value.
@@ -242,6 +289,26 @@ impl Labels {
         }
     }
 
+    /// Labels from pairs in any order, in O(n log n): sorted by name, a
+    /// later pair of a name replacing an earlier one (as a repeated JSON
+    /// key does). Inserting one by one costs O(n²) for pairs in descending
+    /// order.
+    fn from_unsorted(mut pairs: Vec<(CompactString, CompactString)>) -> Labels {
+        if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+            // Stable: of equal names, the later pair stays later, and is
+            // the one kept.
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            pairs.reverse();
+            pairs.dedup_by(|later, earlier| later.0 == earlier.0);
+            pairs.reverse();
+        }
+        // Labels live as long as the newest snapshots kept in memory.
+        if pairs.capacity() > pairs.len() {
+            pairs.shrink_to_fit();
+        }
+        Labels(pairs)
+    }
+
     fn position(&self, name: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
     }
@@ -285,17 +352,23 @@ impl<'de> Deserialize<'de> for Labels {
                 self,
                 mut map: A,
             ) -> Result<Labels, A::Error> {
+                // Inside `wire::decode` the request's label limit holds
+                // while parsing: a sample with a quarter of a million labels
+                // costs the 17th one, not the whole body.
+                let cap = crate::wire::parsing_label_cap();
                 // Most samples have one label: without a size hint, room for
                 // one (a vector's first growth would make room for four).
-                let mut labels = Labels(Vec::with_capacity(map.size_hint().unwrap_or(1).min(16)));
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(1).min(16));
                 while let Some((k, v)) = map.next_entry::<CompactString, CompactString>()? {
-                    labels.put(k, v);
+                    if pairs.len() == cap {
+                        crate::wire::label_cap_exceeded();
+                        return Err(serde::de::Error::custom(format_args!(
+                            "a sample has more than {cap} labels"
+                        )));
+                    }
+                    pairs.push((k, v));
                 }
-                // Labels live as long as the newest snapshots kept in memory.
-                if labels.0.capacity() > labels.0.len() {
-                    labels.0.shrink_to_fit();
-                }
-                Ok(labels)
+                Ok(Labels::from_unsorted(pairs))
             }
         }
         deserializer.deserialize_map(Visitor)

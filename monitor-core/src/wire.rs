@@ -137,42 +137,89 @@ pub fn encode_batch(snapshots: &[Snapshot]) -> Result<Vec<u8>, WireError> {
 /// # Errors
 /// [`WireError`] naming the first problem found; nothing of an invalid payload
 /// should be stored.
+///
+/// # Cost
+/// Linear in the size of `body`, whatever it holds: the per-sample label
+/// limit holds while parsing (a sample with a quarter of a million labels
+/// is refused at its 17th), labels are sorted in O(n log n), and the body
+/// is parsed at most twice (a second time only when a single snapshot
+/// names "snapshots" somewhere and the first reading, as a batch, failed).
 pub fn decode(body: &[u8], limits: &Limits) -> Result<Vec<Snapshot>, WireError> {
-    // The fast path: straight into the types (a body that names
-    // "snapshots" is most likely a batch).
+    let _limits = ParseLimits::install(limits);
+    // A body that names "snapshots" is most likely a batch.
     let looks_batch = body.windows(11).any(|w| w == b"\"snapshots\"");
-    let fast = if looks_batch {
-        serde_json::from_slice::<Batch>(body)
-            .ok()
-            .map(|b| b.snapshots)
+    let parsed = if looks_batch {
+        match serde_json::from_slice::<Batch>(body) {
+            Ok(batch) => Ok((batch.snapshots, true)),
+            // A single snapshot that only mentions the word (a label
+            // value): read it as what it is.
+            Err(e) if e.is_data() && e.to_string().starts_with("missing field `snapshots`") => {
+                serde_json::from_slice::<Snapshot>(body).map(|s| (vec![s], false))
+            }
+            Err(e) => Err(e),
+        }
     } else {
-        serde_json::from_slice::<Snapshot>(body)
-            .ok()
-            .map(|s| vec![s])
+        serde_json::from_slice::<Snapshot>(body).map(|s| (vec![s], false))
     };
-    let (snapshots, is_batch) = match fast {
-        Some(snapshots) => (snapshots, looks_batch),
-        None => parse_slowly(body)?,
-    };
+    let (snapshots, is_batch) = parsed.map_err(|e| {
+        if ParseLimits::label_cap_hit() {
+            WireError::TooMany {
+                field: format!(
+                    "the labels of a sample (parsing stopped at line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+                count: limits.max_labels_per_sample + 1,
+                limit: limits.max_labels_per_sample,
+            }
+        } else {
+            WireError::Json(e.to_string())
+        }
+    })?;
     check(snapshots, is_batch, limits)
 }
 
-/// Parses the shape first so a bad field inside a single snapshot gets
-/// serde's precise message instead of the untagged enum's generic one.
-fn parse_slowly(body: &[u8]) -> Result<(Vec<Snapshot>, bool), WireError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
-    let is_batch = value.get("snapshots").is_some();
-    let snapshots = if is_batch {
-        let batch: Batch =
-            serde_json::from_value(value).map_err(|e| WireError::Json(e.to_string()))?;
-        batch.snapshots
-    } else {
-        let one: Snapshot =
-            serde_json::from_value(value).map_err(|e| WireError::Json(e.to_string()))?;
-        vec![one]
-    };
-    Ok((snapshots, is_batch))
+thread_local! {
+    /// The label limit of the [`decode`] running on this thread (none
+    /// outside it: a store reading back what it stored is not limited),
+    /// and whether a sample went over it.
+    static LABEL_CAP: std::cell::Cell<(Option<usize>, bool)> =
+        const { std::cell::Cell::new((None, false)) };
+}
+
+/// The limits [`decode`] enforces while serde builds the values, for as
+/// long as it lives (serde gives a visitor no way to receive them).
+struct ParseLimits {
+    before: (Option<usize>, bool),
+}
+
+impl ParseLimits {
+    fn install(limits: &Limits) -> Self {
+        ParseLimits {
+            before: LABEL_CAP.replace((Some(limits.max_labels_per_sample), false)),
+        }
+    }
+
+    fn label_cap_hit() -> bool {
+        LABEL_CAP.get().1
+    }
+}
+
+impl Drop for ParseLimits {
+    fn drop(&mut self) {
+        LABEL_CAP.set(self.before);
+    }
+}
+
+/// How many labels a sample being parsed may have: the limit of the
+/// [`decode`] running on this thread, else no limit.
+pub(crate) fn parsing_label_cap() -> usize {
+    LABEL_CAP.get().0.unwrap_or(usize::MAX)
+}
+
+/// Records that a sample went over [`parsing_label_cap`].
+pub(crate) fn label_cap_exceeded() {
+    LABEL_CAP.set((LABEL_CAP.get().0, true));
 }
 
 fn check(
@@ -339,7 +386,7 @@ impl Broken<'_> {
             ),
             Broken::LabelValue(name) => WireError::invalid(
                 format!("{at}.labels.{name}"),
-                "label values are at most 255 bytes with no control characters",
+                "label values are at most 255 bytes with no control or invisible formatting characters",
             ),
             Broken::Value(value) => WireError::invalid(
                 format!("{at}.value"),
@@ -358,7 +405,7 @@ impl Broken<'_> {
             Broken::TooManyLabels(_) => "more labels than a sample may have",
             Broken::LabelName(_) => "a label name is not valid",
             Broken::LabelValue(_) => {
-                "a label value is longer than 255 bytes or has control characters"
+                "a label value is longer than 255 bytes or has control or invisible formatting characters"
             }
             Broken::Value(_) => "the value is not a finite number within ±2^53",
         }
@@ -535,8 +582,11 @@ fn check_text(field: &str, text: &str, limits: &Limits) -> Result<(), WireError>
             format!("longer than {} bytes", limits.max_text_len),
         ));
     }
-    if text.chars().any(char::is_control) {
-        return Err(WireError::invalid(field, "contains control characters"));
+    if !crate::model::is_safe_text(text) {
+        return Err(WireError::invalid(
+            field,
+            "contains control or invisible formatting characters (such as a right-to-left override or a zero-width space)",
+        ));
     }
     Ok(())
 }
@@ -819,6 +869,113 @@ mod tests {
             decode(&batch, &limits),
             Err(WireError::TooMany { .. })
         ));
+    }
+
+    /// A sample with `n` labels whose names come in descending order.
+    fn label_bomb(n: usize) -> String {
+        let mut body = String::from(
+            r#"{"version":1,"server_id":"a","timestamp":1,"metrics":[{"name":"x","samples":[{"value":1,"labels":{"#,
+        );
+        for i in (0..n).rev() {
+            if i + 1 < n {
+                body.push(',');
+            }
+            body.push_str(&format!("\"l{i:07}\":\"v\""));
+        }
+        body.push_str("}}]}]}");
+        body
+    }
+
+    #[test]
+    fn a_label_bomb_is_refused_at_the_first_label_over_the_limit() {
+        // 4 MB of labels in descending order: inserted one by one into a
+        // sorted vector this cost about a minute of CPU before the limit
+        // was checked. Now parsing stops at the 17th label; the bound below
+        // is a thousand times what that takes, so it cannot flake, and a
+        // return of the quadratic insertion fails it.
+        let body = label_bomb(280_000);
+        assert!(body.len() > 4_000_000);
+        let started = std::time::Instant::now();
+        let err = decode(body.as_bytes(), &Limits::default()).unwrap_err();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        match &err {
+            WireError::TooMany {
+                field,
+                count,
+                limit,
+            } => {
+                assert_eq!((*count, *limit), (17, 16));
+                assert!(
+                    field.contains("labels") && field.contains("line 1"),
+                    "{field}"
+                );
+            }
+            other => panic!("{other}"),
+        }
+        // Within the limit, any order and a repeated name (the later wins).
+        let ok = decode(label_bomb(16).as_bytes(), &Limits::default()).unwrap();
+        let labels = &ok[0].metrics[0].samples[0].labels;
+        assert_eq!(labels.len(), 16);
+        assert!(labels.iter().map(|(k, _)| k).is_sorted());
+        let twice = br#"{"version":1,"server_id":"a","timestamp":1,"metrics":[{"name":"x","samples":[{"value":1,"labels":{"b":"1","a":"2","b":"3"}}]}]}"#;
+        let s = decode(twice, &Limits::default()).unwrap();
+        assert_eq!(s[0].metrics[0].samples[0].labels.get("b"), Some("3"));
+        assert_eq!(s[0].metrics[0].samples[0].labels.len(), 2);
+        // The limit is the request's: outside decode nothing is capped (a
+        // store reads back what it stored).
+        let limits = Limits {
+            max_labels_per_sample: 2,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode(twice, &limits),
+            Err(WireError::TooMany { count: 3, .. })
+        ));
+        let many: Snapshot = serde_json::from_str(&label_bomb(40)).unwrap();
+        assert_eq!(many.metrics[0].samples[0].labels.len(), 40);
+    }
+
+    #[test]
+    fn invisible_and_bidirectional_characters_are_refused() {
+        for text in [
+            "evil\u{202e}gpj.exe",
+            "web\u{200b}1",
+            "a\u{2066}b",
+            "\u{feff}bom",
+            "tag\u{e0041}",
+            "line\u{2028}break",
+        ] {
+            let body = format!(
+                r#"{{"version":1,"server_id":"a","timestamp":1,"metrics":[{{"name":"x","samples":[{{"value":1,"labels":{{"k":{}}}}}]}}]}}"#,
+                serde_json::to_string(text).unwrap()
+            );
+            let err = decode(body.as_bytes(), &Limits::default()).unwrap_err();
+            assert!(err.to_string().contains("labels.k"), "{text:?}: {err}");
+            let host = format!(
+                r#"{{"version":1,"server_id":"a","timestamp":1,"host":{{"hostname":{}}}}}"#,
+                serde_json::to_string(text).unwrap()
+            );
+            let err = decode(host.as_bytes(), &Limits::default()).unwrap_err();
+            assert!(err.to_string().contains("host.hostname"), "{text:?}: {err}");
+        }
+        // Other scripts and emoji are text like any other.
+        for text in ["Größe", "ファイル", "مرحبا", "🚀 rocket", "שלום"] {
+            assert!(crate::model::is_safe_text(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_single_snapshot_mentioning_snapshots_is_read_as_one() {
+        let body = br#"{"version":1,"server_id":"a","timestamp":1,"metrics":[{"name":"x","samples":[{"value":1,"labels":{"k":"snapshots"}}]}]}"#;
+        let s = decode(body, &Limits::default()).unwrap();
+        assert_eq!(s.len(), 1);
+        let bad = br#"{"version":1,"server_id":"a","timestamp":"noon","metrics":[{"name":"x","samples":[{"value":1,"labels":{"k":"snapshots"}}]}]}"#;
+        let err = decode(bad, &Limits::default()).unwrap_err().to_string();
+        assert!(err.contains("invalid timestamp"), "{err}");
     }
 
     #[test]
