@@ -2,7 +2,7 @@ import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 
 import { Banner } from './components/Banner';
 import { TokenForm } from './components/TokenForm';
-import { useRoute } from './hooks';
+import { useAccess, useRoute } from './hooks';
 import { routeHref, type Route } from './lib/route';
 import type { DataSource } from './lib/source';
 import { AlertsPage } from './pages/AlertsPage';
@@ -29,6 +29,8 @@ export function App({ source, onToken }: { source: DataSource; onToken: (token: 
   // Bumped by a new token: the page is mounted again and fetches everything anew.
   const [generation, setGeneration] = useState(0);
   const [version, setVersion] = useState<string | null>(null);
+  // What the token may do: learned once, again after a new token; quietly (no banner of its own).
+  const access = useAccess(source, generation, connection.state);
   const main = useRef<HTMLElement>(null);
 
   const title = pageTitle(route);
@@ -90,7 +92,7 @@ export function App({ source, onToken }: { source: DataSource; onToken: (token: 
       <main ref={main} tabIndex={-1} key={`${generation}:${routeKey}`}>
         {route.page === 'overview' && <OverviewPage source={source} />}
         {route.page === 'server' && <ServerPage source={source} serverId={route.serverId} />}
-        {route.page === 'alerts' && <AlertsPage source={source} />}
+        {route.page === 'alerts' && <AlertsPage source={source} access={access} />}
       </main>
       <footer className="app-footer subtle">
         {source.demo

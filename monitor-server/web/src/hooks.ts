@@ -3,12 +3,14 @@
 
 import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 
+import { FULL_ACCESS, learnAccess, UNKNOWN_ACCESS, type AccessState } from './lib/access';
 import { applyAlertEvent, reconcileFiring } from './lib/alertFeed';
+import type { ConnectionState } from './lib/api';
 import { errorText, isAbortError } from './lib/async';
 import { applySnapshot } from './lib/overview';
 import { parseRoute, type Route } from './lib/route';
 import type { DataSource } from './lib/source';
-import type { AlertEvent, AlertStateRecord, ServerView, Snapshot } from './lib/types';
+import type { Access, AlertEvent, AlertStateRecord, ServerView, Snapshot } from './lib/types';
 
 function subscribeHash(listener: () => void): () => void {
   window.addEventListener('hashchange', listener);
@@ -202,4 +204,46 @@ export function usePolled<T>(source: DataSource, load: (signal: AbortSignal) => 
   }, [source, everyMs, generation]);
   const reload = useRef(() => setGeneration((g) => g + 1)).current;
   return { data, error, reload };
+}
+
+/**
+ * What the caller's token may do (`GET /api/access`, which shows no banner
+ * by itself): asked when mounted, again for a new token (`generation`), and
+ * again when the server answers after a failure that made the page assume
+ * (see `learnAccess`). Null until known. Demo mode asks nothing: everything
+ * is allowed.
+ */
+export function useAccess(source: DataSource, generation: number, connection: ConnectionState): Access | null {
+  // What was learned, and for which token (`generation`): an answer for an older token counts for nothing.
+  const [learned, setLearned] = useState<AccessState & { generation: number }>({ ...UNKNOWN_ACCESS, generation });
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    if (source.demo) return;
+    const controller = new AbortController();
+    learnAccess(() => source.access(controller.signal)).then(
+      (state) => {
+        if (!controller.signal.aborted) setLearned({ ...state, generation });
+      },
+      () => undefined, // aborted
+    );
+    return () => controller.abort();
+  }, [source, generation, attempt]);
+
+  // Assumed while the server was down or refused the token: ask again once it answers.
+  const current = learned.generation === generation ? learned : UNKNOWN_ACCESS;
+  const askAgain = current.askAgain;
+  const wasDown = useRef(false);
+  useEffect(() => {
+    if (connection !== 'ok') {
+      wasDown.current = true;
+      return;
+    }
+    if (wasDown.current && askAgain) {
+      wasDown.current = false;
+      setAttempt((a) => a + 1);
+    }
+  }, [connection, askAgain]);
+
+  return source.demo ? FULL_ACCESS : current.access;
 }

@@ -13,7 +13,7 @@ export function TokenForm({ onSubmit }: { onSubmit: (token: string) => void }) {
     <form className="token-form panel" onSubmit={submit} data-testid="token-form">
       <h2>Dashboard token</h2>
       <p id={`${id}-help`}>
-        This server requires a read token. It is kept for this browser tab only (session storage).
+        This server requires a token (the dashboard token, or a read-only one). It is kept for this browser tab only (session storage).
       </p>
       <div className="field-row">
         <label htmlFor={id}>Token</label>

@@ -7,6 +7,7 @@ import {
   createSilence,
   deleteRule,
   deleteSilence,
+  getAccess,
   getAlertEvents,
   getFiring,
   getHealth,
@@ -15,6 +16,7 @@ import {
   getRules,
   getServers,
   getSilences,
+  getThresholds,
   previewRule,
   queryString,
   replaceRule,
@@ -72,6 +74,55 @@ describe('ApiClient', () => {
     });
     await expect(getServers(refused.c)).rejects.toBeInstanceOf(ApiError);
     expect(refused.states).toEqual(['unreachable']);
+  });
+
+  it('gives a 403 as the refusal of that request, with the server’s code and message, not as a bad token', async () => {
+    const message = 'the read token may read but not change anything; use the dashboard token (DASHBOARD_TOKEN) or the admin token';
+    const readOnly = client(async () => json({ error: 'insufficient_scope', message }, 403));
+    const thresholds = { cpu_total_percent: 85, memory_used_percent: 80, disk_used_percent: 90 };
+    const refused = setThresholds(readOnly.c, thresholds);
+    await expect(refused).rejects.toBeInstanceOf(ApiError);
+    await expect(refused).rejects.toMatchObject({ status: 403, code: 'insufficient_scope', message });
+    await expect(createRule(readOnly.c, defaultRule('', 'r', 'm', '>', 1))).rejects.toMatchObject({ status: 403, code: 'insufficient_scope', message });
+    await expect(createSilence(readOnly.c, { rule_id: 'host_offline', until: '2026-11-26T06:00:00Z' })).rejects.toMatchObject({ code: 'insufficient_scope' });
+    await expect(deleteSilence(readOnly.c, 'abc')).rejects.toMatchObject({ code: 'insufficient_scope', message });
+    // The server answered: no banner, no token form.
+    expect(readOnly.states).toEqual(['ok', 'ok', 'ok', 'ok']);
+
+    // The other 403s a browser may meet: the same, with their own code.
+    const host = client(async () => json({ error: 'host_not_allowed', message: 'the Host header evil.example is not allowed' }, 403));
+    await expect(getThresholds(host.c)).rejects.toMatchObject({ status: 403, code: 'host_not_allowed', message: 'the Host header evil.example is not allowed' });
+    expect(host.states).toEqual(['ok']);
+
+    // A 403 without a JSON body still throws, with a code of its own.
+    const bare = client(async () => new Response('forbidden', { status: 403 }));
+    await expect(getServers(bare.c)).rejects.toMatchObject({ status: 403, code: 'forbidden', message: 'HTTP 403' });
+    expect(bare.states).toEqual(['ok']);
+
+    // A 401 is still the missing or wrong token: the banner's state.
+    const wrongToken = client(async () => json({ error: 'unauthorized', message: 'missing or invalid token' }, 401));
+    await expect(setThresholds(wrongToken.c, thresholds)).rejects.toMatchObject({ status: 401, code: 'unauthorized' });
+    expect(wrongToken.states).toEqual(['unauthorized']);
+  });
+
+  it('reads the caller’s access with the token, reporting nothing either way', async () => {
+    const answer = { role: 'read', change_alerts: false, admin: false };
+    const { c, calls, states } = client(async () => json(answer));
+    await expect(getAccess(c)).resolves.toEqual(answer);
+    expect(`${calls[0]?.init.method} ${calls[0]?.url}`).toBe('GET /api/access');
+    expect((calls[0]?.init.headers as Record<string, string>)['X-Dashboard-Token']).toBe('tok');
+    expect(states).toEqual([]);
+
+    const wrong = client(async () => json({ error: 'unauthorized', message: 'missing or invalid token' }, 401));
+    await expect(getAccess(wrong.c)).rejects.toMatchObject({ status: 401 });
+    const old = client(async () => json({ error: 'not_found', message: 'no such route' }, 404));
+    await expect(getAccess(old.c)).rejects.toMatchObject({ status: 404 });
+    const down = client(async () => {
+      throw new TypeError('Failed to fetch');
+    });
+    await expect(getAccess(down.c)).rejects.toMatchObject({ status: 0 });
+    // Its failure alone shows no banner: the other reads do.
+    expect([...wrong.states, ...old.states, ...down.states]).toEqual([]);
   });
 
   it('passes a client error on with its code, the backend being fine', async () => {

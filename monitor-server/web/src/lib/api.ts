@@ -3,6 +3,7 @@
 // red banner).
 
 import type {
+  Access,
   AlertEvent,
   AlertRule,
   AlertStateRecord,
@@ -84,9 +85,13 @@ export class ApiClient {
   }
 
   /**
-   * Sends a request and decodes the JSON answer. 401 and 403 report
-   * `unauthorized`, 5xx and network failures `unreachable`, anything else
-   * `ok` (a 400 is this page's mistake, not the backend's state).
+   * Sends a request and decodes the JSON answer. 401 (a token missing or
+   * wrong) reports `unauthorized`, 5xx and network failures `unreachable`,
+   * anything else `ok` (a 400 is this page's mistake, not the backend's
+   * state). A 403 is this request's refusal, not the token's: the read
+   * token's `insufficient_scope` on a write, `host_not_allowed`,
+   * `cross_origin`; it throws the server's code and message like any other
+   * 4xx.
    */
   async request<T>(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
@@ -117,7 +122,7 @@ export class ApiClient {
       report('unreachable', 'no answer');
       throw new ApiError(0, 'unreachable', 'The server cannot be reached.');
     }
-    if (response.status === 401 || response.status === 403) {
+    if (response.status === 401) {
       report('unauthorized', `HTTP ${response.status}`);
       throw new ApiError(response.status, 'unauthorized', 'Missing or invalid dashboard token.');
     }
@@ -127,7 +132,7 @@ export class ApiClient {
     }
     report('ok', '');
     if (!response.ok) {
-      const body = await errorBody(response);
+      const body = await errorBody(response, response.status === 403 ? 'forbidden' : 'error');
       throw new ApiError(response.status, body.error, body.message);
     }
     if (response.status === 204) return undefined as T;
@@ -135,15 +140,16 @@ export class ApiClient {
   }
 }
 
-async function errorBody(response: Response): Promise<ErrorBody> {
+/** The code and message of an error answer; `code` when its body has none. */
+async function errorBody(response: Response, code = 'error'): Promise<ErrorBody> {
   try {
     const body = (await response.json()) as Partial<ErrorBody>;
     return {
-      error: typeof body.error === 'string' ? body.error : 'error',
+      error: typeof body.error === 'string' ? body.error : code,
       message: typeof body.message === 'string' ? body.message : `HTTP ${response.status}`,
     };
   } catch {
-    return { error: 'error', message: `HTTP ${response.status}` };
+    return { error: code, message: `HTTP ${response.status}` };
   }
 }
 
@@ -170,6 +176,15 @@ function seconds(t: number): string {
 /** The health check; it needs no token, so it leaves the banner alone. */
 export function getHealth(client: ApiClient, signal?: AbortSignal): Promise<Health> {
   return client.request<Health>('GET', '/api/health', { signal, quiet: true });
+}
+
+/**
+ * What the caller's token may do. It reports nothing (its failure alone
+ * shows no banner: the other reads do); a server from before roles answers
+ * 404 (`learnAccess` in access.ts decides what the page then assumes).
+ */
+export function getAccess(client: ApiClient, signal?: AbortSignal): Promise<Access> {
+  return client.request<Access>('GET', '/api/access', { signal, quiet: true });
 }
 
 export function getServers(client: ApiClient, signal?: AbortSignal): Promise<ServerView[]> {

@@ -2,6 +2,7 @@
 // interface, with no backend at all. Thresholds, rules and silences live in
 // memory; alerts come from the demo's own engine (demoAlerts.ts).
 
+import { FULL_ACCESS } from './access';
 import { ApiError, type EventsRequest, type HistoryRequest, type PreviewRequest } from './api';
 import { parseThresholds, thresholdInput } from './alerts';
 import { DemoAlerts } from './demoAlerts';
@@ -47,6 +48,11 @@ export class DemoSource implements DataSource {
     const events = this.engine.advance(this.nowSec());
     for (const event of events) for (const listener of [...this.listeners]) listener({ type: 'alert', event: clone(event) });
     return this.engine;
+  }
+
+  /** Demo mode allows everything (the page does not even ask). */
+  async access() {
+    return { ...FULL_ACCESS };
   }
 
   async servers() {

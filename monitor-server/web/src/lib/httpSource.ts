@@ -8,6 +8,7 @@ import {
   createSilence,
   deleteRule,
   deleteSilence,
+  getAccess,
   getAlertEvents,
   getFiring,
   getHealth,
@@ -47,6 +48,7 @@ export class HttpSource implements DataSource {
     });
   }
 
+  access = (signal?: AbortSignal) => getAccess(this.client, signal);
   servers = (signal?: AbortSignal) => getServers(this.client, signal);
   series = (serverId: string, signal?: AbortSignal) => getServerSeries(this.client, serverId, signal);
   history = (request: HistoryRequest, signal?: AbortSignal) => getHistory(this.client, request, signal);

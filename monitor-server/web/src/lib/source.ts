@@ -3,6 +3,7 @@
 
 import type { ConnectionState, EventsRequest, HistoryRequest, PreviewRequest } from './api';
 import type {
+  Access,
   AlertEvent,
   AlertRule,
   AlertStateRecord,
@@ -49,6 +50,8 @@ export interface DataSource {
   /** True for the synthetic data of `?demo=1`. */
   readonly demo: boolean;
   readonly connection: ConnectionStore;
+  /** What the caller's token may do (`GET /api/access`); reports nothing to the connection state. */
+  access(signal?: AbortSignal): Promise<Access>;
   servers(signal?: AbortSignal): Promise<ServerView[]>;
   series(serverId: string, signal?: AbortSignal): Promise<SeriesInfo[]>;
   history(request: HistoryRequest, signal?: AbortSignal): Promise<HistoryView>;

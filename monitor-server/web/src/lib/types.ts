@@ -142,6 +142,17 @@ export interface Snapshot {
   metrics: MetricFamily[];
 }
 
+/** What a token may do: `open` (the server asks no token), `read` (`MONITOR_READ_TOKEN`: every read, no write), `dashboard` (`DASHBOARD_TOKEN`) or `admin`. */
+export type AccessRole = 'open' | 'read' | 'dashboard' | 'admin';
+
+/** The answer of `GET /api/access`: the caller's token's role and what it may do. */
+export interface Access {
+  role: AccessRole;
+  /** May change thresholds, rules and silences (and preview rules). */
+  change_alerts: boolean;
+  admin: boolean;
+}
+
 /** The body of every API error. */
 export interface ErrorBody {
   error: string;

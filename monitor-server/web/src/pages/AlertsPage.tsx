@@ -7,6 +7,7 @@ import { RulesPanel } from '../components/alerts/RulesPanel';
 import { SilencesPanel } from '../components/alerts/SilencesPanel';
 import { ThresholdsForm } from '../components/alerts/ThresholdsForm';
 import { useFiring, useLiveAlerts, useNow, usePolled, useServers } from '../hooks';
+import { canChangeAlerts, isReadOnly, READ_ONLY_NOTICE } from '../lib/access';
 import {
   alertKey,
   EVENTS_PAGE,
@@ -25,7 +26,7 @@ import { metricOptions, planRuleEdit, type MetricOption, type RuleEdit } from '.
 import { activeSilences, quickSilence, silenceTarget } from '../lib/silences';
 import type { DataSource } from '../lib/source';
 import { parseOptionalTimestamp } from '../lib/time';
-import type { AlertRule, AlertStateRecord, SeriesInfo, Thresholds } from '../lib/types';
+import type { Access, AlertRule, AlertStateRecord, SeriesInfo, Thresholds } from '../lib/types';
 
 /** How often silences and notifiers are read again. */
 const POLL_MS = 30_000;
@@ -34,7 +35,13 @@ const EVENTS_POLL_MS = 60_000;
 /** The servers whose series are read for the metric names of the rule form. */
 const METRIC_SERVERS = 25;
 
-export function AlertsPage({ source }: { source: DataSource }) {
+/**
+ * The alert engine's page. `access` (null until known) decides whether the
+ * controls that change things are offered: a read-only token sees
+ * everything without them, and one notice says why.
+ */
+export function AlertsPage({ source, access }: { source: DataSource; access: Access | null }) {
+  const editable = canChangeAlerts(access);
   const { servers, error: serversError } = useServers(source);
   const { firing, error: firingError, refresh: refreshFiring } = useFiring(source);
   const now = useNow(5000);
@@ -235,6 +242,11 @@ export function AlertsPage({ source }: { source: DataSource }) {
   return (
     <section aria-labelledby="alerts-title">
       <h1 id="alerts-title">Alerts</h1>
+      {isReadOnly(access) && (
+        <p className="notice" data-testid="read-only-notice">
+          {READ_ONLY_NOTICE}
+        </p>
+      )}
       {serversError && !servers && <p className="notice">Could not load the servers: {serversError}</p>}
 
       <section className="panel" aria-labelledby="firing-title">
@@ -265,7 +277,7 @@ export function AlertsPage({ source }: { source: DataSource }) {
             silences={liveSilences}
             now={now}
             busy={silencing}
-            onSilence={(a) => void silenceAlert(a)}
+            onSilence={editable ? (a) => void silenceAlert(a) : undefined}
           />
         )}
       </section>
@@ -285,7 +297,7 @@ export function AlertsPage({ source }: { source: DataSource }) {
       />
 
       {thresholdsError && <p className="notice">Could not load the thresholds: {thresholdsError}</p>}
-      {thresholds && <ThresholdsForm thresholds={thresholds} onSave={saveThresholds} />}
+      {thresholds && <ThresholdsForm thresholds={thresholds} onSave={editable ? saveThresholds : undefined} />}
 
       <RulesPanel
         rules={rules.data}
@@ -293,6 +305,7 @@ export function AlertsPage({ source }: { source: DataSource }) {
         thresholds={thresholds}
         servers={serverList}
         metrics={metrics}
+        editable={editable}
         serverName={serverName}
         onNeedMetrics={loadMetrics}
         onToggle={toggleRule}
@@ -305,6 +318,7 @@ export function AlertsPage({ source }: { source: DataSource }) {
       <SilencesPanel
         silences={silences.data === null ? null : liveSilences}
         error={silences.error}
+        editable={editable}
         rules={rules.data ?? []}
         servers={serverList}
         ruleName={ruleName}

@@ -1,12 +1,12 @@
 import { alertKey, silenceFor } from '../../lib/alertFeed';
-import { formatWhen } from '../../lib/format';
+import { formatWhen, MISSING } from '../../lib/format';
 import { routeHref } from '../../lib/route';
 import { alertValueText, conditionText } from '../../lib/rules';
 import { parseOptionalTimestamp } from '../../lib/time';
 import type { AlertRule, AlertStateRecord, Silence } from '../../lib/types';
 import { Ident, LabelList, SeverityPill, When } from './AlertBits';
 
-/** The alerts firing now, most severe and newest first, each with a one-click silence of an hour. */
+/** The alerts firing now, most severe and newest first, each with a one-click silence of an hour (when `onSilence` is given). */
 export function FiringTable({
   firing,
   rule,
@@ -23,7 +23,8 @@ export function FiringTable({
   now: number;
   /** The key of the alert whose silence is being created. */
   busy: string | null;
-  onSilence: (alert: AlertStateRecord) => void;
+  /** Absent for a token that may not change alert settings: no silence button. */
+  onSilence?: (alert: AlertStateRecord) => void;
 }) {
   return (
     <div className="table-wrap">
@@ -86,17 +87,20 @@ export function FiringTable({
                       Silenced until {formatWhen(parseOptionalTimestamp(silence.until), now)}
                     </span>
                   )}
-                  <button
-                    type="button"
-                    onClick={() => onSilence(alert)}
-                    disabled={busy === key}
-                    data-testid="silence-alert"
-                  >
-                    Silence 1 h
-                    <span className="visually-hidden">
-                      : {r?.name ?? alert.rule_id} on {name}
-                    </span>
-                  </button>
+                  {onSilence && (
+                    <button
+                      type="button"
+                      onClick={() => onSilence(alert)}
+                      disabled={busy === key}
+                      data-testid="silence-alert"
+                    >
+                      Silence 1 h
+                      <span className="visually-hidden">
+                        : {r?.name ?? alert.rule_id} on {name}
+                      </span>
+                    </button>
+                  )}
+                  {!onSilence && !silence && <span className="subtle">{MISSING}</span>}
                 </td>
               </tr>
             );

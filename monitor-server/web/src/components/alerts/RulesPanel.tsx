@@ -167,6 +167,8 @@ export interface RulesPanelProps {
   thresholds: Thresholds | null;
   servers: readonly { id: string; name: string; tags: readonly string[] }[];
   metrics: MetricOption[] | null;
+  /** False for a token that may not change alert settings: no actions, no edit, no new rule (nor its preview). */
+  editable: boolean;
   /** A server's name for people, by id. */
   serverName: (id: string) => string;
   onNeedMetrics: () => void;
@@ -179,9 +181,9 @@ export interface RulesPanelProps {
   onPreview: PreviewRule;
 }
 
-/** The rules in force: a table with enable/disable, edit, delete or reset, and the form of a new rule. */
+/** The rules in force: a table with enable/disable, edit, delete or reset, and the form of a new rule (when editable). */
 export function RulesPanel(props: RulesPanelProps) {
-  const { rules, error, thresholds } = props;
+  const { rules, error, thresholds, editable } = props;
   const id = useId();
   const [editing, setEditing] = useState<string | null>(null);
   const [confirming, setConfirming] = useState<string | null>(null);
@@ -204,13 +206,13 @@ export function RulesPanel(props: RulesPanelProps) {
     }
   };
 
-  const COLUMNS = 7;
+  const COLUMNS = editable ? 7 : 6;
   return (
     <section className="panel" aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>Rules</h2>
       <p className="subtle">
-        The rules in force: the three thresholds, the built-in rules and yours. A built-in rule can be changed or turned
-        off; Reset brings back the original.
+        The rules in force: the three thresholds, the built-in rules and yours.
+        {editable && ' A built-in rule can be changed or turned off; Reset brings back the original.'}
       </p>
       {error && <p className="notice">Could not load the rules: {error}</p>}
       {rules === null && !error && <p className="subtle">Loading…</p>}
@@ -234,7 +236,7 @@ export function RulesPanel(props: RulesPanelProps) {
                 <th scope="col">Severity</th>
                 <th scope="col">Scope</th>
                 <th scope="col">Enabled</th>
-                <th scope="col">Actions</th>
+                {editable && <th scope="col">Actions</th>}
               </tr>
             </thead>
             <tbody>
@@ -281,66 +283,68 @@ export function RulesPanel(props: RulesPanelProps) {
                       <td data-label="Enabled">
                         <span className={rule.enabled ? 'pill state-ok' : 'pill state-off'}>{rule.enabled ? 'on' : 'off'}</span>
                       </td>
-                      <td data-label="Actions">
-                        <div className="row-actions">
-                          <button
-                            type="button"
-                            disabled={busy === rule.id}
-                            onClick={() =>
-                              void act(rule, `${rule.name} ${rule.enabled ? 'disabled' : 'enabled'}.`, () => props.onToggle(rule))
-                            }
-                            data-testid="rule-toggle"
-                          >
-                            {rule.enabled ? 'Disable' : 'Enable'}
-                            <span className="visually-hidden"> {rule.name}</span>
-                          </button>
-                          <button
-                            type="button"
-                            aria-expanded={editing === rule.id}
-                            onClick={() => setEditing(editing === rule.id ? null : rule.id)}
-                            data-testid="rule-edit"
-                          >
-                            Edit<span className="visually-hidden"> {rule.name}</span>
-                          </button>
-                          {removable && confirming !== rule.id && (
+                      {editable && (
+                        <td data-label="Actions">
+                          <div className="row-actions">
                             <button
                               type="button"
-                              className="danger"
                               disabled={busy === rule.id}
-                              onClick={() => setConfirming(rule.id)}
-                              data-testid={origin === 'user' ? 'rule-delete' : 'rule-reset'}
+                              onClick={() =>
+                                void act(rule, `${rule.name} ${rule.enabled ? 'disabled' : 'enabled'}.`, () => props.onToggle(rule))
+                              }
+                              data-testid="rule-toggle"
                             >
-                              {origin === 'user' ? 'Delete' : 'Reset'}
+                              {rule.enabled ? 'Disable' : 'Enable'}
                               <span className="visually-hidden"> {rule.name}</span>
                             </button>
-                          )}
-                          {removable && confirming === rule.id && (
-                            <>
+                            <button
+                              type="button"
+                              aria-expanded={editing === rule.id}
+                              onClick={() => setEditing(editing === rule.id ? null : rule.id)}
+                              data-testid="rule-edit"
+                            >
+                              Edit<span className="visually-hidden"> {rule.name}</span>
+                            </button>
+                            {removable && confirming !== rule.id && (
                               <button
                                 type="button"
                                 className="danger"
                                 disabled={busy === rule.id}
-                                onClick={() =>
-                                  void act(
-                                    rule,
-                                    origin === 'user' ? `${rule.name} deleted.` : `${rule.name} reset to the original.`,
-                                    () => props.onDelete(rule),
-                                  )
-                                }
-                                data-testid="rule-confirm"
+                                onClick={() => setConfirming(rule.id)}
+                                data-testid={origin === 'user' ? 'rule-delete' : 'rule-reset'}
                               >
-                                {origin === 'user' ? 'Confirm delete' : 'Confirm reset'}
-                                <span className="visually-hidden"> of {rule.name}</span>
+                                {origin === 'user' ? 'Delete' : 'Reset'}
+                                <span className="visually-hidden"> {rule.name}</span>
                               </button>
-                              <button type="button" onClick={() => setConfirming(null)}>
-                                Cancel
-                              </button>
-                            </>
-                          )}
-                        </div>
-                      </td>
+                            )}
+                            {removable && confirming === rule.id && (
+                              <>
+                                <button
+                                  type="button"
+                                  className="danger"
+                                  disabled={busy === rule.id}
+                                  onClick={() =>
+                                    void act(
+                                      rule,
+                                      origin === 'user' ? `${rule.name} deleted.` : `${rule.name} reset to the original.`,
+                                      () => props.onDelete(rule),
+                                    )
+                                  }
+                                  data-testid="rule-confirm"
+                                >
+                                  {origin === 'user' ? 'Confirm delete' : 'Confirm reset'}
+                                  <span className="visually-hidden"> of {rule.name}</span>
+                                </button>
+                                <button type="button" onClick={() => setConfirming(null)}>
+                                  Cancel
+                                </button>
+                              </>
+                            )}
+                          </div>
+                        </td>
+                      )}
                     </tr>
-                    {editing === rule.id && (
+                    {editable && editing === rule.id && (
                       <EditRow
                         rule={rule}
                         colSpan={COLUMNS}
@@ -363,18 +367,20 @@ export function RulesPanel(props: RulesPanelProps) {
           </table>
         </div>
       )}
-      <RuleForm
-        servers={props.servers}
-        metrics={props.metrics}
-        serverName={props.serverName}
-        onPreview={props.onPreview}
-        onOpen={props.onNeedMetrics}
-        onCreate={async (rule) => {
-          const created = await props.onCreate(rule);
-          setStatus(`Rule ${created.name} created (id ${created.id}).`);
-          return created;
-        }}
-      />
+      {editable && (
+        <RuleForm
+          servers={props.servers}
+          metrics={props.metrics}
+          serverName={props.serverName}
+          onPreview={props.onPreview}
+          onOpen={props.onNeedMetrics}
+          onCreate={async (rule) => {
+            const created = await props.onCreate(rule);
+            setStatus(`Rule ${created.name} created (id ${created.id}).`);
+            return created;
+          }}
+        />
+      )}
     </section>
   );
 }

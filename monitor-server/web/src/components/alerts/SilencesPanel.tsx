@@ -16,10 +16,11 @@ import type { AlertRule, NewSilence, Silence } from '../../lib/types';
 
 const EMPTY: SilenceInput = { ruleId: '', serverId: '', duration: '1h', customUntil: '', comment: '' };
 
-/** Silences not yet over, ended with one click, and the form of a new one. */
+/** Silences not yet over, ended with one click, and the form of a new one (when editable). */
 export function SilencesPanel({
   silences,
   error,
+  editable,
   rules,
   servers,
   ruleName,
@@ -30,6 +31,8 @@ export function SilencesPanel({
 }: {
   silences: readonly Silence[] | null;
   error: string | null;
+  /** False for a token that may not change alert settings: no "End now", no form. */
+  editable: boolean;
   rules: readonly AlertRule[];
   servers: readonly { id: string; name: string }[];
   ruleName: (id: string) => string;
@@ -116,7 +119,7 @@ export function SilencesPanel({
                 <th scope="col">Silences</th>
                 <th scope="col">Until</th>
                 <th scope="col">Comment</th>
-                <th scope="col">Action</th>
+                {editable && <th scope="col">Action</th>}
               </tr>
             </thead>
             <tbody>
@@ -137,11 +140,13 @@ export function SilencesPanel({
                     <td data-label="Comment" className="wrap-anywhere">
                       {s.comment || <span className="subtle">—</span>}
                     </td>
-                    <td data-label="Action">
-                      <button type="button" disabled={deleting === s.id} onClick={() => void end(s)} data-testid="silence-delete">
-                        End now<span className="visually-hidden">: silence of {target}</span>
-                      </button>
-                    </td>
+                    {editable && (
+                      <td data-label="Action">
+                        <button type="button" disabled={deleting === s.id} onClick={() => void end(s)} data-testid="silence-delete">
+                          End now<span className="visually-hidden">: silence of {target}</span>
+                        </button>
+                      </td>
+                    )}
                   </tr>
                 );
               })}
@@ -150,119 +155,121 @@ export function SilencesPanel({
         </div>
       )}
 
-      <form className="silence-form" onSubmit={submit} noValidate aria-labelledby={`${id}-new`} data-testid="silence-form">
-        <h3 id={`${id}-new`}>New silence</h3>
-        <div className="form-grid">
-          <div className="stack-field">
-            <label htmlFor={`${id}-rule`}>Rule</label>
-            <select
-              id={`${id}-rule`}
-              value={input.ruleId}
-              onChange={(e) => setInput({ ...input, ruleId: e.target.value })}
-              aria-invalid={errors.target ? true : undefined}
-              aria-describedby={errors.target ? `${id}-target-error` : undefined}
-              data-testid="silence-rule"
-            >
-              <option value="">Every rule</option>
-              {rules.map((r) => (
-                <option key={r.id} value={r.id}>
-                  {r.name}
-                </option>
-              ))}
-            </select>
+      {editable && (
+        <form className="silence-form" onSubmit={submit} noValidate aria-labelledby={`${id}-new`} data-testid="silence-form">
+          <h3 id={`${id}-new`}>New silence</h3>
+          <div className="form-grid">
+            <div className="stack-field">
+              <label htmlFor={`${id}-rule`}>Rule</label>
+              <select
+                id={`${id}-rule`}
+                value={input.ruleId}
+                onChange={(e) => setInput({ ...input, ruleId: e.target.value })}
+                aria-invalid={errors.target ? true : undefined}
+                aria-describedby={errors.target ? `${id}-target-error` : undefined}
+                data-testid="silence-rule"
+              >
+                <option value="">Every rule</option>
+                {rules.map((r) => (
+                  <option key={r.id} value={r.id}>
+                    {r.name}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div className="stack-field">
+              <label htmlFor={`${id}-server`}>Server</label>
+              <select
+                id={`${id}-server`}
+                value={input.serverId}
+                onChange={(e) => setInput({ ...input, serverId: e.target.value })}
+                aria-invalid={errors.target ? true : undefined}
+                aria-describedby={errors.target ? `${id}-target-error` : undefined}
+                data-testid="silence-server"
+              >
+                <option value="">Every server</option>
+                {servers.map((s) => (
+                  <option key={s.id} value={s.id}>
+                    {s.name}
+                  </option>
+                ))}
+              </select>
+            </div>
           </div>
-          <div className="stack-field">
-            <label htmlFor={`${id}-server`}>Server</label>
-            <select
-              id={`${id}-server`}
-              value={input.serverId}
-              onChange={(e) => setInput({ ...input, serverId: e.target.value })}
-              aria-invalid={errors.target ? true : undefined}
-              aria-describedby={errors.target ? `${id}-target-error` : undefined}
-              data-testid="silence-server"
-            >
-              <option value="">Every server</option>
-              {servers.map((s) => (
-                <option key={s.id} value={s.id}>
-                  {s.name}
-                </option>
-              ))}
-            </select>
-          </div>
-        </div>
-        {errors.target && (
-          <p className="field-error" id={`${id}-target-error`}>
-            {errors.target}
-          </p>
-        )}
-        <fieldset className="duration-choice">
-          <legend>For</legend>
-          {SILENCE_PRESETS.map((p) => (
-            <label key={p.id} className="check">
+          {errors.target && (
+            <p className="field-error" id={`${id}-target-error`}>
+              {errors.target}
+            </p>
+          )}
+          <fieldset className="duration-choice">
+            <legend>For</legend>
+            {SILENCE_PRESETS.map((p) => (
+              <label key={p.id} className="check">
+                <input
+                  type="radio"
+                  name={`${id}-duration`}
+                  value={p.id}
+                  checked={input.duration === p.id}
+                  onChange={() => chooseDuration(p.id)}
+                  data-testid={`silence-preset-${p.id}`}
+                />
+                {p.label}
+              </label>
+            ))}
+            <label className="check">
               <input
                 type="radio"
                 name={`${id}-duration`}
-                value={p.id}
-                checked={input.duration === p.id}
-                onChange={() => chooseDuration(p.id)}
-                data-testid={`silence-preset-${p.id}`}
+                value="custom"
+                checked={input.duration === 'custom'}
+                onChange={() => chooseDuration('custom')}
+                data-testid="silence-preset-custom"
               />
-              {p.label}
+              until…
             </label>
-          ))}
-          <label className="check">
+            {input.duration === 'custom' && (
+              <span className="stack-field">
+                <label htmlFor={`${id}-until`}>Until (local time)</label>
+                <input
+                  id={`${id}-until`}
+                  type="datetime-local"
+                  value={input.customUntil}
+                  onChange={(e) => setInput({ ...input, customUntil: e.target.value })}
+                  aria-invalid={errors.customUntil ? true : undefined}
+                  aria-describedby={errors.customUntil ? `${id}-until-error` : undefined}
+                  data-testid="silence-until"
+                />
+                {errors.customUntil && (
+                  <span className="field-error" id={`${id}-until-error`}>
+                    {errors.customUntil}
+                  </span>
+                )}
+              </span>
+            )}
+          </fieldset>
+          <div className="stack-field">
+            <label htmlFor={`${id}-comment`}>Comment (optional)</label>
             <input
-              type="radio"
-              name={`${id}-duration`}
-              value="custom"
-              checked={input.duration === 'custom'}
-              onChange={() => chooseDuration('custom')}
-              data-testid="silence-preset-custom"
+              id={`${id}-comment`}
+              value={input.comment}
+              maxLength={500}
+              placeholder="maintenance window"
+              onChange={(e) => setInput({ ...input, comment: e.target.value })}
+              data-testid="silence-comment"
             />
-            until…
-          </label>
-          {input.duration === 'custom' && (
-            <span className="stack-field">
-              <label htmlFor={`${id}-until`}>Until (local time)</label>
-              <input
-                id={`${id}-until`}
-                type="datetime-local"
-                value={input.customUntil}
-                onChange={(e) => setInput({ ...input, customUntil: e.target.value })}
-                aria-invalid={errors.customUntil ? true : undefined}
-                aria-describedby={errors.customUntil ? `${id}-until-error` : undefined}
-                data-testid="silence-until"
-              />
-              {errors.customUntil && (
-                <span className="field-error" id={`${id}-until-error`}>
-                  {errors.customUntil}
-                </span>
-              )}
-            </span>
+          </div>
+          <div className="form-actions">
+            <button type="submit" disabled={saving} data-testid="silence-save">
+              Silence
+            </button>
+          </div>
+          {serverError && (
+            <p className="field-error" role="alert" data-testid="silence-error">
+              Not created: {serverError}
+            </p>
           )}
-        </fieldset>
-        <div className="stack-field">
-          <label htmlFor={`${id}-comment`}>Comment (optional)</label>
-          <input
-            id={`${id}-comment`}
-            value={input.comment}
-            maxLength={500}
-            placeholder="maintenance window"
-            onChange={(e) => setInput({ ...input, comment: e.target.value })}
-            data-testid="silence-comment"
-          />
-        </div>
-        <div className="form-actions">
-          <button type="submit" disabled={saving} data-testid="silence-save">
-            Silence
-          </button>
-        </div>
-        {serverError && (
-          <p className="field-error" role="alert" data-testid="silence-error">
-            Not created: {serverError}
-          </p>
-        )}
-      </form>
+        </form>
+      )}
     </section>
   );
 }

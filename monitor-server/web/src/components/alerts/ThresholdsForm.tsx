@@ -4,13 +4,14 @@ import { THRESHOLD_FIELDS, parseThresholds, thresholdInput, type ThresholdField,
 import { errorText } from '../../lib/async';
 import type { Thresholds } from '../../lib/types';
 
-/** The original's three thresholds (`GET`/`POST /api/alerts`). */
+/** The original's three thresholds (`GET`/`POST /api/alerts`); read-only, with no save, without `onSave`. */
 export function ThresholdsForm({
   thresholds,
   onSave,
 }: {
   thresholds: Thresholds;
-  onSave: (t: Thresholds) => Promise<void>;
+  /** Absent for a token that may not change them. */
+  onSave?: (t: Thresholds) => Promise<void>;
 }) {
   const id = useId();
   const [input, setInput] = useState<ThresholdInput>(() => thresholdInput(thresholds));
@@ -20,9 +21,18 @@ export function ThresholdsForm({
 
   // Saved elsewhere (a rule's threshold edited in the rules table): the fields follow.
   useEffect(() => setInput(thresholdInput(thresholds)), [thresholds]);
+  // Read-only from now on (the access became known): the server's values, not an edit left unsaved.
+  const readOnly = !onSave;
+  useEffect(() => {
+    if (!readOnly) return;
+    setInput(thresholdInput(thresholds));
+    setErrors({});
+    setStatus('');
+  }, [readOnly, thresholds]);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    if (!onSave) return;
     const parsed = parseThresholds(input);
     if (parsed.thresholds === null) {
       setErrors(parsed.errors);
@@ -62,6 +72,7 @@ export function ThresholdsForm({
             max={100}
             step="any"
             value={input[field]}
+            readOnly={readOnly}
             aria-invalid={errors[field] ? true : undefined}
             aria-describedby={errors[field] ? `${id}-${field}-error` : undefined}
             onChange={(e) => setInput({ ...input, [field]: e.target.value })}
@@ -75,14 +86,16 @@ export function ThresholdsForm({
           )}
         </div>
       ))}
-      <div className="field-row">
-        <button type="submit" disabled={saving} data-testid="thresholds-save">
-          Save thresholds
-        </button>
-        <span role="status" data-testid="thresholds-status">
-          {status}
-        </span>
-      </div>
+      {onSave && (
+        <div className="field-row">
+          <button type="submit" disabled={saving} data-testid="thresholds-save">
+            Save thresholds
+          </button>
+          <span role="status" data-testid="thresholds-status">
+            {status}
+          </span>
+        </div>
+      )}
     </form>
   );
 }
