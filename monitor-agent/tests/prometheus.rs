@@ -129,10 +129,11 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
             .unwrap(),
     );
     let admin = Token::generate(Scope::Admin).unwrap();
-    let read = Token::generate(Scope::Dashboard).unwrap();
+    let read = Token::generate(Scope::Read).unwrap();
     let stats = Arc::clone(&store);
-    let state =
-        AppState::new(store, &admin, Some(&read)).with_store_stats(Arc::new(move || stats.stats()));
+    let state = AppState::new(store, &admin, None)
+        .with_read_token(&read)
+        .with_store_stats(Arc::new(move || stats.stats()));
     let server_port = free_port();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", server_port))
         .await
@@ -190,6 +191,7 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
                 let response = client
                     .post(format!("{base}/api/metrics"))
                     .header("x-auth-token", &token)
+                    .header("content-type", "application/json")
                     .body(wire::encode_batch(&[s]).unwrap())
                     .send()
                     .await

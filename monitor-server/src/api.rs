@@ -12,10 +12,12 @@ use monitor_core::store::{HistoryQuery, NewServer};
 use monitor_core::{LabelMatcher, Labels, ServerId, Store, Thresholds, Timestamp, names, wire};
 use serde::{Deserialize, Serialize};
 
+use crate::access::{Admin, Agent, AlertEditor, Reader, Tokens};
 use crate::auth::{self, Scope, Token};
 use crate::body::Body;
 use crate::config::{LimitSettings, RetentionSettings, StreamSettings};
 use crate::error::ApiError;
+use crate::guard::HostPolicy;
 use crate::limit::RateLimiter;
 use crate::metrics::{Outcome, ServerMetrics, StoreStats};
 
@@ -30,8 +32,8 @@ pub const ADMIN_HEADER: &str = "x-admin-token";
 #[derive(Clone)]
 pub struct AppState {
     store: Arc<dyn Store>,
-    admin: monitor_core::TokenHash,
-    dashboard: Option<monitor_core::TokenHash>,
+    tokens: Arc<Tokens>,
+    hosts: Arc<HostPolicy>,
     limits: wire::Limits,
     max_body_bytes: usize,
     request_timeout: Duration,
@@ -45,24 +47,29 @@ pub struct AppState {
     metrics: Arc<ServerMetrics>,
     store_stats: Option<StoreStats>,
     exporters: Option<crate::fanout::ExportQueue>,
+    /// Held while silences are read, changed and written back, so that two
+    /// concurrent changes cannot lose one another.
+    settings: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("store", &self.store.name())
-            .field("dashboard_token", &self.dashboard.is_some())
+            .field("open_reads", &self.tokens.is_open())
             .finish()
     }
 }
 
 impl AppState {
-    /// State over `store`, with the admin token and the optional dashboard token.
+    /// State over `store`, with the admin token and the optional dashboard
+    /// token; host names: IP addresses and `localhost` (see
+    /// [`AppState::with_hosts`]).
     pub fn new(store: Arc<dyn Store>, admin: &Token, dashboard: Option<&Token>) -> Self {
         AppState {
             store,
-            admin: admin.hash(),
-            dashboard: dashboard.map(Token::hash),
+            tokens: Arc::new(Tokens::new(admin, dashboard, None)),
+            hosts: Arc::new(HostPolicy::default()),
             limits: wire::Limits::default(),
             max_body_bytes: 0,
             request_timeout: Duration::ZERO,
@@ -76,9 +83,23 @@ impl AppState {
             metrics: Arc::default(),
             store_stats: None,
             exporters: None,
+            settings: Arc::default(),
         }
         .with_limits(&LimitSettings::default())
         .with_retention(&RetentionSettings::default())
+    }
+
+    /// Adds a read-only token (wallboards, Prometheus, Grafana): every
+    /// read, no change. With it, reads need a token.
+    pub fn with_read_token(mut self, read: &Token) -> Self {
+        self.tokens = Arc::new((*self.tokens).clone().with_read(read));
+        self
+    }
+
+    /// The host names requests may be sent to (see [`crate::guard`]).
+    pub fn with_hosts(mut self, hosts: HostPolicy) -> Self {
+        self.hosts = Arc::new(hosts);
+        self
     }
 
     /// Refuses snapshots older than the raw retention (they would be
@@ -144,7 +165,8 @@ impl AppState {
         Arc::clone(&self.stream)
     }
 
-    /// Caps the live stream's clients, in all and per token.
+    /// Caps the live stream's clients, in all and per token, and the
+    /// bytes of events it keeps for clients that reconnect.
     pub fn with_stream_limits(mut self, stream: &StreamSettings) -> Self {
         self.stream = Arc::new(crate::stream::StreamHub::new(
             stream.max_clients,
@@ -153,51 +175,30 @@ impl AppState {
         self
     }
 
-    fn is_admin(&self, headers: &HeaderMap) -> bool {
-        header(headers, ADMIN_HEADER).is_some_and(|t| auth::matches(t, &self.admin))
+    /// The configured tokens.
+    pub(crate) fn tokens(&self) -> &Tokens {
+        &self.tokens
     }
 
-    /// Admin token required.
-    fn require_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        if self.is_admin(headers) {
-            Ok(())
-        } else {
-            Err(ApiError::unauthorized())
-        }
+    /// The failed-authentication limiter (per client address).
+    pub(crate) fn auth_limiter(&self) -> &Arc<RateLimiter> {
+        &self.auth_limit
     }
 
-    /// Read access: open without a dashboard token (as the original), else
-    /// the dashboard or admin token, in its header or as
-    /// `Authorization: Bearer` (what Prometheus's `authorization` sends).
-    fn require_read(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        match &self.dashboard {
-            None => Ok(()),
-            Some(expected) => {
-                let bearer = headers
-                    .get(axum::http::header::AUTHORIZATION)
-                    .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-                let dashboard = header(headers, DASHBOARD_HEADER)
-                    .into_iter()
-                    .chain(bearer)
-                    .any(|t| auth::matches(t, expected));
-                let admin = bearer.is_some_and(|t| auth::matches(t, &self.admin));
-                if dashboard || admin || self.is_admin(headers) {
-                    Ok(())
-                } else {
-                    Err(ApiError::unauthorized())
-                }
-            }
-        }
+    /// The cache of checked agent tokens.
+    pub(crate) fn agent_tokens(&self) -> &auth::AgentTokens {
+        &self.agent_tokens
+    }
+
+    /// The store.
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
     }
 }
 
 /// A server id from a request, or 400 `invalid_server_id`.
 fn server_id(text: impl Into<String>) -> Result<ServerId, ApiError> {
     ServerId::new(text).map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
-    headers.get(name).map(|v| v.as_bytes())
 }
 
 /// The API router.
@@ -236,17 +237,19 @@ pub fn router(state: AppState) -> Router {
             get(list_silences).post(create_silence),
         )
         .route("/api/alerts/silences/{id}", delete(delete_silence))
+        .route("/api/access", get(access))
         .merge(crate::dashboard::router())
-        // The limit holds for the body as sent; `Body` holds the inflated
-        // size of a gzip body to it too.
-        .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.request_timeout,
             crate::limit::deadline,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.auth_limit),
-            crate::limit::failed_auth,
+            Arc::clone(&state.hosts),
+            crate::guard::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.max_body_bytes,
+            crate::body::drain_refused,
         ))
         .layer(axum::middleware::from_fn(crate::error::json_errors))
         .with_state(state)
@@ -314,11 +317,24 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError
 
 async fn register(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Body(body): Body,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    state.require_admin(&headers)?;
     let body: RegisterBody = json_body(&body)?;
+    if let Some(name) = &body.name
+        && (name.len() > 200 || !monitor_core::model::is_safe_text(name))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            "name: at most 200 bytes, without control or invisible formatting characters",
+        ));
+    }
+    if body.tags.len() > 64 {
+        return Err(ApiError::bad_request(
+            "invalid_tag",
+            format!("at most 64 tags, got {}", body.tags.len()),
+        ));
+    }
     let id = match body.server_id {
         Some(id) => server_id(id)?,
         None => {
@@ -327,10 +343,12 @@ async fn register(
         }
     };
     for tag in &body.tags {
-        if tag.is_empty() || tag.len() > 64 || tag.chars().any(char::is_control) {
+        if tag.is_empty() || tag.len() > 64 || !monitor_core::model::is_safe_text(tag) {
             return Err(ApiError::bad_request(
                 "invalid_tag",
-                format!("tag {tag:?}: 1 to 64 characters, no control characters"),
+                format!(
+                    "tag {tag:?}: 1 to 64 characters, without control or invisible formatting characters"
+                ),
             ));
         }
     }
@@ -371,13 +389,18 @@ struct Ingested {
 
 async fn ingest(
     State(state): State<AppState>,
+    agent: Result<Agent, ApiError>,
     headers: HeaderMap,
-    body: Result<Body, ApiError>,
+    body: axum::body::Body,
 ) -> Result<Json<Ingested>, ApiError> {
     let started = std::time::Instant::now();
     let metrics = Arc::clone(&state.metrics);
-    let result = match body {
-        Ok(Body(body)) => ingest_body(state, headers, body).await,
+    // The token is checked before a byte of the body is read or inflated.
+    let result = match agent {
+        Ok(Agent(server)) => match crate::body::read(&headers, body, state.max_body_bytes).await {
+            Ok(body) => ingest_body(state, server, body).await,
+            Err(error) => Err(error),
+        },
         Err(error) => Err(error),
     };
     let (outcome, snapshots, samples) = match &result {
@@ -392,24 +415,9 @@ async fn ingest(
 /// carried.
 async fn ingest_body(
     state: AppState,
-    headers: HeaderMap,
+    server: ServerId,
     body: Bytes,
 ) -> Result<(Json<Ingested>, usize, usize), ApiError> {
-    let token = header(&headers, AUTH_HEADER).ok_or_else(ApiError::unauthorized)?;
-    let hash = auth::hash(token);
-    let server = match state.agent_tokens.get(&hash) {
-        Some(id) => id,
-        None => {
-            let id = state
-                .store
-                .server_by_token(&hash)
-                .await?
-                .ok_or_else(ApiError::unauthorized)?
-                .id;
-            state.agent_tokens.insert(hash, id.clone());
-            id
-        }
-    };
     let snapshots = wire::decode(&body, &state.limits).map_err(|e| match e {
         wire::WireError::TooMany { .. } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -559,9 +567,8 @@ struct ServerView {
 
 async fn servers(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
 ) -> Result<Json<Vec<ServerView>>, ApiError> {
-    state.require_read(&headers)?;
     let records = state.store.servers().await?;
     // The store keeps the newest snapshots in memory (CACHE_MAX_ITEMS).
     let latest = state.store.latest_snapshots().await?;
@@ -615,9 +622,8 @@ fn is_online(server: &monitor_core::store::ServerRecord, now_ms: i64) -> bool {
 /// own health, for Prometheus (see [`crate::metrics`]).
 async fn prometheus_metrics(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
-    state.require_read(&headers)?;
     let records = state.store.servers().await?;
     let now = Timestamp::now().as_millis();
     let hosts: Vec<crate::metrics::HostStatus> = records
@@ -666,10 +672,9 @@ async fn prometheus_metrics(
 
 async fn delete_server(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.require_admin(&headers)?;
     let id = server_id(id)?;
     state.store.delete_server(&id).await?;
     state.agent_tokens.forget(&id);
@@ -684,10 +689,9 @@ async fn delete_server(
 /// dashboard's server page charts (plugin metrics included).
 async fn series(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<monitor_core::store::SeriesInfo>>, ApiError> {
-    state.require_read(&headers)?;
     let id = server_id(id)?;
     Ok(Json(state.store.series(&id).await?))
 }
@@ -696,11 +700,10 @@ async fn series(
 /// sample): what the dashboard shows before the first live event.
 async fn latest(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
     Path(id): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    state.require_read(&headers)?;
     let id = server_id(id)?;
     if state.store.server(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("server {id} not found")));
@@ -717,10 +720,9 @@ async fn latest(
 
 async fn rotate_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Registered>, ApiError> {
-    state.require_admin(&headers)?;
     let id = server_id(id)?;
     let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
     state.store.rotate_token(&id, token.hash()).await?;
@@ -795,10 +797,9 @@ const DEFAULT_METRICS: [&str; 3] = [
 
 async fn history(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
     Query(params): Query<HistoryParams>,
 ) -> Result<Json<HistoryView>, ApiError> {
-    state.require_read(&headers)?;
     let id = server_id(params.server_id)?;
     let (from, to) = time_range(params.from, params.to, 3_600_000)?;
     let step = match params.step {
@@ -866,10 +867,10 @@ async fn history(
 
 async fn stream(
     State(state): State<AppState>,
+    Reader(caller): Reader,
     headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    state.require_read(&headers)?;
     let last = match headers.get("last-event-id") {
         None => None,
         Some(v) => Some(
@@ -881,14 +882,10 @@ async fn stream(
                 })?,
         ),
     };
-    // Each token's streams count against its cap; open reads share one.
-    let key = [DASHBOARD_HEADER, ADMIN_HEADER]
-        .into_iter()
-        .find_map(|name| header(&headers, name))
-        .map_or_else(
-            || "anonymous".to_owned(),
-            |t| auth::hash(t).0.iter().map(|b| format!("{b:02x}")).collect(),
-        );
+    // Each stream counts against the cap of the token that was accepted
+    // (or of the address, when reads are open): another header beside it
+    // makes no new key.
+    let key = caller.key;
     match state.stream.subscribe(last, &key) {
         Ok(sse) => Ok(sse.into_response()),
         Err(full) => Err(ApiError::new(
@@ -904,19 +901,17 @@ use crate::alerts::THRESHOLDS_KEY;
 
 async fn get_alerts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
 ) -> Result<Json<Thresholds>, ApiError> {
-    state.require_read(&headers)?;
     Ok(Json(crate::alerts::thresholds(&*state.store).await?))
 }
 
 async fn set_alerts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    // The original's users change thresholds with the dashboard token.
+    _: AlertEditor,
     Body(body): Body,
 ) -> Result<Json<Thresholds>, ApiError> {
-    // The original's users change thresholds with the dashboard token.
-    state.require_read(&headers)?;
     let thresholds: Thresholds = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
     thresholds
@@ -936,9 +931,8 @@ async fn set_alerts(
 /// built-in id replaces it).
 async fn alert_rules(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
 ) -> Result<Json<Vec<monitor_core::AlertRule>>, ApiError> {
-    state.require_read(&headers)?;
     let thresholds = crate::alerts::thresholds(&*state.store).await?;
     Ok(Json(crate::alerts::effective_rules(
         &thresholds,
@@ -969,11 +963,18 @@ async fn saved_rule(
 /// 409 when a rule has that id).
 async fn create_alert_rule(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: AlertEditor,
     Body(body): Body,
 ) -> Result<(StatusCode, Json<monitor_core::AlertRule>), ApiError> {
-    state.require_read(&headers)?;
     let rule = rule_body(&body)?;
+    let stored = state.store.alert_rules().await?;
+    if stored.len() >= MAX_RULES {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_rules",
+            format!("the server holds its maximum of {MAX_RULES} stored rules; delete some first"),
+        ));
+    }
     if !rule.id.is_empty() {
         let thresholds = crate::alerts::thresholds(&*state.store).await?;
         let known = crate::alerts::effective_rules(&thresholds, state.store.alert_rules().await?);
@@ -1046,11 +1047,10 @@ const PREVIEW_EVENTS: usize = 1_000;
 /// inactive at `from` (default: the last 24 h). Stores nothing.
 async fn preview_alert_rule(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: AlertEditor,
     Query(params): Query<PreviewParams>,
     Body(body): Body,
 ) -> Result<Json<PreviewView>, ApiError> {
-    state.require_read(&headers)?;
     let mut value: serde_json::Value = json_body(&body)?;
     if let Some(object) = value.as_object_mut() {
         object
@@ -1132,11 +1132,10 @@ async fn preview_alert_rule(
 /// stored rule then takes its place).
 async fn replace_alert_rule(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: AlertEditor,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Result<Json<monitor_core::AlertRule>, ApiError> {
-    state.require_read(&headers)?;
     let mut rule = rule_body(&body)?;
     if !rule.id.is_empty() && rule.id != id {
         return Err(ApiError::bad_request(
@@ -1157,10 +1156,9 @@ async fn replace_alert_rule(
 /// it replaced comes back); its alerts are forgotten.
 async fn delete_alert_rule(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: AlertEditor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.require_read(&headers)?;
     state.store.delete_alert_rule(&id).await?;
     if let Some(alerts) = &state.alerts {
         alerts.reload().await?;
@@ -1171,9 +1169,8 @@ async fn delete_alert_rule(
 /// `GET /api/alerts/silences`: the silences not yet over.
 async fn list_silences(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
 ) -> Result<Json<Vec<monitor_core::Silence>>, ApiError> {
-    state.require_read(&headers)?;
     let now = Timestamp::now();
     let mut silences = crate::alerts::silences(&*state.store).await?;
     silences.retain(|s| s.until > now);
@@ -1204,12 +1201,12 @@ async fn save_silences(
 /// "until": RFC 3339 or Unix seconds, "comment": ...}`).
 async fn create_silence(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: AlertEditor,
     Body(body): Body,
 ) -> Result<(StatusCode, Json<monitor_core::Silence>), ApiError> {
-    state.require_read(&headers)?;
     let mut silence: monitor_core::Silence = json_body(&body)?;
     let invalid = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_silence", m);
+    silence.validate().map_err(|e| invalid(&e))?;
     if silence.rule_id.is_none() && silence.server_id.is_none() {
         return Err(invalid(
             "give a rule_id, a server_id or both (a silence of everything is too easy to forget)",
@@ -1221,7 +1218,16 @@ async fn create_silence(
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|_| random_failed())?;
     silence.id = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let _changing = state.settings.lock().await;
     let mut silences = crate::alerts::silences(&*state.store).await?;
+    let now = Timestamp::now();
+    if silences.iter().filter(|s| s.until > now).count() >= MAX_SILENCES {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_silences",
+            format!("the server holds its maximum of {MAX_SILENCES} silences; end some first"),
+        ));
+    }
     silences.push(silence.clone());
     save_silences(&state, silences).await?;
     Ok((StatusCode::CREATED, Json(silence)))
@@ -1230,10 +1236,10 @@ async fn create_silence(
 /// `DELETE /api/alerts/silences/{id}`: ends a silence now.
 async fn delete_silence(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: AlertEditor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.require_read(&headers)?;
+    let _changing = state.settings.lock().await;
     let mut silences = crate::alerts::silences(&*state.store).await?;
     let before = silences.len();
     silences.retain(|s| s.id != id);
@@ -1248,9 +1254,8 @@ async fn delete_silence(
 /// (delivered, failed, queued, the last error).
 async fn alert_notifiers(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
 ) -> Result<Json<Vec<crate::alerts::DeliveryStatus>>, ApiError> {
-    state.require_read(&headers)?;
     Ok(Json(
         state
             .alerts
@@ -1264,9 +1269,8 @@ async fn alert_notifiers(
 /// runs without an alert engine).
 async fn firing_alerts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
 ) -> Result<Json<Vec<monitor_core::store::AlertStateRecord>>, ApiError> {
-    state.require_read(&headers)?;
     Ok(Json(match &state.alerts {
         Some(alerts) => alerts.firing().await,
         None => Vec::new(),
@@ -1288,10 +1292,9 @@ struct EventsQuery {
 /// page before).
 async fn alert_events(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<Vec<monitor_core::AlertEvent>>, ApiError> {
-    state.require_read(&headers)?;
     let since = q
         .since
         .map(|t| {
@@ -1307,4 +1310,27 @@ async fn alert_events(
         limit: q.limit.unwrap_or(100).min(10_000),
     };
     Ok(Json(state.store.alert_events(&filter).await?))
+}
+
+/// The most stored alert rules (built-in ones not counted).
+pub const MAX_RULES: usize = 1_000;
+/// The most silences in force at once.
+pub const MAX_SILENCES: usize = 1_000;
+
+#[derive(Serialize)]
+struct AccessView {
+    role: &'static str,
+    change_alerts: bool,
+    admin: bool,
+}
+
+/// `GET /api/access`: what the caller's token (or none, when reads are
+/// open) may do, so the dashboard shows edit controls only to those who
+/// may use them.
+async fn access(Reader(caller): Reader) -> Json<AccessView> {
+    Json(AccessView {
+        role: caller.role.as_str(),
+        change_alerts: caller.role.allows(crate::access::Need::ChangeAlerts),
+        admin: caller.role.allows(crate::access::Need::Admin),
+    })
 }

@@ -12,7 +12,11 @@ use subtle::ConstantTimeEq;
 pub enum Scope {
     /// An agent: ingest for its own server.
     Agent,
-    /// The dashboard: read everything, change the alert thresholds.
+    /// Read-only: every read (API, live stream, `/metrics`), no change of
+    /// anything (wallboards, Prometheus, Grafana).
+    Read,
+    /// The dashboard: read everything, change the alert thresholds, rules
+    /// and silences (the original's `DASHBOARD_TOKEN`).
     Dashboard,
     /// Everything.
     Admin,
@@ -22,11 +26,23 @@ impl Scope {
     fn prefix(self) -> &'static str {
         match self {
             Scope::Agent => "smk_ing_",
+            Scope::Read => "smk_rd_",
             Scope::Dashboard => "smk_dsh_",
             Scope::Admin => "smk_adm_",
         }
     }
 }
+
+/// The fewest characters a configured secret (an admin, dashboard or read
+/// token) may have.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// A configured secret that is too short to be a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a token must hold at least {MIN_SECRET_LEN} characters, this one has {0}: use a long random one (openssl rand -hex 32)"
+)]
+pub struct WeakSecret(pub usize);
 
 /// A secret token. Its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -49,9 +65,27 @@ impl Token {
         Ok(Token(text))
     }
 
-    /// Wraps a token received from a client or configuration.
-    pub fn from_secret(secret: impl Into<String>) -> Token {
-        Token(secret.into())
+    /// Wraps a token from the configuration (a variable, a file, a
+    /// builder call), without the whitespace around it (HTTP drops it from
+    /// header values too).
+    ///
+    /// # Errors
+    /// [`WeakSecret`] when it holds fewer than [`MIN_SECRET_LEN`]
+    /// characters: an empty or short secret would be a token anyone can
+    /// send (an empty `admin.token` file made an empty header the admin
+    /// token).
+    pub fn from_secret(secret: impl Into<String>) -> Result<Token, WeakSecret> {
+        let secret = secret.into();
+        let trimmed = secret.trim();
+        let chars = trimmed.chars().count();
+        if chars < MIN_SECRET_LEN {
+            return Err(WeakSecret(chars));
+        }
+        Ok(Token(if trimmed.len() == secret.len() {
+            secret
+        } else {
+            trimmed.to_owned()
+        }))
     }
 
     /// The token itself, to show once or send.
@@ -77,8 +111,9 @@ pub fn hash(secret: &[u8]) -> TokenHash {
 }
 
 /// Compares a presented secret with an expected token hash in constant time.
+/// A secret shorter than [`MIN_SECRET_LEN`] never matches.
 pub fn matches(presented: &[u8], expected: &TokenHash) -> bool {
-    hash(presented).0.ct_eq(&expected.0).into()
+    presented.len() >= MIN_SECRET_LEN && bool::from(hash(presented).0.ct_eq(&expected.0))
 }
 
 #[cfg(test)]
@@ -102,6 +137,18 @@ mod tests {
                 .starts_with("smk_adm_")
         );
     }
+
+    #[test]
+    fn short_secrets_are_refused_and_never_match() {
+        for short in ["", "   ", "\n", "short", "fifteen-chars!!"] {
+            assert!(Token::from_secret(short).is_err(), "{short:?}");
+        }
+        let t = Token::from_secret("  sixteen-chars!!!\n").unwrap();
+        assert_eq!(t.expose(), "sixteen-chars!!!");
+        // The hash of an empty secret is no expected hash a request can hit.
+        assert!(!matches(b"", &hash(b"")));
+        assert!(!matches(b"short", &hash(b"short")));
+    }
 }
 
 /// Agent tokens already checked against the store: hash → server, for a
@@ -109,12 +156,21 @@ mod tests {
 /// sends it. Rotating or deleting a server in this process forgets its
 /// entry at once; another process sharing the database is heard from
 /// within the minute.
+///
+/// A lookup that was under way when a token was forgotten does not put it
+/// back: [`AgentTokens::generation`] is read before asking the store, and
+/// [`AgentTokens::insert`] with an older generation does nothing (without
+/// it, an ingest that read the old token just before a rotation committed
+/// cached it again, and the rotated token kept working for a minute).
 #[derive(Debug, Default)]
 pub struct AgentTokens {
-    map: std::sync::Mutex<
-        std::collections::HashMap<TokenHash, (monitor_core::ServerId, std::time::Instant)>,
-    >,
+    map: std::sync::Mutex<Entries>,
 }
+
+type Entries = (
+    u64,
+    std::collections::HashMap<TokenHash, (monitor_core::ServerId, std::time::Instant)>,
+);
 
 /// How long a checked agent token is trusted without asking the store.
 const AGENT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -123,12 +179,7 @@ const AGENT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 const AGENT_TOKENS_MAX: usize = 200_000;
 
 impl AgentTokens {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<TokenHash, (monitor_core::ServerId, std::time::Instant)>,
-    > {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // Each operation is one map call: a panic leaves the map usable.
         self.map
             .lock()
@@ -138,21 +189,54 @@ impl AgentTokens {
     /// The server of a token checked less than a minute ago.
     pub fn get(&self, hash: &TokenHash) -> Option<monitor_core::ServerId> {
         let map = self.lock();
-        let (id, at) = map.get(hash)?;
+        let (id, at) = map.1.get(hash)?;
         (at.elapsed() < AGENT_TOKEN_TTL).then(|| id.clone())
     }
 
-    /// Remembers that `hash` belongs to `id`.
-    pub fn insert(&self, hash: TokenHash, id: monitor_core::ServerId) {
+    /// The count of forgets so far: read it before asking the store, and
+    /// give it to [`AgentTokens::insert`].
+    pub fn generation(&self) -> u64 {
+        self.lock().0
+    }
+
+    /// Remembers that `hash` belongs to `id`, unless a token was forgotten
+    /// since `generation` was read.
+    pub fn insert(&self, hash: TokenHash, id: monitor_core::ServerId, generation: u64) {
         let mut map = self.lock();
-        if map.len() >= AGENT_TOKENS_MAX {
-            map.clear();
+        if map.0 != generation {
+            return;
         }
-        map.insert(hash, (id, std::time::Instant::now()));
+        if map.1.len() >= AGENT_TOKENS_MAX {
+            map.1.clear();
+        }
+        map.1.insert(hash, (id, std::time::Instant::now()));
     }
 
     /// Forgets every token of `id` (rotated or deleted).
     pub fn forget(&self, id: &monitor_core::ServerId) {
-        self.lock().retain(|_, (known, _)| known != id);
+        let mut map = self.lock();
+        map.0 += 1;
+        map.1.retain(|_, (known, _)| known != id);
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_lookup_racing_a_rotation_does_not_cache_the_old_token() {
+        let tokens = AgentTokens::default();
+        let id = monitor_core::ServerId::new("srv-01").unwrap_or_else(|e| panic!("{e}"));
+        let old = hash(b"smk_ing_the_old_token_of_srv_01");
+        // An ingest reads the generation, then the store (the old token is
+        // still there); meanwhile the rotation commits and forgets.
+        let generation = tokens.generation();
+        tokens.forget(&id);
+        tokens.insert(old, id.clone(), generation);
+        assert_eq!(tokens.get(&old), None, "the rotated token was cached again");
+        let generation = tokens.generation();
+        tokens.insert(old, id.clone(), generation);
+        assert_eq!(tokens.get(&old), Some(id));
     }
 }

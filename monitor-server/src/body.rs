@@ -16,62 +16,118 @@ use flate2::{Crc, Decompress, FlushDecompress, Status};
 use crate::api::AppState;
 use crate::error::ApiError;
 
-/// A request body, inflated when it came with `Content-Encoding: gzip`.
+/// A request body, inflated when it came with `Content-Encoding: gzip`,
+/// of at most [`SETTINGS_BODY_BYTES`] (the bodies of everything but ingest:
+/// registrations, thresholds, rules, silences, previews).
 ///
-/// The inflated size is held to `limits.max_body_bytes` (a small gzip body
-/// that inflates past it is refused with 413, never inflated whole).
+/// Handlers take it after their access extractor: axum runs the extractors
+/// of a request's parts first, so a request without a valid credential is
+/// answered before its body is read or inflated.
 #[derive(Debug, Clone)]
 pub struct Body(pub Bytes);
+
+/// The largest body of a request other than ingest, inflated: far above
+/// any rule or silence (a rule with a thousand per-server overrides is
+/// about 60 KB), far below the ingest limit.
+pub const SETTINGS_BODY_BYTES: usize = 256 << 10;
 
 impl FromRequest<AppState> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let encoding = req.headers().get(CONTENT_ENCODING).map(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .trim()
-                .to_ascii_lowercase()
-        });
-        let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if crate::serve::is_body_timeout(&rejection) {
-                return ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "body_timeout",
-                    rejection.body_text(),
-                );
-            }
-            let status = rejection.status();
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "body_too_large"
-            } else {
-                "unreadable_body"
-            };
-            ApiError::new(status, code, rejection.body_text())
-        })?;
-        let limit = state.max_body_bytes();
-        match encoding.as_deref() {
-            None | Some("" | "identity") => Ok(Body(raw)),
-            Some("gzip" | "x-gzip") => match gunzip(&raw, limit) {
-                Ok(inflated) => Ok(Body(Bytes::from(inflated))),
-                Err(GzipError::TooLarge) => Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!(
-                        "the gzip body inflates to more than {limit} bytes (limits.max_body_bytes)"
-                    ),
-                )),
-                Err(GzipError::Corrupt(what)) => Err(ApiError::bad_request(
-                    "invalid_gzip",
-                    format!("the body is not valid gzip: {what}"),
-                )),
-            },
-            Some(other) => Err(ApiError::new(
+        let limit = SETTINGS_BODY_BYTES.min(state.max_body_bytes());
+        let (parts, body) = req.into_parts();
+        read(&parts.headers, body, limit).await.map(Body)
+    }
+}
+
+/// Reads a request body of at most `limit` bytes as sent and, with
+/// `Content-Encoding: gzip`, inflated.
+///
+/// # Errors
+/// 413 `body_too_large`, 408 `body_timeout` (slower than
+/// `limits.body_timeout`), 400 `invalid_gzip` or `unreadable_body`, 415 for
+/// another encoding.
+pub async fn read(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let encoding = headers.get(CONTENT_ENCODING).map(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .trim()
+            .to_ascii_lowercase()
+    });
+    let gzip = match encoding.as_deref() {
+        None | Some("" | "identity") => false,
+        Some("gzip" | "x-gzip") => true,
+        Some(other) => {
+            return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 format!("Content-Encoding {other:?} is not supported: send gzip or no encoding"),
-            )),
+            ));
         }
+    };
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is larger than {limit} bytes (limits.max_body_bytes for ingest)"),
+        )
+    };
+    // A declared length over the limit is refused before reading a byte.
+    if headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64)
+    {
+        return Err(too_large());
     }
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if crate::serve::is_body_timeout(&error) {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                error.to_string(),
+            );
+        }
+        if is_length_limit(&error) {
+            return too_large();
+        }
+        ApiError::bad_request(
+            "unreadable_body",
+            format!("the body could not be read: {error}"),
+        )
+    })?;
+    if !gzip {
+        return Ok(raw);
+    }
+    match gunzip(&raw, limit) {
+        Ok(inflated) => Ok(Bytes::from(inflated)),
+        Err(GzipError::TooLarge) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the gzip body inflates to more than {limit} bytes (limits.max_body_bytes)"),
+        )),
+        Err(GzipError::Corrupt(what)) => Err(ApiError::bad_request(
+            "invalid_gzip",
+            format!("the body is not valid gzip: {what}"),
+        )),
+    }
+}
+
+/// Whether a body error is the length limit of [`axum::body::to_bytes`].
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Why a gzip body could not be inflated.
@@ -197,6 +253,76 @@ fn inflate_member(
         if (inflate.total_in(), out.len()) == before && out.len() < out.capacity() {
             return Err(GzipError::Corrupt("truncated deflate data"));
         }
+    }
+}
+
+/// Middleware: a request answered with an error before its body was read
+/// (a wrong token, a foreign origin, a declared length over the limit) has
+/// the body read and dropped, at most `limit` bytes and never inflated,
+/// before the answer goes out. Without it the connection closed while the
+/// client was still sending, and a client or a proxy in front (nginx)
+/// reported a broken connection (502) instead of the server's JSON error.
+/// Of a larger body the first `limit` bytes are read: the answer goes out
+/// and the connection closes.
+pub async fn drain_refused(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(body)));
+    let request = Request::from_parts(parts, axum::body::Body::new(Slot(slot.clone())));
+    let response = next.run(request).await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        let unread = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(body) = unread {
+            let _ = axum::body::to_bytes(body, limit).await;
+        }
+    }
+    response
+}
+
+/// A request body kept where [`drain_refused`] finds it again after the
+/// handler: what the handler did not read is still there.
+struct Slot(std::sync::Arc<std::sync::Mutex<Option<axum::body::Body>>>);
+
+impl Slot {
+    fn with<R>(&self, f: impl FnOnce(&mut Option<axum::body::Body>) -> R) -> R {
+        f(&mut self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+impl http_body::Body for Slot {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        self.with(|body| match body {
+            Some(body) => std::pin::Pin::new(body).poll_frame(cx),
+            None => std::task::Poll::Ready(None),
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.with(|body| body.as_ref().is_none_or(http_body::Body::is_end_stream))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.with(|body| {
+            body.as_ref().map_or_else(
+                || http_body::SizeHint::with_exact(0),
+                http_body::Body::size_hint,
+            )
+        })
     }
 }
 

@@ -90,6 +90,12 @@ pub struct ServerConfig {
     pub database_url: Option<String>,
     /// Serve plain HTTP on a non-loopback address.
     pub insecure_http: bool,
+    /// Host names this server answers to besides IP addresses, `localhost`
+    /// and the names of its TLS certificate (`monitor.example`;
+    /// `.example.com` for a domain and its subdomains; `*` for any). A
+    /// request for another name is refused (DNS rebinding); behind nginx,
+    /// list the public name.
+    pub allowed_hosts: Vec<String>,
     /// How many servers' newest snapshots stay in memory (`CACHE_MAX_ITEMS`).
     pub cache_max_items: usize,
     /// TLS.
@@ -212,8 +218,12 @@ pub struct TlsSettings {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenSettings {
-    /// File holding the dashboard (read) token; `DASHBOARD_TOKEN` wins.
+    /// File holding the dashboard token (read, change alert settings);
+    /// `DASHBOARD_TOKEN` wins.
     pub dashboard_token_file: Option<PathBuf>,
+    /// File holding the read-only token (every read, no change);
+    /// `MONITOR_READ_TOKEN` wins.
+    pub read_token_file: Option<PathBuf>,
     /// File holding the admin token; `MONITOR_ADMIN_TOKEN` wins; default
     /// `<data_dir>/admin.token`, generated at the first start.
     pub admin_token_file: Option<PathBuf>,
@@ -373,6 +383,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./.data"),
             database_url: None,
             insecure_http: false,
+            allowed_hosts: Vec::new(),
             cache_max_items: 1000,
             tls: TlsSettings::default(),
             tokens: TokenSettings::default(),
@@ -396,7 +407,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("MONITOR_TLS_KEY", "tls.key"),
     ("CACHE_MAX_ITEMS", "cache_max_items"),
     ("MONITOR_OTLP_ENDPOINT", "otlp.endpoint"),
+    ("MONITOR_ALLOWED_HOSTS", "allowed_hosts"),
     ("DASHBOARD_TOKEN", "(secret)"),
+    ("MONITOR_READ_TOKEN", "(secret)"),
     ("MONITOR_ADMIN_TOKEN", "(secret)"),
     ("RUST_LOG", "(the log filter)"),
 ];
@@ -472,6 +485,13 @@ impl ServerConfig {
         }
         if let Some(v) = get("MONITOR_TLS_KEY") {
             self.tls.key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("MONITOR_ALLOWED_HOSTS") {
+            self.allowed_hosts = v
+                .split(',')
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .collect();
         }
         if let Some(v) = get("CACHE_MAX_ITEMS") {
             self.cache_max_items = v.trim().parse().map_err(|_| {
@@ -573,6 +593,22 @@ impl ServerConfig {
         {
             return Err(invalid("otlp", "interval and timeout must be at least 1s"));
         }
+        for host in &self.allowed_hosts {
+            let name = host.trim().trim_start_matches("*.").trim_start_matches('.');
+            let valid = host.trim() == "*"
+                || (!name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')));
+            if !valid {
+                return Err(invalid(
+                    "allowed_hosts",
+                    format!(
+                        "{host:?}: give a host name without scheme or port (monitor.example, .example.com, or *)"
+                    ),
+                ));
+            }
+        }
         if self.stream.max_clients == 0 || self.stream.max_clients_per_token == 0 {
             return Err(invalid(
                 "stream",
@@ -649,6 +685,12 @@ pub struct Flags {
     #[arg(long)]
     pub insecure_http: bool,
 
+    /// A host name this server answers to, besides IP addresses, localhost
+    /// and its certificate's names (the public name behind nginx);
+    /// repeatable.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+
     /// Print the configuration in effect (as TOML) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -710,6 +752,7 @@ impl Flags {
         c.tls.self_signed |= self.tls_self_signed;
         c.tls.names.extend(self.tls_names.iter().cloned());
         c.insecure_http |= self.insecure_http;
+        c.allowed_hosts.extend(self.allowed_hosts.iter().cloned());
         if let Some(Command::Quickstart { port, .. }) = &self.command {
             c.listen = SocketAddr::from(([127, 0, 0, 1], *port));
         }

@@ -36,6 +36,7 @@
 // The OpenAPI document is one large json! literal.
 #![recursion_limit = "256"]
 
+pub mod access;
 pub mod alerts;
 pub mod api;
 pub mod auth;
@@ -44,6 +45,8 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod fanout;
+pub mod files;
+pub mod guard;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;

@@ -22,7 +22,16 @@ const PRUNE_ABOVE: usize = 10_000;
 pub struct RateLimiter {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<Buckets>,
+}
+
+/// The buckets, and the count of keys above which full ones are forgotten
+/// next: it doubles after a pass that could not forget enough, so a flood
+/// of keys costs one pass per doubling, not one per call.
+#[derive(Debug, Default)]
+struct Buckets {
+    map: HashMap<String, Bucket>,
+    prune_above: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +50,7 @@ impl RateLimiter {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bucket>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buckets> {
         // A panic under the lock leaves at worst a bucket a bit off.
         self.buckets
             .lock()
@@ -65,18 +74,7 @@ impl RateLimiter {
     pub fn take(&self, key: &str, n: f64) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.lock();
-        if buckets.len() > PRUNE_ABOVE {
-            let full = self.burst;
-            let rate = self.rate;
-            buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < full
-            });
-        }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
-        self.refill(bucket, now);
+        let bucket = self.bucket(&mut buckets, key, now);
         let needed = n.min(self.burst);
         if bucket.tokens >= needed {
             bucket.tokens -= n;
@@ -87,16 +85,69 @@ impl RateLimiter {
         }
     }
 
-    /// True when `key` has less than one token left.
-    pub fn exhausted(&self, key: &str) -> bool {
+    /// `key`'s bucket, refilled to `now` (made full when new); buckets that
+    /// are full again are forgotten once there are many keys.
+    fn bucket<'a>(&self, buckets: &'a mut Buckets, key: &str, now: Instant) -> &'a mut Bucket {
+        if buckets.map.len() > buckets.prune_above.max(PRUNE_ABOVE) {
+            let (full, rate) = (self.burst, self.rate);
+            buckets.map.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < full
+            });
+            buckets.prune_above = buckets.map.len().saturating_mul(2);
+        }
+        let bucket = buckets.map.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+        });
+        self.refill(bucket, now);
+        bucket
+    }
+
+    /// Takes one token for `key` before a check whose failure it pays
+    /// for: the [`Reservation`] gives it back when dropped, unless
+    /// [`Reservation::keep`] is called. So concurrent wrong tokens cannot
+    /// all be checked before the limit bites: beyond the bucket, the
+    /// check is not made at all.
+    ///
+    /// # Errors
+    /// The wait before a token is available.
+    pub fn reserve(self: &std::sync::Arc<Self>, key: &str) -> Result<Reservation, Duration> {
+        self.take(key, 1.0)?;
+        Ok(Reservation {
+            limiter: std::sync::Arc::clone(self),
+            key: key.to_owned(),
+            kept: false,
+        })
+    }
+
+    fn refund(&self, key: &str) {
         let now = Instant::now();
         let mut buckets = self.lock();
-        match buckets.get_mut(key) {
-            Some(bucket) => {
-                self.refill(bucket, now);
-                bucket.tokens < 1.0
-            }
-            None => false,
+        let bucket = self.bucket(&mut buckets, key, now);
+        bucket.tokens = (bucket.tokens + 1.0).min(self.burst);
+    }
+}
+
+/// A token taken by [`RateLimiter::reserve`]: given back on drop unless
+/// kept.
+#[derive(Debug)]
+pub struct Reservation {
+    limiter: std::sync::Arc<RateLimiter>,
+    key: String,
+    kept: bool,
+}
+
+impl Reservation {
+    /// Keeps the token taken: the check it was taken for failed.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.limiter.refund(&self.key);
         }
     }
 }
@@ -118,54 +169,37 @@ impl
 
 /// The address to hold a request against: the peer, or behind a proxy on
 /// loopback (nginx), the last address it appended to `X-Forwarded-For`.
-fn client_ip(request: &Request) -> Option<IpAddr> {
-    let peer = request
-        .extensions()
+/// An IPv4 address mapped into IPv6 (`::ffff:127.0.0.1`, what a server
+/// listening on `[::]` sees of an IPv4 client) counts as the IPv4 one.
+pub fn client_ip(parts: &axum::http::request::Parts) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
         .get::<ConnectInfo<ClientAddr>>()
-        .map(|c| c.0.0.ip())?;
+        .map(|c| c.0.0.ip().to_canonical())?;
     if peer.is_loopback()
-        && let Some(forwarded) = request
-            .headers()
+        && let Some(forwarded) = parts
+            .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
         && let Some(last) = forwarded.rsplit(',').next()
         && let Ok(ip) = last.trim().parse::<IpAddr>()
     {
-        return Some(ip);
+        return Some(ip.to_canonical());
     }
     Some(peer)
 }
 
-/// Middleware: a client address that sent too many wrong tokens (401 or
-/// 403 answers) gets 429 until its bucket refills. Requests without a
-/// known address (an embedding without connect info) pass.
-pub async fn failed_auth(
-    State(limiter): State<std::sync::Arc<RateLimiter>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(ip) = client_ip(&request) else {
-        return next.run(request).await;
-    };
-    let key = ip.to_string();
-    if limiter.exhausted(&key) {
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failed_attempts",
-            "too many requests with a wrong token from this address; wait a minute",
-        )
-        .with_retry_after(Duration::from_secs(60))
-        .into_response();
+/// The key a client address is counted under: the address, or for IPv6
+/// its /64 (one host usually holds a whole /64, and could otherwise use a
+/// fresh address for every attempt).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
-    let response = next.run(request).await;
-    if matches!(
-        response.status(),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-    ) {
-        // Exhaustion shows on the next request.
-        let _ = limiter.take(&key, 1.0);
-    }
-    response
 }
 
 /// Middleware: a request not answered within `timeout` of its head (the
@@ -201,6 +235,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reservations_bound_concurrent_checks_and_are_given_back() {
+        let l = std::sync::Arc::new(RateLimiter::new(0.5, 3));
+        // Three checks in flight at once: a fourth is not made at all.
+        let held: Vec<Reservation> = (0..3).map(|_| l.reserve("ip").unwrap()).collect();
+        assert!(l.reserve("ip").is_err());
+        // Two succeed (given back), one fails (kept).
+        let mut held = held.into_iter();
+        drop(held.next());
+        drop(held.next());
+        if let Some(r) = held.next() {
+            r.keep();
+        }
+        let a = l.reserve("ip").unwrap();
+        let b = l.reserve("ip").unwrap();
+        assert!(l.reserve("ip").is_err(), "one token was spent");
+        a.keep();
+        b.keep();
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_eq!(address_key(a), "2001:db8:1:2::/64");
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(mapped.to_canonical().is_loopback());
+        assert_eq!(address_key(mapped.to_canonical()), "127.0.0.1");
+    }
+
+    #[test]
     fn a_bucket_grants_its_burst_then_its_rate() {
         let l = RateLimiter::new(10.0, 5);
         assert!(l.take("a", 5.0).is_ok());
@@ -209,16 +274,15 @@ mod tests {
             wait > Duration::from_millis(50) && wait <= Duration::from_millis(100),
             "{wait:?}"
         );
-        assert!(l.exhausted("a"));
-        assert!(!l.exhausted("b"), "keys are independent");
+        assert!(l.take("b", 1.0).is_ok(), "keys are independent");
         std::thread::sleep(Duration::from_millis(120));
         assert!(l.take("a", 1.0).is_ok(), "refilled at the rate");
         // More than the burst at once: granted on a full bucket, paid back.
         assert!(
-            l.take("b", 8.0).is_ok(),
+            l.take("c", 8.0).is_ok(),
             "a batch above the burst is not refused for ever"
         );
-        let wait = l.take("b", 1.0).unwrap_err();
+        let wait = l.take("c", 1.0).unwrap_err();
         assert!(
             wait > Duration::from_millis(350),
             "the debt is paid back first: {wait:?}"

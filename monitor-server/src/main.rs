@@ -53,20 +53,23 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     let mut builder = Server::builder().with_config(config.clone());
     if let Ok(secret) = std::env::var("MONITOR_ADMIN_TOKEN") {
-        if secret.len() < 16 {
-            bail!(
-                "MONITOR_ADMIN_TOKEN is too short: use at least 16 characters (better: leave it unset and use the generated one)"
-            );
-        }
-        builder = builder.with_admin_token(Token::from_secret(secret));
+        let token = Token::from_secret(secret).map_err(|e| {
+            anyhow::anyhow!(
+                "MONITOR_ADMIN_TOKEN is unusable: {e} (better: leave it unset and use the generated one)"
+            )
+        })?;
+        builder = builder.with_admin_token(token);
     }
     if let Ok(secret) = std::env::var("DASHBOARD_TOKEN") {
-        if secret.trim().len() < 16 {
-            bail!(
-                "DASHBOARD_TOKEN is too short: use at least 16 characters (or unset it to leave reads open)"
-            );
-        }
-        builder = builder.with_dashboard_token(Token::from_secret(secret.trim().to_owned()));
+        let token = Token::from_secret(secret).map_err(|e| {
+            anyhow::anyhow!("DASHBOARD_TOKEN is unusable: {e} (or unset it to leave reads open)")
+        })?;
+        builder = builder.with_dashboard_token(token);
+    }
+    if let Ok(secret) = std::env::var("MONITOR_READ_TOKEN") {
+        let token = Token::from_secret(secret)
+            .map_err(|e| anyhow::anyhow!("MONITOR_READ_TOKEN is unusable: {e}"))?;
+        builder = builder.with_read_token(token);
     }
     let server = builder.build().await.context("cannot start the server")?;
     if let Some(ca) = server.ca_file() {
@@ -132,8 +135,13 @@ async fn local_agent_token(
     let path = data_dir.join("local-agent.token");
     let id = local_id();
     let known = store.server(&id).await?.is_some();
-    if known && let Ok(secret) = std::fs::read_to_string(&path) {
-        return Ok(Token::from_secret(secret.trim().to_owned()));
+    // A file cut short (a crash at the first start) is replaced by a new
+    // token, like a missing one.
+    if known
+        && let Ok(secret) = std::fs::read_to_string(&path)
+        && let Ok(token) = Token::from_secret(secret)
+    {
+        return Ok(token);
     }
     let token = Token::generate(Scope::Agent).context("no random source")?;
     if known {

@@ -24,6 +24,8 @@ fn merge(mut a: Value, b: Value) -> Value {
 pub fn document() -> Value {
     let ok = |description: &str, schema: Value| json!({"200": {"description": description, "content": {"application/json": {"schema": schema}}}});
     let read_security = json!([{}, {"dashboard": []}, {"admin": []}, {"bearer": []}]);
+    // The same headers; a read-only token is refused (403 insufficient_scope).
+    let edit_security = read_security.clone();
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -34,9 +36,9 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {
                 "agent": {"type": "apiKey", "in": "header", "name": "X-Auth-Token", "description": "A server's agent token: ingest for that server only."},
-                "dashboard": {"type": "apiKey", "in": "header", "name": "X-Dashboard-Token", "description": "The read token (DASHBOARD_TOKEN); reads are open without it."},
+                "dashboard": {"type": "apiKey", "in": "header", "name": "X-Dashboard-Token", "description": "The dashboard token (DASHBOARD_TOKEN: read, change alert settings) or the read-only token (MONITOR_READ_TOKEN: read). Without either configured, reads and alert settings are open (to this server's own pages and to clients without an Origin header)."},
                 "admin": {"type": "apiKey", "in": "header", "name": "X-Admin-Token", "description": "The admin token: everything."},
-                "bearer": {"type": "http", "scheme": "bearer", "description": "The read or admin token as Authorization: Bearer (what Prometheus's authorization setting sends); good for reads."}
+                "bearer": {"type": "http", "scheme": "bearer", "description": "The read-only, dashboard or admin token as Authorization: Bearer (what Prometheus's authorization setting sends)."}
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
@@ -104,39 +106,41 @@ pub fn document() -> Value {
             "/api/alerts": {
                 "get": {"summary": "The global thresholds.", "security": read_security,
                     "responses": merge(ok("thresholds", json!({"$ref": "#/components/schemas/Thresholds"})), error_responses(&["401"]))},
-                "post": {"summary": "Sets the global thresholds (the original's body).", "security": read_security,
+                "post": {"summary": "Sets the global thresholds (the original's body).", "security": edit_security,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thresholds"}}}},
-                    "responses": merge(ok("thresholds", json!({"$ref": "#/components/schemas/Thresholds"})), error_responses(&["400", "401", "422"]))}},
+                    "responses": merge(ok("thresholds", json!({"$ref": "#/components/schemas/Thresholds"})), error_responses(&["400", "401", "403", "415", "422"]))}},
             "/api/alerts/rules": {
                 "get": {"summary": "The rules in force: the three thresholds (ids cpu_total_percent, memory_used_percent, disk_used_percent), the built-in host_offline rule (missed reporting intervals > 3) and the stored rules.", "security": read_security,
                     "responses": merge(ok("rules", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))},
-                "post": {"summary": "Adds a rule: name, metric, matchers, op (> >= < <=), threshold, resolve_threshold (hysteresis), function ({kind: value | increase | seconds_until, window_secs, target}), for_secs, severity, scope ({kind: all | servers | tag}), enabled, overrides (per server: threshold, resolve_threshold, enabled).", "security": read_security,
+                "post": {"summary": "Adds a rule: name, metric, matchers, op (> >= < <=), threshold, resolve_threshold (hysteresis), function ({kind: value | increase | seconds_until, window_secs, target}), for_secs, severity, scope ({kind: all | servers | tag}), enabled, overrides (per server: threshold, resolve_threshold, enabled).", "security": edit_security,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
-                    "responses": merge(json!({"201": {"description": "the rule with its id", "content": {"application/json": {"schema": {"type": "object"}}}}}), error_responses(&["400", "401", "409", "422"]))}},
+                    "responses": merge(json!({"201": {"description": "the rule with its id", "content": {"application/json": {"schema": {"type": "object"}}}}}), error_responses(&["400", "401", "403", "409", "415", "422"]))}},
             "/api/alerts/rules/{id}": {
-                "put": {"summary": "Replaces a rule; a built-in id stores a rule that takes the built-in's place.", "security": read_security,
+                "put": {"summary": "Replaces a rule; a built-in id stores a rule that takes the built-in's place.", "security": edit_security,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
-                    "responses": merge(ok("the rule", json!({"type": "object"})), error_responses(&["400", "401", "404", "422"]))},
-                "delete": {"summary": "Deletes a stored rule and forgets its alerts.", "security": read_security,
-                    "responses": merge(json!({"204": {"description": "deleted"}}), error_responses(&["401", "404"]))}},
-            "/api/alerts/preview": {"post": {"summary": "What a rule (the body, as for POST /api/alerts/rules; id and name may be left out) would have done on the stored history of each server in its scope, every alert inactive at `from`: per server the resolution read (raw, or rollups whose largest value a > rule sees and smallest a < rule sees), the reports evaluated, how often it fired, what still fires at `to`, and the transitions oldest first (at most 1000). Stores nothing; a host_offline rule is 422 not_previewable.", "security": read_security,
+                    "responses": merge(ok("the rule", json!({"type": "object"})), error_responses(&["400", "401", "403", "404", "415", "422"]))},
+                "delete": {"summary": "Deletes a stored rule and forgets its alerts.", "security": edit_security,
+                    "responses": merge(json!({"204": {"description": "deleted"}}), error_responses(&["401", "403", "404"]))}},
+            "/api/alerts/preview": {"post": {"summary": "What a rule (the body, as for POST /api/alerts/rules; id and name may be left out) would have done on the stored history of each server in its scope, every alert inactive at `from`: per server the resolution read (raw, or rollups whose largest value a > rule sees and smallest a < rule sees), the reports evaluated, how often it fired, what still fires at `to`, and the transitions oldest first (at most 1000). Stores nothing; a host_offline rule is 422 not_previewable.", "security": edit_security,
                 "parameters": [
                     {"name": "from", "in": "query", "description": "RFC 3339 or Unix seconds (24 h before `to`)", "schema": {"type": "string"}},
                     {"name": "to", "in": "query", "description": "RFC 3339 or Unix seconds (now); at most 31 days after `from`", "schema": {"type": "string"}},
                     {"name": "server_id", "in": "query", "description": "only this server", "schema": {"type": "string"}}
                 ],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": merge(ok("per server, what the rule would have done", json!({"type": "object"})), error_responses(&["400", "401", "404", "422"]))}},
+                "responses": merge(ok("per server, what the rule would have done", json!({"type": "object"})), error_responses(&["400", "401", "403", "404", "415", "422"]))}},
+            "/api/access": {"get": {"summary": "What the caller may do: role (open, read, dashboard, admin), change_alerts, admin.", "security": read_security,
+                "responses": merge(ok("access", json!({"type": "object", "properties": {"role": {"enum": ["open", "read", "dashboard", "admin"]}, "change_alerts": {"type": "boolean"}, "admin": {"type": "boolean"}}})), error_responses(&["401"]))}},
             "/api/alerts/notifiers": {"get": {"summary": "Per notifier: notifications delivered, failed (after retries, refused, or dropped from a full queue), queued, and the last error.", "security": read_security,
                 "responses": merge(ok("delivery status", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))}},
             "/api/alerts/silences": {
                 "get": {"summary": "The silences not yet over.", "security": read_security,
                     "responses": merge(ok("silences", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))},
-                "post": {"summary": "No notifications for a rule, a server, or both, until a time: {rule_id, server_id, until (RFC 3339 or Unix seconds), comment}; alerts are still evaluated and recorded, and a still-firing alert is notified when the silence ends.", "security": read_security,
+                "post": {"summary": "No notifications for a rule, a server, or both, until a time: {rule_id, server_id, until (RFC 3339 or Unix seconds), comment}; alerts are still evaluated and recorded, and a still-firing alert is notified when the silence ends.", "security": edit_security,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
-                    "responses": merge(json!({"201": {"description": "the silence with its id", "content": {"application/json": {"schema": {"type": "object"}}}}}), error_responses(&["400", "401", "422"]))}},
-            "/api/alerts/silences/{id}": {"delete": {"summary": "Ends a silence now.", "security": read_security,
-                "responses": merge(json!({"204": {"description": "ended"}}), error_responses(&["401", "404"]))}},
+                    "responses": merge(json!({"201": {"description": "the silence with its id", "content": {"application/json": {"schema": {"type": "object"}}}}}), error_responses(&["400", "401", "403", "415", "422"]))}},
+            "/api/alerts/silences/{id}": {"delete": {"summary": "Ends a silence now.", "security": edit_security,
+                "responses": merge(json!({"204": {"description": "ended"}}), error_responses(&["401", "403", "404", "415"]))}},
             "/api/alerts/firing": {"get": {"summary": "Every alert firing now: rule, server, series labels, since when, last value.", "security": read_security,
                 "responses": merge(ok("firing alerts", json!({"type": "array", "items": {"type": "object"}})), error_responses(&["401"]))}},
             "/api/alerts/events": {"get": {"summary": "Alert transitions (pending, firing, resolved, inactive) with their values, newest first.", "security": read_security,

@@ -24,8 +24,10 @@
 //! What `build` does, in order: checks the configuration; opens the store
 //! (the one given, or the database of `database_url`: SQLite in `data_dir`
 //! by default); finds the admin token (given, `tokens.admin_token_file`, or
-//! generated once in `<data_dir>/admin.token`, mode 0600) and the read token
-//! (given or `tokens.dashboard_token_file`; none leaves reads open); sets up
+//! generated once in `<data_dir>/admin.token`, mode 0600; an empty or short
+//! file is refused), the dashboard token (given or
+//! `tokens.dashboard_token_file`) and the read-only token (given or
+//! `tokens.read_token_file`; with neither, reads are open); sets up
 //! TLS (`tls.*`); starts the alert engine with the webhooks of `[alerts]`
 //! and the notifiers given; starts the OTLP relay of `[otlp]` and a queue
 //! that hands accepted snapshots to the exporters given.
@@ -82,6 +84,7 @@ pub struct ServerBuilder {
     exporters: Vec<Box<dyn Exporter>>,
     admin: Option<Token>,
     dashboard: Option<Token>,
+    read: Option<Token>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -139,9 +142,18 @@ impl ServerBuilder {
         self
     }
 
-    /// The read token (the binary passes `DASHBOARD_TOKEN`).
+    /// The dashboard token (the binary passes `DASHBOARD_TOKEN`): it reads
+    /// everything and changes alert thresholds, rules and silences.
     pub fn with_dashboard_token(mut self, token: Token) -> Self {
         self.dashboard = Some(token);
+        self
+    }
+
+    /// A read-only token (the binary passes `MONITOR_READ_TOKEN`): it reads
+    /// everything and changes nothing, for wallboards, Prometheus and
+    /// Grafana.
+    pub fn with_read_token(mut self, token: Token) -> Self {
+        self.read = Some(token);
         self
     }
 
@@ -158,16 +170,23 @@ impl ServerBuilder {
             config.data_dir.display()
         )))?;
         let mut ca = None;
+        // The names this server answers to: its certificate's and those
+        // listed (IP addresses and localhost always).
+        let mut names = config.tls.names.clone();
         let tls = if config.tls.self_signed {
             let files = crate::tls::self_signed(&config.data_dir.join("tls"), &config.tls.names)?;
             let tls = crate::tls::server_config(&files.cert, &files.key)?;
+            names.extend(crate::tls::certificate_names(&files.cert));
             ca = Some(files.ca);
             Some(tls)
         } else if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
-            Some(crate::tls::server_config(cert, key)?)
+            let tls = crate::tls::server_config(cert, key)?;
+            names.extend(crate::tls::certificate_names(cert));
+            Some(tls)
         } else {
             None
         };
+        let hosts = crate::guard::HostPolicy::new(names, config.allowed_hosts.iter().cloned());
         // The SQL store enforces retention in its writer task; a store given
         // has it enforced by the server.
         let enforce_retention = self.store.is_some();
@@ -194,15 +213,26 @@ impl ServerBuilder {
                 None => None,
             },
         };
-        if dashboard.is_none() && !config.listen.ip().is_loopback() {
+        let read = match self.read {
+            Some(token) => Some(token),
+            None => match &config.tokens.read_token_file {
+                Some(path) => Some(read_secret(path, "tokens.read_token_file")?),
+                None => None,
+            },
+        };
+        if dashboard.is_none() && read.is_none() && !config.listen.ip().is_loopback() {
             tracing::warn!(
-                "DASHBOARD_TOKEN is not set: anyone who reaches this address can read every server's metrics."
+                "Neither DASHBOARD_TOKEN nor MONITOR_READ_TOKEN is set: anyone who reaches this address can read every server's metrics and change alert settings."
             );
         }
         let mut state = AppState::new(Arc::clone(&store), &admin, dashboard.as_ref())
+            .with_hosts(hosts)
             .with_limits(&config.limits)
             .with_retention(&config.retention)
             .with_stream_limits(&config.stream);
+        if let Some(read) = &read {
+            state = state.with_read_token(read);
+        }
         if let Some(stats) = stats {
             state = state.with_store_stats(stats);
         }
@@ -386,7 +416,8 @@ fn webhooks(
 }
 
 /// The admin token: the file `tokens.admin_token_file`, else the one
-/// generated at the first start in `<data_dir>/admin.token` (mode 0600).
+/// generated at the first start in `<data_dir>/admin.token` (mode 0600,
+/// written atomically and durably: see [`crate::files`]).
 fn admin_token(config: &ServerConfig) -> Result<(Token, Option<PathBuf>), ServerError> {
     if let Some(path) = &config.tokens.admin_token_file {
         return Ok((
@@ -395,8 +426,27 @@ fn admin_token(config: &ServerConfig) -> Result<(Token, Option<PathBuf>), Server
         ));
     }
     let path = config.data_dir.join("admin.token");
-    if let Ok(secret) = std::fs::read_to_string(&path) {
-        return Ok((Token::from_secret(secret.trim().to_owned()), Some(path)));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            // An empty or cut-off file (a full disk or a crash at the
+            // first start, a `touch`) is no token: refusing to start is
+            // the only safe answer, as an empty secret would be one anyone
+            // can send.
+            let token = Token::from_secret(text).map_err(|e| {
+                ServerError::Token(format!(
+                    "{} holds no usable admin token ({e}). It was probably cut short at the first start (a full disk, a crash): delete the file to have a new token generated at the next start, or write a token of at least 16 characters into it",
+                    path.display()
+                ))
+            })?;
+            return Ok((token, Some(path)));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(ServerError::Io {
+                what: format!("cannot read the admin token file {}", path.display()),
+                source: e,
+            });
+        }
     }
     let token = Token::generate(Scope::Admin)
         .map_err(|e| ServerError::Token(format!("cannot make the admin token: {e}")))?;
@@ -415,30 +465,20 @@ fn admin_token(config: &ServerConfig) -> Result<(Token, Option<PathBuf>), Server
 pub fn read_secret(path: &Path, setting: &str) -> Result<Token, ServerError> {
     let text = std::fs::read_to_string(path)
         .map_err(io(format!("{setting}: cannot read {}", path.display())))?;
-    let secret = text.trim();
-    if secret.len() < 16 {
-        return Err(ServerError::Token(format!(
-            "{setting}: {} holds fewer than 16 characters; put a long random token in it",
+    Token::from_secret(text).map_err(|e| {
+        ServerError::Token(format!(
+            "{setting}: {} holds no usable token ({e})",
             path.display()
-        )));
-    }
-    Ok(Token::from_secret(secret.to_owned()))
+        ))
+    })
 }
 
-/// Writes `text` to a new file only its owner can read.
+/// Writes `text` and a newline to a new file only its owner can read,
+/// atomically and durably ([`crate::files::write_atomic`]).
 ///
 /// # Errors
 /// [`ServerError::Io`] when the file exists or cannot be written.
 pub fn write_private(path: &Path, text: &str) -> Result<(), ServerError> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options
-        .open(path)
-        .map_err(io(format!("cannot create {}", path.display())))?;
-    writeln!(file, "{text}").map_err(io(format!("cannot write {}", path.display())))
+    crate::files::write_atomic(path, format!("{text}\n").as_bytes(), 0o600, false)
+        .map_err(io(format!("cannot create {}", path.display())))
 }

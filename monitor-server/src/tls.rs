@@ -68,6 +68,23 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
     Ok(Arc::new(config))
 }
 
+/// The DNS names of the first certificate of a PEM chain (its subject
+/// alternative names, wildcards as `*.example.com`): the names clients
+/// reach this server by, which [`crate::guard`] allows as `Host`. Empty
+/// when the file cannot be read (the TLS setup reports that).
+pub fn certificate_names(cert: &Path) -> Vec<String> {
+    let Ok(mut certs) = CertificateDer::pem_file_iter(cert) else {
+        return Vec::new();
+    };
+    let Some(Ok(first)) = certs.next() else {
+        return Vec::new();
+    };
+    match webpki::EndEntityCert::try_from(&first) {
+        Ok(end) => end.valid_dns_names().map(str::to_owned).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// The files of a self-signed setup in a data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelfSigned {
@@ -141,20 +158,17 @@ pub fn self_signed(dir: &Path, names: &[String]) -> Result<SelfSigned, TlsError>
 }
 
 fn write(path: &Path, text: &str, private: bool) -> Result<(), TlsError> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(if private { 0o600 } else { 0o644 });
-    #[cfg(not(unix))]
-    let _ = private;
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|source| TlsError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+    // Whole or not at all, with its mode from the start (a key was
+    // rewritten in place before: a crash left a cut-off file, and the mode
+    // of an existing file was kept).
+    crate::files::write_atomic(
+        path,
+        text.as_bytes(),
+        if private { 0o600 } else { 0o644 },
+        true,
+    )
+    .map_err(|source| TlsError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }

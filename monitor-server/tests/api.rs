@@ -39,8 +39,8 @@ async fn fixture_with(
     let store = SqlStore::open(StoreOptions::sqlite(dir.join("db")))
         .await
         .unwrap();
-    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
-    let dashboard = dashboard.map(Token::from_secret);
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
+    let dashboard = dashboard.map(|t| Token::from_secret(t).unwrap());
     let store = Arc::new(store);
     let stats = Arc::clone(&store);
     let state = AppState::new(store, &admin, dashboard.as_ref())
@@ -415,7 +415,7 @@ async fn bad_input_gets_a_clear_error_and_loses_nothing() {
 #[tokio::test(start_paused = true)]
 async fn a_store_that_stops_answering_gets_503_not_a_hang() {
     let store = Arc::new(monitor_core::testing::MemoryStore::new());
-    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
     let limits = LimitSettings {
         request_timeout: std::time::Duration::from_secs(20),
         ..LimitSettings::default()
@@ -569,7 +569,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 21);
+    assert_eq!(paths.len(), 22);
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "srv-x");
@@ -963,7 +963,7 @@ async fn fixture_with_alerts(
             .await
             .unwrap(),
     );
-    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
     let state = AppState::new(store.clone(), &admin, None);
     let alerts = monitor_server::alerts::Alerts::start(store.clone(), state.stream_hub(), options)
         .await

@@ -207,3 +207,47 @@ async fn a_bad_configuration_is_refused_by_build() {
         .to_string();
     assert!(error.contains("--tls-self-signed"), "{error}");
 }
+
+#[tokio::test]
+async fn an_empty_or_short_admin_token_file_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("monitor-admin-file-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let build = || {
+        Server::builder()
+            .with_config(ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                data_dir: dir.clone(),
+                ..ServerConfig::default()
+            })
+            .with_store(Arc::new(MemoryStore::new()))
+            .build()
+    };
+    let file = dir.join("admin.token");
+    // The first start writes a token, whole, readable by its owner only.
+    let first = build().await.unwrap();
+    let token = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        token.trim().starts_with("smk_adm_") && token.trim().len() == 72,
+        "{token}"
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert_eq!(first.admin_token_file(), Some(file.as_path()));
+    drop(first);
+    // An empty file (a full disk at the first start, a crash, `touch`) made
+    // an empty X-Admin-Token header the admin token; now the start fails
+    // and says what to do.
+    for content in ["", "\n", "   \n", "smk_adm_short"] {
+        std::fs::write(&file, content).unwrap();
+        let error = build().await.unwrap_err().to_string();
+        assert!(error.contains("admin.token"), "{error}");
+        assert!(error.contains("delete the file"), "{error}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

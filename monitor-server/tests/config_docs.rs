@@ -56,6 +56,7 @@ fn every_key_is_documented_and_every_documented_key_exists() {
     config.tls.key = Some("x".into());
     config.tokens.dashboard_token_file = Some("x".into());
     config.tokens.admin_token_file = Some("x".into());
+    config.tokens.read_token_file = Some("x".into());
     config.otlp.endpoint = Some("x".into());
     config.otlp.verify = Some("x".into());
     let table: toml::Table = toml::from_str(&config.to_toml()).unwrap();

@@ -27,7 +27,7 @@ async fn start(options: ServeOptions) -> (SocketAddr, Dir) {
     let store = SqlStore::open(StoreOptions::sqlite(dir.join("db")))
         .await
         .unwrap();
-    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
     let app = router(AppState::new(Arc::new(store), &admin, None));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -61,7 +61,7 @@ async fn read_to_close(stream: &mut TcpStream) -> (String, Duration) {
     )
 }
 
-const HEALTH: &[u8] = b"GET /api/health HTTP/1.1\r\nHost: test\r\n\r\n";
+const HEALTH: &[u8] = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
 #[tokio::test]
 async fn a_request_head_sent_slowly_is_cut_off() {
@@ -69,7 +69,7 @@ async fn a_request_head_sent_slowly_is_cut_off() {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     // Slowloris: a head that is never finished.
     stream
-        .write_all(b"GET /api/health HTTP/1.1\r\nHost: test\r\n")
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .await
         .unwrap();
     let (_, took) = read_to_close(&mut stream).await;
@@ -110,7 +110,7 @@ async fn a_body_sent_too_slowly_is_answered_408() {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(
-            b"POST /api/metrics HTTP/1.1\r\nHost: test\r\nX-Auth-Token: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"version\":",
+            b"POST /api/register HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Admin-Token: smk_adm_test_admin_token_0123456789\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"version\":",
         )
         .await
         .unwrap();
@@ -174,7 +174,9 @@ async fn the_live_stream_outlives_the_idle_timeout() {
     let (addr, _dir) = start(short(ServeOptions::default())).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
-        .write_all(b"GET /api/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
+        .write_all(
+            b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+        )
         .await
         .unwrap();
     let mut buf = vec![0; 4096];

@@ -23,7 +23,7 @@ async fn app() -> (axum::Router, std::path::PathBuf) {
     let store = SqlStore::open(StoreOptions::sqlite(dir.join("db")))
         .await
         .unwrap();
-    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789");
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
     (router(AppState::new(Arc::new(store), &admin, None)), dir)
 }
 

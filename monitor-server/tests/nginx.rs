@@ -171,7 +171,7 @@ async fn the_nginx_recipe_in_front_of_the_server() {
     );
     let pusher = monitor_agent::push::Pusher::new(monitor_agent::push::PushConfig {
         server: front.clone(),
-        token,
+        token: token.clone(),
         verify: Some(certs.ca.clone()),
         spool_dir: dir.join("spool"),
         spool_max_bytes: 1 << 20,
@@ -232,13 +232,26 @@ async fn the_nginx_recipe_in_front_of_the_server() {
     // A body over the server's limit gets the server's JSON 413, not nginx's page.
     let big = web
         .post(format!("{front}/api/metrics"))
-        .header("x-auth-token", "x")
+        .header("x-auth-token", &token)
+        .header("content-type", "application/json")
         .body(vec![b' '; 4_300_000])
         .send()
         .await
         .unwrap();
     assert_eq!(big.status(), 413);
     assert!(big.text().await.unwrap().contains("\"error\""));
+    // A wrong token with a big body: the server's 401, not a broken
+    // connection (the body it does not read is drained first).
+    let refused = web
+        .post(format!("{front}/api/metrics"))
+        .header("x-auth-token", "smk_ing_a_wrong_token_of_nobody_000")
+        .header("content-type", "application/json")
+        .body(vec![b' '; 3_000_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.text().await.unwrap().contains("\"unauthorized\""));
     agent.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -101,9 +101,11 @@ async fn https_with_the_self_signed_ca() {
 
     // Plain HTTP to the TLS port is told to use HTTPS, and served nothing.
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
-    tcp.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Auth-Token: smk_ing_secret\r\n\r\n")
-        .await
-        .unwrap();
+    tcp.write_all(
+        b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: smk_ing_secret\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
     let answer = String::from_utf8_lossy(&buf);

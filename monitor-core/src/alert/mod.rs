@@ -182,6 +182,23 @@ impl Scope {
     }
 }
 
+/// The longest rule name, in bytes.
+pub const MAX_RULE_NAME_LEN: usize = 200;
+/// The most label matchers a rule may have.
+pub const MAX_RULE_MATCHERS: usize = 16;
+/// The most servers a rule's scope or overrides may list.
+pub const MAX_RULE_LIST: usize = 1_000;
+
+/// True for a rule or silence id: 1 to 64 ASCII letters, digits, `.`, `_`
+/// or `-`.
+pub fn is_valid_rule_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// A threshold rule on any metric, built-in or from a plugin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRule {
@@ -369,6 +386,58 @@ impl AlertRule {
         if self.name.trim().is_empty() {
             return Err("name: give the rule a name".into());
         }
+        if self.name.len() > MAX_RULE_NAME_LEN || !crate::model::is_safe_text(&self.name) {
+            return Err(format!(
+                "name: at most {MAX_RULE_NAME_LEN} bytes, without control or invisible formatting characters"
+            ));
+        }
+        if !self.id.is_empty() && !is_valid_rule_id(&self.id) {
+            return Err(format!(
+                "id: {:?}: 1 to 64 letters, digits, '.', '_' or '-'",
+                self.id
+            ));
+        }
+        if self.matchers.len() > MAX_RULE_MATCHERS {
+            return Err(format!(
+                "matchers: at most {MAX_RULE_MATCHERS}, got {}",
+                self.matchers.len()
+            ));
+        }
+        for m in &self.matchers {
+            if !crate::model::is_valid_name(&m.name)
+                || !crate::model::is_valid_label_value(&m.value)
+            {
+                return Err(format!(
+                    "matchers: {}{}{:?} is not a label name and value",
+                    m.name,
+                    match m.op {
+                        crate::model::MatchOp::Equal => "=",
+                        crate::model::MatchOp::NotEqual => "!=",
+                    },
+                    m.value
+                ));
+            }
+        }
+        match &self.scope {
+            Scope::Servers(ids) if ids.len() > MAX_RULE_LIST => {
+                return Err(format!(
+                    "scope: at most {MAX_RULE_LIST} servers, got {}",
+                    ids.len()
+                ));
+            }
+            Scope::Tag(tag)
+                if tag.is_empty() || tag.len() > 64 || !crate::model::is_safe_text(tag) =>
+            {
+                return Err("scope: a tag is 1 to 64 characters, without control or invisible formatting characters".into());
+            }
+            _ => {}
+        }
+        if self.overrides.len() > MAX_RULE_LIST {
+            return Err(format!(
+                "overrides: at most {MAX_RULE_LIST} servers, got {}",
+                self.overrides.len()
+            ));
+        }
         if !crate::model::is_valid_name(&self.metric) {
             return Err(format!(
                 "metric: {:?} is not a metric name (letters, digits and '_')",
@@ -485,7 +554,33 @@ pub struct Silence {
     pub comment: String,
 }
 
+/// The longest silence comment, in bytes.
+pub const MAX_SILENCE_COMMENT_LEN: usize = 1_000;
+
 impl Silence {
+    /// Checks what a client gave: a rule id of the id form, a comment of at
+    /// most [`MAX_SILENCE_COMMENT_LEN`] bytes of safe text.
+    ///
+    /// # Errors
+    /// A message naming the field at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(rule) = &self.rule_id
+            && !is_valid_rule_id(rule)
+        {
+            return Err(format!(
+                "rule_id: {rule:?} is not a rule id (1 to 64 letters, digits, '.', '_' or '-')"
+            ));
+        }
+        if self.comment.len() > MAX_SILENCE_COMMENT_LEN
+            || !crate::model::is_safe_text(&self.comment)
+        {
+            return Err(format!(
+                "comment: at most {MAX_SILENCE_COMMENT_LEN} bytes, without control or invisible formatting characters"
+            ));
+        }
+        Ok(())
+    }
+
     /// True when it covers an alert of `rule_id` on `server_id` at `now`.
     pub fn covers(&self, rule_id: &str, server_id: &ServerId, now: Timestamp) -> bool {
         now < self.until

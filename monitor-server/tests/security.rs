@@ -1,0 +1,735 @@
+//! Attacks through the router, each as an attacker would try it, and what
+//! must hold (docs/security.md): a web page cannot write through the
+//! operator's browser, a rebound host name gets nothing, each token does
+//! what its role allows and no more, a request is never read before its
+//! token is checked, concurrent guesses get no more checks than the limit,
+//! a second header does not bypass the per-token stream cap, and concurrent
+//! silence writes lose nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use monitor_core::testing::MemoryStore;
+use monitor_core::{AlertRule, Comparison, Store};
+use monitor_server::api::{AppState, router};
+use monitor_server::auth::{Scope, Token};
+use monitor_server::config::{LimitSettings, StreamSettings};
+use monitor_server::guard::HostPolicy;
+use monitor_server::limit::ClientAddr;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Tokens {
+    admin: Token,
+    dashboard: Token,
+    read: Token,
+}
+
+fn tokens() -> Tokens {
+    Tokens {
+        admin: Token::generate(Scope::Admin).unwrap(),
+        dashboard: Token::generate(Scope::Dashboard).unwrap(),
+        read: Token::generate(Scope::Read).unwrap(),
+    }
+}
+
+/// An app over a fresh in-memory store: open reads when `closed` is false,
+/// else with the dashboard and read tokens of `t`.
+fn app(t: &Tokens, closed: bool, store: Arc<MemoryStore>) -> axum::Router {
+    let mut state = AppState::new(
+        store,
+        &t.admin,
+        if closed { Some(&t.dashboard) } else { None },
+    )
+    .with_hosts(HostPolicy::new([], ["monitor.example".to_owned()]))
+    .with_stream_limits(&StreamSettings {
+        max_clients: 100,
+        max_clients_per_token: 2,
+    });
+    if closed {
+        state = state.with_read_token(&t.read);
+    }
+    router(state)
+}
+
+async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Body) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(body).unwrap()
+}
+
+fn from(mut req: Request<Body>, ip: &str) -> Request<Body> {
+    let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(ClientAddr(addr)));
+    req
+}
+
+const SILENCE: &str = r#"{"server_id":"local","until":"2099-01-01T00:00:00Z"}"#;
+
+#[tokio::test]
+async fn a_web_page_cannot_write_through_the_operators_browser() {
+    let t = tokens();
+    let store = Arc::new(MemoryStore::new());
+    let app = app(&t, false, store.clone());
+    // What a page on another site can send without asking: a "simple"
+    // POST, text/plain, with its Origin.
+    let (status, body) = call(
+        &app,
+        request(
+            "POST",
+            "/api/alerts/silences",
+            &[
+                ("content-type", "text/plain;charset=UTF-8"),
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:8001"),
+            ],
+            Body::from(SILENCE),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "cross_origin");
+    // Without an Origin (an old browser, a form): the body type is refused.
+    for (path, payload) in [
+        ("/api/alerts/silences", SILENCE),
+        (
+            "/api/alerts",
+            r#"{"cpu_total_percent":100,"memory_used_percent":100,"disk_used_percent":100}"#,
+        ),
+        (
+            "/api/alerts/rules",
+            r#"{"name":"x","metric":"x","op":">","threshold":1}"#,
+        ),
+        (
+            "/api/alerts/preview",
+            r#"{"metric":"x","op":">","threshold":1}"#,
+        ),
+    ] {
+        for content_type in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ] {
+            let (status, body) = call(
+                &app,
+                request(
+                    "POST",
+                    path,
+                    &[("content-type", content_type)],
+                    Body::from(payload),
+                ),
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{path} {content_type}: {body}"
+            );
+            assert_eq!(body["error"], "unsupported_media_type");
+        }
+    }
+    // JSON from a foreign origin: refused too (a preflight would stop a
+    // browser first; this holds without one).
+    let (status, body) = call(
+        &app,
+        request(
+            "POST",
+            "/api/alerts/silences",
+            &[
+                ("content-type", "application/json"),
+                ("origin", "http://evil.example:8001"),
+            ],
+            Body::from(SILENCE),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        store.setting("silences").await.unwrap().is_none(),
+        "nothing was written"
+    );
+    let (_, thresholds) = call(&app, request("GET", "/api/alerts", &[], Body::empty())).await;
+    assert_ne!(thresholds["cpu_total_percent"], 100.0, "{thresholds}");
+    // The original's curl command, and the server's own page, still write.
+    let (status, body) = call(
+        &app,
+        request(
+            "POST",
+            "/api/alerts",
+            &[("content-type", "application/json")],
+            Body::from(
+                r#"{"cpu_total_percent": 85, "memory_used_percent": 80, "disk_used_percent": 90}"#,
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(
+        &app,
+        request(
+            "POST",
+            "/api/alerts/silences",
+            &[
+                ("content-type", "application/json; charset=utf-8"),
+                ("origin", "http://127.0.0.1:8001"),
+                ("host", "127.0.0.1:8001"),
+            ],
+            Body::from(SILENCE),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Behind nginx the page's name is listed in allowed_hosts.
+    let (status, body) = call(
+        &app,
+        request(
+            "POST",
+            "/api/alerts/silences",
+            &[
+                ("content-type", "application/json"),
+                ("origin", "https://monitor.example"),
+                ("host", "monitor.example"),
+            ],
+            Body::from(SILENCE),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn a_rebound_host_name_gets_nothing() {
+    let t = tokens();
+    let app = app(&t, false, Arc::new(MemoryStore::new()));
+    // evil.example resolves to 127.0.0.1 after the page loaded: the page is
+    // "same origin" with the server, and its requests say Host: evil.example.
+    for (method, path) in [
+        ("GET", "/api/servers"),
+        ("GET", "/api/alerts"),
+        ("GET", "/metrics"),
+        ("GET", "/"),
+        ("GET", "/api/health"),
+    ] {
+        let (status, body) = call(
+            &app,
+            request(
+                method,
+                path,
+                &[("host", "evil.example:8001")],
+                Body::empty(),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["error"], "host_not_allowed");
+        assert!(
+            body["message"].as_str().unwrap().contains("allowed_hosts"),
+            "{body}"
+        );
+    }
+    let (status, _) = call(
+        &app,
+        request("GET", "http://evil.example/api/servers", &[], Body::empty()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an absolute-form target");
+    for host in [
+        "127.0.0.1:8001",
+        "localhost:8001",
+        "[::1]:8001",
+        "10.1.2.3:8443",
+        "monitor.example",
+    ] {
+        let (status, body) = call(
+            &app,
+            request("GET", "/api/servers", &[("host", host)], Body::empty()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{host}: {body}");
+    }
+}
+
+/// Which credential each documented operation needs.
+fn needs(method: &str, path: &str) -> &'static str {
+    match (method, path) {
+        ("get", "/api/health" | "/api/openapi.json") => "none",
+        ("post", "/api/metrics") => "agent",
+        ("post", "/api/register" | "/api/servers/{id}/token") | ("delete", "/api/servers/{id}") => {
+            "admin"
+        }
+        ("get", _) => "read",
+        ("post" | "put" | "delete", p) if p.starts_with("/api/alerts") => "edit",
+        other => panic!("{other:?} is not in the scope table: say what it needs"),
+    }
+}
+
+#[tokio::test]
+async fn each_token_does_what_its_role_allows_and_no_more() {
+    let t = tokens();
+    let app = app(&t, true, Arc::new(MemoryStore::new()));
+    let (_, doc) = call(
+        &app,
+        request("GET", "/api/openapi.json", &[], Body::empty()),
+    )
+    .await;
+    let wrong = "smk_dsh_not_a_token_of_this_server_0000".to_owned();
+    let header = |k: &str, v: String| vec![(k.to_owned(), v)];
+    let credentials: Vec<(&str, Vec<(String, String)>)> = vec![
+        ("none", vec![]),
+        ("wrong", header("x-dashboard-token", wrong)),
+        (
+            "read",
+            header("x-dashboard-token", t.read.expose().to_owned()),
+        ),
+        (
+            "read-bearer",
+            header("authorization", format!("Bearer {}", t.read.expose())),
+        ),
+        (
+            "dashboard",
+            header("x-dashboard-token", t.dashboard.expose().to_owned()),
+        ),
+        (
+            "admin",
+            header("x-admin-token", t.admin.expose().to_owned()),
+        ),
+        (
+            "admin-as-dashboard",
+            header("x-dashboard-token", t.admin.expose().to_owned()),
+        ),
+    ];
+    let mut checked = 0;
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            let need = needs(method, path);
+            if need == "agent" {
+                continue;
+            }
+            let uri = path.replace("{id}", "srv-x");
+            for (who, headers) in &credentials {
+                let mut h: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                h.push(("content-type", "application/json"));
+                let req = request(&method.to_uppercase(), &uri, &h, Body::from("{}"));
+                let (status, body) = if path == "/api/stream" {
+                    // A stream does not end: its status is the answer.
+                    let response = app.clone().oneshot(req).await.unwrap();
+                    let status = response.status();
+                    if status.is_success() {
+                        (status, Value::Null)
+                    } else {
+                        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+                        (
+                            status,
+                            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                        )
+                    }
+                } else {
+                    call(&app, req).await
+                };
+                let role = who.split('-').next().unwrap();
+                let allowed = match need {
+                    "none" => true,
+                    "read" => matches!(role, "read" | "dashboard" | "admin"),
+                    "edit" => matches!(role, "dashboard" | "admin"),
+                    "admin" => role == "admin",
+                    _ => unreachable!(),
+                };
+                let expected = if allowed {
+                    "allowed"
+                } else if matches!(role, "none" | "wrong") {
+                    "401"
+                } else {
+                    "403"
+                };
+                let got = match status {
+                    StatusCode::UNAUTHORIZED => "401",
+                    StatusCode::FORBIDDEN => "403",
+                    _ => "allowed",
+                };
+                assert_eq!(got, expected, "{who} {method} {uri}: {status} {body}");
+                if got == "403" {
+                    assert_eq!(body["error"], "insufficient_scope", "{body}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+    // What each token learns of itself.
+    for (token, role, edit) in [
+        (t.read.expose(), "read", false),
+        (t.dashboard.expose(), "dashboard", true),
+        (t.admin.expose(), "admin", true),
+    ] {
+        let (status, body) = call(
+            &app,
+            request(
+                "GET",
+                "/api/access",
+                &[("x-dashboard-token", token)],
+                Body::empty(),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["role"], role);
+        assert_eq!(body["change_alerts"], edit);
+    }
+}
+
+/// A gzip body that inflates to 32 MiB, far over the limit: read and
+/// inflated before the token check, it would be answered 413
+/// `body_too_large`, as it was before the check came first.
+fn bomb() -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(&vec![b' '; 32 << 20]).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_body_is_never_read_before_its_token_is_checked() {
+    let t = tokens();
+    let app = app(&t, true, Arc::new(MemoryStore::new()));
+    let bomb = bomb();
+    assert!(bomb.len() < 64 << 10);
+    for (path, headers, expected) in [
+        ("/api/register", vec![("x-admin-token", "smk_adm_a_wrong_admin_token_000000")], "unauthorized"),
+        ("/api/register", vec![], "unauthorized"),
+        ("/api/metrics", vec![("x-auth-token", "smk_ing_a_wrong_agent_token_000000")], "unauthorized"),
+        ("/api/metrics", vec![("x-auth-token", "")], "unauthorized"),
+        ("/api/alerts/silences", vec![("x-dashboard-token", t.read.expose())], "insufficient_scope"),
+    ] {
+        let mut h = headers.clone();
+        h.extend([("content-type", "application/json"), ("content-encoding", "gzip")]);
+        let (status, body) = call(&app, request("POST", path, &h, Body::from(bomb.clone()))).await;
+        assert_eq!(body["error"], expected, "{path}: {status} {body}");
+    }
+    // With the right token the same body is read, and refused for its size.
+    let (status, body) = call(
+        &app,
+        request(
+            "POST",
+            "/api/register",
+            &[
+                ("x-admin-token", t.admin.expose()),
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            Body::from(bomb.clone()),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    // From one address, the wrong-token answers stop at the limit: 429.
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let (status, _) = call(
+            &app,
+            from(
+                request(
+                    "POST",
+                    "/api/register",
+                    &[("content-type", "application/json"), ("content-encoding", "gzip")],
+                    Body::from(bomb.clone()),
+                ),
+                "203.0.113.9",
+            ),
+        )
+        .await;
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 30, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 10, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_tokens_get_no_more_checks_than_the_limit() {
+    let t = tokens();
+    let store = Arc::new(MemoryStore::new());
+    let state = AppState::new(store, &t.admin, Some(&t.dashboard)).with_limits(&LimitSettings {
+        failed_auth_per_minute: 30,
+        ..LimitSettings::default()
+    });
+    let app = router(state);
+    let tries = (0..300).map(|i| {
+        let app = app.clone();
+        async move {
+            let req = from(
+                request(
+                    "POST",
+                    "/api/register",
+                    &[
+                        ("x-admin-token", &format!("smk_adm_guess_number_{i:08}")),
+                        ("content-type", "application/json"),
+                    ],
+                    Body::from("{}"),
+                ),
+                "198.51.100.7",
+            );
+            app.oneshot(req).await.unwrap().status()
+        }
+    });
+    let statuses = futures_util::future::join_all(tries).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (30, 270), "{statuses:?}");
+    // Another address is not held back; a right token from it works.
+    let (status, _) = call(
+        &app,
+        from(
+            request(
+                "POST",
+                "/api/register",
+                &[
+                    ("x-admin-token", t.admin.expose()),
+                    ("content-type", "application/json"),
+                ],
+                Body::from(r#"{"server_id":"ok-1"}"#),
+            ),
+            "198.51.100.8",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // An IPv6 client counts per /64: a fresh address per guess gains nothing.
+    let mut statuses = Vec::new();
+    for i in 0..31 {
+        let (status, _) = call(
+            &app,
+            from(
+                request(
+                    "GET",
+                    "/api/servers",
+                    &[("x-dashboard-token", "smk_dsh_wrong_guess_0000000")],
+                    Body::empty(),
+                ),
+                &format!("[2001:db8:7:7::{i:x}]"),
+            ),
+        )
+        .await;
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_second_header_does_not_bypass_the_stream_cap() {
+    let t = tokens();
+    let app = app(&t, true, Arc::new(MemoryStore::new()));
+    let bearer = format!("Bearer {}", t.read.expose());
+    let mut open = Vec::new();
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let junk = format!("junk-{i}-so-every-key-would-differ");
+        let response = app
+            .clone()
+            .oneshot(request(
+                "GET",
+                "/api/stream",
+                &[("authorization", &bearer), ("x-dashboard-token", &junk)],
+                Body::empty(),
+            ))
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        open.push(response);
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn silences_written_at_once_are_all_kept_and_bounded() {
+    let t = tokens();
+    let app = app(&t, false, Arc::new(MemoryStore::new()));
+    let writes = (0..100).map(|i| {
+        let app = app.clone();
+        async move {
+            let body = json!({"server_id": format!("srv-{i}"), "until": "2099-01-01T00:00:00Z", "comment": format!("maintenance {i}")});
+            call(
+                &app,
+                request(
+                    "POST",
+                    "/api/alerts/silences",
+                    &[("content-type", "application/json")],
+                    Body::from(body.to_string()),
+                ),
+            )
+            .await
+            .0
+        }
+    });
+    let statuses = futures_util::future::join_all(writes).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    let (_, list) = call(
+        &app,
+        request("GET", "/api/alerts/silences", &[], Body::empty()),
+    )
+    .await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        100,
+        "a concurrent write was lost"
+    );
+
+    for (body, why) in [
+        (
+            json!({"server_id": "a", "until": "2099-01-01T00:00:00Z", "comment": "x".repeat(1001)}),
+            "comment",
+        ),
+        (
+            json!({"server_id": "a", "until": "2099-01-01T00:00:00Z", "comment": "fixed \u{202e}lanigiro"}),
+            "comment",
+        ),
+        (
+            json!({"rule_id": "a b", "until": "2099-01-01T00:00:00Z"}),
+            "rule_id",
+        ),
+    ] {
+        let (status, answer) = call(
+            &app,
+            request(
+                "POST",
+                "/api/alerts/silences",
+                &[("content-type", "application/json")],
+                Body::from(body.to_string()),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(why),
+            "{answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rules_are_bounded_in_number_and_size() {
+    let t = tokens();
+    let store = Arc::new(MemoryStore::new());
+    let app = app(&t, false, store.clone());
+    let post = |body: Value| {
+        request(
+            "POST",
+            "/api/alerts/rules",
+            &[("content-type", "application/json")],
+            Body::from(body.to_string()),
+        )
+    };
+    let matchers: Vec<Value> = (0..17)
+        .map(|i| json!({"name": "l", "value": i.to_string()}))
+        .collect();
+    let overrides: serde_json::Map<String, Value> = (0..1001)
+        .map(|i| (format!("srv-{i}"), json!({"enabled": false})))
+        .collect();
+    for (rule, why) in [
+        (
+            json!({"name": "n".repeat(201), "metric": "x", "op": ">", "threshold": 1}),
+            "name",
+        ),
+        (
+            json!({"name": "cpu \u{200b}high", "metric": "x", "op": ">", "threshold": 1}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "metric": "x", "op": ">", "threshold": 1, "matchers": matchers}),
+            "matchers",
+        ),
+        (
+            json!({"name": "x", "metric": "x", "op": ">", "threshold": 1, "overrides": overrides}),
+            "overrides",
+        ),
+        (
+            json!({"id": "../../x", "name": "x", "metric": "x", "op": ">", "threshold": 1}),
+            "id",
+        ),
+    ] {
+        let (status, answer) = call(&app, post(rule)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(why),
+            "{answer}"
+        );
+    }
+    for i in 0..monitor_server::api::MAX_RULES {
+        let mut rule = AlertRule::threshold(format!("rule {i}"), "x", Comparison::Greater, 1.0);
+        rule.id = format!("r{i}");
+        store.put_alert_rule(rule).await.unwrap();
+    }
+    let (status, answer) = call(
+        &app,
+        post(json!({"name": "one more", "metric": "x", "op": ">", "threshold": 1})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"], "too_many_rules");
+    // A body far above any rule is refused before it is parsed.
+    let (status, answer) = call(
+        &app,
+        request(
+            "POST",
+            "/api/alerts/rules",
+            &[("content-type", "application/json")],
+            Body::from(format!(r#"{{"name":"{}"}}"#, "x".repeat(1 << 20))),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+}
+
+#[tokio::test]
+async fn names_with_invisible_characters_are_refused() {
+    let t = tokens();
+    let app = app(&t, false, Arc::new(MemoryStore::new()));
+    for body in [
+        json!({"server_id": "srv-a", "name": "web\u{202e}1"}),
+        json!({"server_id": "srv-b", "tags": ["prod\u{200b}"]}),
+        json!({"server_id": "srv-c", "name": "x".repeat(201)}),
+    ] {
+        let (status, answer) = call(
+            &app,
+            request(
+                "POST",
+                "/api/register",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-admin-token", t.admin.expose()),
+                ],
+                Body::from(body.to_string()),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    }
+}
