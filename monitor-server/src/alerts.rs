@@ -653,6 +653,7 @@ async fn deliver(
             match attempted {
                 Ok(()) => break Ok(()),
                 Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
+                    let error = crate::webhook::redact_urls(&error.to_string());
                     tracing::warn!(notifier = notifier.name(), %error, attempt, "Delivery failed; retrying.");
                     tokio::time::sleep(retry_base * 2u32.pow(attempt - 1)).await;
                 }
@@ -664,9 +665,12 @@ async fn deliver(
         match outcome {
             Ok(()) => status.delivered += 1,
             Err(error) => {
+                // A notifier of yours may quote its URL, which is often its
+                // secret: shown without path, query or credentials.
+                let error = crate::webhook::redact_urls(&error.to_string());
                 tracing::error!(notifier = notifier.name(), %error, rule = %notification.event.rule_id, server = %notification.event.server_id, "Notification not delivered.");
                 status.failed += 1;
-                status.last_error = Some(error.to_string());
+                status.last_error = Some(error);
                 status.last_error_at = Some(Timestamp::now());
             }
         }

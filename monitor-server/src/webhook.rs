@@ -18,10 +18,21 @@
 //!
 //! # Outbound safety
 //! Before each delivery the host is resolved and every address checked: a
-//! loopback, private, link-local (cloud metadata), shared, unspecified or
-//! multicast address is refused unless the allow-list names it. The request
-//! then goes to the checked address (no second lookup an attacker could
-//! answer differently).
+//! loopback, private, link-local (cloud metadata), shared, unspecified,
+//! multicast, documentation, benchmarking or reserved address, and an IPv6
+//! address that reaches one of those through a translation (NAT64, 6to4,
+//! Teredo), is refused unless the allow-list names it. The request then goes
+//! to the checked address (no second lookup an attacker could answer
+//! differently), never through a proxy of the environment (`HTTPS_PROXY`
+//! would resolve the name itself and bypass the check).
+//!
+//! # Secrets
+//! A webhook's URL often is its secret (Slack and Discord put it in the
+//! path; others in the query or as `user:password@`). Errors, logs and
+//! `GET /api/alerts/notifiers` show it as `https://hooks.slack.com/…` only:
+//! see [`redact_url`]. Rule names, server names and label values (which an
+//! agent sends) go into chat messages escaped: no `@everyone`, `<!channel>`
+//! or masked link can be smuggled in.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -48,8 +59,9 @@ pub enum WebhookFormat {
     Ntfy,
 }
 
-/// One webhook's settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One webhook's settings. Its `Debug` shows the URL redacted, and
+/// neither the secret nor the header values.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// A name for logs and the API (`ops`).
@@ -78,10 +90,74 @@ fn default_timeout() -> u64 {
     10
 }
 
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("name", &self.name)
+            .field("url", &redact_url(&self.url))
+            .field("secret", &self.secret.as_ref().map(|_| "<hidden>"))
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("format", &self.format)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("allow", &self.allow)
+            .finish()
+    }
+}
+
+/// A URL as logs and the API may show it: scheme, host and port, and `…`
+/// for whatever follows (the path, the query, credentials are left out:
+/// in a webhook URL they are often the secret).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<url>".into();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Credentials before the host.
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let more = rest.len() > authority.len() || authority.contains('@');
+    format!("{scheme}://{host}{}", if more { "/…" } else { "" })
+}
+
+/// An error and its causes, `: `-separated (reqwest's own message says
+/// little without them: "error sending request").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
+/// `text` with every URL in it redacted as [`redact_url`] does: for error
+/// messages of notifiers, which may quote their URL.
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        // The scheme: the letters just before "://".
+        let start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'))
+            .map_or(0, |i| i + 1);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ']'))
+            .map_or(rest.len(), |i| at + i);
+        out.push_str(&rest[..start]);
+        out.push_str(&redact_url(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A webhook [`Notifier`].
 #[derive(Debug)]
 pub struct Webhook {
     config: WebhookConfig,
+    /// The URL as errors show it ([`redact_url`]).
+    shown: String,
     label: String,
     host: String,
     port: u16,
@@ -129,6 +205,7 @@ impl Webhook {
             return Err(invalid("timeout_secs: give at least 1".into()));
         }
         Ok(Webhook {
+            shown: redact_url(&config.url),
             label: format!("webhook:{}", config.name),
             config,
             host,
@@ -172,6 +249,9 @@ impl Notifier for Webhook {
         let addr = self.destination().await?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured((*self.tls).clone())
+            // A proxy would resolve the name itself: the check above would
+            // be worth nothing.
+            .no_proxy()
             .resolve(&self.host, addr)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
@@ -203,14 +283,19 @@ impl Notifier for Webhook {
             if e.is_timeout() {
                 NotifyError::Timeout(timeout)
             } else {
-                NotifyError::Unavailable(format!("{}: {e}", self.config.url))
+                let e = e.without_url();
+                NotifyError::Unavailable(redact_urls(&format!(
+                    "{}: {}",
+                    self.shown,
+                    error_chain(&e)
+                )))
             }
         })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
-        let what = format!("{} answered {status}", self.config.url);
+        let what = format!("{} answered {status}", self.shown);
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             Err(NotifyError::Unavailable(what))
         } else {
@@ -231,13 +316,20 @@ fn render(
         AlertState::Pending => "PENDING",
         AlertState::Inactive => "INACTIVE",
     };
-    let mut text = format!(
-        "[{icon}] {} on {}: {}",
-        e.rule_name, n.server_name, e.message
-    );
-    if let Some(url) = &n.dashboard_url {
-        text.push_str(&format!(" ({url})"));
-    }
+    // Rule names and messages (which quote label values an agent sent)
+    // are escaped for each chat's markup; the dashboard link is ours.
+    let text = |escape: fn(&str) -> String| {
+        let mut text = format!(
+            "[{icon}] {} on {}: {}",
+            escape(&e.rule_name),
+            escape(&n.server_name),
+            escape(&e.message)
+        );
+        if let Some(url) = &n.dashboard_url {
+            text.push_str(&format!(" ({url})"));
+        }
+        text
+    };
     let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap_or_default();
     match format {
         WebhookFormat::Json => (
@@ -246,12 +338,18 @@ fn render(
             Vec::new(),
         ),
         WebhookFormat::Slack => (
-            json(serde_json::json!({ "text": text })),
+            json(serde_json::json!({ "text": text(slack_escape) })),
             "application/json",
             Vec::new(),
         ),
         WebhookFormat::Discord => (
-            json(serde_json::json!({ "content": text })),
+            // No mention of anyone, whatever the text says; no preview of
+            // links.
+            json(serde_json::json!({
+                "content": text(discord_escape),
+                "allowed_mentions": {"parse": []},
+                "flags": 4,
+            })),
             "application/json",
             Vec::new(),
         ),
@@ -272,7 +370,7 @@ fn render(
                 vec![
                     (
                         "title".into(),
-                        format!("[{icon}] {} on {}", e.rule_name, n.server_name),
+                        header_text(&format!("[{icon}] {} on {}", e.rule_name, n.server_name)),
                     ),
                     ("priority".into(), priority.into()),
                     ("tags".into(), tag.into()),
@@ -280,6 +378,68 @@ fn render(
             )
         }
     }
+}
+
+/// Text for Slack's markup: `&`, `<` and `>` escaped as Slack asks, so no
+/// `<!channel>`, `<@user>` or `<https://evil|label>` comes through.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Text for Discord's markdown: its markup characters escaped (no masked
+/// link, no `<@user>` or `<#channel>`, no formatting), and `@` followed by a
+/// word joiner (mentions are off anyway through `allowed_mentions`).
+fn discord_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' | '*' | '_' | '~' | '`' | '|' | '[' | ']' | '<' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '@' => out.push_str("@\u{2060}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A header value from any text: control characters (a newline would end
+/// the header) become spaces, and text beyond visible ASCII is sent as an
+/// RFC 2047 encoded word, which ntfy reads.
+fn header_text(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return clean;
+    }
+    format!("=?UTF-8?B?{}?=", base64(clean.as_bytes()))
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// The TLS client configuration webhooks use by default: the system's CA
@@ -369,7 +529,11 @@ fn in_block(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 }
 
 /// Loopback, private, link-local, shared (CGNAT), unspecified, broadcast,
-/// multicast or documentation addresses, IPv4 and IPv6.
+/// multicast, documentation, benchmarking, IETF-protocol or reserved
+/// addresses, IPv4 and IPv6; and IPv6 addresses that carry an IPv4 address
+/// to a translator (NAT64 `64:ff9b::/96`, 6to4 `2002::/16`: internal when
+/// the IPv4 one is; local-use NAT64 `64:ff9b:1::/48` and Teredo
+/// `2001::/32` always).
 fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -382,13 +546,31 @@ fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || in_block(ip, IpAddr::from([100, 64, 0, 0]), 10)
                 || in_block(ip, IpAddr::from([0, 0, 0, 0]), 8)
+                || in_block(ip, IpAddr::from([192, 0, 0, 0]), 24)
+                || in_block(ip, IpAddr::from([198, 18, 0, 0]), 15)
+                || in_block(ip, IpAddr::from([240, 0, 0, 0]), 4)
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                IpAddr::from(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)))
+            };
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                // Site-local (deprecated), documentation, discard-only.
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0)
+                // Teredo, local-use NAT64.
+                || (s[0] == 0x2001 && s[1] == 0)
+                || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 0x0001)
+                // NAT64 and 6to4: the IPv4 address they lead to.
+                || (s[0] == 0x0064 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0]
+                    && is_internal(embedded(s[6], s[7])))
+                || (s[0] == 0x2002 && is_internal(embedded(s[1], s[2])))
         }
     }
 }
@@ -396,6 +578,86 @@ fn is_internal(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_secrets() {
+        for (url, shown) in [
+            ("https://hooks.slack.com/services/T0/B0/SECRETXYZ", "https://hooks.slack.com/…"),
+            ("https://user:pa55@h.example:8443/x?token=SECRETXYZ", "https://h.example:8443/…"),
+            ("http://h.example", "http://h.example"),
+            ("https://h.example/", "https://h.example/…"),
+            ("not a url", "<url>"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let said = redact_urls(
+            "error sending request for url (https://discord.com/api/webhooks/1/SECRETXYZ): connection refused; see http://a:b@c.example/d?k=SECRETXYZ",
+        );
+        assert!(!said.contains("SECRETXYZ") && !said.contains("a:b"), "{said}");
+        assert!(said.contains("https://discord.com/…") && said.contains("connection refused"), "{said}");
+        let config = WebhookConfig {
+            name: "ops".into(),
+            url: "https://hooks.slack.com/services/T/B/SECRETXYZ".into(),
+            secret: Some("s3cret-value".into()),
+            headers: [("authorization".to_owned(), "Bearer t0ken".to_owned())].into(),
+            format: WebhookFormat::Slack,
+            timeout_secs: 10,
+            allow: vec![],
+        };
+        let debug = format!("{config:?}");
+        for secret in ["SECRETXYZ", "s3cret-value", "t0ken"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+    }
+
+    #[test]
+    fn chat_bodies_carry_no_mention_link_or_broken_header() {
+        let event = monitor_core::AlertEvent {
+            id: 1,
+            rule_id: "r".into(),
+            rule_name: "<!channel> @everyone [click](https://evil.example) <https://evil.example|here>".into(),
+            server_id: monitor_core::ServerId::new("srv-01").unwrap_or_else(|e| panic!("{e}")),
+            metric: "x".into(),
+            labels: monitor_core::Labels::new(),
+            from: AlertState::Pending,
+            state: AlertState::Firing,
+            value: Some(1.0),
+            threshold: 0.0,
+            severity: Severity::Critical,
+            at: monitor_core::Timestamp::from_millis(0),
+            message: "disk <@U123> full\r\nX-Injected: 1 — Größe".into(),
+        };
+        let n = Notification {
+            event,
+            server_name: "web & <b> Größe".into(),
+            dashboard_url: None,
+            repeat: false,
+        };
+        let (slack, _, _) = render(WebhookFormat::Slack, &n);
+        let slack: serde_json::Value = serde_json::from_slice(&slack).unwrap_or_default();
+        let text = slack["text"].as_str().unwrap_or_default();
+        assert!(!text.contains('<') && !text.contains('>'), "{text}");
+        assert!(text.contains("&lt;!channel&gt;") && text.contains("web &amp; &lt;b&gt;"), "{text}");
+        let (discord, _, _) = render(WebhookFormat::Discord, &n);
+        let discord: serde_json::Value = serde_json::from_slice(&discord).unwrap_or_default();
+        assert_eq!(discord["allowed_mentions"]["parse"], serde_json::json!([]));
+        let content = discord["content"].as_str().unwrap_or_default();
+        assert!(content.contains("\\[click\\](https://evil.example)"), "{content}");
+        assert!(!content.contains("@everyone"), "{content}");
+        let (_, _, headers) = render(WebhookFormat::Ntfy, &n);
+        for (name, value) in &headers {
+            assert!(
+                reqwest::header::HeaderValue::from_str(value).is_ok(),
+                "{name}: {value:?} is not a valid header value"
+            );
+        }
+        let title = &headers[0].1;
+        assert!(title.starts_with("=?UTF-8?B?"), "{title}");
+        assert_eq!(base64(b"Man"), "TWFu");
+        assert_eq!(base64(b"Ma"), "TWE=");
+        assert_eq!(base64(b"M"), "TQ==");
+        assert_eq!(header_text("a\nb"), "a b");
+    }
 
     #[test]
     fn hmac_matches_rfc_4231() {
@@ -429,11 +691,25 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            // NAT64 to a private address, local-use NAT64, 6to4 to loopback.
+            "64:ff9b::a00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378::1",
+            "2001:db8::1",
+            "fec0::1",
+            "100::1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "240.0.0.1",
+            "192.0.2.1",
+            "203.0.113.5",
         ] {
             let ip: IpAddr = internal.parse().unwrap_or_else(|e| panic!("{e}"));
             assert!(is_internal(ip.to_canonical()), "{internal}");
         }
-        for public in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+        for public in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "64:ff9b::101:101", "2002:101:101::1"] {
             let ip: IpAddr = public.parse().unwrap_or_else(|e| panic!("{e}"));
             assert!(!is_internal(ip), "{public}");
         }

@@ -215,3 +215,147 @@ async fn the_recording_double_passes_it_too() {
     assert!(recorder.notify(&notification()).await.is_ok());
     assert_eq!(seen.notifications().len(), 3);
 }
+
+/// The server process with two webhooks and a proxy in its environment:
+/// deliveries go straight to the checked address (a proxy would resolve
+/// the name itself, and the address check would be worth nothing), and
+/// the webhooks' URLs, whose path, query or credentials are often the
+/// secret, show neither in the log nor in `GET /api/alerts/notifiers`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_never_goes_through_a_proxy_and_its_url_never_shows() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A "proxy" that counts who comes.
+    let canary = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", canary.local_addr().unwrap());
+    let proxied = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&proxied);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = canary.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let (good, delivered) = receiver(vec![], false).await;
+    let (refusing, _) = receiver(vec![404], false).await;
+    let refusing = refusing.replace("http://", "http://user:SECRETU@") + "?token=SECRETQ";
+    let dir = std::env::temp_dir().join(format!("monitor-webhook-proc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        r#"listen = "127.0.0.1:{port}"
+data_dir = "{dir}"
+
+[[alerts.webhooks]]
+name = "good"
+url = "{good}"
+allow = ["127.0.0.1"]
+
+[[alerts.webhooks]]
+name = "refusing"
+url = "{refusing}"
+allow = ["127.0.0.1"]
+
+[[alerts.webhooks]]
+name = "down"
+url = "http://127.0.0.1:1/services/T000/B000/SECRETXYZ"
+allow = ["127.0.0.1"]
+"#,
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("server.toml"), config).unwrap();
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    const ADMIN: &str = "smk_adm_webhook_process_test_0123456789";
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        .arg("--config")
+        .arg(dir.join("server.toml"))
+        .env("MONITOR_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "info")
+        .env("HTTP_PROXY", &proxy)
+        .env("http_proxy", &proxy)
+        .env("HTTPS_PROXY", &proxy)
+        .env("ALL_PROXY", &proxy)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(child);
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured((*tls()).clone())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/api/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let registered: serde_json::Value = client
+        .post(format!("{base}/api/register"))
+        .header("x-admin-token", ADMIN)
+        .header("content-type", "application/json")
+        .body(r#"{"server_id":"srv-01"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = registered["token"].as_str().unwrap();
+    let report = serde_json::json!({
+        "version": 1, "server_id": "srv-01", "timestamp": Timestamp::now(), "interval_secs": 5,
+        "metrics": [{"name": "cpu_usage_percent", "unit": "percent", "samples": [{"value": 99.0}]}]
+    });
+    let sent = client
+        .post(format!("{base}/api/metrics"))
+        .header("x-auth-token", token)
+        .header("content-type", "application/json")
+        .body(report.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    // The CPU threshold fires: "good" gets it directly, "refusing" answers
+    // 404 (given up at once), "down" is retried.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let notifiers = loop {
+        let notifiers: serde_json::Value = client
+            .get(format!("{base}/api/alerts/notifiers"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let text = notifiers.to_string();
+        if !delivered.lock().unwrap().is_empty() && text.contains("answered 404") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no delivery: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Let "down" fail and be retried once at least.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(proxied.load(Ordering::SeqCst), 0, "a delivery went through the proxy");
+    let logged = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    assert!(logged.contains("Delivery failed; retrying"), "{logged}");
+    for secret in ["SECRETXYZ", "SECRETQ", "SECRETU"] {
+        assert!(!notifiers.contains(secret), "{secret} in {notifiers}");
+        assert!(!logged.contains(secret), "{secret} in the log:\n{logged}");
+    }
+    assert!(notifiers.contains("http://127.0.0.1:"), "{notifiers}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
