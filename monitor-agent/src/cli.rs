@@ -491,24 +491,12 @@ impl Cli {
                 );
             }
             if let Some(url) = &self.server
-                && let Some(rest) = url.strip_prefix("http://")
+                && url.starts_with("http://")
+                && !is_loopback_url(url)
             {
-                let authority = rest.split('/').next().unwrap_or("");
-                // `[::1]:8001`, `[::1]`, `127.0.0.1:8001`, `localhost`.
-                let host = match authority.find(']') {
-                    Some(end) if authority.starts_with('[') => &authority[..=end],
-                    _ => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-                };
-                let loopback = host == "localhost"
-                    || host == "[::1]"
-                    || host
-                        .parse::<std::net::Ipv4Addr>()
-                        .is_ok_and(|ip| ip.is_loopback());
-                if !loopback {
-                    problems.push(format!(
-                        "--server {url:?}: the token would cross the network in clear text; use https:// (plain http:// is only for a server on this machine)"
-                    ));
-                }
+                problems.push(format!(
+                    "--server {url:?}: the token would cross the network in clear text; use https:// (plain http:// is only for a server on this machine)"
+                ));
             }
         }
         if let Some(path) = &self.token_file
@@ -692,6 +680,23 @@ fn default_server_id() -> ServerId {
     })
 }
 
+/// Whether `url` leads to this machine: its host, as a URL parser reads it
+/// (`http://127.0.0.1:1@evil.example/` is evil.example, whatever comes
+/// before the `@`), is `localhost` or a loopback address.
+fn is_loopback_url(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = parsed.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -724,6 +729,10 @@ mod tests {
             ("http://localhost", true),
             ("http://monitor.example:8001", false),
             ("http://[2001:db8::1]:8001", false),
+            // The host is after the '@': the token would go to evil.example.
+            ("http://127.0.0.1:1@evil.example/", false),
+            ("http://localhost@evil.example:8001", false),
+            ("http://[::ffff:127.0.0.1]:8001", true),
         ] {
             let cli = Cli::try_parse_from([
                 "monitor-agent",

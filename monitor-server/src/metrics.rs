@@ -246,8 +246,24 @@ impl Exposition<'_> {
     /// The text exposition, and how long making it took.
     pub fn render(&self) -> (String, Duration) {
         let started = Instant::now();
-        let mut families =
-            Render { server_label: true }.families(self.snapshots.iter().map(|s| &**s));
+        let agents = Render { server_label: true }.families(self.snapshots.iter().map(|s| &**s));
+        let own = self.own_families();
+        let (mut families, clashes) = without_clashes(agents, &own);
+        if !clashes.is_empty() {
+            tracing::debug!(
+                ?clashes,
+                "Agent metrics named like the server's own were left out of /metrics."
+            );
+        }
+        families.extend(own);
+        let text = encode(&families);
+        (text, started.elapsed())
+    }
+
+    /// The server's own families: hosts up, its counters, the store's,
+    /// the stream's, the alerts'.
+    fn own_families(&self) -> Vec<MetricFamily> {
+        let mut families = Vec::new();
         families.push(family(
             "monitor_host_up",
             "1 while the host reports (no report missed for three intervals, at least 30 s), else 0.",
@@ -347,7 +363,104 @@ impl Exposition<'_> {
             MetricKind::Gauge,
             [(labels(&[("version", env!("CARGO_PKG_VERSION"))]), 1.0)],
         ));
-        let text = encode(&families);
-        (text, started.elapsed())
+        families
+    }
+}
+
+/// `agents` without the families whose name is one of the server's own,
+/// or one of the series names those make (`_bucket`, `_sum`, `_count` of a
+/// histogram, `_total` and `_created` of a counter): Prometheus refuses a
+/// whole scrape with a metric named twice, so an agent reporting
+/// `monitor_host_up` would have broken every host's metrics. Also the
+/// names left out.
+fn without_clashes(
+    agents: Vec<MetricFamily>,
+    own: &[MetricFamily],
+) -> (Vec<MetricFamily>, Vec<String>) {
+    let mut taken = std::collections::HashSet::new();
+    for f in own {
+        let name = f.name();
+        taken.insert(name.to_owned());
+        for suffix in ["_bucket", "_sum", "_count", "_total", "_created", "_info"] {
+            taken.insert(format!("{name}{suffix}"));
+        }
+        for suffix in ["_total", "_bucket", "_sum", "_count"] {
+            if let Some(base) = name.strip_suffix(suffix) {
+                taken.insert(base.to_owned());
+            }
+        }
+    }
+    let mut clashes = Vec::new();
+    let kept = agents
+        .into_iter()
+        .filter(|f| {
+            let clash = taken.contains(f.name());
+            if clash {
+                clashes.push(f.name().to_owned());
+            }
+            !clash
+        })
+        .collect();
+    (kept, clashes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_metrics_named_like_the_servers_own_are_left_out() {
+        let mut c = monitor_core::Collection::new();
+        for name in [
+            "monitor_host_up",
+            "monitor_ingest_duration_seconds_bucket",
+            "monitor_ingest_requests",
+            "process_cpu_seconds_total",
+            "monitor_host_up_extra",
+        ] {
+            c.gauge(
+                name,
+                monitor_core::Unit::NONE,
+                monitor_core::Labels::new(),
+                7.0,
+            );
+        }
+        let snapshot = Arc::new(Snapshot::new(
+            monitor_core::ServerId::new("srv-01").unwrap_or_else(|e| panic!("{e}")),
+            Timestamp::now(),
+            c,
+        ));
+        let metrics = ServerMetrics::new();
+        let hosts = [HostStatus {
+            server_id: "srv-01".into(),
+            online: true,
+            last_seen: Some(Timestamp::now()),
+        }];
+        let (text, _) = Exposition {
+            hosts: &hosts,
+            snapshots: &[snapshot],
+            metrics: &metrics,
+            store: None,
+            stream_clients: 0,
+            alerts_firing: None,
+            deliveries: &[],
+        }
+        .render();
+        for name in [
+            "monitor_host_up",
+            "monitor_ingest_duration_seconds_bucket",
+            "monitor_ingest_requests",
+        ] {
+            let types = text.matches(&format!("# TYPE {name} ")).count();
+            assert!(types <= 1, "{name} twice:\n{text}");
+            assert!(
+                !text.contains(&format!("{name}{{server_id=\"srv-01\"}} 7\n")),
+                "{name} of the agent is in:\n{text}"
+            );
+        }
+        assert!(
+            text.contains("monitor_host_up_extra{server_id=\"srv-01\"} 7"),
+            "{text}"
+        );
     }
 }

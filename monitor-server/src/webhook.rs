@@ -553,7 +553,9 @@ fn is_internal(ip: IpAddr) -> bool {
         IpAddr::V6(v6) => {
             let s = v6.segments();
             let embedded = |hi: u16, lo: u16| {
-                IpAddr::from(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)))
+                IpAddr::from(std::net::Ipv4Addr::from(
+                    (u32::from(hi) << 16) | u32::from(lo),
+                ))
             };
             v6.is_loopback()
                 || v6.is_unspecified()
@@ -582,8 +584,14 @@ mod tests {
     #[test]
     fn urls_are_shown_without_their_secrets() {
         for (url, shown) in [
-            ("https://hooks.slack.com/services/T0/B0/SECRETXYZ", "https://hooks.slack.com/…"),
-            ("https://user:pa55@h.example:8443/x?token=SECRETXYZ", "https://h.example:8443/…"),
+            (
+                "https://hooks.slack.com/services/T0/B0/SECRETXYZ",
+                "https://hooks.slack.com/…",
+            ),
+            (
+                "https://user:pa55@h.example:8443/x?token=SECRETXYZ",
+                "https://h.example:8443/…",
+            ),
             ("http://h.example", "http://h.example"),
             ("https://h.example/", "https://h.example/…"),
             ("not a url", "<url>"),
@@ -593,8 +601,14 @@ mod tests {
         let said = redact_urls(
             "error sending request for url (https://discord.com/api/webhooks/1/SECRETXYZ): connection refused; see http://a:b@c.example/d?k=SECRETXYZ",
         );
-        assert!(!said.contains("SECRETXYZ") && !said.contains("a:b"), "{said}");
-        assert!(said.contains("https://discord.com/…") && said.contains("connection refused"), "{said}");
+        assert!(
+            !said.contains("SECRETXYZ") && !said.contains("a:b"),
+            "{said}"
+        );
+        assert!(
+            said.contains("https://discord.com/…") && said.contains("connection refused"),
+            "{said}"
+        );
         let config = WebhookConfig {
             name: "ops".into(),
             url: "https://hooks.slack.com/services/T/B/SECRETXYZ".into(),
@@ -615,7 +629,9 @@ mod tests {
         let event = monitor_core::AlertEvent {
             id: 1,
             rule_id: "r".into(),
-            rule_name: "<!channel> @everyone [click](https://evil.example) <https://evil.example|here>".into(),
+            rule_name:
+                "<!channel> @everyone [click](https://evil.example) <https://evil.example|here>"
+                    .into(),
             server_id: monitor_core::ServerId::new("srv-01").unwrap_or_else(|e| panic!("{e}")),
             metric: "x".into(),
             labels: monitor_core::Labels::new(),
@@ -637,12 +653,18 @@ mod tests {
         let slack: serde_json::Value = serde_json::from_slice(&slack).unwrap_or_default();
         let text = slack["text"].as_str().unwrap_or_default();
         assert!(!text.contains('<') && !text.contains('>'), "{text}");
-        assert!(text.contains("&lt;!channel&gt;") && text.contains("web &amp; &lt;b&gt;"), "{text}");
+        assert!(
+            text.contains("&lt;!channel&gt;") && text.contains("web &amp; &lt;b&gt;"),
+            "{text}"
+        );
         let (discord, _, _) = render(WebhookFormat::Discord, &n);
         let discord: serde_json::Value = serde_json::from_slice(&discord).unwrap_or_default();
         assert_eq!(discord["allowed_mentions"]["parse"], serde_json::json!([]));
         let content = discord["content"].as_str().unwrap_or_default();
-        assert!(content.contains("\\[click\\](https://evil.example)"), "{content}");
+        assert!(
+            content.contains("\\[click\\](https://evil.example)"),
+            "{content}"
+        );
         assert!(!content.contains("@everyone"), "{content}");
         let (_, _, headers) = render(WebhookFormat::Ntfy, &n);
         for (name, value) in &headers {
@@ -709,7 +731,13 @@ mod tests {
             let ip: IpAddr = internal.parse().unwrap_or_else(|e| panic!("{e}"));
             assert!(is_internal(ip.to_canonical()), "{internal}");
         }
-        for public in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "64:ff9b::101:101", "2002:101:101::1"] {
+        for public in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700::1111",
+            "64:ff9b::101:101",
+            "2002:101:101::1",
+        ] {
             let ip: IpAddr = public.parse().unwrap_or_else(|e| panic!("{e}"));
             assert!(!is_internal(ip), "{public}");
         }

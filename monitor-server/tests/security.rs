@@ -415,14 +415,29 @@ async fn a_body_is_never_read_before_its_token_is_checked() {
     let bomb = bomb();
     assert!(bomb.len() < 64 << 10);
     for (path, headers, expected) in [
-        ("/api/register", vec![("x-admin-token", "smk_adm_a_wrong_admin_token_000000")], "unauthorized"),
+        (
+            "/api/register",
+            vec![("x-admin-token", "smk_adm_a_wrong_admin_token_000000")],
+            "unauthorized",
+        ),
         ("/api/register", vec![], "unauthorized"),
-        ("/api/metrics", vec![("x-auth-token", "smk_ing_a_wrong_agent_token_000000")], "unauthorized"),
+        (
+            "/api/metrics",
+            vec![("x-auth-token", "smk_ing_a_wrong_agent_token_000000")],
+            "unauthorized",
+        ),
         ("/api/metrics", vec![("x-auth-token", "")], "unauthorized"),
-        ("/api/alerts/silences", vec![("x-dashboard-token", t.read.expose())], "insufficient_scope"),
+        (
+            "/api/alerts/silences",
+            vec![("x-dashboard-token", t.read.expose())],
+            "insufficient_scope",
+        ),
     ] {
         let mut h = headers.clone();
-        h.extend([("content-type", "application/json"), ("content-encoding", "gzip")]);
+        h.extend([
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ]);
         let (status, body) = call(&app, request("POST", path, &h, Body::from(bomb.clone()))).await;
         assert_eq!(body["error"], expected, "{path}: {status} {body}");
     }
@@ -451,7 +466,10 @@ async fn a_body_is_never_read_before_its_token_is_checked() {
                 request(
                     "POST",
                     "/api/register",
-                    &[("content-type", "application/json"), ("content-encoding", "gzip")],
+                    &[
+                        ("content-type", "application/json"),
+                        ("content-encoding", "gzip"),
+                    ],
                     Body::from(bomb.clone()),
                 ),
                 "203.0.113.9",
@@ -460,8 +478,16 @@ async fn a_body_is_never_read_before_its_token_is_checked() {
         .await;
         statuses.push(status.as_u16());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 30, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 10, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        30,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        10,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

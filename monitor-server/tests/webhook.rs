@@ -299,7 +299,12 @@ allow = ["127.0.0.1"]
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/api/health")).send().await.is_err() {
+    while client
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "the server did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -349,7 +354,11 @@ allow = ["127.0.0.1"]
     };
     // Let "down" fail and be retried once at least.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(proxied.load(Ordering::SeqCst), 0, "a delivery went through the proxy");
+    assert_eq!(
+        proxied.load(Ordering::SeqCst),
+        0,
+        "a delivery went through the proxy"
+    );
     let logged = std::fs::read_to_string(dir.join("server.log")).unwrap();
     assert!(logged.contains("Delivery failed; retrying"), "{logged}");
     for secret in ["SECRETXYZ", "SECRETQ", "SECRETU"] {
