@@ -302,6 +302,10 @@ pub struct LimitSettings {
     /// How long a request body may take to arrive once its head has.
     #[serde(with = "duration_text")]
     pub body_timeout: Duration,
+    /// How long a response (the live stream's too) may wait for the client
+    /// to take any of it; then the connection is closed.
+    #[serde(with = "duration_text")]
+    pub write_timeout: Duration,
     /// How long the server may take to answer a request once its head has
     /// arrived, the body's arrival included (a store that stopped
     /// answering): 503 `timeout` after it. The live stream is not held to it.
@@ -325,6 +329,7 @@ impl Default for LimitSettings {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
         }
     }
@@ -342,6 +347,7 @@ impl LimitSettings {
             handshake_timeout: self.handshake_timeout,
             idle_timeout: self.idle_timeout,
             body_timeout: self.body_timeout,
+            write_timeout: self.write_timeout,
             ..crate::serve::ServeOptions::default()
         }
     }
@@ -574,6 +580,7 @@ impl ServerConfig {
             ("limits.handshake_timeout", l.handshake_timeout),
             ("limits.idle_timeout", l.idle_timeout),
             ("limits.body_timeout", l.body_timeout),
+            ("limits.write_timeout", l.write_timeout),
             ("limits.request_timeout", l.request_timeout),
         ] {
             if value < Duration::from_secs(1) {

@@ -11,6 +11,7 @@
 //! | TLS handshake | [`ServeOptions::handshake_timeout`]; a client that speaks plain HTTP to the TLS port is answered 400 `https_required` in plain HTTP |
 //! | waiting for a request head, between requests included (keep-alive idle) | [`ServeOptions::idle_timeout`] |
 //! | reading a request body | [`ServeOptions::body_timeout`] |
+//! | writing a response (the live stream included): no byte taken by the client for this long | [`ServeOptions::write_timeout`]; the connection is closed |
 //! | open connections, handshakes included | [`ServeOptions::max_connections`]; beyond it new ones wait in the kernel's accept queue |
 //!
 //! ```no_run
@@ -64,6 +65,11 @@ pub struct ServeOptions {
     /// How long a client may take to send a request body once the head has
     /// arrived (408 `body_timeout` after it).
     pub body_timeout: Duration,
+    /// How long a response may wait for the client to take any of it
+    /// (its receive window closed): then the connection is closed. Without
+    /// it a client that never reads held its connection, and its slot of
+    /// `max_connections`, for ever.
+    pub write_timeout: Duration,
     /// At shutdown, how long requests in progress may take to finish.
     pub shutdown_grace: Duration,
 }
@@ -76,6 +82,7 @@ impl Default for ServeOptions {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -124,6 +131,7 @@ pub async fn serve(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%peer, %error, "Could not set TCP_NODELAY.");
         }
+        let tcp = WriteTimeout::new(tcp, options.write_timeout);
         let (app, options, acceptor) = (app.clone(), Arc::clone(&options), acceptor.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
@@ -165,14 +173,14 @@ pub async fn serve(
 
 /// Whether a client on the TLS port began with plain text (an HTTP method)
 /// rather than a TLS record (its first byte is 0x16, a handshake).
-async fn speaks_plain_http(tcp: &tokio::net::TcpStream) -> bool {
+async fn speaks_plain_http(tcp: &WriteTimeout<tokio::net::TcpStream>) -> bool {
     let mut first = [0u8; 1];
-    matches!(tcp.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+    matches!(tcp.inner.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
 }
 
 /// Tells a plain-HTTP client on the TLS port what to do, in plain HTTP (as
 /// nginx does), then closes.
-async fn answer_https_required(mut tcp: tokio::net::TcpStream) {
+async fn answer_https_required(mut tcp: WriteTimeout<tokio::net::TcpStream>) {
     use tokio::io::AsyncWriteExt;
     let body = r#"{"error":"https_required","message":"this port serves HTTPS: use an https:// address (an agent given a private CA also needs --verify CA.pem)"}"#;
     let response = format!(
@@ -210,6 +218,96 @@ async fn connection<I>(
     if let Err(error) = watcher.watch(conn).await {
         // Closed by the client, timed out, or not HTTP at all.
         tracing::debug!(%peer, %error, "Connection ended with an error.");
+    }
+}
+
+/// A connection whose writes fail once the client has taken nothing for
+/// the timeout: each write that cannot go on starts a timer, each byte
+/// taken stops it. Reads pass through (their phases have timeouts of their
+/// own).
+struct WriteTimeout<I> {
+    inner: I,
+    timeout: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<I> WriteTimeout<I> {
+    fn new(inner: I, timeout: Duration) -> Self {
+        WriteTimeout {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// After a write that could not go on: pending until the timeout, then
+    /// the error that ends the connection.
+    fn stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let timeout = self.timeout;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client took nothing of the response for {timeout:?} (limits.write_timeout)"),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progress<T>(&mut self, result: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match result {
+            Poll::Ready(done) => {
+                self.stalled = None;
+                Poll::Ready(done)
+            }
+            Poll::Pending => self.stall(cx),
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for WriteTimeout<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.progress(result, cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.progress(result, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_flush(cx);
+        this.progress(result, cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.progress(result, cx)
     }
 }
 

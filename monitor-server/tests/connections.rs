@@ -192,3 +192,43 @@ async fn the_live_stream_outlives_the_idle_timeout() {
         }
     }
 }
+
+/// A client that asks and never reads (its receive window closed) held its
+/// connection, and its slot of `max_connections`, for ever: with all slots
+/// so held, nobody else was served. Now the response write gives up after
+/// `write_timeout` without progress and the slot is free again.
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off() {
+    let (addr, _dir) = start(ServeOptions {
+        max_connections: 3,
+        write_timeout: Duration::from_secs(1),
+        ..ServeOptions::default()
+    })
+    .await;
+    let pipelined = b"GET /api/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(300);
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(1024).unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        stream.write_all(&pipelined).await.unwrap();
+        holders.push(stream);
+    }
+    // Let the server fill what the kernel buffers hold.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(HEALTH).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut buf))
+        .await
+        .expect("every connection slot is still held by a client that does not read")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    drop(holders);
+}
