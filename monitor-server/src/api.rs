@@ -171,6 +171,7 @@ impl AppState {
         self.stream = Arc::new(crate::stream::StreamHub::new(
             stream.max_clients,
             stream.max_clients_per_token,
+            stream.max_buffer_bytes,
         ));
         self
     }
@@ -517,7 +518,7 @@ async fn ingest_body(
     {
         state.stream.publish(
             "snapshot",
-            crate::stream::Payload::lazy(move || {
+            crate::stream::Payload::lazy(crate::stream::snapshot_weight(&snapshot), move || {
                 serde_json::to_string(&*snapshot).unwrap_or_default()
             }),
         );

@@ -371,6 +371,9 @@ pub struct StreamSettings {
     pub max_clients: usize,
     /// Connected clients per token (or per address when reads are open).
     pub max_clients_per_token: usize,
+    /// Bytes of events kept for clients to read and to replay after a
+    /// reconnection (the oldest go first beyond it).
+    pub max_buffer_bytes: usize,
 }
 
 impl Default for StreamSettings {
@@ -378,6 +381,7 @@ impl Default for StreamSettings {
         StreamSettings {
             max_clients: 256,
             max_clients_per_token: 32,
+            max_buffer_bytes: crate::stream::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -615,6 +619,9 @@ impl ServerConfig {
                     ),
                 ));
             }
+        }
+        if self.stream.max_buffer_bytes < 64 << 10 {
+            return Err(invalid("stream.max_buffer_bytes", "give at least 65536"));
         }
         if self.stream.max_clients == 0 || self.stream.max_clients_per_token == 0 {
             return Err(invalid(

@@ -250,13 +250,19 @@ impl<I> WriteTimeout<I> {
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("the client took nothing of the response for {timeout:?} (limits.write_timeout)"),
+                format!(
+                    "the client took nothing of the response for {timeout:?} (limits.write_timeout)"
+                ),
             ))),
             Poll::Pending => Poll::Pending,
         }
     }
 
-    fn progress<T>(&mut self, result: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+    fn progress<T>(
+        &mut self,
+        result: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
         match result {
             Poll::Ready(done) => {
                 self.stalled = None;
@@ -278,7 +284,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for WriteTimeout<I> {
 }
 
 impl<I: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<I> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let result = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.progress(result, cx)

@@ -2,6 +2,15 @@
 //! snapshot, in order, with an id; a client that reconnects with
 //! `Last-Event-ID` first gets what it missed that is still in the buffer.
 //! When no client has been connected for a minute, nothing is kept.
+//!
+//! One buffer serves every client: the events, newest last, at most
+//! [`BUFFER`] of them and at most the hub's byte budget
+//! (`stream.max_buffer_bytes`, each snapshot weighed by the JSON it
+//! makes). A client reads it at its own pace; one that falls behind the
+//! oldest event kept skips to it (as a client that reconnects with an old
+//! `Last-Event-ID` does). So what the stream holds is bounded in bytes
+//! whatever its clients do, and a client that never reads costs its
+//! connection only, which the server's write timeout closes.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -10,9 +19,9 @@ use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
-/// Events kept for reconnecting clients.
+/// Events kept for reconnecting clients, at most.
 pub const BUFFER: usize = 1024;
 
 /// One published event.
@@ -27,32 +36,38 @@ pub struct Published {
 }
 
 /// An event's JSON, made once, on first use: with no client connected an
-/// event costs no serialization.
+/// event costs no serialization. Its weight (the bytes it makes, or an
+/// estimate until it is made) counts against the buffer's budget.
 pub struct Payload {
     text: std::sync::OnceLock<String>,
     make: Mutex<Option<Box<dyn FnOnce() -> String + Send>>>,
+    weight: usize,
 }
 
 impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Payload")
             .field("made", &self.text.get().is_some())
+            .field("weight", &self.weight)
             .finish()
     }
 }
 
 impl Payload {
-    /// A payload made by `make` when first asked for.
-    pub fn lazy(make: impl FnOnce() -> String + Send + 'static) -> Self {
+    /// A payload of about `weight` bytes, made by `make` when first asked
+    /// for.
+    pub fn lazy(weight: usize, make: impl FnOnce() -> String + Send + 'static) -> Self {
         Payload {
             text: std::sync::OnceLock::new(),
             make: Mutex::new(Some(Box::new(make))),
+            weight,
         }
     }
 
     /// A payload already made.
     pub fn ready(text: String) -> Self {
         Payload {
+            weight: text.len(),
             text: std::sync::OnceLock::from(text),
             make: Mutex::new(None),
         }
@@ -69,18 +84,74 @@ impl Payload {
             make.map(|f| f()).unwrap_or_default()
         })
     }
+
+    /// The bytes it counts for in the buffer.
+    pub fn weight(&self) -> usize {
+        self.weight
+    }
+}
+
+/// About the length of a snapshot's JSON, from its sizes, without making
+/// it (a little above: names, labels and values with their punctuation).
+pub fn snapshot_weight(snapshot: &monitor_core::Snapshot) -> usize {
+    let families: usize = snapshot
+        .metrics
+        .iter()
+        .map(|f| {
+            64 + f.name.len()
+                + f.help.as_ref().map_or(0, String::len)
+                + f.samples
+                    .iter()
+                    .map(|s| {
+                        40 + s
+                            .labels
+                            .iter()
+                            .map(|(k, v)| k.len() + v.len() + 8)
+                            .sum::<usize>()
+                    })
+                    .sum::<usize>()
+        })
+        .sum();
+    let containers = snapshot.containers.as_ref().map_or(0, |c| {
+        c.iter()
+            .map(|c| 256 + c.id.len() + c.name.len() + c.image.len() + c.status.len())
+            .sum()
+    });
+    256 + families + containers
+}
+
+/// The events kept, newest last, with their ids consecutive.
+#[derive(Debug, Default)]
+struct Log {
+    /// The id of the newest event published (kept or not).
+    newest: u64,
+    events: VecDeque<Published>,
+    bytes: usize,
+}
+
+impl Log {
+    /// The first kept event after `cursor`; `None` when there is none yet.
+    fn after(&self, cursor: u64) -> Option<Published> {
+        let first = self.events.front()?.id;
+        // Fallen behind what is kept: on with the oldest kept.
+        let index = cursor.saturating_add(1).saturating_sub(first);
+        self.events.get(usize::try_from(index).ok()?).cloned()
+    }
 }
 
 /// Fans events out to every connected client.
 #[derive(Debug)]
 pub struct StreamHub {
-    tx: broadcast::Sender<Published>,
-    recent: Mutex<(u64, VecDeque<Published>)>,
+    log: Mutex<Log>,
+    /// The newest id, for clients waiting for the next event.
+    newest: watch::Sender<u64>,
     slots: Arc<Slots>,
     /// Set at shutdown: every stream ends.
-    closed: tokio::sync::watch::Sender<bool>,
+    closed: watch::Sender<bool>,
     /// How long events are kept after the last client left.
     reconnect_window: Duration,
+    /// The bytes of events kept at most.
+    max_bytes: usize,
 }
 
 /// Connected clients, in all and per key, within their caps.
@@ -104,6 +175,9 @@ struct Used {
 /// How long after the last client leaves events are still kept for it to
 /// reconnect; after that, with no client, publishing keeps nothing.
 const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
+
+/// The default byte budget of the buffer.
+pub const DEFAULT_MAX_BYTES: usize = 32 << 20;
 
 impl Slots {
     fn lock(&self) -> std::sync::MutexGuard<'_, Used> {
@@ -150,15 +224,14 @@ pub enum StreamFull {
 
 impl Default for StreamHub {
     fn default() -> Self {
-        Self::new(256, 32)
+        Self::new(256, 32, DEFAULT_MAX_BYTES)
     }
 }
 
 impl StreamHub {
     /// A hub that serves at most `max_clients` streams, `max_per_key` per
-    /// token.
-    pub fn new(max_clients: usize, max_per_key: usize) -> Self {
-        let (tx, _) = broadcast::channel(BUFFER);
+    /// token, and keeps at most `max_bytes` of events.
+    pub fn new(max_clients: usize, max_per_key: usize, max_bytes: usize) -> Self {
         // Ids go on increasing across restarts (a client's Last-Event-ID from
         // before a restart is below them): they start from the start time in
         // microseconds, far below 2^53, where JavaScript stays exact.
@@ -166,10 +239,14 @@ impl StreamHub {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
         StreamHub {
-            tx,
-            recent: Mutex::new((start, VecDeque::with_capacity(BUFFER))),
-            closed: tokio::sync::watch::Sender::new(false),
+            log: Mutex::new(Log {
+                newest: start,
+                ..Log::default()
+            }),
+            newest: watch::Sender::new(start),
+            closed: watch::Sender::new(false),
             reconnect_window: RECONNECT_WINDOW,
+            max_bytes,
             slots: Arc::new(Slots {
                 max: max_clients,
                 max_per_key,
@@ -183,14 +260,15 @@ impl StreamHub {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, VecDeque<Published>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
         // A panic while holding the lock leaves at worst a shorter buffer.
-        self.recent
+        self.log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Publishes an event to every client and keeps it for reconnections.
+    /// Publishes an event to every client and keeps it for reconnections,
+    /// within the buffer's count and bytes (the oldest go first).
     pub fn publish(&self, kind: &'static str, data: Payload) {
         // Nobody connected for a while: nobody to replay to (a server with
         // thousands of agents and no dashboard keeps no buffer).
@@ -199,23 +277,34 @@ impl StreamHub {
             .lock()
             .empty_since
             .is_some_and(|t| t.elapsed() > self.reconnect_window);
-        let mut recent = self.lock();
-        recent.0 += 1;
-        let event = Published {
-            id: recent.0,
-            kind,
-            data: Arc::new(data),
-        };
+        let mut log = self.lock();
+        log.newest += 1;
+        let id = log.newest;
         if idle {
-            recent.1.clear();
+            log.events.clear();
+            log.bytes = 0;
         } else {
-            if recent.1.len() == BUFFER {
-                recent.1.pop_front();
+            let weight = data.weight();
+            log.events.push_back(Published {
+                id,
+                kind,
+                data: Arc::new(data),
+            });
+            log.bytes += weight;
+            while log.events.len() > BUFFER || (log.bytes > self.max_bytes && log.events.len() > 1)
+            {
+                if let Some(old) = log.events.pop_front() {
+                    log.bytes = log.bytes.saturating_sub(old.data.weight());
+                }
             }
-            recent.1.push_back(event.clone());
         }
-        // Sent under the lock, so ids reach subscribers in order.
-        let _ = self.tx.send(event);
+        // Under the lock, so that waiting clients see ids in order.
+        self.newest.send_replace(id);
+    }
+
+    /// The bytes of events kept now.
+    pub fn buffered_bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// Whether a published event may be read: a client is connected, or
@@ -231,7 +320,7 @@ impl StreamHub {
 
     /// Number of connected clients.
     pub fn clients(&self) -> usize {
-        self.tx.receiver_count()
+        self.slots.lock().total
     }
 
     /// Ends every stream (at shutdown: a graceful shutdown waits for open
@@ -242,14 +331,13 @@ impl StreamHub {
     }
 
     /// A client's stream: the buffered events after `last_event_id`, then
-    /// live ones. A client too slow to keep up is disconnected (it then
-    /// reconnects with its `Last-Event-ID`). `key` names whose cap the
-    /// stream counts against (a token's hash).
+    /// live ones. `key` names whose cap the stream counts against (a
+    /// token's hash).
     ///
     /// # Errors
     /// [`StreamFull`] when the server's or the key's cap is reached.
     pub fn subscribe(
-        &self,
+        self: &Arc<Self>,
         last_event_id: Option<u64>,
         key: &str,
     ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, StreamFull> {
@@ -271,43 +359,37 @@ impl StreamHub {
                 key: key.to_owned(),
             }
         };
-        let (replay, rx, last) = {
-            let recent = self.lock();
-            let rx = self.tx.subscribe();
+        let cursor = {
+            let log = self.lock();
             // An id above the newest (another server's, a clock gone back)
             // asks for nothing: the client gets what comes next.
-            let after = last_event_id.filter(|after| *after <= recent.0);
-            let replay: VecDeque<Published> = match after {
-                Some(after) => recent.1.iter().filter(|e| e.id > after).cloned().collect(),
-                None => VecDeque::new(),
-            };
-            (replay, rx, after.unwrap_or(recent.0))
+            last_event_id
+                .filter(|after| *after <= log.newest)
+                .unwrap_or(log.newest)
         };
+        let newest = self.newest.subscribe();
         let closed = self.closed.subscribe();
+        let hub = Arc::clone(self);
         let stream = futures_util::stream::unfold(
-            (replay, rx, last, slot, closed),
-            |(mut replay, mut rx, mut last, slot, mut closed)| async move {
+            (hub, cursor, newest, slot, closed),
+            |(hub, mut cursor, mut newest, slot, mut closed)| async move {
                 loop {
-                    let next = match replay.pop_front() {
-                        Some(event) => event,
-                        None => tokio::select! {
-                            received = rx.recv() => match received {
-                                Ok(event) => event,
-                                Err(broadcast::error::RecvError::Lagged(_)) => return None,
-                                Err(broadcast::error::RecvError::Closed) => return None,
-                            },
-                            _ = closed.wait_for(|c| *c) => return None,
-                        },
-                    };
-                    if next.id <= last {
-                        continue;
+                    if *closed.borrow() {
+                        return None;
                     }
-                    last = next.id;
-                    let event = Event::default()
-                        .id(next.id.to_string())
-                        .event(next.kind)
-                        .data(next.data.text());
-                    return Some((Ok(event), (replay, rx, last, slot, closed)));
+                    let next = hub.lock().after(cursor);
+                    if let Some(event) = next {
+                        cursor = event.id;
+                        let sse = Event::default()
+                            .id(event.id.to_string())
+                            .event(event.kind)
+                            .data(event.data.text());
+                        return Some((Ok(sse), (hub, cursor, newest, slot, closed)));
+                    }
+                    tokio::select! {
+                        changed = newest.changed() => if changed.is_err() { return None },
+                        _ = closed.wait_for(|c| *c) => return None,
+                    }
                 }
             },
         );
@@ -321,19 +403,48 @@ mod tests {
 
     #[tokio::test]
     async fn events_are_kept_only_while_a_client_may_reconnect() {
-        let mut hub = StreamHub::new(4, 4);
+        let mut hub = StreamHub::new(4, 4, DEFAULT_MAX_BYTES);
         hub.publish("snapshot", Payload::ready("{}".into()));
-        assert_eq!(hub.lock().1.len(), 1, "kept within the window after start");
+        assert_eq!(
+            hub.lock().events.len(),
+            1,
+            "kept within the window after start"
+        );
         hub.reconnect_window = Duration::ZERO;
         std::thread::sleep(Duration::from_millis(5));
         hub.publish("snapshot", Payload::ready("{}".into()));
         assert!(
-            hub.lock().1.is_empty(),
+            hub.lock().events.is_empty(),
             "no client for longer than the window"
         );
+        let hub = Arc::new(hub);
         let subscribed = hub.subscribe(None, "k");
         assert!(subscribed.is_ok());
         hub.publish("snapshot", Payload::ready("{}".into()));
-        assert_eq!(hub.lock().1.len(), 1, "a connected client: kept again");
+        assert_eq!(hub.lock().events.len(), 1, "a connected client: kept again");
+    }
+
+    #[tokio::test]
+    async fn the_buffer_is_bounded_in_bytes_and_a_slow_client_skips_ahead() {
+        let hub = Arc::new(StreamHub::new(4, 4, 10_000));
+        let _client = hub.subscribe(None, "k");
+        // A thousand events of 1 KB: the buffer keeps the newest ten.
+        for i in 0..1000 {
+            hub.publish(
+                "snapshot",
+                Payload::lazy(1000, move || format!("{{\"i\":{i}}}")),
+            );
+        }
+        assert!(hub.buffered_bytes() <= 10_000, "{}", hub.buffered_bytes());
+        let log = hub.lock();
+        assert_eq!(log.events.len(), 10);
+        // A client whose cursor fell behind goes on with the oldest kept.
+        let oldest = log.events.front().map(|e| e.id);
+        assert_eq!(log.after(0).map(|e| e.id), oldest);
+        assert_eq!(log.after(log.newest).map(|e| e.id), None);
+        // A single event over the budget is still kept (the newest).
+        drop(log);
+        hub.publish("snapshot", Payload::lazy(50_000, String::new));
+        assert_eq!(hub.lock().events.len(), 1);
     }
 }

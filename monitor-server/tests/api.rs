@@ -879,6 +879,7 @@ async fn live_streams_are_capped_per_token() {
         s.with_stream_limits(&StreamSettings {
             max_clients: 10,
             max_clients_per_token: 1,
+            ..StreamSettings::default()
         })
     })
     .await;

@@ -229,6 +229,10 @@ async fn a_client_that_never_reads_is_cut_off() {
         "{}",
         String::from_utf8_lossy(&buf[..n])
     );
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     drop(holders);
 }

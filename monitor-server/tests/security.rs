@@ -51,6 +51,7 @@ fn app(t: &Tokens, closed: bool, store: Arc<MemoryStore>) -> axum::Router {
     .with_stream_limits(&StreamSettings {
         max_clients: 100,
         max_clients_per_token: 2,
+        ..StreamSettings::default()
     });
     if closed {
         state = state.with_read_token(&t.read);
