@@ -118,12 +118,59 @@ pub enum StoreError {
     /// The operation did not finish in time.
     #[error("storage operation timed out after {0:?}")]
     Timeout(Duration),
+    /// A report would give its server more series than the store keeps
+    /// for one server; nothing of it was stored. Retrying does not help:
+    /// fewer series (labels that do not change at every report) or a
+    /// higher limit do.
+    #[error(
+        "server {server} has {active} series in use and this report would add {adding}: the limit is {limit} per server"
+    )]
+    TooManySeries {
+        /// The server.
+        server: String,
+        /// Its series in use (reported within the raw retention).
+        active: usize,
+        /// The new series of the refused report.
+        adding: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Any other cause.
     #[error(transparent)]
     Other(BoxError),
 }
 
 impl StoreError {
+    /// A copy of this error for several callers (one failed group commit
+    /// answers each of its calls): the same variant, with a plugin's own
+    /// cause as its message.
+    pub fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
+            StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+            StoreError::InvalidInput(m) => StoreError::InvalidInput(m.clone()),
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::Full(m) => StoreError::Full(m.clone()),
+            StoreError::SchemaTooNew { found, supported } => StoreError::SchemaTooNew {
+                found: *found,
+                supported: *supported,
+            },
+            StoreError::Timeout(d) => StoreError::Timeout(*d),
+            StoreError::TooManySeries {
+                server,
+                active,
+                adding,
+                limit,
+            } => StoreError::TooManySeries {
+                server: server.clone(),
+                active: *active,
+                adding: *adding,
+                limit: *limit,
+            },
+            StoreError::Other(e) => StoreError::Other(e.to_string().into()),
+        }
+    }
+
     /// True when the same operation may succeed later.
     pub fn is_retryable(&self) -> bool {
         matches!(

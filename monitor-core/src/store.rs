@@ -79,6 +79,12 @@ pub struct IngestReceipt {
     pub conflicts: usize,
 }
 
+/// The most points a history answer holds in all its series. A store
+/// gives each series fewer, wider buckets when many series match (the SQL
+/// store does): a metric with ten thousand series answers ten thousand
+/// series, not a gigabyte.
+pub const MAX_HISTORY_POINTS: usize = 250_000;
+
 /// A history request: one metric of one server over a time range.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryQuery {
@@ -92,10 +98,11 @@ pub struct HistoryQuery {
     pub from: Timestamp,
     /// End of the range, exclusive.
     pub to: Timestamp,
-    /// Bucket width. When absent the store picks the finest step that yields
-    /// at most `max_points` buckets.
+    /// Bucket width. When absent, or finer than that, the store picks the
+    /// finest step that yields at most `max_points` buckets.
     pub step: Option<Duration>,
-    /// Upper bound on points per series when `step` is absent.
+    /// Upper bound on points per series (a given `step` is widened to keep
+    /// it), and [`MAX_HISTORY_POINTS`] in all.
     pub max_points: u32,
 }
 

@@ -261,32 +261,78 @@ struct Health {
     status: &'static str,
     version: &'static str,
     database: &'static str,
+    /// `ok`, or `failing` while the store cannot write (a full disk).
+    writes: &'static str,
     store: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'static str>,
 }
+
+/// How a store's [`Store::health`] says that it reads but cannot write
+/// (`monitor_store::SqlStore` begins its message with it).
+const WRITES_FAILING: &str = monitor_store::WRITES_FAILING;
 
 /// How long `GET /api/health` waits for the store: a store that does not
 /// answer is reported unreachable rather than keeping the check waiting.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let ok = tokio::time::timeout(
+    let answer = tokio::time::timeout(
         HEALTH_TIMEOUT.min(state.request_timeout),
         state.store.health(),
     )
-    .await
-    .is_ok_and(|answer| answer.is_ok());
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    .await;
+    // Reads work but writes fail (a full disk): the database is reachable,
+    // its writes are not. The answer is open to anyone: what is wrong in
+    // detail goes to the log.
+    let (database, writes, problem) = match answer {
+        Ok(Ok(())) => ("reachable", "ok", None),
+        Ok(Err(monitor_core::StoreError::Full(message))) => {
+            tracing::warn!(%message, "Health: the store's storage is full.");
+            (
+                "reachable",
+                "failing",
+                Some("the store's storage is full: reports are refused (507) until space is freed"),
+            )
+        }
+        Ok(Err(monitor_core::StoreError::Unavailable(message)))
+            if message.starts_with(WRITES_FAILING) =>
+        {
+            tracing::warn!(%message, "Health: the store's writes are failing.");
+            (
+                "reachable",
+                "failing",
+                Some("the store's writes are failing: see the server's log"),
+            )
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "Health: the store cannot be reached.");
+            (
+                "unreachable",
+                "failing",
+                Some("the store cannot be reached: see the server's log"),
+            )
+        }
+        Err(_) => (
+            "unreachable",
+            "failing",
+            Some("the store did not answer within 5 s"),
+        ),
     };
+    let ok = problem.is_none();
     (
-        status,
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
         Json(Health {
             status: if ok { "ok" } else { "degraded" },
             version: env!("CARGO_PKG_VERSION"),
-            database: if ok { "reachable" } else { "unreachable" },
+            database,
+            writes,
             store: state.store.name().to_owned(),
+            problem,
         }),
     )
 }
@@ -815,7 +861,12 @@ async fn history(
             ));
         }
     };
-    let points = params.points.unwrap_or(1000).clamp(1, 100_000);
+    // Without `points`, a given step is kept up to the cap (a step of one
+    // second over a week is widened to 100,000 buckets, not served whole).
+    let points = params
+        .points
+        .unwrap_or(if step.is_some() { 100_000 } else { 1000 })
+        .clamp(1, 100_000);
     let mut matchers = Vec::new();
     if let Some(text) = params.matchers.as_deref().filter(|t| !t.is_empty()) {
         for part in text.split(',') {

@@ -278,6 +278,10 @@ pub struct LimitSettings {
     pub max_samples_per_snapshot: usize,
     /// Labels on one sample.
     pub max_labels_per_sample: usize,
+    /// Series one server may have in use (reported within the raw
+    /// retention); a report that would add more is refused (422
+    /// `too_many_series`).
+    pub max_series_per_server: usize,
     /// How far in the future a snapshot may be dated (clock skew).
     #[serde(with = "duration_text")]
     pub future_tolerance: Duration,
@@ -321,6 +325,7 @@ impl Default for LimitSettings {
             max_snapshots_per_batch: wire.max_snapshots_per_batch,
             max_samples_per_snapshot: wire.max_samples_per_snapshot,
             max_labels_per_sample: wire.max_labels_per_sample,
+            max_series_per_server: monitor_store::DEFAULT_MAX_SERIES,
             future_tolerance: Duration::from_secs(300),
             ingest_per_token_per_second: 10.0,
             ingest_burst: 5_000,
@@ -558,6 +563,9 @@ impl ServerConfig {
         let l = &self.limits;
         if l.max_body_bytes < 1024 {
             return Err(invalid("limits.max_body_bytes", "give at least 1024"));
+        }
+        if l.max_series_per_server == 0 {
+            return Err(invalid("limits.max_series_per_server", "give at least 1"));
         }
         if l.max_snapshots_per_batch == 0 || l.max_samples_per_snapshot == 0 {
             return Err(invalid(

@@ -79,6 +79,13 @@ impl From<StoreError> for ApiError {
                 format!("{what} already exists"),
             ),
             StoreError::InvalidInput(message) => ApiError::bad_request("invalid_input", message),
+            StoreError::TooManySeries { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_series",
+                format!(
+                    "{error}; nothing of this request was stored. Labels whose values change at every report (ids, times) make a new series each time: leave them out, or raise limits.max_series_per_server"
+                ),
+            ),
             StoreError::Full(_) => {
                 tracing::error!(%error, "Storage is full; ingest is refused until space is freed.");
                 ApiError::new(

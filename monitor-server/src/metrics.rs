@@ -11,6 +11,7 @@
 //! | `monitor_ingest_duration_seconds` | histogram | one accepted call, from its head to its durable acknowledgement |
 //! | `monitor_store_commit_duration_seconds` | histogram | one ingest transaction of the store's writer |
 //! | `monitor_store_failed_commits_total`, `monitor_store_reports_total` | counter | failed transactions; reports stored |
+//! | `monitor_store_series_refused_total` | counter | reports refused for the per-server series limit (`limits.max_series_per_server`) |
 //! | `monitor_store_queue_depth`, `monitor_store_queue_capacity` | gauge | calls waiting for the writer; how many may |
 //! | `monitor_stream_clients` | gauge | live-stream (`/api/stream`) clients connected |
 //! | `monitor_alerts_firing` | gauge | alerts firing now |
@@ -304,6 +305,12 @@ impl Exposition<'_> {
                 "Reports stored (duplicates not counted).",
                 MetricKind::Counter,
                 store.reports as f64,
+            ));
+            families.push(scalar(
+                "monitor_store_series_refused_total",
+                "Reports refused because they would take their server past limits.max_series_per_server.",
+                MetricKind::Counter,
+                store.series_refused as f64,
             ));
             families.push(scalar(
                 "monitor_store_queue_depth",

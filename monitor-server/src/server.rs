@@ -196,6 +196,7 @@ impl ServerBuilder {
             None => {
                 let mut options = monitor_store::StoreOptions::from_url(&config.database_url())?;
                 options.latest_in_memory = config.cache_max_items;
+                options.max_series_per_server = config.limits.max_series_per_server;
                 options.retention = config.retention.policy();
                 let sql = Arc::new(monitor_store::SqlStore::open(options).await?);
                 let stats = Arc::clone(&sql);

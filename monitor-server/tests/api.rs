@@ -1825,3 +1825,161 @@ async fn metrics_need_the_read_token_when_there_is_one() {
         assert!(text.contains("monitor_build_info"));
     }
 }
+
+/// One agent token sending fresh series at every report: accepted up to
+/// `limits.max_series_per_server` (it was without limit), then 422
+/// `too_many_series` naming the limit, counted on /metrics; and history of
+/// that metric answers (it was 500 once its series passed SQLite's 32,766
+/// parameters), within the point budget; a step of one second over a week
+/// is widened to the point cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_agent_cannot_flood_series_or_break_history() {
+    let f = fixture(None).await;
+    let token = register(&f, "flood-01").await;
+    let now = Timestamp::now();
+    let report = |r: usize| {
+        let mut c = Collection::new();
+        for i in r * 2000..(r + 1) * 2000 {
+            c.gauge(
+                "filesystem_used_percent",
+                Unit::PERCENT,
+                Labels::new().with("mountpoint", format!("/random/{i}")),
+                50.0,
+            );
+        }
+        let mut s = Snapshot::new(
+            ServerId::new("flood-01").unwrap(),
+            now.add_millis(r as i64 * 1000 - 60_000),
+            c,
+        );
+        s.interval_secs = Some(1.0);
+        wire::encode(&s).unwrap()
+    };
+    for r in 0..5 {
+        let (status, body) = call(
+            &f.app,
+            post("/api/metrics", &[("x-auth-token", &token)], report(r)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "report {r}: {body}");
+    }
+    let (status, body) = call(
+        &f.app,
+        post("/api/metrics", &[("x-auth-token", &token)], report(5)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "too_many_series");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("limits.max_series_per_server") && message.contains("10000"),
+        "{message}"
+    );
+    let response = f.app.clone().oneshot(get("/metrics", &[])).await.unwrap();
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("monitor_store_series_refused_total 1"),
+        "{text}"
+    );
+    // History of the flooded metric: every series, within the budget.
+    let (status, body) = call(
+        &f.app,
+        get(
+            "/api/metrics/history?server_id=flood-01&metric=filesystem_used_percent",
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let series = body["series"].as_array().unwrap();
+    assert_eq!(series.len(), 10_000);
+    let points: usize = series
+        .iter()
+        .map(|s| s["points"].as_array().unwrap().len())
+        .sum();
+    assert!(
+        points <= monitor_core::store::MAX_HISTORY_POINTS,
+        "{points}"
+    );
+    // A step of one second over a week asks for 604,800 buckets per series.
+    let from = now.add_millis(-7 * 86_400_000).as_millis() / 1000;
+    let (status, body) = call(
+        &f.app,
+        get(
+            &format!("/api/metrics/history?server_id=flood-01&metric=cpu_usage_percent&from={from}&step=1"),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["step_secs"].as_u64().unwrap() >= 7, "{body}");
+}
+
+/// A full disk (the database's size limit, which SQLite reports the same
+/// way): ingest answers 507 `storage_full` (it was 503), `/api/health`
+/// says writes are failing, and what was stored is still read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_507_and_health_says_writes_fail() {
+    let dir = std::env::temp_dir().join(format!("monitor-api-full-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut options = StoreOptions::sqlite(dir.join("db"));
+    options.max_size_bytes = Some(400 << 10);
+    let store = Arc::new(SqlStore::open(options).await.unwrap());
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
+    let f = Fixture {
+        app: router(AppState::new(store, &admin, None)),
+        admin,
+        _dir: Dir(dir),
+    };
+    let token = register(&f, "full-01").await;
+    let now = Timestamp::now();
+    let mut sent = 0;
+    let (status, body) = loop {
+        let mut c = Collection::new();
+        for i in 0..200 {
+            c.gauge(
+                "filesystem_used_percent",
+                Unit::PERCENT,
+                Labels::new().with("mountpoint", format!("/m/{}", sent * 200 + i)),
+                1.0,
+            );
+        }
+        let s = Snapshot::new(
+            ServerId::new("full-01").unwrap(),
+            now.add_millis(sent as i64 * 1000 - 3_000_000),
+            c,
+        );
+        let (status, body) = call(
+            &f.app,
+            post(
+                "/api/metrics",
+                &[("x-auth-token", &token)],
+                wire::encode(&s).unwrap(),
+            ),
+        )
+        .await;
+        if status != StatusCode::OK {
+            break (status, body);
+        }
+        sent += 1;
+        assert!(sent < 10_000, "the database never filled");
+    };
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(body["error"], "storage_full");
+    let (status, health) = call(&f.app, get("/api/health", &[])).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{health}");
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(health["database"], "reachable");
+    assert_eq!(health["writes"], "failing");
+    let (status, _) = call(&f.app, get("/api/servers/full-01/series", &[])).await;
+    assert_eq!(status, StatusCode::OK, "reads still work");
+}

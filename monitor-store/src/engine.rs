@@ -331,13 +331,13 @@ pub(crate) fn choose_tier(
 }
 
 /// The bucket width of a query: the given step, or the range over
-/// `max_points`, at least one second, rounded up to a multiple of the tier's
-/// resolution.
+/// `max_points`, whichever is wider (a step of one second over a week
+/// would make more buckets than `max_points`), at least one second, rounded
+/// up to a multiple of the tier's resolution.
 pub(crate) fn plan_step(range_ms: i64, step_ms: Option<i64>, max_points: u32) -> i64 {
-    let raw = step_ms.unwrap_or_else(|| {
-        let points = i64::from(max_points.max(1));
-        (range_ms + points - 1) / points
-    });
+    let points = i64::from(max_points.max(1));
+    let fitting = (range_ms + points - 1) / points;
+    let raw = step_ms.map_or(fitting, |step| step.max(fitting));
     let step = raw.max(1000);
     let unit = if step >= HOUR.0 {
         HOUR.0
@@ -349,13 +349,14 @@ pub(crate) fn plan_step(range_ms: i64, step_ms: Option<i64>, max_points: u32) ->
     (step + unit - 1) / unit * unit
 }
 
-/// Collects buckets (or single points) into query buckets of `step` ms.
+/// Collects buckets (or single points) into query buckets of `step` ms,
+/// in any order: each query bucket keeps the time of its `last`.
 #[derive(Debug)]
 pub(crate) struct Downsampler {
     step: i64,
     from: i64,
     to: i64,
-    buckets: BTreeMap<i64, Bucket>,
+    buckets: BTreeMap<i64, (Bucket, i64)>,
 }
 
 impl Downsampler {
@@ -368,20 +369,28 @@ impl Downsampler {
         }
     }
 
-    /// Adds a sample or a finer bucket starting at `t`. Must be called in
-    /// time order for `last` to be right.
+    /// Adds a sample or a finer bucket starting at `t`.
     pub(crate) fn add(&mut self, t: i64, bucket: &Bucket) {
         if t < self.from || t >= self.to {
             return;
         }
         self.buckets
             .entry(window_of(t, self.step))
-            .and_modify(|b| b.absorb(bucket))
-            .or_insert(*bucket);
+            .and_modify(|(b, last_t)| {
+                let last = if t >= *last_t {
+                    *last_t = t;
+                    bucket.last
+                } else {
+                    b.last
+                };
+                b.absorb(bucket);
+                b.last = last;
+            })
+            .or_insert((*bucket, t));
     }
 
     pub(crate) fn finish(self) -> Vec<Point> {
-        self.buckets.iter().map(|(t, b)| b.point(*t)).collect()
+        self.buckets.iter().map(|(t, (b, _))| b.point(*t)).collect()
     }
 }
 

@@ -38,4 +38,4 @@ mod latest;
 mod sql;
 pub mod stats;
 
-pub use sql::{Database, Durability, SqlStore, StoreOptions};
+pub use sql::{DEFAULT_MAX_SERIES, Database, Durability, SqlStore, StoreOptions, WRITES_FAILING};

@@ -65,6 +65,41 @@ pub(crate) struct Counters {
     pub(crate) commits: Durations,
     pub(crate) failed: AtomicU64,
     pub(crate) reports: AtomicU64,
+    /// Reports refused for the per-server series limit.
+    pub(crate) series_refused: AtomicU64,
+    /// The error of the last ingest commit, when it failed (none since a
+    /// commit succeeded): the store's health reports writes failing.
+    pub(crate) last_failure: std::sync::Mutex<Option<WriteFailure>>,
+}
+
+/// Why the writer's last commit failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WriteFailure {
+    /// The disk (or the database's size limit) is full.
+    pub(crate) full: bool,
+    /// The error's message.
+    pub(crate) message: String,
+}
+
+impl Counters {
+    pub(crate) fn write_succeeded(&self) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = None;
+        }
+    }
+
+    pub(crate) fn write_failed(&self, error: &monitor_core::StoreError) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = Some(WriteFailure {
+                full: matches!(error, monitor_core::StoreError::Full(_)),
+                message: error.to_string(),
+            });
+        }
+    }
+
+    pub(crate) fn write_failure(&self) -> Option<WriteFailure> {
+        self.last_failure.lock().ok().and_then(|l| l.clone())
+    }
 }
 
 /// The writer's figures, read by [`crate::SqlStore::stats`].
@@ -77,6 +112,9 @@ pub struct WriterStats {
     pub failed_commits: u64,
     /// Reports stored (duplicates not counted).
     pub reports: u64,
+    /// Reports refused because they would take their server past the
+    /// series limit.
+    pub series_refused: u64,
     /// Calls waiting for the writer now (ingest and maintenance).
     pub queue_depth: usize,
     /// How many calls may wait before new ones wait to be queued.
@@ -89,6 +127,7 @@ impl Counters {
             commits: self.commits.read(),
             failed_commits: self.failed.load(Ordering::Relaxed),
             reports: self.reports.load(Ordering::Relaxed),
+            series_refused: self.series_refused.load(Ordering::Relaxed),
             queue_depth,
             queue_capacity,
         }

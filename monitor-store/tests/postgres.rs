@@ -10,6 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod limits;
+
+use monitor_core::{Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, Unit};
 use monitor_store::{SqlStore, StoreOptions};
 
 /// A throwaway PostgreSQL cluster, stopped and removed on drop.
@@ -46,7 +49,9 @@ fn run(bin: &Path, tool: &str, args: &[&str]) -> std::process::Output {
 impl Cluster {
     fn start() -> Option<Cluster> {
         let bin = pg_bin()?;
-        let dir = std::env::temp_dir().join(format!("monitor-pg-{}", std::process::id()));
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("monitor-pg-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         if rustix::process::geteuid().is_root() {
@@ -177,4 +182,63 @@ async fn postgres_store_conforms() {
     let again = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
     let servers = monitor_core::Store::servers(&again).await.unwrap();
     assert!(servers.iter().any(|s| s.id.as_str() == "conf-roll"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_holds_its_limits_and_isolates_a_bad_report() {
+    let Some((url, _cluster)) = database().await else {
+        return;
+    };
+    let mut options = StoreOptions::postgres(&url);
+    options.max_series_per_server = limits::LIMIT;
+    let store = SqlStore::open(options).await.unwrap();
+    limits::all(&store).await;
+
+    // Sixteen labels of 250 random characters: more than a btree entry
+    // holds (2,704 bytes). Such a report failed its whole group commit with
+    // 500, for every agent in it, and its sender retried it for ever.
+    for id in ["poison-a", "poison-b", "poison-c"] {
+        store
+            .register_server(monitor_core::store::NewServer {
+                id: ServerId::new(id).unwrap(),
+                name: String::new(),
+                tags: vec![],
+                token_hash: monitor_core::TokenHash([id.len() as u8 ^ id.as_bytes()[7]; 32]),
+                created: Timestamp::now(),
+            })
+            .await
+            .unwrap();
+    }
+    let now = Timestamp::now();
+    let mut c = Collection::new();
+    let mut labels = Labels::new();
+    for i in 0..16 {
+        let value: String = (0..250)
+            .map(|j| char::from(b'a' + ((i * 7 + j * 13) % 26) as u8))
+            .collect();
+        labels.insert(format!("l{i:02}"), value);
+    }
+    c.gauge("big_labels", Unit::NONE, labels, 1.0);
+    let long = Snapshot::new(ServerId::new("poison-a").unwrap(), now, c);
+    // And a report PostgreSQL refuses whatever the index: a NUL in a text
+    // column (the wire format refuses such a name; a store caller may not).
+    let mut c = Collection::new();
+    c.gauge("nul\0name", Unit::NONE, Labels::new(), 1.0);
+    let nul = Snapshot::new(ServerId::new("poison-b").unwrap(), now, c);
+    let fine = limits::report("poison-c", now.as_millis(), "fs_used_percent", 0, 5);
+    let (long, nul, fine) = tokio::join!(
+        store.ingest(vec![long]),
+        store.ingest(vec![nul]),
+        store.ingest(vec![fine]),
+    );
+    assert_eq!(long.unwrap().stored, 1, "long labels are stored");
+    assert_eq!(
+        fine.unwrap().stored,
+        1,
+        "a report committed beside a bad one is stored"
+    );
+    match nul {
+        Err(StoreError::InvalidInput(_)) => {}
+        other => panic!("a report PostgreSQL refuses is invalid input (a 4xx), not {other:?}"),
+    }
 }

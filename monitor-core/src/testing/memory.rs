@@ -355,16 +355,15 @@ impl Store for MemoryStore {
                 query.from, query.to
             )));
         }
-        // The step: given, or the range over max_points, rounded up to the
-        // resolution of the tier it falls in (as the SQL stores do).
+        // The step: given, or the range over max_points, whichever is
+        // wider, rounded up to the resolution of the tier it falls in (as
+        // the SQL stores do).
         let step = {
-            let raw = query.step.map_or_else(
-                || {
-                    let points = i64::from(query.max_points.max(1));
-                    ((to - from) + points - 1) / points
-                },
-                |s| s.as_millis() as i64,
-            );
+            let points = i64::from(query.max_points.max(1));
+            let fitting = ((to - from) + points - 1) / points;
+            let raw = query
+                .step
+                .map_or(fitting, |s| (s.as_millis() as i64).max(fitting));
             let step = raw.max(1000);
             let unit = if step >= HOUR_MS {
                 HOUR_MS

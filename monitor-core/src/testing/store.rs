@@ -242,7 +242,7 @@ async fn idempotent_ingest(store: &dyn Store) {
             from: Timestamp::from_millis(t0),
             to: Timestamp::from_millis(t0 + 3_600_000),
             step: Some(Duration::from_secs(1)),
-            max_points: 1000,
+            max_points: 100_000,
         })
         .await
         .unwrap();
@@ -253,6 +253,21 @@ async fn idempotent_ingest(store: &dyn Store) {
         13,
         "10 reports, the two late ones and the first at a taken millisecond, each once"
     );
+    // A step finer than max_points allows is widened to keep it.
+    let capped = store
+        .history(&HistoryQuery {
+            server_id: id("conf-idem"),
+            metric: "memory_used_bytes".into(),
+            matchers: vec![],
+            from: Timestamp::from_millis(t0),
+            to: Timestamp::from_millis(t0 + 3_600_000),
+            step: Some(Duration::from_secs(1)),
+            max_points: 4,
+        })
+        .await
+        .unwrap();
+    assert!(capped.step_secs >= 900, "step {}", capped.step_secs);
+    assert!(capped.series[0].points.len() <= 4);
     // A snapshot of an unknown server is refused and stores nothing.
     let stranger = snapshot("conf-stranger", t0, &mut rng);
     assert!(matches!(
@@ -353,7 +368,7 @@ async fn downsampling_matches_brute_force(store: &dyn Store) {
             from: Timestamp::from_millis(from),
             to: Timestamp::from_millis(to),
             step: Some(Duration::from_secs(step)),
-            max_points: 1000,
+            max_points: 100_000,
         };
     for compacted in [false, true] {
         if compacted {
@@ -468,7 +483,7 @@ async fn rollup_tiers(store: &dyn Store) {
                 from: Timestamp::from_millis(from),
                 to: Timestamp::from_millis(to),
                 step: Some(Duration::from_secs(step)),
-                max_points: 1000,
+                max_points: 100_000,
             })
             .await
             .unwrap();
@@ -505,7 +520,7 @@ async fn retention(store: &dyn Store) {
         from: Timestamp::from_millis(t0),
         to: Timestamp::from_millis(t0 + 7_200_000),
         step: Some(Duration::from_secs(step)),
-        max_points: 1000,
+        max_points: 100_000,
     };
     let now = Timestamp::from_millis(t0 + 7_200_000 + 600_000);
     // Raw data older than 1 second goes; rollups stay.
@@ -559,7 +574,7 @@ async fn deletes(store: &dyn Store) {
             from: Timestamp::from_millis(t0),
             to: Timestamp::from_millis(t0 + 7_200_000),
             step: Some(Duration::from_secs(60)),
-            max_points: 1000,
+            max_points: 100_000,
         })
         .await
         .unwrap();
