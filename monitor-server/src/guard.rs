@@ -20,7 +20,8 @@
 //!   `cross_origin`.
 //!
 //! Agents, `curl` and scripts send no `Origin` and already send JSON; the
-//! original's commands keep working.
+//! original's commands keep working. API answers also get
+//! `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -243,7 +244,20 @@ pub async fn guard(
             .into_response();
         }
     }
-    next.run(request).await
+    let api = request.uri().path().starts_with("/api/") || request.uri().path() == "/metrics";
+    let mut response = next.run(request).await;
+    if api {
+        // Answers that carry metrics and settings are kept by no cache and
+        // read as nothing but what they say they are.
+        let headers = response.headers_mut();
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(axum::http::HeaderValue::from_static("no-store"));
+        headers
+            .entry(header::X_CONTENT_TYPE_OPTIONS)
+            .or_insert(axum::http::HeaderValue::from_static("nosniff"));
+    }
+    response
 }
 
 #[cfg(test)]

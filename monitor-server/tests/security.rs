@@ -266,6 +266,13 @@ async fn a_rebound_host_name_gets_nothing() {
         .await;
         assert_eq!(status, StatusCode::OK, "{host}: {body}");
     }
+    let response = app
+        .clone()
+        .oneshot(request("GET", "/api/servers", &[], Body::empty()))
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
 }
 
 /// Which credential each documented operation needs.
