@@ -255,6 +255,32 @@ mod tests {
     }
 
     #[test]
+    fn a_proxy_on_ipv4_mapped_loopback_is_a_proxy() {
+        // A server listening on [::] sees nginx on 127.0.0.1 as
+        // ::ffff:127.0.0.1: it was not taken for loopback, so every client
+        // shared nginx's address.
+        let parts = |peer: &str, forwarded: &str| {
+            let mut request = axum::http::Request::builder()
+                .header("x-forwarded-for", forwarded)
+                .body(())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let addr: SocketAddr = peer.parse().unwrap_or_else(|e| panic!("{e}"));
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(ClientAddr(addr)));
+            request.into_parts().0
+        };
+        let seen = |peer: &str| client_ip(&parts(peer, "198.51.100.1, 203.0.113.7"));
+        let client: IpAddr = "203.0.113.7".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seen("[::ffff:127.0.0.1]:40000"), Some(client));
+        assert_eq!(seen("127.0.0.1:40000"), Some(client));
+        assert_eq!(seen("[::1]:40000"), Some(client));
+        // Anyone else's X-Forwarded-For is not believed.
+        let direct: IpAddr = "192.0.2.9".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seen("[::ffff:192.0.2.9]:40000"), Some(direct));
+    }
+
+    #[test]
     fn ipv6_clients_count_per_64_and_mapped_ipv4_as_ipv4() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();

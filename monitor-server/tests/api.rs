@@ -823,10 +823,13 @@ async fn a_token_over_its_rate_gets_429_and_what_was_accepted_stays() {
         StatusCode::OK,
         "another token has its own allowance"
     );
+    let from = now.as_millis() / 1000 - 3600;
     let (_, h) = call(
         &f.app,
         get(
-            "/api/metrics/history?server_id=srv-01&metric=cpu_usage_percent&step=1&from=0",
+            &format!(
+                "/api/metrics/history?server_id=srv-01&metric=cpu_usage_percent&step=1&from={from}"
+            ),
             &[],
         ),
     )

@@ -767,3 +767,59 @@ async fn names_with_invisible_characters_are_refused() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     }
 }
+
+/// One sample with a quarter of a million labels in descending order cost
+/// about a minute of CPU before the 16-label limit refused it; now the
+/// request is refused at the 17th label, whatever its size.
+#[tokio::test]
+async fn a_label_bomb_is_refused_while_parsing() {
+    let t = tokens();
+    let store = Arc::new(MemoryStore::new());
+    store
+        .register_server(monitor_core::store::NewServer {
+            id: monitor_core::ServerId::new("bomb-01").unwrap(),
+            name: String::new(),
+            tags: vec![],
+            token_hash: Token::from_secret("smk_ing_the_bombers_own_token_0000")
+                .unwrap()
+                .hash(),
+            created: monitor_core::Timestamp::now(),
+        })
+        .await
+        .unwrap();
+    let app = app(&t, false, store);
+    let mut body = format!(
+        r#"{{"version":1,"server_id":"bomb-01","timestamp":{},"metrics":[{{"name":"x","samples":[{{"value":1,"labels":{{"#,
+        monitor_core::Timestamp::now().as_secs_f64()
+    );
+    let n = 250_000;
+    for i in (0..n).rev() {
+        if i + 1 < n {
+            body.push(',');
+        }
+        body.push_str(&format!("\"l{i:07}\":\"v\""));
+    }
+    body.push_str("}}]}]}");
+    let (status, answer) = call(
+        &app,
+        request(
+            "POST",
+            "/api/metrics",
+            &[
+                ("content-type", "application/json"),
+                ("x-auth-token", "smk_ing_the_bombers_own_token_0000"),
+            ],
+            Body::from(body),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"], "too_many_items");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("the labels of a sample"),
+        "{answer}"
+    );
+}
