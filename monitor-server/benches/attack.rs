@@ -25,8 +25,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -35,40 +33,6 @@ use monitor_core::testing::{Rng, report};
 use monitor_core::wire;
 
 const ADMIN: &str = "attack-bench-admin-token-0123456789abcdef";
-
-struct Server {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// `(utime + stime)` of a process in clock ticks (1/100 s), and its RSS in
-/// KiB.
-fn usage(pid: u32) -> (u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (ticks, rss)
-}
 
 /// One keep-alive HTTPS connection posting prepared bodies.
 struct Conn {
@@ -281,49 +245,10 @@ fn main() {
     let secs = common::env("BENCH_SECS", 20);
     let cost_n = common::env("BENCH_COST_REQUESTS", 40);
     let rt = common::runtime();
-    let dir = std::env::temp_dir().join(format!("monitor-attack-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let certs = monitor_server::tls::self_signed(&dir.join("tls"), &[]).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--tls-self-signed",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .env("MONITOR_ADMIN_TOKEN", ADMIN)
-        .env_remove("DASHBOARD_TOKEN")
-        .env_remove("MONITOR_CONFIG")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let server = Server { child, dir };
-    let pid = server.child.id();
+    let server = common::ServerProcess::start("attack", ADMIN, "error");
+    let (pid, port) = (server.pid(), server.port);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut roots = rustls::RootCertStore::empty();
-    {
-        use rustls::pki_types::pem::PemObject;
-        for cert in rustls::pki_types::CertificateDer::pem_file_iter(&certs.ca).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-    }
-    let tls = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let tls = common::tls_config(&server.certs.ca);
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured((*tls).clone())
         .build()
@@ -352,7 +277,7 @@ fn main() {
         }
         let (good, evil, evil_series) = (tokens[0].clone(), tokens[1].clone(), tokens[2].clone());
         let now = monitor_core::Timestamp::now().as_millis();
-        let (_, rss0) = usage(pid);
+        let (_, rss0) = common::usage(pid);
         println!("server at rest: {:.1} MiB", rss0 as f64 / 1024.0);
 
         // 1. The good agent alone.
@@ -424,17 +349,17 @@ fn main() {
             let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(usage(pid).1, Ordering::Relaxed);
+                    peak.fetch_max(common::usage(pid).1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             })
         };
-        let (cpu0, _) = usage(pid);
+        let (cpu0, _) = common::usage(pid);
         let started = Instant::now();
         let (attacked, errors) =
             good_agent(Arc::clone(&tls), addr, good.clone(), rate, secs, now - 1_800_000).await;
         let took = started.elapsed().as_secs_f64();
-        let (cpu1, _) = usage(pid);
+        let (cpu1, _) = common::usage(pid);
         stop.store(true, Ordering::Relaxed);
         for a in attackers {
             let _ = a.await;
@@ -470,7 +395,7 @@ fn main() {
             request: &[u8],
             n: usize,
         ) -> (f64, u16) {
-            let (cpu0, _) = usage(pid);
+            let (cpu0, _) = common::usage(pid);
             let mut status = 0;
             for _ in 0..n {
                 match conn.send(request).await {
@@ -478,7 +403,7 @@ fn main() {
                     Err(_) => *conn = Conn::open(tls, addr).await.unwrap(),
                 }
             }
-            let (cpu1, _) = usage(pid);
+            let (cpu1, _) = common::usage(pid);
             ((cpu1 - cpu0) as f64 * 10.0 / n as f64, status)
         }
         // The same bytes with the first one broken, refused at it: what
@@ -525,7 +450,7 @@ fn main() {
                 refused / read.max(0.01)
             );
         }
-        let (_, rss_end) = usage(pid);
+        let (_, rss_end) = common::usage(pid);
         println!("server after the attack: {:.1} MiB", rss_end as f64 / 1024.0);
     });
     drop(server);

@@ -21,8 +21,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -31,75 +30,6 @@ use monitor_core::testing::{Rng, report};
 use monitor_core::{Timestamp, wire};
 
 const ADMIN: &str = "load-test-admin-token-0123456789abcdef";
-
-struct Server {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A graceful stop first (MIMALLOC_SHOW_STATS=1 then prints the
-        // allocator's figures), then a kill if it takes too long.
-        let pid = rustix::process::Pid::from_child(&self.child);
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `(utime + stime)` of a process, in clock ticks, and its RSS in KiB.
-fn usage(pid: u32) -> (u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (ticks, rss)
-}
-
-/// The TLS setup of every simulated agent: trust the server's local CA.
-fn tls_config(ca: &Path) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca).unwrap();
-    for cert in rustls_pemfile_certs(&pem) {
-        roots.add(cert).unwrap();
-    }
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    )
-}
 
 /// reqwest, for the untimed parts (health checks, registration).
 fn client(tls: &rustls::ClientConfig) -> reqwest::Client {
@@ -184,13 +114,6 @@ impl Conn {
         }
         Ok(status)
     }
-}
-
-fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
-        .map(Result::unwrap)
-        .collect()
 }
 
 fn gzip(body: &[u8]) -> Vec<u8> {
@@ -398,7 +321,7 @@ async fn paced(target: &Target, requests: Vec<Request>, rate: usize) -> Outcome 
 /// and answers 200, on its own two-thread runtime.
 fn floor_server(cert: &Path, key: &Path) -> SocketAddr {
     let config = monitor_server::tls::server_config(cert, key).unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let addr = SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     std::thread::spawn(move || {
         let rt = common::runtime();
         rt.block_on(async move {
@@ -448,30 +371,10 @@ fn main() {
     let rate = common::env("BENCH_RATE", 1000);
     let idle_n = common::env("BENCH_IDLE_CONNECTIONS", 2000);
     let rt = common::runtime();
-    let dir = std::env::temp_dir().join(format!("monitor-load-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let certs = monitor_server::tls::self_signed(&dir.join("tls"), &[]).unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--tls-self-signed",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .env("MONITOR_ADMIN_TOKEN", ADMIN)
-        .env_remove("DASHBOARD_TOKEN")
-        .env_remove("MONITOR_CONFIG")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let server = Server { child, dir };
-    let pid = server.child.id();
+    let server = common::ServerProcess::start("load", ADMIN, "warn");
+    let (pid, port) = (server.pid(), server.port);
     let base_url = format!("https://localhost:{port}");
-    let tls = tls_config(&certs.ca);
+    let tls = common::tls_config(&server.certs.ca);
     let client = client(&tls);
     let target = |addr: SocketAddr, path: &str| Target {
         tls: Arc::clone(&tls),
@@ -485,7 +388,7 @@ fn main() {
             assert!(Instant::now() < deadline, "the server did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let (_, rss_empty) = usage(pid);
+        let (_, rss_empty) = common::usage(pid);
         // Register the hosts, 32 at a time.
         let started = Instant::now();
         let ids: Vec<String> = (0..hosts_n).map(|i| format!("host-{i:05}")).collect();
@@ -533,7 +436,7 @@ fn main() {
         )
         .await;
         print("first report of every host (untimed warm-up)", &first);
-        println!("server: RSS {:.1} MiB after the first reports", usage(pid).1 as f64 / 1024.0);
+        println!("server: RSS {:.1} MiB after the first reports", common::usage(pid).1 as f64 / 1024.0);
         // Saturation: bodies for up to 20,000 reports a second.
         let count = secs * 20_000;
         let made = Instant::now();
@@ -543,9 +446,9 @@ fn main() {
             "made {count} report bodies (52 samples, gzip, {mean} bytes on average) in {:.1} s",
             made.elapsed().as_secs_f64()
         );
-        let (cpu0, _) = usage(pid);
+        let (cpu0, _) = common::usage(pid);
         let o = saturate(&ingest, requests, connections, secs as u64, true).await;
-        let (cpu1, rss) = usage(pid);
+        let (cpu1, rss) = common::usage(pid);
         let n = o.ok + o.refused + o.errors;
         print(&format!("ingest, {connections} connections, saturated"), &o);
         let ticks = rustix::param::clock_ticks_per_second() as f64;
@@ -559,9 +462,9 @@ fn main() {
         // Latency at a fixed rate.
         let rounds = count.div_ceil(hosts_n) + 2;
         let paced_requests = bodies(&hosts, rate * 10, rounds, base, Fleet::Steady);
-        let (cpu0, _) = usage(pid);
+        let (cpu0, _) = common::usage(pid);
         let o = paced(&ingest, paced_requests, rate).await;
-        let (cpu1, rss) = usage(pid);
+        let (cpu1, rss) = common::usage(pid);
         print(&format!("ingest at {rate}/s"), &o);
         println!(
             "server: {:.0} ms CPU per second at {rate}/s, RSS {:.1} MiB",
@@ -571,12 +474,12 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         println!(
             "server: RSS {:.1} MiB after 5 s without reports ({hosts_n} hosts known)",
-            usage(pid).1 as f64 / 1024.0
+            common::usage(pid).1 as f64 / 1024.0
         );
         // What each open agent connection costs the server (a real fleet
         // keeps one per agent): connections that sent one report each and
         // stay open.
-        let (_, rss0) = usage(pid);
+        let (_, rss0) = common::usage(pid);
         let idle_bodies = bodies(&hosts, idle_n.min(hosts_n), rounds + 1, base, Fleet::Steady);
         let mut held = Vec::with_capacity(idle_bodies.len());
         for chunk in idle_bodies.chunks(64) {
@@ -600,7 +503,7 @@ fn main() {
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (_, rss1) = usage(pid);
+        let (_, rss1) = common::usage(pid);
         println!(
             "server: {} idle agent connections (one report each): RSS {:.1} -> {:.1} MiB, {:.1} KiB per connection",
             held.len(),
@@ -622,9 +525,9 @@ fn main() {
         };
         let before = firing(client.clone()).await;
         let incident = bodies(&hosts, rate * 10, rounds + 2, base, Fleet::Incident);
-        let (cpu0, _) = usage(pid);
+        let (cpu0, _) = common::usage(pid);
         let o = paced(&ingest, incident, rate).await;
-        let (cpu1, rss) = usage(pid);
+        let (cpu1, rss) = common::usage(pid);
         print(&format!("incident at {rate}/s"), &o);
         println!(
             "server: {:.0} ms CPU per second at {rate}/s, RSS {:.1} MiB; alerts firing {before} before, {} after",
@@ -633,7 +536,7 @@ fn main() {
             firing(client.clone()).await
         );
         // The floor, same TLS, same connections, a 2 KB JSON body.
-        let floor = floor_server(&certs.cert, &certs.key);
+        let floor = floor_server(&server.certs.cert, &server.certs.key);
         tokio::time::sleep(Duration::from_millis(200)).await;
         let mut json = String::from("{\"samples\":[");
         while json.len() < 2000 {

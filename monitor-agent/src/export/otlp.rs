@@ -343,6 +343,12 @@ struct Inner {
     pending: Mutex<BTreeMap<ServerId, Snapshot>>,
     last_sent: Mutex<Option<Instant>>,
     sending: AtomicBool,
+    /// Held for the whole of a send, so that `flush` waits for a send in
+    /// progress in the background before it answers: a flush that returned
+    /// while the background send was still on its way left a receiver
+    /// without the snapshots it took (the conformance test saw it now and
+    /// then).
+    send_lock: tokio::sync::Mutex<()>,
     /// How the last background send failed (its message, and whether a
     /// retry may help), reported by every `export` until one succeeds.
     failure: Mutex<Option<(String, bool)>>,
@@ -403,6 +409,7 @@ impl OtlpExporter {
                 pending: Mutex::new(BTreeMap::new()),
                 last_sent: Mutex::new(None),
                 sending: AtomicBool::new(false),
+                send_lock: tokio::sync::Mutex::new(()),
                 failure: Mutex::new(None),
             }),
         })
@@ -616,6 +623,7 @@ impl Inner {
     /// Sends what is pending and forgets what was sent; what a failed
     /// attempt held waits for the next one unless something newer came.
     async fn send_pending(&self) -> Result<(), ExportError> {
+        let _one_at_a_time = self.send_lock.lock().await;
         let batch: Vec<Snapshot> = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             std::mem::take(&mut *pending).into_values().collect()

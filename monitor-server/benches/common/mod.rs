@@ -1,6 +1,7 @@
 //! What the server's benchmarks share: their settings from the
 //! environment, the two-thread runtime of this 2-core machine, hosts
-//! registered straight in a store.
+//! registered straight in a store, the release server as a process over
+//! HTTPS, and what a process uses.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -38,4 +39,119 @@ pub(crate) async fn register(store: &dyn Store, id: &str, n: u64) {
         })
         .await
         .unwrap();
+}
+
+/// The release server, started over HTTPS with its local CA on a free
+/// loopback port; stopped gracefully when dropped (then killed), its data
+/// directory removed.
+pub(crate) struct ServerProcess {
+    pub(crate) child: std::process::Child,
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) port: u16,
+    /// Its self-signed TLS files (agents trust `certs.ca`).
+    pub(crate) certs: monitor_server::tls::SelfSigned,
+}
+
+impl ServerProcess {
+    /// Starts `monitor-server` (the binary cargo built for the bench) with
+    /// the admin token `admin` and the log filter `log`.
+    pub(crate) fn start(name: &str, admin: &str, log: &str) -> ServerProcess {
+        let dir = std::env::temp_dir().join(format!("monitor-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let certs = monitor_server::tls::self_signed(&dir.join("tls"), &[]).unwrap();
+        let port = free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--tls-self-signed",
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .env("MONITOR_ADMIN_TOKEN", admin)
+            .env_remove("DASHBOARD_TOKEN")
+            .env_remove("MONITOR_CONFIG")
+            .env("RUST_LOG", log)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        ServerProcess {
+            child,
+            dir,
+            port,
+            certs,
+        }
+    }
+
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // A graceful stop first (MIMALLOC_SHOW_STATS=1 then prints the
+        // allocator's figures), then a kill if it takes too long.
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A loopback port free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `(utime + stime)` of a process, in clock ticks (1/100 s), and its RSS
+/// in KiB.
+pub(crate) fn usage(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (ticks, rss)
+}
+
+/// The TLS setup of a simulated agent: trust the server's local CA only.
+pub(crate) fn tls_config(ca: &std::path::Path) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
 }
