@@ -18,8 +18,8 @@ use rustls::pki_types::pem::PemObject;
 /// Most snapshots sent in one request.
 pub const BATCH: usize = 100;
 
-/// How the agent reaches the server.
-#[derive(Debug, Clone)]
+/// How the agent reaches the server. Its `Debug` form hides the token.
+#[derive(Clone)]
 pub struct PushConfig {
     /// The server's base URL (`https://monitor.example:8443`).
     pub server: String,
@@ -33,6 +33,19 @@ pub struct PushConfig {
     pub spool_max_bytes: u64,
     /// Bound on each request.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for PushConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConfig")
+            .field("server", &self.server)
+            .field("token", &"<hidden>")
+            .field("verify", &self.verify)
+            .field("spool_dir", &self.spool_dir)
+            .field("spool_max_bytes", &self.spool_max_bytes)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// Why a push attempt did not empty the spool.

@@ -318,6 +318,16 @@ pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
         }
     }
     let families = &snapshot.metrics;
+    // A family counts as a sample at least: empty ones are free to send but
+    // not to keep (a snapshot of a hundred thousand empty families stayed
+    // in memory as the server's newest).
+    if families.len() > limits.max_samples_per_snapshot {
+        return Err(WireError::TooMany {
+            field: "metrics".into(),
+            count: families.len(),
+            limit: limits.max_samples_per_snapshot,
+        });
+    }
     if let Some(f) = first_repeat(families.len(), |i| families[i].name.as_str()) {
         return Err(WireError::invalid(
             format!("metrics[{f}].name"),
@@ -976,6 +986,31 @@ mod tests {
         let bad = br#"{"version":1,"server_id":"a","timestamp":"noon","metrics":[{"name":"x","samples":[{"value":1,"labels":{"k":"snapshots"}}]}]}"#;
         let err = decode(bad, &Limits::default()).unwrap_err().to_string();
         assert!(err.contains("invalid timestamp"), "{err}");
+    }
+
+    #[test]
+    fn empty_families_count_toward_the_limit() {
+        let mut s = snapshot();
+        s.metrics.clear();
+        for i in 0..6000 {
+            s.metrics.push(crate::MetricFamily::new(
+                format!("empty_{i}"),
+                crate::MetricKind::Gauge,
+                Unit::NONE,
+            ));
+        }
+        let err = validate(&s, &Limits::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WireError::TooMany {
+                    count: 6000,
+                    limit: 5000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
