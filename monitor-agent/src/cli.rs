@@ -23,9 +23,16 @@ pub(crate) struct Cli {
     #[arg(long, env = "MONITOR_AGENT_CONFIG", value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
 
-    /// The server's URL (https://HOST:8443).
-    #[arg(long, env = "MONITOR_SERVER", value_name = "URL")]
-    pub(crate) server: Option<String>,
+    /// The server's URL (https://HOST:8443). Repeat it (or separate URLs
+    /// with commas in MONITOR_SERVER) for servers to fail over to: the one
+    /// that answered last is tried first, the next when it does not answer.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub(crate) server: Vec<String>,
 
     /// This host's id on the server (default: the host name).
     #[arg(long, env = "MONITOR_SERVER_ID", value_name = "ID")]
@@ -197,11 +204,28 @@ pub(crate) struct Cli {
     pub(crate) log_format: LogFormat,
 }
 
+/// A file key that takes one value or a list (`server`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
 /// The agent's configuration file: every key optional.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AgentFile {
-    server: Option<String>,
+    server: Option<OneOrMany>,
     server_id: Option<String>,
     token_file: Option<PathBuf>,
     interval: Option<f64>,
@@ -260,7 +284,7 @@ impl Cli {
                 *slot = v;
             }
         }
-        let server = file.server.map(Some);
+        let server = file.server.map(OneOrMany::into_vec);
         set(&mut self.server, server, given("server"));
         set(
             &mut self.server_id,
@@ -431,7 +455,7 @@ impl Cli {
         // Pushing is what the agent does unless it only serves Prometheus
         // or sends OTLP.
         let pushing = mode == Mode::Run
-            && (self.server.is_some() || (self.listen.is_none() && self.otlp_endpoint.is_none()));
+            && (!self.server.is_empty() || (self.listen.is_none() && self.otlp_endpoint.is_none()));
 
         if !(self.interval.is_finite() && (0.1..=86_400.0).contains(&self.interval)) {
             problems.push(format!(
@@ -474,29 +498,29 @@ impl Cli {
         };
 
         if pushing {
-            match &self.server {
-                None => problems.push(
+            if self.server.is_empty() {
+                problems.push(
                     "--server is required (or --listen ADDR to serve Prometheus, --otlp-endpoint URL to send OTLP, or --once or --stdout to print snapshots)".into(),
-                ),
-                Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                );
+            }
+            for url in &self.server {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
                     problems.push(format!(
                         "--server {url:?} must be a URL starting with https://"
-                    ))
+                    ));
                 }
-                Some(_) => {}
             }
             if self.token.is_none() && self.token_file.is_none() {
                 problems.push(
                     "a token is required: --token-file PATH, MONITOR_TOKEN, or --token".into(),
                 );
             }
-            if let Some(url) = &self.server
-                && url.starts_with("http://")
-                && !is_loopback_url(url)
-            {
-                problems.push(format!(
-                    "--server {url:?}: the token would cross the network in clear text; use https:// (plain http:// is only for a server on this machine)"
-                ));
+            for url in &self.server {
+                if url.starts_with("http://") && !is_loopback_url(url) {
+                    problems.push(format!(
+                        "--server {url:?}: the token would cross the network in clear text; use https:// (plain http:// is only for a server on this machine)"
+                    ));
+                }
             }
         }
         if let Some(path) = &self.token_file
@@ -616,8 +640,8 @@ impl Cli {
             _ => None,
         };
         let server_id = server_id.context("no server id")?;
-        let push = match (&self.server, mode) {
-            (Some(server), Mode::Run) => {
+        let push = match (self.server.split_first(), mode) {
+            (Some((server, failover)), Mode::Run) => {
                 let token = match (&self.token, &self.token_file) {
                     (Some(t), _) => t.trim().to_owned(),
                     (None, Some(path)) => std::fs::read_to_string(path)
@@ -631,6 +655,7 @@ impl Cli {
                 }
                 Some(monitor_agent::push::PushConfig {
                     server: server.clone(),
+                    failover: failover.to_vec(),
                     token,
                     verify: self.verify.clone(),
                     spool_dir: self.spool_dir.clone(),
@@ -711,7 +736,7 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         cli.apply(file, |id| id == "interval");
-        assert_eq!(cli.server.as_deref(), Some("https://monitor.example:8443"));
+        assert_eq!(cli.server, ["https://monitor.example:8443"]);
         assert_eq!(cli.interval, 2.0, "the flag wins");
         assert_eq!(cli.spool_max_mib, 8);
         assert_eq!(cli.log_format, LogFormat::Json);

@@ -2,10 +2,22 @@
 //! spool, batches in order, retries with exponential backoff and jitter.
 //!
 //! Every snapshot is first written to the spool directory (one file each,
-//! written to a temporary name and renamed, so a crash never leaves half a
-//! file under a real name), then the oldest files are sent in batches and
-//! deleted once the server acknowledged them. The server's idempotency
-//! removes the duplicates a crash between send and delete can cause.
+//! written to a temporary name, synced, renamed, and the directory synced:
+//! a crash or a power loss never leaves half a file under a real name, and
+//! a snapshot counts as spooled only once it is on disk), then the oldest
+//! files are sent in batches and deleted once the server acknowledged
+//! them. The server's idempotency removes the duplicates a crash between
+//! send and delete can cause.
+//!
+//! What can go wrong, and what happens:
+//!
+//! | event | what the agent does |
+//! | --- | --- |
+//! | the server is down, slow or failing (timeouts, 408, 429, 5xx) | keeps the spool and retries with backoff; with several servers, tries the next one first |
+//! | the server refuses a batch for good (400, 409, 413, 422: one report too large, invalid, at a taken millisecond) | halves the batch until the refused report is alone, sends the others, and moves only that one to `rejected/` |
+//! | the spool is over `spool_max_bytes` (`rejected/` counted in it) | drops the oldest rejected reports first, then the oldest spooled ones, and counts them |
+//! | the spool cannot be written (a full disk) | keeps the newest snapshots in memory and sends them: the host does not go dark |
+//! | a spool file is unreadable (a crash cut it) | removes it, keeps the rest |
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +35,9 @@ pub const BATCH: usize = 100;
 pub struct PushConfig {
     /// The server's base URL (`https://monitor.example:8443`).
     pub server: String,
+    /// More servers, tried in order when the one that answered last does
+    /// not (a standby, another server process on the same database).
+    pub failover: Vec<String>,
     /// The agent token.
     pub token: String,
     /// CA bundle the server's certificate must chain to (system roots when absent).
@@ -39,6 +54,7 @@ impl std::fmt::Debug for PushConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PushConfig")
             .field("server", &self.server)
+            .field("failover", &self.failover)
             .field("token", &"<hidden>")
             .field("verify", &self.verify)
             .field("spool_dir", &self.spool_dir)
@@ -71,7 +87,41 @@ pub enum PushError {
 pub struct Pusher {
     config: PushConfig,
     client: reqwest::Client,
-    url: String,
+    /// The ingest URL of each server, `config.server` first.
+    urls: Vec<String>,
+    /// The server that answered last: tried first.
+    current: std::sync::atomic::AtomicUsize,
+    /// Snapshots the spool could not take (a full disk), oldest first: sent
+    /// from memory after the spool's.
+    held: std::sync::Mutex<std::collections::VecDeque<Snapshot>>,
+    stats: PushStats,
+}
+
+/// Snapshots kept in memory at most while the spool cannot be written.
+const HELD_MAX: usize = 360;
+
+/// What the pusher counts (the agent reports them as its own metrics).
+#[derive(Debug, Default)]
+pub struct PushStats {
+    rejected: std::sync::atomic::AtomicU64,
+    dropped: std::sync::atomic::AtomicU64,
+    spool_failures: std::sync::atomic::AtomicU64,
+}
+
+/// What the pusher has counted, and its spool now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PushFigures {
+    /// Snapshots waiting in the spool and in memory.
+    pub backlog: usize,
+    /// Bytes of the spool, `rejected/` included.
+    pub spool_bytes: u64,
+    /// Snapshots the server refused for good, moved to `rejected/`.
+    pub rejected: u64,
+    /// Snapshots dropped: the oldest beyond the spool's bound, or beyond
+    /// what memory holds while the spool cannot be written.
+    pub dropped: u64,
+    /// Spool writes that failed (the snapshot was kept in memory).
+    pub spool_failures: u64,
 }
 
 pub(crate) fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, PushError> {
@@ -284,27 +334,103 @@ impl Pusher {
         let client = builder
             .build()
             .map_err(|e| PushError::Setup(format!("HTTP client: {e}")))?;
-        let url = format!("{}/api/metrics", config.server.trim_end_matches('/'));
+        let urls = std::iter::once(&config.server)
+            .chain(&config.failover)
+            .map(|s| format!("{}/api/metrics", s.trim_end_matches('/')))
+            .collect();
+        // Temporary files of writes a crash cut short.
+        if let Ok(entries) = std::fs::read_dir(&config.spool_dir) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         Ok(Pusher {
             config,
             client,
-            url,
+            urls,
+            current: std::sync::atomic::AtomicUsize::new(0),
+            held: std::sync::Mutex::default(),
+            stats: PushStats::default(),
         })
     }
 
-    /// Writes a snapshot to the spool, dropping the oldest beyond the bound.
+    /// Writes a snapshot to the spool durably (the file and the directory
+    /// synced), dropping the oldest beyond the bound.
     ///
     /// # Errors
-    /// When the spool cannot be written (disk full): the snapshot is lost.
+    /// When the spool cannot be written (disk full); see [`Pusher::keep`].
     pub fn spool(&self, snapshot: &Snapshot) -> std::io::Result<()> {
+        use std::io::Write;
         let body = wire::encode(snapshot)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
         let name = format!("{:016}.json", snapshot.timestamp.as_millis().max(0));
         let tmp = self.config.spool_dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, &body)?;
-        std::fs::rename(&tmp, self.config.spool_dir.join(&name))?;
+        let written = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&body)?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&tmp, self.config.spool_dir.join(&name))?;
+            std::fs::File::open(&self.config.spool_dir)?.sync_all()
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
         self.enforce_bound();
         Ok(())
+    }
+
+    /// Spools a snapshot; when the spool cannot be written (a full disk),
+    /// keeps it in memory instead (the newest [`HELD_MAX`]), so that it is
+    /// still sent.
+    pub fn keep(&self, snapshot: Snapshot) {
+        match self.spool(&snapshot) {
+            Ok(()) => {}
+            Err(error) => {
+                let failures = self
+                    .stats
+                    .spool_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if failures == 0 || failures.is_power_of_two() {
+                    tracing::error!(%error, failures = failures + 1, "Cannot write the spool: snapshots are kept in memory and sent from there until it can.");
+                }
+                let mut held = self
+                    .held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if held.len() >= HELD_MAX {
+                    held.pop_front();
+                    self.stats
+                        .dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                held.push_back(snapshot);
+            }
+        }
+    }
+
+    /// What the pusher counted, and its spool now.
+    pub fn figures(&self) -> PushFigures {
+        use std::sync::atomic::Ordering::Relaxed;
+        let spooled = self.spooled();
+        let rejected = self.rejected_files();
+        PushFigures {
+            backlog: spooled.len()
+                + self
+                    .held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .len(),
+            spool_bytes: spooled.iter().chain(&rejected).map(|(_, s)| s).sum(),
+            rejected: self.stats.rejected.load(Relaxed),
+            dropped: self.stats.dropped.load(Relaxed),
+            spool_failures: self.stats.spool_failures.load(Relaxed),
+        }
     }
 
     /// Spooled files, oldest first, with their sizes.
@@ -324,11 +450,30 @@ impl Pusher {
         files
     }
 
+    /// The files of `rejected/`, oldest first, with their sizes.
+    fn rejected_files(&self) -> Vec<(PathBuf, u64)> {
+        let Ok(entries) = std::fs::read_dir(self.config.spool_dir.join("rejected")) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(PathBuf, u64)> = entries
+            .filter_map(|e| {
+                let e = e.ok()?;
+                Some((e.path(), e.metadata().ok()?.len()))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Holds the spool, `rejected/` included, to `spool_max_bytes`: the
+    /// oldest rejected reports go first (the server will not take them),
+    /// then the oldest spooled ones.
     fn enforce_bound(&self) {
+        let rejected = self.rejected_files();
         let files = self.spooled();
-        let mut total: u64 = files.iter().map(|(_, s)| s).sum();
+        let mut total: u64 = files.iter().chain(&rejected).map(|(_, s)| s).sum();
         let mut dropped = 0;
-        for (path, size) in &files {
+        for (path, size) in rejected.iter().chain(&files) {
             if total <= self.config.spool_max_bytes {
                 break;
             }
@@ -338,102 +483,256 @@ impl Pusher {
             }
         }
         if dropped > 0 {
+            self.stats
+                .dropped
+                .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(dropped, "Spool full: dropped the oldest snapshots.");
         }
     }
 
-    /// Number of snapshots waiting in the spool.
+    /// Number of snapshots waiting in the spool (and in memory, when the
+    /// spool could not be written).
     pub fn backlog(&self) -> usize {
         self.spooled().len()
+            + self
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len()
     }
 
-    /// Sends the spool, oldest first, in batches, until it is empty or a
-    /// request fails. Returns how many snapshots the server acknowledged.
+    /// Sends the spool, oldest first, in batches, then what is held in
+    /// memory, until both are empty or a request fails. Returns how many
+    /// snapshots the server acknowledged. A batch the server refuses for
+    /// good is halved until the refused snapshot is alone; only that one is
+    /// moved to `rejected/`.
     ///
     /// # Errors
     /// [`PushError::Retry`] to retry later, [`PushError::Auth`] when the
     /// token is refused.
     pub async fn flush(&self) -> Result<usize, PushError> {
         let mut sent = 0;
+        let mut limit = BATCH;
         loop {
-            let files = self.spooled();
-            if files.is_empty() {
+            let (batch, from) = self.next_batch(limit);
+            if batch.is_empty() {
                 return Ok(sent);
             }
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut paths = Vec::with_capacity(BATCH);
-            for (path, _) in files.into_iter().take(BATCH) {
-                match std::fs::read(&path)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Snapshot>(&b).ok())
-                {
-                    Some(s) => batch.push(s),
-                    None => {
-                        tracing::warn!(file = %path.display(), "Unreadable spool file removed.");
-                        let _ = std::fs::remove_file(&path);
-                        continue;
-                    }
-                }
-                paths.push(path);
-            }
-            if batch.is_empty() {
-                continue;
-            }
             let body = wire::encode_batch(&batch).map_err(|e| PushError::Retry(e.to_string()))?;
-            let response = self
-                .client
-                .post(&self.url)
-                .header("content-type", "application/json")
-                .header("content-encoding", "gzip")
-                .header("x-auth-token", &self.config.token)
-                .body(gzip(&body))
-                .send()
-                .await
-                .map_err(|e| PushError::Retry(error_chain(&e)))?;
-            let status = response.status().as_u16();
+            let (status, text) = self.post(gzip(&body)).await?;
             match status {
                 200..=299 => {
-                    for p in &paths {
-                        let _ = std::fs::remove_file(p);
-                    }
-                    sent += paths.len();
+                    self.acknowledged(&from);
+                    sent += batch.len();
+                    limit = (limit * 2).min(BATCH);
                 }
                 401 | 403 => return Err(PushError::Auth(status)),
-                400 if response
-                    .headers()
-                    .get("connection")
-                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close")) =>
-                {
+                400 if text.contains("\"https_required\"") => {
                     // Not the API's answer: the TLS port telling a plain
                     // HTTP client what to do. Keep the snapshots.
-                    let text = response.text().await.unwrap_or_default();
-                    if text.contains("\"https_required\"") {
-                        return Err(PushError::Config(format!(
-                            "{} serves HTTPS: give --server an https:// address",
-                            self.config.server
-                        )));
-                    }
-                    return Err(PushError::Retry(format!("HTTP 400: {text}")));
+                    return Err(PushError::Config(format!(
+                        "{} serves HTTPS: give --server an https:// address",
+                        self.config.server
+                    )));
                 }
                 408 | 429 | 500..=599 => {
                     return Err(PushError::Retry(format!("HTTP {status}")));
                 }
+                _ if batch.len() > 1 => {
+                    // One of these the server will never take: find it.
+                    limit = batch.len() / 2;
+                }
                 _ => {
-                    // The server will never accept these: keep them aside.
-                    let text = response.text().await.unwrap_or_default();
-                    let rejected = self.config.spool_dir.join("rejected");
-                    let _ = std::fs::create_dir_all(&rejected);
-                    for p in &paths {
-                        if let Some(name) = p.file_name() {
-                            let _ = std::fs::rename(p, rejected.join(name));
-                        }
-                    }
-                    tracing::error!(status, response = %text.chars().take(300).collect::<String>(), count = paths.len(),
-                        "The server rejected snapshots; they were moved to the spool's rejected/ folder.");
+                    self.quarantine(&from);
+                    tracing::error!(status, response = %text.chars().take(300).collect::<String>(), server_id = %batch[0].server_id, timestamp = %batch[0].timestamp,
+                        "The server refused a snapshot for good; it was moved to the spool's rejected/ folder.");
+                    limit = BATCH;
                 }
             }
         }
     }
+
+    /// The next snapshots to send, at most `limit`: the oldest spooled ones
+    /// (an unreadable file is removed), else those held in memory.
+    fn next_batch(&self, limit: usize) -> (Vec<Snapshot>, Source) {
+        let files = self.spooled();
+        let mut batch = Vec::with_capacity(limit.min(files.len()));
+        let mut paths = Vec::with_capacity(batch.capacity());
+        for (path, _) in files {
+            if batch.len() == limit {
+                break;
+            }
+            match std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Snapshot>(&b).ok())
+            {
+                Some(s) => {
+                    batch.push(s);
+                    paths.push(path);
+                }
+                None => {
+                    tracing::warn!(file = %path.display(), "Unreadable spool file removed.");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            return (batch, Source::Files(paths));
+        }
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let batch: Vec<Snapshot> = held.iter().take(limit).cloned().collect();
+        let n = batch.len();
+        (batch, Source::Held(n))
+    }
+
+    /// The server took what `from` names: forget it.
+    fn acknowledged(&self, from: &Source) {
+        match from {
+            Source::Files(paths) => {
+                for p in paths {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            Source::Held(n) => {
+                let mut held = self
+                    .held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for _ in 0..*n {
+                    held.pop_front();
+                }
+            }
+        }
+    }
+
+    /// The server will never take the one snapshot `from` names: into
+    /// `rejected/` (within the spool's bound), counted.
+    fn quarantine(&self, from: &Source) {
+        self.stats
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match from {
+            Source::Files(paths) => {
+                let rejected = self.config.spool_dir.join("rejected");
+                let _ = std::fs::create_dir_all(&rejected);
+                for p in paths {
+                    if let Some(name) = p.file_name() {
+                        let _ = std::fs::rename(p, rejected.join(name));
+                    }
+                }
+                self.enforce_bound();
+            }
+            // Held because the disk is full: nowhere to keep it.
+            Source::Held(_) => self.acknowledged(from),
+        }
+    }
+
+    /// Posts a gzip body to the server that answered last, else to the next
+    /// one that answers: its status and text. A server that fails (no
+    /// answer, 5xx) is passed over for the next, if there is one.
+    async fn post(&self, body: Vec<u8>) -> Result<(u16, String), PushError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let first = self.current.load(Relaxed) % self.urls.len();
+        let mut last = None;
+        for k in 0..self.urls.len() {
+            let i = (first + k) % self.urls.len();
+            let sent = self
+                .client
+                .post(&self.urls[i])
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .header("x-auth-token", &self.config.token)
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(response) if response.status().is_server_error() && k + 1 < self.urls.len() => {
+                    last = Some(PushError::Retry(format!(
+                        "{}: HTTP {}",
+                        self.urls[i],
+                        response.status()
+                    )));
+                }
+                Ok(response) => {
+                    if i != first {
+                        tracing::info!(server = %self.urls[i], "Sending to another server.");
+                        self.current.store(i, Relaxed);
+                    }
+                    let status = response.status().as_u16();
+                    let text = response.text().await.unwrap_or_default();
+                    return Ok((status, text));
+                }
+                Err(e) => last = Some(PushError::Retry(error_chain(&e))),
+            }
+        }
+        Err(last.unwrap_or_else(|| PushError::Retry("no server".into())))
+    }
+}
+
+impl PushFigures {
+    /// Adds these figures to `snapshot` as the agent's own metrics, so the
+    /// server, its dashboard and its alert rules see a backlog growing or
+    /// reports refused: `monitor_agent_spool_snapshots`,
+    /// `monitor_agent_spool_bytes` (gauges), `monitor_agent_rejected_total`,
+    /// `monitor_agent_dropped_total`, `monitor_agent_spool_failures_total`
+    /// (counters).
+    pub fn add_to(&self, snapshot: &mut Snapshot) {
+        use monitor_core::{Labels, MetricFamily, MetricKind, Unit};
+        let mut family = |name: &str, kind: MetricKind, unit: Unit, help: &str, value: f64| {
+            if snapshot.metrics.iter().any(|f| f.name == name) {
+                return;
+            }
+            let mut f = MetricFamily::new(name, kind, unit).with_help(help);
+            f.push(Labels::new(), value);
+            snapshot.metrics.push(f);
+        };
+        family(
+            "monitor_agent_spool_snapshots",
+            MetricKind::Gauge,
+            Unit::COUNT,
+            "Snapshots waiting to be sent (in the spool, or in memory when the spool cannot be written).",
+            self.backlog as f64,
+        );
+        family(
+            "monitor_agent_spool_bytes",
+            MetricKind::Gauge,
+            Unit::BYTES,
+            "Bytes of the spool, rejected/ included.",
+            self.spool_bytes as f64,
+        );
+        family(
+            "monitor_agent_rejected_total",
+            MetricKind::Counter,
+            Unit::COUNT,
+            "Snapshots the server refused for good, moved to the spool's rejected/ folder.",
+            self.rejected as f64,
+        );
+        family(
+            "monitor_agent_dropped_total",
+            MetricKind::Counter,
+            Unit::COUNT,
+            "Snapshots dropped: the oldest beyond the spool's bound, or beyond what memory holds while the spool cannot be written.",
+            self.dropped as f64,
+        );
+        family(
+            "monitor_agent_spool_failures_total",
+            MetricKind::Counter,
+            Unit::COUNT,
+            "Spool writes that failed (a full disk); the snapshot was kept in memory.",
+            self.spool_failures as f64,
+        );
+    }
+}
+
+/// Where a batch came from.
+enum Source {
+    /// These spool files.
+    Files(Vec<PathBuf>),
+    /// The first n snapshots held in memory.
+    Held(usize),
 }
 
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
@@ -495,10 +794,9 @@ pub async fn run(
                 _ = &mut stop => break,
                 _ = ticker.tick() => {}
             }
-            let snapshot = agent.tick().await;
-            if let Err(error) = pusher.spool(&snapshot) {
-                tracing::error!(%error, "Cannot write the spool: this snapshot is lost.");
-            }
+            let mut snapshot = agent.tick().await;
+            pusher.figures().add_to(&mut snapshot);
+            pusher.keep(snapshot);
             spooled.notify_one();
         }
     };

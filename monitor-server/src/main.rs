@@ -89,6 +89,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             .build()?;
         let pusher = monitor_agent::push::Pusher::new(monitor_agent::push::PushConfig {
             server: format!("http://{}", config.listen),
+            failover: Vec::new(),
             token: token.expose().to_owned(),
             verify: None,
             spool_dir: config.data_dir.join("spool"),

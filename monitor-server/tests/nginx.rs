@@ -171,6 +171,7 @@ async fn the_nginx_recipe_in_front_of_the_server() {
     );
     let pusher = monitor_agent::push::Pusher::new(monitor_agent::push::PushConfig {
         server: front.clone(),
+        failover: Vec::new(),
         token: token.clone(),
         verify: Some(certs.ca.clone()),
         spool_dir: dir.join("spool"),

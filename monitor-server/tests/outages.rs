@@ -222,6 +222,7 @@ async fn an_agent_through_a_one_minute_outage_leaves_no_gap_and_no_duplicate() {
     let spool = server.dir.join("agent-spool");
     let pusher = monitor_agent::push::Pusher::new(monitor_agent::push::PushConfig {
         server: format!("http://{}", server.addr),
+        failover: Vec::new(),
         token,
         verify: None,
         spool_dir: spool.clone(),

@@ -1,0 +1,324 @@
+//! The agent's spool when things go wrong, against the real server code
+//! on loopback: a report the server refuses costs only itself (the batch
+//! is split down to it), `rejected/` stays within the spool's bound, a
+//! spool that cannot be written does not silence the agent, a file cut
+//! short by a crash costs only itself, leftovers of interrupted writes are
+//! cleaned, and a second server takes over when the first is down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Dir;
+use monitor_agent::push::{PushConfig, Pusher};
+use monitor_core::store::NewServer;
+use monitor_core::{Collection, Labels, ServerId, Snapshot, Store, Timestamp, Unit};
+use monitor_server::api::{AppState, router};
+use monitor_server::auth::{Scope, Token};
+use monitor_server::config::LimitSettings;
+use monitor_store::{SqlStore, StoreOptions};
+
+/// The server's router on a loopback port (plain HTTP, as the quickstart's
+/// agent uses), with `limits`; its store, address and token for `id`.
+async fn server(dir: &Dir, id: &str, limits: LimitSettings) -> (Arc<SqlStore>, SocketAddr, String) {
+    let store = Arc::new(
+        SqlStore::open(StoreOptions::sqlite(dir.0.join("db")))
+            .await
+            .unwrap(),
+    );
+    let token = Token::generate(Scope::Agent).unwrap();
+    store
+        .register_server(NewServer {
+            id: ServerId::new(id).unwrap(),
+            name: String::new(),
+            tags: vec![],
+            token_hash: token.hash(),
+            created: Timestamp::now(),
+        })
+        .await
+        .unwrap();
+    let admin = Token::generate(Scope::Admin).unwrap();
+    let app = router(AppState::new(store.clone(), &admin, None).with_limits(&limits));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        monitor_server::serve::serve(
+            listener,
+            app,
+            monitor_server::serve::ServeOptions::default(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    });
+    (store, addr, token.expose().to_owned())
+}
+
+fn config(servers: &[String], token: &str, spool: &std::path::Path, max: u64) -> PushConfig {
+    PushConfig {
+        server: servers[0].clone(),
+        failover: servers[1..].to_vec(),
+        token: token.to_owned(),
+        verify: None,
+        spool_dir: spool.to_owned(),
+        spool_max_bytes: max,
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// A report of `id` at `ms` with `n` samples.
+fn report(id: &str, ms: i64, n: usize) -> Snapshot {
+    let mut c = Collection::new();
+    for i in 0..n {
+        c.gauge(
+            "queue_depth",
+            Unit::NONE,
+            Labels::new().with("queue", format!("q{i}")),
+            i as f64,
+        );
+    }
+    let mut s = Snapshot::new(ServerId::new(id).unwrap(), Timestamp::from_millis(ms), c);
+    s.interval_secs = Some(5.0);
+    s
+}
+
+fn files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.filter_map(Result::ok)
+            .filter(|e| e.path().is_file())
+            .count()
+    })
+}
+
+async fn stored(store: &SqlStore, id: &str) -> usize {
+    let now = Timestamp::now();
+    let h = store
+        .history(&monitor_core::store::HistoryQuery {
+            server_id: ServerId::new(id).unwrap(),
+            metric: "queue_depth".into(),
+            matchers: vec![monitor_core::LabelMatcher::equal("queue", "q0")],
+            from: now.add_millis(-3_600_000),
+            to: now.add_millis(60_000),
+            step: Some(Duration::from_secs(1)),
+            max_points: 100_000,
+        })
+        .await
+        .unwrap();
+    h.series.first().map_or(0, |s| s.points.len())
+}
+
+/// A backlog of 150 reports with one the server refuses for good (a
+/// label value it does not accept) went whole to `rejected/` in batches of
+/// 100: 100 reports lost for one. Now the batch is halved down to the
+/// refused report, which alone is set aside and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_report_costs_only_itself() {
+    let dir = common::dir("spool", "refused");
+    let (store, addr, token) = server(&dir, "spool-01", LimitSettings::default()).await;
+    let spool = dir.0.join("spool");
+    let pusher = Pusher::new(config(
+        &[format!("http://{addr}")],
+        &token,
+        &spool,
+        64 << 20,
+    ))
+    .unwrap();
+    let start = Timestamp::now().as_millis() - 1_000_000;
+    for i in 0..150 {
+        let mut s = report("spool-01", start + i * 1000, 3);
+        if i == 57 {
+            // What the agent's own cleaning would leave out, written as a
+            // program of yours might.
+            s.metrics[0].samples[1].labels = Labels::new().with("queue", "bad\u{202e}name");
+        }
+        pusher.spool(&s).unwrap();
+    }
+    let sent = pusher.flush().await.unwrap();
+    assert_eq!(sent, 149);
+    assert_eq!(stored(&store, "spool-01").await, 149);
+    assert_eq!(files(&spool.join("rejected")), 1);
+    let figures = pusher.figures();
+    assert_eq!((figures.rejected, figures.backlog), (1, 0));
+    // The agent says so in its own metrics.
+    let mut s = report("spool-01", start, 1);
+    figures.add_to(&mut s);
+    assert_eq!(
+        s.value("monitor_agent_rejected_total", &Labels::new()),
+        Some(1.0)
+    );
+}
+
+/// Reports larger than the server's body limit in batches of 100 (a host
+/// with many containers) were all refused with 413 after an outage. Now
+/// the batches shrink until they fit, and nothing is set aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_too_large_for_the_server_are_split_until_they_fit() {
+    let dir = common::dir("spool", "large");
+    let limits = LimitSettings {
+        max_body_bytes: 256 << 10,
+        ..LimitSettings::default()
+    };
+    let (store, addr, token) = server(&dir, "spool-02", limits).await;
+    let spool = dir.0.join("spool");
+    let pusher = Pusher::new(config(
+        &[format!("http://{addr}")],
+        &token,
+        &spool,
+        64 << 20,
+    ))
+    .unwrap();
+    let start = Timestamp::now().as_millis() - 1_000_000;
+    // About 20 KB of JSON each: a batch of 100 inflates to 2 MB.
+    for i in 0..120 {
+        pusher
+            .spool(&report("spool-02", start + i * 1000, 400))
+            .unwrap();
+    }
+    assert_eq!(pusher.flush().await.unwrap(), 120);
+    assert_eq!(stored(&store, "spool-02").await, 120);
+    assert_eq!(files(&spool.join("rejected")), 0);
+}
+
+/// `rejected/` had no bound and stood outside the spool's: a clock that
+/// kept an agent's reports refused filled the disk. Now it counts in the
+/// spool's bound, and its oldest go first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_reports_stay_within_the_spool_bound() {
+    let dir = common::dir("spool", "bound");
+    let (_store, addr, token) = server(&dir, "spool-03", LimitSettings::default()).await;
+    let spool = dir.0.join("spool");
+    let max = 40 << 10;
+    let pusher = Pusher::new(config(&[format!("http://{addr}")], &token, &spool, max)).unwrap();
+    // Dated far in the future: every one is refused (422).
+    let future = Timestamp::now().as_millis() + 86_400_000;
+    for i in 0..100 {
+        pusher
+            .spool(&report("spool-03", future + i * 1000, 20))
+            .unwrap();
+        pusher.flush().await.unwrap();
+    }
+    let figures = pusher.figures();
+    assert_eq!(figures.rejected, 100);
+    assert!(figures.spool_bytes <= max, "{figures:?}");
+    assert!(figures.dropped > 0, "{figures:?}");
+    assert!(files(&spool.join("rejected")) < 100);
+}
+
+/// A spool that cannot be written (a full disk) made every snapshot "lost":
+/// the host went dark exactly when its disk filled. Now they are held in
+/// memory and sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_that_cannot_be_written_does_not_silence_the_agent() {
+    let dir = common::dir("spool", "full");
+    let (store, addr, token) = server(&dir, "spool-04", LimitSettings::default()).await;
+    let spool = dir.0.join("spool");
+    let pusher = Pusher::new(config(
+        &[format!("http://{addr}")],
+        &token,
+        &spool,
+        64 << 20,
+    ))
+    .unwrap();
+    // The spool directory becomes a file: every write fails.
+    std::fs::remove_dir_all(&spool).unwrap();
+    std::fs::write(&spool, b"not a directory").unwrap();
+    let start = Timestamp::now().as_millis() - 100_000;
+    for i in 0..5 {
+        pusher.keep(report("spool-04", start + i * 1000, 2));
+    }
+    assert_eq!(pusher.backlog(), 5);
+    assert_eq!(pusher.flush().await.unwrap(), 5);
+    assert_eq!(stored(&store, "spool-04").await, 5);
+    let figures = pusher.figures();
+    assert_eq!((figures.spool_failures, figures.backlog), (5, 0));
+}
+
+/// A file cut short by a crash is removed and the others are sent; a
+/// temporary file an interrupted write left is removed at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_file_costs_only_itself_and_leftovers_are_cleaned() {
+    let dir = common::dir("spool", "torn");
+    let (store, addr, token) = server(&dir, "spool-05", LimitSettings::default()).await;
+    let spool = dir.0.join("spool");
+    let start = Timestamp::now().as_millis() - 100_000;
+    {
+        let pusher = Pusher::new(config(
+            &[format!("http://{addr}")],
+            &token,
+            &spool,
+            64 << 20,
+        ))
+        .unwrap();
+        for i in 0..10 {
+            pusher
+                .spool(&report("spool-05", start + i * 1000, 2))
+                .unwrap();
+        }
+    }
+    // The newest file cut in half, and a leftover of a write in progress.
+    let newest = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .max()
+        .unwrap();
+    let body = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, &body[..body.len() / 2]).unwrap();
+    std::fs::write(spool.join(".0000000000000042.json.tmp"), b"{\"vers").unwrap();
+    let pusher = Pusher::new(config(
+        &[format!("http://{addr}")],
+        &token,
+        &spool,
+        64 << 20,
+    ))
+    .unwrap();
+    assert!(!spool.join(".0000000000000042.json.tmp").exists());
+    assert_eq!(pusher.flush().await.unwrap(), 9);
+    assert_eq!(stored(&store, "spool-05").await, 9);
+    assert_eq!(pusher.backlog(), 0);
+}
+
+/// With several servers, one that does not answer is passed over for the
+/// next; while none answers, the spool keeps everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_takes_over_when_the_first_is_down() {
+    let dir = common::dir("spool", "failover");
+    let (store, addr, token) = server(&dir, "spool-06", LimitSettings::default()).await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let spool = dir.0.join("spool");
+    let pusher = Pusher::new(config(
+        &[format!("http://{dead}"), format!("http://{addr}")],
+        &token,
+        &spool,
+        64 << 20,
+    ))
+    .unwrap();
+    let start = Timestamp::now().as_millis() - 100_000;
+    for i in 0..3 {
+        pusher
+            .spool(&report("spool-06", start + i * 1000, 2))
+            .unwrap();
+    }
+    assert_eq!(pusher.flush().await.unwrap(), 3);
+    assert_eq!(stored(&store, "spool-06").await, 3);
+    // Both down: nothing is lost.
+    let all_dead = Pusher::new(config(
+        &[format!("http://{dead}"), format!("http://{dead}")],
+        &token,
+        &dir.0.join("spool-2"),
+        64 << 20,
+    ))
+    .unwrap();
+    all_dead
+        .spool(&report("spool-06", start + 10_000, 2))
+        .unwrap();
+    assert!(all_dead.flush().await.is_err());
+    assert_eq!(all_dead.backlog(), 1);
+}
