@@ -11,6 +11,7 @@
 //! | `monitor_ingest_duration_seconds` | histogram | one accepted call, from its head to its durable acknowledgement |
 //! | `monitor_store_commit_duration_seconds` | histogram | one ingest transaction of the store's writer |
 //! | `monitor_store_failed_commits_total`, `monitor_store_reports_total` | counter | failed transactions; reports stored |
+//! | `monitor_store_corrupt_rows_total` | counter | damaged rows left out of compaction (logged with their key) |
 //! | `monitor_store_series_refused_total` | counter | reports refused for the per-server series limit (`limits.max_series_per_server`) |
 //! | `monitor_store_queue_depth`, `monitor_store_queue_capacity` | gauge | calls waiting for the writer; how many may |
 //! | `monitor_stream_clients` | gauge | live-stream (`/api/stream`) clients connected |
@@ -305,6 +306,12 @@ impl Exposition<'_> {
                 "Reports stored (duplicates not counted).",
                 MetricKind::Counter,
                 store.reports as f64,
+            ));
+            families.push(scalar(
+                "monitor_store_corrupt_rows_total",
+                "Rows of the database that could not be read and were left out of compaction (their data is lost).",
+                MetricKind::Counter,
+                store.corrupt_rows as f64,
             ));
             families.push(scalar(
                 "monitor_store_series_refused_total",

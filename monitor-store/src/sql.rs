@@ -567,9 +567,22 @@ impl Store for SqlStore {
         .fetch_all(&self.inner.read)
         .await
         .map_err(map_err)?;
-        rows.iter()
-            .map(|row| record_from(row).map(|r| overlay(r, &self.inner.pending)))
-            .collect()
+        // A damaged row is logged and left out: one server's row must not
+        // make the list of all of them fail.
+        Ok(rows
+            .iter()
+            .filter_map(|row| match record_from(row) {
+                Ok(r) => Some(overlay(r, &self.inner.pending)),
+                Err(error) => {
+                    self.inner
+                        .stats
+                        .corrupt_rows
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(%error, "A server row cannot be read; it is left out of the list.");
+                    None
+                }
+            })
+            .collect())
     }
 
     async fn server_by_token(&self, hash: &TokenHash) -> Result<Option<ServerRecord>, StoreError> {
@@ -1227,17 +1240,42 @@ const SERVER_STATE: &str = "SELECT s.name, s.id, s.last_seen, \
      (SELECT MAX(win) FROM chunk_times c WHERE c.server = s.id) AS last_win \
      FROM servers s";
 
-fn server_cache(row: &AnyRow) -> ServerCache {
-    ServerCache {
-        id: row.get("id"),
-        last_seen: row.get("last_seen"),
-        head_min: row.get("head_min"),
-        head_max: row.get("head_max"),
-        compacted_until: row
-            .get::<Option<i64>, _>("last_win")
-            .map_or(i64::MIN, |w| w + RAW_WINDOW),
+/// The writer's view of one server from a row of [`SERVER_STATE`], with its
+/// name; `None` for a row whose id cannot be read (logged). A value of the
+/// wrong type elsewhere is logged and taken as absent: a damaged row must
+/// not stop the store from opening (a panic here aborted the process at
+/// every start).
+fn server_cache(row: &AnyRow) -> Option<(String, ServerCache)> {
+    let name: String = match row.try_get("name") {
+        Ok(name) => name,
+        Err(error) => {
+            tracing::error!(%error, "A server row has no readable name; it is left out.");
+            return None;
+        }
+    };
+    let id: i64 = match row.try_get("id") {
+        Ok(id) => id,
+        Err(error) => {
+            tracing::error!(%error, server = %name, "A server row has no readable id; it is left out.");
+            return None;
+        }
+    };
+    let optional = |column: &str| match row.try_get::<Option<i64>, _>(column) {
+        Ok(value) => value,
+        Err(error) => {
+            tracing::error!(%error, server = %name, column, "A value of the wrong type in the database; taken as absent.");
+            None
+        }
+    };
+    let cache = ServerCache {
+        id,
+        last_seen: optional("last_seen"),
+        head_min: optional("head_min"),
+        head_max: optional("head_max"),
+        compacted_until: optional("last_win").map_or(i64::MIN, |w| w + RAW_WINDOW),
         ..ServerCache::default()
-    }
+    };
+    Some((name, cache))
 }
 
 /// A hash of a snapshot's metric names and labels (a fast one: it runs for
@@ -1278,7 +1316,9 @@ impl Writer {
             .await
             .map_err(map_err)?;
         for row in rows {
-            writer.servers.insert(row.get("name"), server_cache(&row));
+            if let Some((name, cache)) = server_cache(&row) {
+                writer.servers.insert(name, cache);
+            }
         }
         Ok(writer)
     }
@@ -1366,8 +1406,9 @@ impl Writer {
             .await
             .map_err(map_err)?;
         for row in rows {
-            let fresh = server_cache(&row);
-            let name: String = row.get("name");
+            let Some((name, fresh)) = server_cache(&row) else {
+                continue;
+            };
             match self.servers.get_mut(&name) {
                 Some(cache) => {
                     cache.head_min = fresh.head_min;
@@ -1410,7 +1451,12 @@ impl Writer {
             .await
             .map_err(map_err)?;
             let Some(row) = row else { return Ok(None) };
-            self.servers.insert(name.to_owned(), server_cache(&row));
+            let Some((_, cache)) = server_cache(&row) else {
+                return Err(StoreError::Other(
+                    format!("the row of server {name} cannot be read").into(),
+                ));
+            };
+            self.servers.insert(name.to_owned(), cache);
         }
         Ok(self.servers.get_mut(name))
     }
@@ -1913,19 +1959,33 @@ impl Writer {
     }
 
     /// Compacts up to `limit` windows that ended before `now - grace`.
+    /// Compacts up to `limit` windows that ended before `now - grace`. A
+    /// window that fails (the database refused a statement) is logged and
+    /// passed over for this pass: one server's trouble never stops the
+    /// others' compaction, nor retention, which compacts first.
     async fn compact_due(&mut self, now: i64, limit: usize) -> Result<usize, StoreError> {
         let grace = self.options.compaction_grace.as_millis() as i64;
         let mut done = 0;
+        let mut failed: HashSet<i64> = HashSet::new();
         while done < limit {
             let due = self.servers.iter().find_map(|(name, c)| {
                 let min = c.head_min?;
                 let win = window_of(min, RAW_WINDOW);
-                (win + RAW_WINDOW + grace <= now).then(|| (name.clone(), c.id, win))
+                (win + RAW_WINDOW + grace <= now && !failed.contains(&c.id))
+                    .then(|| (name.clone(), c.id, win))
             });
             let Some((name, server, win)) = due else {
                 break;
             };
-            self.compact_window(server, win).await?;
+            if let Err(error) = self.compact_window(server, win).await {
+                if error.is_retryable() && failed.is_empty() && done == 0 {
+                    // The database itself is away: nothing will compact now.
+                    return Err(error);
+                }
+                tracing::error!(%error, server = %name, window = win, "Could not compact a window; the other servers go on, this one is tried again later.");
+                failed.insert(server);
+                continue;
+            }
             let head_min: Option<i64> =
                 sqlx::query_scalar("SELECT MIN(ts) FROM head WHERE server = $1")
                     .bind(server)
@@ -1939,6 +1999,20 @@ impl Writer {
             done += 1;
         }
         Ok(done)
+    }
+
+    /// A row that cannot be read: logged once with its key (what, server,
+    /// time), counted, and left out.
+    fn corrupt(&self, what: &str, server: i64, at: Option<i64>) {
+        self.stats
+            .corrupt_rows
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = self
+            .servers
+            .iter()
+            .find(|(_, c)| c.id == server)
+            .map_or_else(|| server.to_string(), |(n, _)| n.clone());
+        tracing::error!(what, server = %name, at = ?at, "A damaged row cannot be read; it is left out (its data is lost) and everything else goes on.");
     }
 
     async fn compact_window(&mut self, server: i64, win: i64) -> Result<(), StoreError> {
@@ -1963,9 +2037,18 @@ impl Writer {
                 .map_err(map_err)?;
         let mut reports = Vec::with_capacity(rows.len());
         for row in &rows {
-            let body = engine::decode_report(&row.get::<Vec<u8>, _>("body"))
-                .map_err(engine::corrupt("report"))?;
-            reports.push((row.get::<i64, _>("ts"), body));
+            // A report that cannot be read (a damaged row) is left out of
+            // the window, logged with its key and counted: it cannot stop
+            // the compaction and retention of everything else.
+            let ts = row.try_get::<i64, _>("ts");
+            let body = row
+                .try_get::<Vec<u8>, _>("body")
+                .ok()
+                .and_then(|b| engine::decode_report(&b).ok());
+            match (ts, body) {
+                (Ok(ts), Some(body)) => reports.push((ts, body)),
+                (ts, _) => self.corrupt("report", server, ts.ok()),
+            }
         }
         let existing: Option<Vec<u8>> =
             sqlx::query_scalar("SELECT times FROM chunk_times WHERE server = $1 AND win = $2")
@@ -1985,7 +2068,13 @@ impl Writer {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                RawWindow::decode(&times, &chunks).map_err(engine::corrupt("chunk"))?
+                match RawWindow::decode(&times, &chunks) {
+                    Ok(window) => window,
+                    Err(_) => {
+                        self.corrupt("compacted window", server, Some(win));
+                        RawWindow::default()
+                    }
+                }
             }
         };
         window.add(reports);
@@ -2034,8 +2123,13 @@ impl Writer {
                 let mut rows = Vec::with_capacity(part.len());
                 for (series, buckets) in part {
                     let mut all: BTreeMap<i64, Bucket> = match existing.get(series) {
-                        Some(blob) => engine::decode_rollup(blob, row_win, width)
-                            .map_err(engine::corrupt("rollup"))?,
+                        Some(blob) => match engine::decode_rollup(blob, row_win, width) {
+                            Ok(all) => all,
+                            Err(_) => {
+                                self.corrupt("rollup", server, Some(row_win));
+                                BTreeMap::new()
+                            }
+                        },
                         None => BTreeMap::new(),
                     };
                     // The raw window is complete: its buckets replace any earlier ones.

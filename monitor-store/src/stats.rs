@@ -67,6 +67,8 @@ pub(crate) struct Counters {
     pub(crate) reports: AtomicU64,
     /// Reports refused for the per-server series limit.
     pub(crate) series_refused: AtomicU64,
+    /// Rows that could not be read and were left out.
+    pub(crate) corrupt_rows: AtomicU64,
     /// The error of the last ingest commit, when it failed (none since a
     /// commit succeeded): the store's health reports writes failing.
     pub(crate) last_failure: std::sync::Mutex<Option<WriteFailure>>,
@@ -115,6 +117,9 @@ pub struct WriterStats {
     /// Reports refused because they would take their server past the
     /// series limit.
     pub series_refused: u64,
+    /// Rows that could not be read (damaged) and were left out of
+    /// compaction; their data is lost.
+    pub corrupt_rows: u64,
     /// Calls waiting for the writer now (ingest and maintenance).
     pub queue_depth: usize,
     /// How many calls may wait before new ones wait to be queued.
@@ -128,6 +133,7 @@ impl Counters {
             failed_commits: self.failed.load(Ordering::Relaxed),
             reports: self.reports.load(Ordering::Relaxed),
             series_refused: self.series_refused.load(Ordering::Relaxed),
+            corrupt_rows: self.corrupt_rows.load(Ordering::Relaxed),
             queue_depth,
             queue_capacity,
         }
