@@ -386,7 +386,7 @@ impl Pusher {
     }
 
     /// Spools a snapshot; when the spool cannot be written (a full disk),
-    /// keeps it in memory instead (the newest [`HELD_MAX`]), so that it is
+    /// keeps it in memory instead (the newest 360), so that it is
     /// still sent.
     pub fn keep(&self, snapshot: Snapshot) {
         match self.spool(&snapshot) {

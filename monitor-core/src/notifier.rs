@@ -18,6 +18,12 @@ pub struct Notification {
     /// True when this repeats an earlier notification of a still-firing alert.
     #[serde(default)]
     pub repeat: bool,
+    /// The same for every attempt to deliver this notification to one
+    /// notifier, different for every other: a receiver that gets it twice
+    /// (a retry after an answer that was lost) can ignore the second.
+    /// Empty when the caller gives none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub delivery_id: String,
 }
 
 /// A destination for alert notifications: a webhook, a chat, a mail relay.

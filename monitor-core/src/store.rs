@@ -262,6 +262,40 @@ pub struct AlertStateRecord {
     pub last_notified: Option<Timestamp>,
 }
 
+/// A notification waiting to be delivered to one notifier: the server's
+/// outbox. Kept in the store, so that a delivery survives a receiver down
+/// for hours and a restart of the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Assigned by the store; 0 for a new one. Deliveries to one notifier
+    /// are made in the order of their ids.
+    pub id: i64,
+    /// The notifier's name ([`crate::Notifier::name`]).
+    pub notifier: String,
+    /// What to deliver; its `delivery_id` is the idempotency key a receiver
+    /// can use to ignore a second delivery of the same notification.
+    pub notification: crate::Notification,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not before this.
+    pub next_at: Timestamp,
+    /// When it was queued.
+    pub created: Timestamp,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+}
+
+/// How many deliveries wait for one notifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryBacklog {
+    /// The notifier's name.
+    pub notifier: String,
+    /// Deliveries waiting (being retried included).
+    pub waiting: usize,
+    /// When the oldest of them was queued.
+    pub oldest: Option<Timestamp>,
+}
+
 /// Durable storage for the server: implemented on SQLite and PostgreSQL by
 /// `monitor-store`, and by plugin authors for anything else.
 ///
@@ -438,6 +472,68 @@ pub trait Store: Send + Sync {
         policy: &RetentionPolicy,
         now: Timestamp,
     ) -> Result<RetentionReport, StoreError>;
+
+    /// Records alert transitions and the deliveries they make, in one
+    /// transaction where the store has them: a transition is never stored
+    /// without its notifications, nor notified without being stored.
+    /// Returns the events with their ids. The default appends the events,
+    /// then queues the deliveries.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails; then nothing is recorded
+    /// (with the default, the events may be).
+    async fn record_alert_transitions(
+        &self,
+        events: &[AlertEvent],
+        deliveries: &[Delivery],
+    ) -> Result<Vec<AlertEvent>, StoreError> {
+        let stored = self.append_alert_events(events).await?;
+        self.queue_deliveries(deliveries).await?;
+        Ok(stored)
+    }
+
+    /// Queues deliveries (their `id` is assigned; `attempts`, `next_at`,
+    /// `created` and `last_error` are kept as given).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn queue_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
+
+    /// The first `limit` deliveries waiting for `notifier`, in the order
+    /// they were queued (due or not: one notifier's deliveries go out in
+    /// order).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn waiting_deliveries(
+        &self,
+        notifier: &str,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Removes a delivery: made, or given up on.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails (an unknown id is no error).
+    async fn remove_delivery(&self, id: i64) -> Result<(), StoreError>;
+
+    /// Records a failed attempt: `attempts`, when to try again, and why.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn postpone_delivery(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_at: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// How many deliveries wait, per notifier that has any.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    async fn delivery_backlog(&self) -> Result<Vec<DeliveryBacklog>, StoreError>;
 
     /// Checks that the database answers. The default assumes it does.
     ///

@@ -11,25 +11,36 @@
 //!
 //! # Notifications
 //! An alert that starts firing is notified once, and once more when it
-//! resolves (again every `repeat_every` while it fires, when set). Each
-//! notifier has its own queue and worker: deliveries to one receiver keep
-//! their order, a retryable failure is retried with exponential backoff, and
-//! a slow or dead receiver delays neither ingest nor the other notifiers.
-//! An alert is marked notified when its notification is queued, and that
-//! mark is saved with its state: a restart sends nothing twice.
+//! resolves (again every `repeat_every` while it fires, when set). A
+//! transition and its notifications are written in one transaction: the
+//! store's outbox ([`monitor_core::store::Delivery`]) holds each
+//! notification until it is delivered, through a receiver down for hours
+//! and a restart of the server. Each notifier has its own worker:
+//! deliveries to one receiver keep their order, a retryable failure is
+//! retried with exponential backoff (capped at an hour) for as long as
+//! `retry_for` (a day), and a slow or dead receiver delays neither ingest
+//! nor the other notifiers. Every attempt at one notification carries the
+//! same `delivery_id`, which a receiver can use to ignore a repeat.
+//!
+//! When the store cannot take a transition, the transition is kept in
+//! memory (up to [`PENDING_EVENTS`]) and written on the next tick, with
+//! its notifications: an outage of the database delays notifications, and
+//! loses none.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use monitor_core::alert::AlertKey;
 use monitor_core::alert::{Evaluator, LastSeen, OFFLINE_METRIC, ServerFacts};
-use monitor_core::store::{AlertStateRecord, ServerRecord};
+use monitor_core::store::{AlertStateRecord, Delivery, ServerRecord};
 use monitor_core::{
     AlertEvent, AlertRule, AlertState, Notification, Notifier, ServerId, Silence, Snapshot, Store,
     StoreError, Thresholds, Timestamp,
 };
 use serde::Serialize;
-use tokio::sync::mpsc;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::stream::{Payload, StreamHub};
 
@@ -50,12 +61,23 @@ pub async fn silences(store: &dyn Store) -> Result<Vec<Silence>, StoreError> {
     })
 }
 
-/// How often host-offline rules are evaluated.
+/// How often host-offline rules are evaluated (and transitions the store
+/// could not take are written again).
 const TICK: Duration = Duration::from_secs(5);
 
-/// Deliveries waiting per notifier; beyond this, new ones are dropped
-/// (and counted as failed).
-const DELIVERY_QUEUE: usize = 1000;
+/// Transitions kept in memory while the store cannot take them; beyond
+/// this, the oldest are dropped (and said).
+pub const PENDING_EVENTS: usize = 10_000;
+
+/// A delivery worker with nothing due looks at the outbox this often
+/// (deliveries queued by this process wake it at once).
+const POLL: Duration = Duration::from_secs(5);
+
+/// The longest wait between two attempts at one delivery.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Deliveries a worker reads from the outbox at a time.
+const BATCH: usize = 50;
 
 /// How notifications go out.
 #[derive(Clone, Default)]
@@ -67,14 +89,17 @@ pub struct AlertOptions {
     /// The dashboard's address, for links in notifications
     /// (`https://monitor.example`).
     pub dashboard_url: Option<String>,
-    /// The first retry's delay (doubled at each attempt, six attempts in
-    /// all); one second when zero.
+    /// The first retry's delay (doubled at each attempt, up to an hour);
+    /// one second when zero.
     pub retry_base: Duration,
     /// How long one delivery attempt may take before it is given up on
     /// (and retried: [`monitor_core::NotifyError::Timeout`]); 30 s when
     /// zero. A notifier that hangs holds only its own queue, and only
     /// this long.
     pub notify_timeout: Duration,
+    /// How long a notification is retried (from when it was queued)
+    /// before it is given up on; a day when zero.
+    pub retry_for: Duration,
 }
 
 impl std::fmt::Debug for AlertOptions {
@@ -85,6 +110,7 @@ impl std::fmt::Debug for AlertOptions {
                 &self.notifiers.iter().map(|n| n.name()).collect::<Vec<_>>(),
             )
             .field("repeat_every", &self.repeat_every)
+            .field("retry_for", &self.retry_for)
             .finish_non_exhaustive()
     }
 }
@@ -94,14 +120,17 @@ impl std::fmt::Debug for AlertOptions {
 pub struct DeliveryStatus {
     /// The notifier's name.
     pub notifier: String,
-    /// Notifications delivered.
+    /// Notifications delivered since the server started.
     pub delivered: u64,
-    /// Notifications given up on (after retries, refused, or dropped from a
-    /// full queue).
+    /// Notifications given up on since the server started (refused, or
+    /// still failing after `retry_for`).
     pub failed: u64,
-    /// Notifications waiting or being retried.
+    /// Notifications waiting in the outbox (being retried included).
     pub queued: u64,
-    /// The last failure's message.
+    /// When the oldest of them was queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_queued: Option<Timestamp>,
+    /// The last failed attempt's message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// When it happened.
@@ -109,14 +138,17 @@ pub struct DeliveryStatus {
     pub last_error_at: Option<Timestamp>,
 }
 
-/// One notifier's queue.
-struct Outbox {
-    tx: mpsc::Sender<Notification>,
+/// One notifier's worker, as the engine sees it.
+struct Worker {
+    name: String,
+    /// Told when deliveries are queued for it.
+    wake: Arc<Notify>,
     status: Arc<std::sync::Mutex<DeliveryStatus>>,
 }
 
 /// Handle to the running engine: cheap to clone, shared by the handlers.
-/// The engine's task ends when the last handle is dropped.
+/// The engine's task and its delivery workers end when the last handle is
+/// dropped.
 #[derive(Clone, Debug)]
 pub struct Alerts {
     /// Transitions found by [`Alerts::evaluate`], to store in order.
@@ -129,16 +161,18 @@ struct Engine {
     stream: Arc<StreamHub>,
     /// Never held across an await.
     state: std::sync::Mutex<State>,
-    /// Held while events and states are written, so that the states saved
-    /// last are the newest.
+    /// Held while events, deliveries and states are written, so that the
+    /// states saved last are the newest.
     io: tokio::sync::Mutex<()>,
-    outboxes: Vec<Outbox>,
+    workers: Vec<Worker>,
     repeat_every: Option<Duration>,
     dashboard_url: Option<String>,
     /// When the engine started: hosts not heard from since then are
     /// counted offline from this time, not from their last report (the
     /// server could not hear them while it was down).
     started: Timestamp,
+    /// Dropped with the engine: the delivery workers stop.
+    _stop: watch::Sender<()>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -163,12 +197,18 @@ struct State {
     /// Alerts with transitions evaluated but not yet stored (and told):
     /// the catch-up leaves them alone, or it would tell a firing that its
     /// own event tells again, or tell it after it resolved.
-    unrecorded: HashMap<monitor_core::alert::AlertKey, usize>,
+    unrecorded: HashMap<AlertKey, usize>,
+    /// Transitions the store could not take, oldest first: written again
+    /// before any newer one.
+    pending: Vec<AlertEvent>,
+    /// Alert states the store could not take: saved again with the next.
+    unsaved: Vec<AlertStateRecord>,
 }
 
 impl Alerts {
     /// Loads the rules and saved states and starts the engine's task and
-    /// one delivery worker per notifier.
+    /// one delivery worker per notifier (which begins with what the outbox
+    /// holds from before a restart).
     ///
     /// # Errors
     /// [`StoreError`] when the rules or states cannot be read.
@@ -178,35 +218,50 @@ impl Alerts {
         options: AlertOptions,
     ) -> Result<Self, StoreError> {
         let evaluator = Evaluator::from_records(store.alert_states().await?);
-        let retry_base = if options.retry_base.is_zero() {
-            Duration::from_secs(1)
-        } else {
-            options.retry_base
+        let or = |value: Duration, default: Duration| {
+            if value.is_zero() { default } else { value }
         };
-        let timeout = if options.notify_timeout.is_zero() {
-            Duration::from_secs(30)
-        } else {
-            options.notify_timeout
-        };
-        let outboxes = options
+        let (stop, stopped) = watch::channel(());
+        let workers = options
             .notifiers
             .into_iter()
             .map(|notifier| {
-                let (tx, rx) = mpsc::channel(DELIVERY_QUEUE);
                 let status = Arc::new(std::sync::Mutex::new(DeliveryStatus {
                     notifier: notifier.name().to_owned(),
                     ..DeliveryStatus::default()
                 }));
-                tokio::spawn(deliver(
+                let wake = Arc::new(Notify::new());
+                let worker = Worker {
+                    name: notifier.name().to_owned(),
+                    wake: Arc::clone(&wake),
+                    status: Arc::clone(&status),
+                };
+                let delivery = Deliverer {
                     notifier,
-                    rx,
-                    Arc::clone(&status),
-                    retry_base,
-                    timeout,
-                ));
-                Outbox { tx, status }
+                    store: Arc::clone(&store),
+                    status,
+                    wake,
+                    retry_base: or(options.retry_base, Duration::from_secs(1)),
+                    timeout: or(options.notify_timeout, Duration::from_secs(30)),
+                    retry_for: or(options.retry_for, Duration::from_secs(86_400)),
+                };
+                let mut stopped = stopped.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = delivery.run() => {}
+                        _ = stopped.changed() => {}
+                    }
+                });
+                worker
             })
-            .collect();
+            .collect::<Vec<_>>();
+        if let Ok(backlog) = store.delivery_backlog().await {
+            for b in backlog {
+                if !workers.iter().any(|w| w.name == b.notifier) {
+                    tracing::warn!(notifier = %b.notifier, waiting = b.waiting, "Notifications wait in the outbox for a notifier that is not configured; they go out when it is configured again.");
+                }
+            }
+        }
         let engine = Arc::new(Engine {
             store,
             stream,
@@ -217,19 +272,21 @@ impl Alerts {
                 silences: Vec::new(),
                 unknown: false,
                 unrecorded: HashMap::new(),
+                pending: Vec::new(),
+                unsaved: Vec::new(),
             }),
             io: tokio::sync::Mutex::new(()),
-            outboxes,
+            workers,
             repeat_every: options.repeat_every,
             dashboard_url: options.dashboard_url,
             started: Timestamp::now(),
+            _stop: stop,
         });
         engine.reload().await?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(Arc::clone(&engine).run(rx));
         Ok(Alerts { tx, engine })
     }
-
     /// Evaluates the rules on an accepted snapshot (the newest of its
     /// server) and queues the transitions for storing and sending; never
     /// waits for I/O.
@@ -312,12 +369,24 @@ impl Alerts {
         self.engine.tick(now).await
     }
 
-    /// How each notifier's deliveries went.
-    pub fn deliveries(&self) -> Vec<DeliveryStatus> {
+    /// How each notifier's deliveries went; `queued` as the outbox last
+    /// said (it is read now, and kept when the store does not answer).
+    pub async fn deliveries(&self) -> Vec<DeliveryStatus> {
+        match self.engine.store.delivery_backlog().await {
+            Ok(backlog) => {
+                for worker in &self.engine.workers {
+                    let waiting = backlog.iter().find(|b| b.notifier == worker.name);
+                    let mut status = lock(&worker.status);
+                    status.queued = waiting.map_or(0, |b| b.waiting as u64);
+                    status.oldest_queued = waiting.and_then(|b| b.oldest);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "Could not read the notification outbox."),
+        }
         self.engine
-            .outboxes
+            .workers
             .iter()
-            .map(|o| lock(&o.status).clone())
+            .map(|w| lock(&w.status).clone())
             .collect()
     }
 
@@ -365,11 +434,9 @@ impl Engine {
                 events = rx.recv() => {
                     let Some(events) = events else { break };
                     let count = events.len();
-                    let keys: Vec<_> = events.iter().map(AlertEvent::key).collect();
                     if let Err(error) = self.record(events).await {
-                        tracing::error!(%error, count, "Could not store alert transitions; the alerts keep their new states.");
+                        tracing::error!(%error, count, "Could not store alert transitions; they are kept and written again on the next tick.");
                     }
-                    self.recorded(keys);
                 }
                 _ = tick.tick() => {
                     ticks += 1;
@@ -384,22 +451,6 @@ impl Engine {
                     if let Err(error) = self.tick(Timestamp::now()).await {
                         tracing::error!(%error, "Could not evaluate host-offline rules.");
                     }
-                }
-            }
-        }
-    }
-
-    /// Notes that the transitions of `keys`, sent by [`Alerts::evaluate`],
-    /// are stored.
-    fn recorded(&self, keys: Vec<monitor_core::alert::AlertKey>) {
-        let mut state = lock(&self.state);
-        for key in keys {
-            if let std::collections::hash_map::Entry::Occupied(mut entry) =
-                state.unrecorded.entry(key)
-            {
-                *entry.get_mut() -= 1;
-                if *entry.get() == 0 {
-                    entry.remove();
                 }
             }
         }
@@ -447,6 +498,7 @@ impl Engine {
                 evaluator,
                 rules,
                 servers,
+                unrecorded,
                 ..
             } = &mut *state;
             // Offline since before the start: these keep their alerts.
@@ -473,29 +525,52 @@ impl Engine {
                     interval_secs: s.interval_secs.unwrap_or(0.0),
                 })
                 .collect();
-            evaluator.on_tick(rules, &seen, now)
+            let events = evaluator.on_tick(rules, &seen, now);
+            for event in &events {
+                *unrecorded.entry(event.key()).or_default() += 1;
+            }
+            events
         };
+        // Transitions kept from a failed write go first.
         let stored = self.record(events).await?;
         self.catch_up(now).await?;
         Ok(stored)
     }
 
     /// Notifies firing alerts not notified since they started (silenced
-    /// then, or their notification could not be queued) and, with
-    /// `repeat_every`, those whose last notification is that old.
+    /// then) and, with `repeat_every`, those whose last notification is
+    /// that old.
     async fn catch_up(&self, now: Timestamp) -> Result<(), StoreError> {
         let _io = self.io.lock().await;
-        let Some(changed) = self.due(now) else {
-            return Ok(());
+        let (due, deliveries) = {
+            let state = lock(&self.state);
+            let due = self.due(&state, now);
+            let deliveries: Vec<Delivery> = due
+                .iter()
+                .flat_map(|(event, repeat, moment)| {
+                    self.deliveries(&state, event, *repeat, *moment, now)
+                })
+                .collect();
+            (due, deliveries)
         };
-        self.store.save_alert_states(&changed).await
+        if due.is_empty() {
+            return Ok(());
+        }
+        self.store.queue_deliveries(&deliveries).await?;
+        self.wake(&deliveries);
+        let changed = {
+            let mut state = lock(&self.state);
+            for (event, _, _) in &due {
+                state.evaluator.notified(&event.key(), event.at);
+            }
+            state.evaluator.take_changed()
+        };
+        self.save_states(changed).await
     }
 
-    /// Queues the notifications [`Engine::catch_up`] owes; the changed
-    /// states to save, or `None` when nothing was queued.
-    fn due(&self, now: Timestamp) -> Option<Vec<AlertStateRecord>> {
-        let mut state = lock(&self.state);
-        let state = &mut *state;
+    /// What [`Engine::catch_up`] owes: each event to tell, whether it
+    /// repeats, and the moment that names its notification.
+    fn due(&self, state: &State, now: Timestamp) -> Vec<(AlertEvent, bool, Timestamp)> {
         let still = |r: &AlertStateRecord, repeat: bool| {
             let rule = state.rules.iter().find(|rule| rule.id == r.rule_id)?;
             let event = AlertEvent {
@@ -513,18 +588,20 @@ impl Engine {
                 at: now,
                 message: format!("{}: firing on {} since {}", rule.name, r.server_id, r.since),
             };
-            Some((event, repeat))
+            // A first notification is named by the firing it tells (a
+            // crash before its state was saved queues the same one again);
+            // a repeat by its time.
+            let moment = if repeat { now } else { r.since };
+            Some((event, repeat, moment))
         };
         let waiting = |r: &AlertStateRecord| {
-            state
-                .unrecorded
-                .contains_key(&monitor_core::alert::AlertKey {
-                    rule_id: r.rule_id.clone(),
-                    server_id: r.server_id.clone(),
-                    labels: r.labels.clone(),
-                })
+            state.unrecorded.contains_key(&AlertKey {
+                rule_id: r.rule_id.clone(),
+                server_id: r.server_id.clone(),
+                labels: r.labels.clone(),
+            })
         };
-        let mut due: Vec<(AlertEvent, bool)> = state
+        let mut due: Vec<_> = state
             .evaluator
             .unnotified_firing()
             .into_iter()
@@ -541,30 +618,19 @@ impl Engine {
                     .filter_map(|r| still(r, true)),
             );
         }
-        let mut sent = false;
-        for (event, repeat) in &due {
-            sent |= self.send(state, event, *repeat);
-        }
-        sent.then(|| state.evaluator.take_changed())
+        due.retain(|(event, _, _)| !silenced(state, event, now));
+        due
     }
 
-    /// Queues `event` for every notifier and marks its alert notified;
-    /// false when a silence covers it or no queue took it (it is then
-    /// caught up with later).
-    fn send(&self, state: &mut State, event: &AlertEvent, repeat: bool) -> bool {
-        let now = Timestamp::now();
-        if state
-            .silences
-            .iter()
-            .any(|s| s.covers(&event.rule_id, &event.server_id, now))
-        {
-            return false;
-        }
-        let key = monitor_core::alert::AlertKey {
-            rule_id: event.rule_id.clone(),
-            server_id: event.server_id.clone(),
-            labels: event.labels.clone(),
-        };
+    /// The deliveries that tell `event`, one per notifier.
+    fn deliveries(
+        &self,
+        state: &State,
+        event: &AlertEvent,
+        repeat: bool,
+        moment: Timestamp,
+        now: Timestamp,
+    ) -> Vec<Delivery> {
         let notification = Notification {
             event: event.clone(),
             server_name: state
@@ -579,50 +645,180 @@ impl Engine {
                 )
             }),
             repeat,
+            delivery_id: String::new(),
         };
-        let mut queued = self.outboxes.is_empty();
-        for outbox in &self.outboxes {
-            let mut status = lock(&outbox.status);
-            if outbox.tx.try_send(notification.clone()).is_ok() {
-                status.queued += 1;
-                queued = true;
-            } else {
-                status.failed += 1;
-                status.last_error = Some("the delivery queue is full".into());
-                status.last_error_at = Some(Timestamp::now());
-                tracing::error!(notifier = %status.notifier, "The delivery queue is full; a notification was dropped.");
-            }
-        }
-        if queued {
-            state.evaluator.notified(&key, event.at);
-        }
-        queued
+        self.workers
+            .iter()
+            .map(|worker| {
+                let mut notification = notification.clone();
+                notification.delivery_id = delivery_id(&worker.name, event, moment);
+                Delivery {
+                    id: 0,
+                    notifier: worker.name.clone(),
+                    notification,
+                    attempts: 0,
+                    next_at: now,
+                    created: now,
+                    last_error: None,
+                }
+            })
+            .collect()
     }
 
-    /// Stores `events` and the changed states, sends the events that
-    /// notify, and publishes them.
-    async fn record(&self, events: Vec<AlertEvent>) -> Result<Vec<AlertEvent>, StoreError> {
-        if events.is_empty() {
-            return Ok(events);
+    /// Tells the workers of `deliveries` that there is work.
+    fn wake(&self, deliveries: &[Delivery]) {
+        for worker in &self.workers {
+            if deliveries.iter().any(|d| d.notifier == worker.name) {
+                worker.wake.notify_one();
+            }
         }
+    }
+
+    /// Stores `events` (after those kept from a failed write) with their
+    /// notifications, publishes them, and saves the changed states. When
+    /// the store fails, the events are kept for the next call.
+    async fn record(&self, events: Vec<AlertEvent>) -> Result<Vec<AlertEvent>, StoreError> {
         let _io = self.io.lock().await;
-        let stored = self.store.append_alert_events(&events).await?;
+        let now = Timestamp::now();
+        let (batch, told, deliveries) = {
+            let mut state = lock(&self.state);
+            let mut batch = std::mem::take(&mut state.pending);
+            batch.extend(events);
+            // A resolution under a silence is simply not told.
+            let told: Vec<bool> = batch
+                .iter()
+                .map(|e| e.notifies() && !silenced(&state, e, now))
+                .collect();
+            let deliveries: Vec<Delivery> = batch
+                .iter()
+                .zip(&told)
+                .filter(|(_, told)| **told)
+                .flat_map(|(e, _)| self.deliveries(&state, e, false, e.at, now))
+                .collect();
+            (batch, told, deliveries)
+        };
+        if batch.is_empty() {
+            self.save_states(Vec::new()).await?;
+            return Ok(batch);
+        }
+        let stored = match self
+            .store
+            .record_alert_transitions(&batch, &deliveries)
+            .await
+        {
+            Ok(stored) => stored,
+            Err(error) => {
+                self.keep(batch);
+                return Err(error);
+            }
+        };
+        self.wake(&deliveries);
         let changed = {
             let mut state = lock(&self.state);
-            for event in stored.iter().filter(|e| e.notifies()) {
-                // A resolution under a silence is simply not told.
-                self.send(&mut state, event, false);
+            for (event, told) in stored.iter().zip(told) {
+                let key = event.key();
+                if told {
+                    state.evaluator.notified(&key, event.at);
+                }
+                if let std::collections::hash_map::Entry::Occupied(mut entry) =
+                    state.unrecorded.entry(key)
+                {
+                    *entry.get_mut() -= 1;
+                    if *entry.get() == 0 {
+                        entry.remove();
+                    }
+                }
             }
             state.evaluator.take_changed()
         };
-        self.store.save_alert_states(&changed).await?;
         for event in &stored {
             tracing::info!(server = %event.server_id, rule = %event.rule_id, state = ?event.state, "{}", event.message);
             let json = serde_json::to_string(event).unwrap_or_default();
             self.stream.publish("alert", Payload::ready(json));
         }
+        self.save_states(changed).await?;
         Ok(stored)
     }
+
+    /// Keeps transitions the store did not take, up to [`PENDING_EVENTS`]
+    /// (the oldest go first). Called under `io`.
+    fn keep(&self, mut batch: Vec<AlertEvent>) {
+        let mut state = lock(&self.state);
+        if batch.len() > PENDING_EVENTS {
+            let dropped: Vec<AlertEvent> = batch.drain(..batch.len() - PENDING_EVENTS).collect();
+            tracing::error!(
+                dropped = dropped.len(),
+                "The store has not taken alert transitions for a long time; the oldest are dropped."
+            );
+            for event in dropped {
+                if let std::collections::hash_map::Entry::Occupied(mut entry) =
+                    state.unrecorded.entry(event.key())
+                {
+                    *entry.get_mut() -= 1;
+                    if *entry.get() == 0 {
+                        entry.remove();
+                    }
+                }
+            }
+        }
+        state.pending = batch;
+    }
+
+    /// Saves `changed` with the states a failed save left (the newest of
+    /// each alert); keeps them all when the store fails. Called under `io`.
+    async fn save_states(&self, changed: Vec<AlertStateRecord>) -> Result<(), StoreError> {
+        let records = {
+            let mut state = lock(&self.state);
+            let mut records = std::mem::take(&mut state.unsaved);
+            for record in changed {
+                records.retain(|r| {
+                    !(r.rule_id == record.rule_id
+                        && r.server_id == record.server_id
+                        && r.labels == record.labels)
+                });
+                records.push(record);
+            }
+            records
+        };
+        if records.is_empty() {
+            return Ok(());
+        }
+        if let Err(error) = self.store.save_alert_states(&records).await {
+            lock(&self.state).unsaved = records;
+            return Err(error);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a silence covers `event` at `now`.
+fn silenced(state: &State, event: &AlertEvent, now: Timestamp) -> bool {
+    state
+        .silences
+        .iter()
+        .any(|s| s.covers(&event.rule_id, &event.server_id, now))
+}
+
+/// The idempotency key of the notification of `event` to `notifier`: the
+/// same for every attempt and every rebuild of it (a transition written
+/// again after a failure), different for any other.
+fn delivery_id(notifier: &str, event: &AlertEvent, moment: Timestamp) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        notifier,
+        &event.rule_id,
+        event.server_id.as_str(),
+        &serde_json::to_string(&event.labels).unwrap_or_default(),
+        &serde_json::to_string(&event.state).unwrap_or_default(),
+        &moment.as_millis().to_string(),
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -632,47 +828,131 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// One notifier's worker: its notifications in order, each attempt cut off
-/// after `timeout`, each retried with exponential backoff (six attempts)
-/// while the failure is retryable.
-async fn deliver(
+/// One notifier's worker: its deliveries from the outbox in order, each
+/// attempt cut off after `timeout`, a retryable failure retried with
+/// exponential backoff until the delivery is `retry_for` old.
+struct Deliverer {
     notifier: Arc<dyn Notifier>,
-    mut rx: mpsc::Receiver<Notification>,
+    store: Arc<dyn Store>,
     status: Arc<std::sync::Mutex<DeliveryStatus>>,
+    wake: Arc<Notify>,
     retry_base: Duration,
     timeout: Duration,
-) {
-    const ATTEMPTS: u32 = 6;
-    while let Some(notification) = rx.recv().await {
-        let mut attempt = 0;
-        let outcome = loop {
-            attempt += 1;
-            let attempted = tokio::time::timeout(timeout, notifier.notify(&notification))
-                .await
-                .unwrap_or(Err(monitor_core::NotifyError::Timeout(timeout)));
-            match attempted {
-                Ok(()) => break Ok(()),
-                Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
-                    let error = crate::webhook::redact_urls(&error.to_string());
-                    tracing::warn!(notifier = notifier.name(), %error, attempt, "Delivery failed; retrying.");
-                    tokio::time::sleep(retry_base * 2u32.pow(attempt - 1)).await;
+    retry_for: Duration,
+}
+
+impl Deliverer {
+    async fn run(self) {
+        let name = self.notifier.name().to_owned();
+        // Done with (delivered or given up on) but not yet removed from
+        // the outbox, the store having failed: not sent again while the
+        // removal is retried.
+        let mut done: Vec<i64> = Vec::new();
+        loop {
+            let mut removed = Vec::new();
+            for id in &done {
+                if self.store.remove_delivery(*id).await.is_ok() {
+                    removed.push(*id);
                 }
-                Err(error) => break Err(error),
             }
-        };
-        let mut status = lock(&status);
-        status.queued = status.queued.saturating_sub(1);
-        match outcome {
-            Ok(()) => status.delivered += 1,
-            Err(error) => {
-                // A notifier of yours may quote its URL, which is often its
-                // secret: shown without path, query or credentials.
-                let error = crate::webhook::redact_urls(&error.to_string());
-                tracing::error!(notifier = notifier.name(), %error, rule = %notification.event.rule_id, server = %notification.event.server_id, "Notification not delivered.");
-                status.failed += 1;
-                status.last_error = Some(error);
-                status.last_error_at = Some(Timestamp::now());
+            done.retain(|id| !removed.contains(id));
+            let batch = match self.store.waiting_deliveries(&name, BATCH).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(notifier = %name, %error, "Could not read the notification outbox; trying again shortly.");
+                    self.idle(POLL).await;
+                    continue;
+                }
+            };
+            let batch: Vec<Delivery> = batch
+                .into_iter()
+                .filter(|d| !done.contains(&d.id))
+                .collect();
+            if batch.is_empty() {
+                self.idle(POLL).await;
+                continue;
+            }
+            for delivery in batch {
+                let now = Timestamp::now();
+                if delivery.next_at > now {
+                    // Deliveries to one receiver keep their order: the
+                    // first waits, and those behind it too.
+                    let wait = Duration::from_millis(
+                        u64::try_from(delivery.next_at.as_millis() - now.as_millis()).unwrap_or(0),
+                    );
+                    tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+                    break;
+                }
+                let Some(delivered) = self.attempt(&delivery).await else {
+                    break;
+                };
+                if let Err(error) = self.store.remove_delivery(delivery.id).await {
+                    tracing::warn!(notifier = %name, %error, "A notification could not be removed from the outbox; it is removed when the store answers.");
+                    done.push(delivery.id);
+                }
+                // Counted once out of the outbox: `queued` and these agree.
+                let mut status = lock(&self.status);
+                if delivered {
+                    status.delivered += 1;
+                } else {
+                    status.failed += 1;
+                }
             }
         }
+    }
+
+    /// Waits for new deliveries, or `at_most`.
+    async fn idle(&self, at_most: Duration) {
+        tokio::select! {
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(at_most) => {}
+        }
+    }
+
+    /// One attempt at `delivery`: `Some(true)` when delivered, `Some(false)`
+    /// when given up on (both leave the outbox), `None` when recorded there
+    /// to try again later.
+    async fn attempt(&self, delivery: &Delivery) -> Option<bool> {
+        let notifier = &self.notifier;
+        let attempted = tokio::time::timeout(self.timeout, notifier.notify(&delivery.notification))
+            .await
+            .unwrap_or(Err(monitor_core::NotifyError::Timeout(self.timeout)));
+        let now = Timestamp::now();
+        let error = match attempted {
+            Ok(()) => return Some(true),
+            Err(error) => error,
+        };
+        // A notifier of yours may quote its URL, which is often its
+        // secret: shown without path, query or credentials.
+        let message = crate::webhook::redact_urls(&error.to_string());
+        let attempts = delivery.attempts.saturating_add(1);
+        let age = Duration::from_millis(
+            u64::try_from(now.as_millis() - delivery.created.as_millis()).unwrap_or(0),
+        );
+        {
+            let mut status = lock(&self.status);
+            status.last_error = Some(message.clone());
+            status.last_error_at = Some(now);
+        }
+        let event = &delivery.notification.event;
+        if error.is_retryable() && age < self.retry_for {
+            let delay = self
+                .retry_base
+                .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(31)))
+                .min(MAX_BACKOFF);
+            tracing::warn!(notifier = notifier.name(), error = %message, attempts, retry_in = ?delay, "Delivery failed; it is tried again.");
+            let next_at = now.add_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+            if let Err(error) = self
+                .store
+                .postpone_delivery(delivery.id, attempts, next_at, &message)
+                .await
+            {
+                tracing::warn!(notifier = notifier.name(), %error, "Could not record a failed delivery in the outbox.");
+                tokio::time::sleep(delay.min(POLL)).await;
+            }
+            return None;
+        }
+        tracing::error!(notifier = notifier.name(), error = %message, attempts, rule = %event.rule_id, server = %event.server_id, "Notification not delivered; given up.");
+        Some(false)
     }
 }

@@ -689,7 +689,7 @@ async fn prometheus_metrics(
     let mut snapshots = state.store.latest_snapshots().await?;
     snapshots.retain(|s| online.contains(s.server_id.as_str()));
     let (alerts_firing, deliveries) = match &state.alerts {
-        Some(alerts) => (Some(alerts.firing().await.len()), alerts.deliveries()),
+        Some(alerts) => (Some(alerts.firing().await.len()), alerts.deliveries().await),
         None => (None, Vec::new()),
     };
     let exposition = crate::metrics::Exposition {
@@ -1308,13 +1308,10 @@ async fn alert_notifiers(
     State(state): State<AppState>,
     _: Reader,
 ) -> Result<Json<Vec<crate::alerts::DeliveryStatus>>, ApiError> {
-    Ok(Json(
-        state
-            .alerts
-            .as_ref()
-            .map(|a| a.deliveries())
-            .unwrap_or_default(),
-    ))
+    Ok(Json(match &state.alerts {
+        Some(alerts) => alerts.deliveries().await,
+        None => Vec::new(),
+    }))
 }
 
 /// `GET /api/alerts/firing`: every alert firing now (empty when the server

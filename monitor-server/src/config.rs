@@ -186,17 +186,32 @@ impl OtlpSettings {
 }
 
 /// Alert notification settings.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertSettings {
     /// Notify a still-firing alert again this often (`"0s"`: never).
     #[serde(with = "duration_text")]
     pub repeat_every: Duration,
+    /// Retry a notification that fails (receiver down, 5xx, 429) this
+    /// long from when it was queued, then give it up (default a day).
+    #[serde(with = "duration_text")]
+    pub retry_for: Duration,
     /// The dashboard's public address, for links in notifications (empty:
     /// no links).
     pub dashboard_url: String,
     /// Webhooks (`[[alerts.webhooks]]` tables).
     pub webhooks: Vec<crate::webhook::WebhookConfig>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            repeat_every: Duration::ZERO,
+            retry_for: Duration::from_secs(86_400),
+            dashboard_url: String::new(),
+            webhooks: Vec::new(),
+        }
+    }
 }
 
 /// TLS settings.
@@ -545,6 +560,12 @@ impl ServerConfig {
                      text with --insecure-http",
                     self.listen
                 ),
+            ));
+        }
+        if self.alerts.retry_for < Duration::from_secs(60) {
+            return Err(invalid(
+                "alerts.retry_for",
+                "retry notifications at least 1m (a day is usual: \"24h\")",
             ));
         }
         let r = &self.retention;

@@ -17,7 +17,8 @@
 //! | `monitor_stream_clients` | gauge | live-stream (`/api/stream`) clients connected |
 //! | `monitor_alerts_firing` | gauge | alerts firing now |
 //! | `monitor_notifications_delivered_total{notifier}`, `monitor_notifications_failed_total{notifier}` | counter | notifications delivered; given up on |
-//! | `monitor_notifications_queued{notifier}` | gauge | notifications waiting or being retried |
+//! | `monitor_notifications_queued{notifier}` | gauge | notifications waiting in the outbox, being retried included |
+//! | `monitor_notifications_oldest_queued_age_seconds{notifier}` | gauge | how long the oldest of them has waited (0 when none) |
 //! | `monitor_build_info{version}` | gauge | always 1 |
 //! | `process_*` | | the server process: CPU seconds, resident memory, open files |
 //!
@@ -360,15 +361,27 @@ impl Exposition<'_> {
             ));
             families.push(family(
                 "monitor_notifications_failed_total",
-                "Notifications given up on (after retries, refused, or dropped from a full queue), by notifier.",
+                "Notifications given up on (refused, or still failing after alerts.retry_for), by notifier.",
                 MetricKind::Counter,
                 per(|d| d.failed),
             ));
             families.push(family(
                 "monitor_notifications_queued",
-                "Notifications waiting or being retried, by notifier.",
+                "Notifications waiting in the outbox (being retried included), by notifier.",
                 MetricKind::Gauge,
                 per(|d| d.queued),
+            ));
+            let now = Timestamp::now();
+            families.push(family(
+                "monitor_notifications_oldest_queued_age_seconds",
+                "How long the oldest notification in the outbox has waited (0 when none), by notifier.",
+                MetricKind::Gauge,
+                self.deliveries.iter().map(move |d| {
+                    let age = d.oldest_queued.map_or(0, |t| {
+                        (now.as_millis() - t.as_millis()).max(0)
+                    });
+                    (labels(&[("notifier", &d.notifier)]), age as f64 / 1000.0)
+                }),
             ));
         }
         families.push(family(

@@ -250,6 +250,7 @@ impl ServerBuilder {
                 dashboard_url: (!settings.dashboard_url.is_empty())
                     .then(|| settings.dashboard_url.clone()),
                 retry_base: std::time::Duration::ZERO,
+                retry_for: settings.retry_for,
                 // 30 s, or longer than the longest webhook's own timeout.
                 notify_timeout: settings
                     .webhooks

@@ -263,6 +263,9 @@ impl Notifier for Webhook {
             .post(&self.config.url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .header("x-monitor-timestamp", &timestamp);
+        if !notification.delivery_id.is_empty() {
+            request = request.header("x-monitor-delivery", notification.delivery_id.as_str());
+        }
         for (name, value) in extra
             .iter()
             .map(|(k, v)| (k, v))
@@ -648,6 +651,7 @@ mod tests {
             server_name: "web & <b> Größe".into(),
             dashboard_url: None,
             repeat: false,
+            delivery_id: String::new(),
         };
         let (slack, _, _) = render(WebhookFormat::Slack, &n);
         let slack: serde_json::Value = serde_json::from_slice(&slack).unwrap_or_default();

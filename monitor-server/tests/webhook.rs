@@ -86,6 +86,7 @@ fn notification() -> Notification {
         server_name: "srv-01".into(),
         dashboard_url: Some("https://monitor.example/#/server/srv-01".into()),
         repeat: false,
+        delivery_id: "7f3a".into(),
     }
 }
 
@@ -106,6 +107,7 @@ async fn a_signed_delivery_a_receiver_can_check() {
     assert_eq!(headers["x-monitor-signature"], format!("sha256={expected}"));
     assert_eq!(headers["authorization"], "Bearer abc");
     assert!(headers.contains_key("x-monitor-timestamp"));
+    assert_eq!(headers["x-monitor-delivery"], "7f3a", "the idempotency key");
     let sent: Notification = serde_json::from_slice(body).unwrap();
     assert_eq!(sent, notification());
 }
@@ -360,7 +362,10 @@ allow = ["127.0.0.1"]
         "a delivery went through the proxy"
     );
     let logged = std::fs::read_to_string(dir.join("server.log")).unwrap();
-    assert!(logged.contains("Delivery failed; retrying"), "{logged}");
+    assert!(
+        logged.contains("Delivery failed; it is tried again"),
+        "{logged}"
+    );
     for secret in ["SECRETXYZ", "SECRETQ", "SECRETU"] {
         assert!(!notifiers.contains(secret), "{secret} in {notifiers}");
         assert!(!logged.contains(secret), "{secret} in the log:\n{logged}");

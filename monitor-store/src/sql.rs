@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use monitor_core::store::{
-    AlertStateRecord, EventFilter, History, HistoryQuery, IngestReceipt, MAX_HISTORY_POINTS,
-    NewServer, RetentionPolicy, RetentionReport, SeriesInfo, ServerRecord, Tier,
+    AlertStateRecord, Delivery, DeliveryBacklog, EventFilter, History, HistoryQuery, IngestReceipt,
+    MAX_HISTORY_POINTS, NewServer, RetentionPolicy, RetentionReport, SeriesInfo, ServerRecord,
+    Tier,
 };
 use monitor_core::{
     AlertEvent, AlertRule, Labels, MetricFamily, MetricKind, ServerId, Snapshot, Store, StoreError,
@@ -944,7 +945,17 @@ impl Store for SqlStore {
         &self,
         events: &[AlertEvent],
     ) -> Result<Vec<AlertEvent>, StoreError> {
+        self.record_alert_transitions(events, &[]).await
+    }
+
+    /// The events and their deliveries in one transaction.
+    async fn record_alert_transitions(
+        &self,
+        events: &[AlertEvent],
+        deliveries: &[Delivery],
+    ) -> Result<Vec<AlertEvent>, StoreError> {
         let mut tx = self.inner.write.begin().await.map_err(map_err)?;
+        insert_deliveries(&mut tx, deliveries).await?;
         let mut out = Vec::with_capacity(events.len());
         for event in events {
             let body = serde_json::to_string(event).map_err(json_err)?;
@@ -1050,6 +1061,102 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn queue_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.inner.write.begin().await.map_err(map_err)?;
+        insert_deliveries(&mut tx, deliveries).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn waiting_deliveries(
+        &self,
+        notifier: &str,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows: Vec<(i64, String, String, i64, i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, notifier, body, attempts, next_at, created, last_error FROM deliveries \
+             WHERE notifier = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(notifier)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.inner.write)
+        .await
+        .map_err(map_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, notifier, body, attempts, next_at, created, last_error) in rows {
+            match serde_json::from_str(&body) {
+                Ok(notification) => out.push(Delivery {
+                    id,
+                    notifier,
+                    notification,
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    next_at: Timestamp::from_millis(next_at),
+                    created: Timestamp::from_millis(created),
+                    last_error,
+                }),
+                Err(error) => {
+                    // A damaged row would hold up the notifier's queue for
+                    // ever: it goes, said and counted.
+                    self.inner
+                        .stats
+                        .corrupt_rows
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(%error, id, %notifier, "A queued notification cannot be read; it is removed.");
+                    self.remove_delivery(id).await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn remove_delivery(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM deliveries WHERE id = $1")
+            .bind(id)
+            .execute(&self.inner.write)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn postpone_delivery(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_at: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET attempts = $1, next_at = $2, last_error = $3 WHERE id = $4",
+        )
+        .bind(i64::from(attempts))
+        .bind(next_at.as_millis())
+        .bind(error)
+        .bind(id)
+        .execute(&self.inner.write)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delivery_backlog(&self) -> Result<Vec<DeliveryBacklog>, StoreError> {
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT notifier, COUNT(*), MIN(created) FROM deliveries GROUP BY notifier ORDER BY notifier",
+        )
+        .fetch_all(&self.inner.read)
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(notifier, waiting, oldest)| DeliveryBacklog {
+                notifier,
+                waiting: usize::try_from(waiting).unwrap_or(0),
+                oldest: oldest.map(Timestamp::from_millis),
+            })
+            .collect())
+    }
+
     async fn enforce_retention(
         &self,
         policy: &RetentionPolicy,
@@ -1092,6 +1199,29 @@ impl Store for SqlStore {
         self.inner.write.close().await;
         Ok(())
     }
+}
+
+/// Inserts deliveries in `tx`.
+async fn insert_deliveries(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    deliveries: &[Delivery],
+) -> Result<(), StoreError> {
+    for d in deliveries {
+        let body = serde_json::to_string(&d.notification).map_err(json_err)?;
+        sqlx::query(
+            "INSERT INTO deliveries (notifier, body, attempts, next_at, created, last_error) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&d.notifier)
+        .bind(body)
+        .bind(i64::from(d.attempts))
+        .bind(d.next_at.as_millis())
+        .bind(d.created.as_millis())
+        .bind(d.last_error.clone())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 /// Every row of a one-column query of JSON texts, decoded.

@@ -164,7 +164,7 @@ async fn a_newer_database_is_refused() {
         Err(
             e @ StoreError::SchemaTooNew {
                 found: 9999,
-                supported: 3,
+                supported: 4,
             },
         ) => {
             assert!(e.to_string().contains("newer than this build"), "{e}");

@@ -8,15 +8,16 @@
 //! of a server on 127.0.0.1:8001 that keeps two SQLite files in step.
 //!
 //! A failure of the second store is logged and does not fail the write:
-//! the first is the one of record.
+//! the first is the one of record. The notification outbox lives in the
+//! first only: it is the server's work in progress, not history.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use monitor_core::alert::{AlertEvent, AlertRule};
 use monitor_core::store::{
-    AlertStateRecord, EventFilter, History, HistoryQuery, IngestReceipt, NewServer,
-    RetentionPolicy, RetentionReport, SeriesInfo, ServerRecord, TokenHash,
+    AlertStateRecord, Delivery, DeliveryBacklog, EventFilter, History, HistoryQuery, IngestReceipt,
+    NewServer, RetentionPolicy, RetentionReport, SeriesInfo, ServerRecord, TokenHash,
 };
 use monitor_core::{ServerId, Snapshot, Store, StoreError, Timestamp};
 
@@ -138,6 +139,54 @@ impl Store for Mirror {
             self.secondary.append_alert_events(events).await,
         );
         Ok(stored)
+    }
+
+    async fn record_alert_transitions(
+        &self,
+        events: &[AlertEvent],
+        deliveries: &[Delivery],
+    ) -> Result<Vec<AlertEvent>, StoreError> {
+        let stored = self
+            .primary
+            .record_alert_transitions(events, deliveries)
+            .await?;
+        self.second(
+            "append_alert_events",
+            self.secondary.append_alert_events(events).await,
+        );
+        Ok(stored)
+    }
+
+    async fn queue_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        self.primary.queue_deliveries(deliveries).await
+    }
+
+    async fn waiting_deliveries(
+        &self,
+        notifier: &str,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.primary.waiting_deliveries(notifier, limit).await
+    }
+
+    async fn remove_delivery(&self, id: i64) -> Result<(), StoreError> {
+        self.primary.remove_delivery(id).await
+    }
+
+    async fn postpone_delivery(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_at: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.primary
+            .postpone_delivery(id, attempts, next_at, error)
+            .await
+    }
+
+    async fn delivery_backlog(&self) -> Result<Vec<DeliveryBacklog>, StoreError> {
+        self.primary.delivery_backlog().await
     }
 
     async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError> {

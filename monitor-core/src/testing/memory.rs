@@ -14,8 +14,9 @@ use crate::alert::{AlertEvent, AlertRule};
 use crate::error::StoreError;
 use crate::model::{Labels, MetricKind, ServerId, Snapshot, Timestamp, Unit, matches_all};
 use crate::store::{
-    AlertStateRecord, EventFilter, History, HistoryQuery, IngestReceipt, NewServer, Point,
-    RetentionPolicy, RetentionReport, Series, SeriesInfo, ServerRecord, Store, Tier, TokenHash,
+    AlertStateRecord, Delivery, DeliveryBacklog, EventFilter, History, HistoryQuery, IngestReceipt,
+    NewServer, Point, RetentionPolicy, RetentionReport, Series, SeriesInfo, ServerRecord, Store,
+    Tier, TokenHash,
 };
 
 const MINUTE_MS: i64 = 60_000;
@@ -95,6 +96,8 @@ struct State {
     states: HashMap<(String, ServerId, Labels), AlertStateRecord>,
     settings: HashMap<String, serde_json::Value>,
     next_id: i64,
+    deliveries: BTreeMap<i64, Delivery>,
+    next_delivery: i64,
 }
 
 /// A [`Store`] in memory (see the module docs).
@@ -102,6 +105,8 @@ struct State {
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
     gate: Gate,
+    /// While set, every write fails ([`MemoryStore::fail_writes`]).
+    failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Holds a [`MemoryStore`]'s calls while a [`Stall`] lives.
@@ -147,6 +152,25 @@ impl MemoryStore {
     pub fn stall(&self) -> Stall {
         self.gate.0.send_modify(|n| *n += 1);
         Stall(self.gate.clone())
+    }
+
+    /// Makes every write fail with [`StoreError::Unavailable`] (reads still
+    /// answer) until `false` is given again: a database whose disk or
+    /// connection failed, to test that a caller loses nothing meanwhile.
+    pub fn fail_writes(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// An error while writes fail.
+    fn write_check(&self) -> Result<(), StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(StoreError::Unavailable(
+                "writes are failing (MemoryStore::fail_writes)".into(),
+            ))
+        } else {
+            Ok(())
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -244,6 +268,7 @@ impl Store for MemoryStore {
 
     async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError> {
         self.gate.pass().await;
+        self.write_check()?;
         let mut state = self.lock();
         // All or nothing: an unknown server refuses the whole call.
         if let Some(s) = snapshots
@@ -474,6 +499,7 @@ impl Store for MemoryStore {
         events: &[AlertEvent],
     ) -> Result<Vec<AlertEvent>, StoreError> {
         self.gate.pass().await;
+        self.write_check()?;
         let mut state = self.lock();
         let mut stored = Vec::with_capacity(events.len());
         for event in events {
@@ -517,6 +543,7 @@ impl Store for MemoryStore {
 
     async fn save_alert_states(&self, states: &[AlertStateRecord]) -> Result<(), StoreError> {
         self.gate.pass().await;
+        self.write_check()?;
         let mut state = self.lock();
         for s in states {
             state.states.insert(
@@ -532,8 +559,79 @@ impl Store for MemoryStore {
         Ok(self.lock().settings.get(key).cloned())
     }
 
+    async fn queue_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        self.gate.pass().await;
+        self.write_check()?;
+        let mut state = self.lock();
+        for d in deliveries {
+            state.next_delivery += 1;
+            let id = state.next_delivery;
+            state.deliveries.insert(id, Delivery { id, ..d.clone() });
+        }
+        Ok(())
+    }
+
+    async fn waiting_deliveries(
+        &self,
+        notifier: &str,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.gate.pass().await;
+        Ok(self
+            .lock()
+            .deliveries
+            .values()
+            .filter(|d| d.notifier == notifier)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn remove_delivery(&self, id: i64) -> Result<(), StoreError> {
+        self.gate.pass().await;
+        self.write_check()?;
+        self.lock().deliveries.remove(&id);
+        Ok(())
+    }
+
+    async fn postpone_delivery(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_at: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.gate.pass().await;
+        self.write_check()?;
+        if let Some(d) = self.lock().deliveries.get_mut(&id) {
+            d.attempts = attempts;
+            d.next_at = next_at;
+            d.last_error = Some(error.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn delivery_backlog(&self) -> Result<Vec<DeliveryBacklog>, StoreError> {
+        self.gate.pass().await;
+        let state = self.lock();
+        let mut backlog: BTreeMap<&str, DeliveryBacklog> = BTreeMap::new();
+        for d in state.deliveries.values() {
+            let entry = backlog
+                .entry(&d.notifier)
+                .or_insert_with(|| DeliveryBacklog {
+                    notifier: d.notifier.clone(),
+                    waiting: 0,
+                    oldest: None,
+                });
+            entry.waiting += 1;
+            entry.oldest = Some(entry.oldest.map_or(d.created, |o| o.min(d.created)));
+        }
+        Ok(backlog.into_values().collect())
+    }
+
     async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
         self.gate.pass().await;
+        self.write_check()?;
         self.lock().settings.insert(key.to_owned(), value.clone());
         Ok(())
     }

@@ -38,12 +38,14 @@ pub fn notifications() -> [Notification; 2] {
             server_name: "conformance <01> & \"friends\"".into(),
             dashboard_url: Some("https://monitor.example/#/server/conformance-01".into()),
             repeat: false,
+            delivery_id: "conformance-1".into(),
         },
         Notification {
             event: event(2, AlertState::Firing, AlertState::Resolved, 42.0),
             server_name: "conformance <01> & \"friends\"".into(),
             dashboard_url: None,
             repeat: false,
+            delivery_id: "conformance-2".into(),
         },
     ]
 }

@@ -14,8 +14,8 @@ use crate::StoreError;
 use crate::alert::{AlertEvent, AlertRule, AlertState, Comparison, Scope, Severity};
 use crate::model::{Collection, LabelMatcher, Labels, ServerId, Snapshot, Timestamp, Unit};
 use crate::store::{
-    AlertStateRecord, EventFilter, HistoryQuery, NewServer, Point, RetentionPolicy, Store, Tier,
-    TokenHash,
+    AlertStateRecord, Delivery, EventFilter, HistoryQuery, NewServer, Point, RetentionPolicy,
+    Store, Tier, TokenHash,
 };
 use crate::testing::Rng;
 
@@ -28,6 +28,7 @@ pub async fn conformance(store: &dyn Store) {
     retention(store).await;
     deletes(store).await;
     alerts_and_settings(store).await;
+    deliveries(store).await;
 }
 
 fn id(name: &str) -> ServerId {
@@ -731,4 +732,116 @@ async fn alerts_and_settings(store: &dyn Store) {
     store.put_setting("conf-thresholds", &value).await.unwrap();
     store.put_setting("conf-thresholds", &value).await.unwrap();
     assert_eq!(store.setting("conf-thresholds").await.unwrap(), Some(value));
+}
+
+/// The outbox: deliveries kept in order per notifier, postponed and removed,
+/// counted, and recorded with their transition.
+async fn deliveries(store: &dyn Store) {
+    let event = |n: i64| AlertEvent {
+        id: 0,
+        rule_id: "conf-rule".into(),
+        rule_name: "conformance rule".into(),
+        server_id: id("conf-outbox"),
+        metric: "cpu_usage_percent".into(),
+        labels: Labels::new().with("cpu", n.to_string()),
+        from: AlertState::Pending,
+        state: AlertState::Firing,
+        value: Some(91.5),
+        threshold: 90.0,
+        severity: Severity::Critical,
+        at: Timestamp::from_millis(1_795_000_000_000 + n),
+        message: format!("conformance {n}"),
+    };
+    let delivery = |notifier: &str, n: i64| Delivery {
+        id: 0,
+        notifier: notifier.to_owned(),
+        notification: crate::Notification {
+            event: event(n),
+            server_name: "outbox server".into(),
+            dashboard_url: Some("https://monitor.example/#/server/conf-outbox".into()),
+            repeat: n % 2 == 1,
+            delivery_id: format!("{notifier}-{n}"),
+        },
+        attempts: 0,
+        next_at: Timestamp::from_millis(1_795_000_000_000),
+        created: Timestamp::from_millis(1_795_000_000_000 + n),
+        last_error: None,
+    };
+    let queued: Vec<Delivery> = (0..3).map(|n| delivery("conf-n1", n)).collect();
+    store.queue_deliveries(&queued).await.unwrap();
+    store
+        .queue_deliveries(&[delivery("conf-n2", 9)])
+        .await
+        .unwrap();
+    let waiting = store.waiting_deliveries("conf-n1", 10).await.unwrap();
+    assert_eq!(waiting.len(), 3);
+    assert!(waiting.windows(2).all(|w| w[0].id < w[1].id), "in order");
+    for (got, want) in waiting.iter().zip(&queued) {
+        assert_eq!(got.notification, want.notification, "round trip");
+        assert_eq!(
+            (got.attempts, got.next_at, got.created),
+            (0, want.next_at, want.created)
+        );
+    }
+    assert_eq!(
+        store.waiting_deliveries("conf-n1", 2).await.unwrap().len(),
+        2
+    );
+    let first = waiting[0].id;
+    store
+        .postpone_delivery(
+            first,
+            3,
+            Timestamp::from_millis(1_795_000_099_000),
+            "HTTP 503",
+        )
+        .await
+        .unwrap();
+    let again = store.waiting_deliveries("conf-n1", 10).await.unwrap();
+    assert_eq!(again[0].id, first, "a postponed delivery keeps its place");
+    assert_eq!(again[0].attempts, 3);
+    assert_eq!(again[0].next_at, Timestamp::from_millis(1_795_000_099_000));
+    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 503"));
+    let backlog = store.delivery_backlog().await.unwrap();
+    let of = |name: &str| backlog.iter().find(|b| b.notifier == name).cloned();
+    assert_eq!(of("conf-n1").map(|b| b.waiting), Some(3));
+    assert_eq!(
+        of("conf-n1").and_then(|b| b.oldest),
+        Some(Timestamp::from_millis(1_795_000_000_000))
+    );
+    assert_eq!(of("conf-n2").map(|b| b.waiting), Some(1));
+    store.remove_delivery(first).await.unwrap();
+    store.remove_delivery(first).await.unwrap();
+    assert_eq!(
+        store.waiting_deliveries("conf-n1", 10).await.unwrap().len(),
+        2
+    );
+    // A transition with its deliveries.
+    let recorded = store
+        .record_alert_transitions(&[event(7)], &[delivery("conf-n2", 7)])
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert!(recorded[0].id > 0);
+    let n2 = store.waiting_deliveries("conf-n2", 10).await.unwrap();
+    assert_eq!(n2.len(), 2);
+    assert_eq!(n2[1].notification.delivery_id, "conf-n2-7");
+    for d in store
+        .waiting_deliveries("conf-n1", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .chain(n2)
+    {
+        store.remove_delivery(d.id).await.unwrap();
+    }
+    assert!(
+        store
+            .delivery_backlog()
+            .await
+            .unwrap()
+            .iter()
+            .all(|b| !b.notifier.starts_with("conf-")),
+        "nothing left"
+    );
 }
