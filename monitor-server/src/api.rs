@@ -752,17 +752,19 @@ async fn latest(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let id = server_id(id)?;
+    // The newest snapshot first: the store keeps it in memory, so it is
+    // served while the database is down (a deleted server has none).
+    if let Some(snapshot) = state.store.latest_snapshot(&id).await? {
+        return Ok(Json(&*snapshot).into_response());
+    }
     if state.store.server(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("server {id} not found")));
     }
-    match state.store.latest_snapshot(&id).await? {
-        Some(snapshot) => Ok(Json(&*snapshot).into_response()),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_snapshot_yet",
-            format!("server {id} has not reported yet"),
-        )),
-    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_snapshot_yet",
+        format!("server {id} has not reported yet"),
+    ))
 }
 
 async fn rotate_token(

@@ -1,10 +1,14 @@
-//! The server process killed or stopped under load: every acknowledged
-//! snapshot survives a SIGKILL, and an agent that runs through a one-minute
-//! outage leaves no gap and no duplicate in the history.
+//! The server process killed or stopped under load, and its database
+//! stopped: every acknowledged snapshot survives a SIGKILL, an agent that
+//! runs through a one-minute outage of the server or 30 s of PostgreSQL
+//! leaves no gap and no duplicate in the history.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[cfg(feature = "postgres")]
+#[path = "../../monitor-store/tests/pg_cluster/mod.rs"]
+mod pg_cluster;
 
 use common::{client, free_port};
 use std::net::SocketAddr;
@@ -23,6 +27,8 @@ struct Server {
     child: Option<Child>,
     addr: SocketAddr,
     dir: PathBuf,
+    /// `MONITOR_DATABASE_URL` (the data directory's SQLite when `None`).
+    database: Option<String>,
 }
 
 impl Server {
@@ -35,20 +41,25 @@ impl Server {
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             dir,
+            database: None,
         }
     }
 
     fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_monitor-server"));
+        command
             .args(["--listen", &self.addr.to_string(), "--data-dir"])
             .arg(&self.dir)
             .env("MONITOR_ADMIN_TOKEN", ADMIN)
             .env_remove("DASHBOARD_TOKEN")
             .env_remove("MONITOR_CONFIG")
+            .env_remove("MONITOR_DATABASE_URL")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        if let Some(url) = &self.database {
+            command.env("MONITOR_DATABASE_URL", url);
+        }
+        let child = command.spawn().unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(self.addr).is_err() {
@@ -213,56 +224,60 @@ async fn every_acknowledged_snapshot_survives_a_sigkill() {
     server.stop();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_through_a_one_minute_outage_leaves_no_gap_and_no_duplicate() {
-    let mut server = Server::new("minute");
-    server.start();
-    let client = client(None);
-    let token = register(&client, &server, "outage").await;
-    let spool = server.dir.join("agent-spool");
+/// A real agent (the memory collector, one report a second) pushing to
+/// `server` as `id`, spooling in `spool`; stopped by the sender.
+async fn agent(
+    client: &reqwest::Client,
+    server: &Server,
+    id: &str,
+    spool: &Path,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let token = register(client, server, id).await;
     let pusher = monitor_agent::push::Pusher::new(monitor_agent::push::PushConfig {
         server: format!("http://{}", server.addr),
         failover: Vec::new(),
         token,
         verify: None,
-        spool_dir: spool.clone(),
+        spool_dir: spool.to_owned(),
         spool_max_bytes: 64 << 20,
         timeout: Duration::from_secs(10),
     })
     .unwrap();
     let paths = monitor_collectors::HostPaths::default();
-    let mut agent =
-        monitor_agent::Agent::new(ServerId::new("outage").unwrap(), Duration::from_secs(1))
-            .with_collector(monitor_collectors::builtin("memory", &paths).unwrap());
+    let mut agent = monitor_agent::Agent::new(ServerId::new(id).unwrap(), Duration::from_secs(1))
+        .with_collector(monitor_collectors::builtin("memory", &paths).unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let agent_task = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         monitor_agent::push::run(&mut agent, &pusher, Duration::from_secs(1), async {
             let _ = stop_rx.await;
         })
         .await;
     });
-    let started = Timestamp::now().as_millis();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    server.stop();
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    assert!(
-        spool_files(&spool) >= 55,
-        "the agent spooled through the outage"
-    );
-    server.start();
-    // The backlog arrives within the agent's backoff (at most a minute).
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while spool_files(&spool) > 1 {
-        assert!(Instant::now() < deadline, "the backlog was not delivered");
+    (stop_tx, task)
+}
+
+/// Waits until the agent's spool holds at most the report being sent.
+async fn drained(spool: &Path, within: Duration) {
+    let deadline = Instant::now() + within;
+    while spool_files(spool) > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the backlog was not delivered: {} reports left in {}",
+            spool_files(spool),
+            spool.display()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let _ = stop_tx.send(());
-    agent_task.await.unwrap();
-    let now = Timestamp::now().as_millis();
-    let points = history(&client, &server, "outage", started - 2000, now + 1000).await;
-    server.stop();
-    assert!(points.len() >= 65, "{} points", points.len());
+}
+
+/// One report a second from `started` on: no gap over 2 s between
+/// reports, and as many reports as seconds covered (a duplicate would add
+/// one).
+fn assert_no_gap_no_duplicate(points: &[(i64, u64)], started: i64, at_least: usize) {
+    assert!(points.len() >= at_least, "{} points", points.len());
     let first = points[0].0;
     let last = points[points.len() - 1].0;
     for pair in points.windows(2) {
@@ -273,8 +288,7 @@ async fn an_agent_through_a_one_minute_outage_leaves_no_gap_and_no_duplicate() {
             pair[1].0
         );
     }
-    // One report a second: the counts add up to the seconds covered, give
-    // or take the ticker's phase at both ends; a duplicate would add one.
+    // Give or take the ticker's phase at both ends.
     let reports: u64 = points.iter().map(|(_, n)| n).sum();
     let seconds = ((last - first) / 1000 + 1) as u64;
     assert!(
@@ -283,6 +297,173 @@ async fn an_agent_through_a_one_minute_outage_leaves_no_gap_and_no_duplicate() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_through_a_one_minute_outage_leaves_no_gap_and_no_duplicate() {
+    let mut server = Server::new("minute");
+    server.start();
+    let client = client(None);
+    let spool = server.dir.join("agent-spool");
+    let (stop_tx, agent_task) = agent(&client, &server, "outage", &spool).await;
+    let started = Timestamp::now().as_millis();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    server.stop();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(
+        spool_files(&spool) >= 55,
+        "the agent spooled through the outage"
+    );
+    server.start();
+    // The backlog arrives within the agent's backoff (at most a minute).
+    drained(&spool, Duration::from_secs(90)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = stop_tx.send(());
+    agent_task.await.unwrap();
+    let now = Timestamp::now().as_millis();
+    let points = history(&client, &server, "outage", started - 2000, now + 1000).await;
+    server.stop();
+    assert_no_gap_no_duplicate(&points, started, 65);
+}
+
+/// PostgreSQL stopped for 30 s under two pushing agents: ingest answers 503
+/// with `Retry-After` and a JSON error, the newest values are still read
+/// from memory, the agents spool and replay, the server reconnects by
+/// itself, and the history has no gap and no duplicate.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_30_s_under_load_loses_nothing() {
+    let Some(cluster) = pg_cluster::Cluster::start() else {
+        assert!(
+            std::env::var("MONITOR_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "MONITOR_REQUIRE_POSTGRES=1 but no initdb under /usr/lib/postgresql"
+        );
+        eprintln!("skipped: no PostgreSQL (install the postgresql package)");
+        return;
+    };
+    let mut server = Server::new("pg-down");
+    server.database = Some(cluster.url.clone());
+    server.start();
+    let client = client(None);
+    let ids = ["pg-a", "pg-b"];
+    let mut agents = Vec::new();
+    for id in ids {
+        let spool = server.dir.join(format!("spool-{id}"));
+        agents.push((agent(&client, &server, id, &spool).await, spool));
+    }
+    let started = Timestamp::now().as_millis();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let listed = client.get(server.url("/api/servers")).send().await.unwrap();
+    assert_eq!(listed.status(), 200);
+
+    cluster.stop();
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A report now: 503, Retry-After, a JSON error; nothing half done.
+    let token = register_or_none(&client, &server).await;
+    assert!(token.is_none(), "registering needs the database");
+    let report = wire::encode(&snapshot("pg-a", Timestamp::now().as_millis())).unwrap();
+    let asked = Instant::now();
+    let refused = client
+        .post(server.url("/api/metrics"))
+        .header("x-auth-token", "smk_ing_not_a_real_token_0000000000")
+        .header("content-type", "application/json")
+        .body(report)
+        .send()
+        .await
+        .unwrap();
+    eprintln!(
+        "ingest with PostgreSQL down: {} after {:?}",
+        refused.status(),
+        asked.elapsed()
+    );
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "storage_unavailable", "{body}");
+    // The newest values are read from memory.
+    for id in ids {
+        let latest = client
+            .get(server.url(&format!("/api/servers/{id}/latest")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            latest.status(),
+            200,
+            "{id}: {}",
+            latest.text().await.unwrap()
+        );
+    }
+    let health = client.get(server.url("/api/health")).send().await.unwrap();
+    let health: serde_json::Value = health.json().await.unwrap();
+    eprintln!("health with PostgreSQL down: {health}");
+    // The overview and the scrape, from the list read before and the
+    // newest reports held in memory.
+    for path in ["/api/servers", "/metrics"] {
+        let asked = Instant::now();
+        let answer = client.get(server.url(path)).send().await.unwrap();
+        let status = answer.status();
+        let text = answer.text().await.unwrap();
+        eprintln!(
+            "{path} with PostgreSQL down: {status} after {:?}",
+            asked.elapsed()
+        );
+        assert_eq!(status, 200, "{path}: {text}");
+        assert!(
+            text.contains("pg-a") && text.contains("pg-b"),
+            "{path}: {text}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(down.elapsed())).await;
+    for ((_, _), spool) in &agents {
+        assert!(
+            spool_files(spool) >= 20,
+            "{}: the agent spooled through the outage",
+            spool.display()
+        );
+    }
+
+    cluster.resume();
+    let back = Instant::now();
+    for ((_, _), spool) in &agents {
+        drained(spool, Duration::from_secs(90)).await;
+    }
+    eprintln!(
+        "the backlogs were delivered {:?} after PostgreSQL came back",
+        back.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let now = Timestamp::now().as_millis();
+    for ((stop, task), _) in agents {
+        let _ = stop.send(());
+        task.await.unwrap();
+    }
+    for id in ids {
+        let points = history(&client, &server, id, started - 2000, now + 1000).await;
+        assert_no_gap_no_duplicate(&points, started, 35);
+    }
+    server.stop();
+}
+
+/// Registers a throwaway server: its token, or `None` when refused.
+async fn register_or_none(client: &reqwest::Client, server: &Server) -> Option<String> {
+    let response = client
+        .post(server.url("/api/register"))
+        .header("x-admin-token", ADMIN)
+        .header("content-type", "application/json")
+        .body(r#"{"server_id": "pg-new"}"#)
+        .send()
+        .await
+        .unwrap();
+    if response.status() != 201 {
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"], "storage_unavailable", "{body}");
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["token"].as_str().map(str::to_owned)
+}
 fn spool_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| {
         d.filter_map(Result::ok)

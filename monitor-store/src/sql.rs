@@ -69,6 +69,13 @@ pub struct StoreOptions {
     pub connections: u32,
     /// How long a writer or reader waits on a lock before failing (SQLite).
     pub busy_timeout: Duration,
+    /// How long a call waits for a database connection (PostgreSQL down,
+    /// or every connection busy) before it fails as unavailable, which the
+    /// server answers with 503 and `Retry-After`. Once the writer has failed
+    /// to reach the database, ingest calls fail at once for a second, then
+    /// the next one tries again: a stopped database costs callers an
+    /// answer within this time, not a queue of waits.
+    pub acquire_timeout: Duration,
     /// How long after a one-hour window ends its reports are compacted (late
     /// replays within it are merged without rewriting a chunk).
     pub compaction_grace: Duration,
@@ -95,6 +102,7 @@ impl StoreOptions {
             durability: Durability::Full,
             connections: 4,
             busy_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
             compaction_grace: Duration::from_secs(300),
             retention: RetentionPolicy::default(),
             latest_in_memory: 1000,
@@ -171,6 +179,12 @@ struct Inner {
     dialect: Dialect,
     pending: Pending,
     stats: Arc<crate::stats::Counters>,
+    /// The server list as last read: answered, with the newest reports'
+    /// facts, while the database does not answer (the overview and
+    /// `/metrics` keep working through an outage).
+    known_servers: std::sync::Mutex<Option<Vec<ServerRecord>>>,
+    /// Whether the database answered lately (shared with the writer).
+    reach: Arc<Reachability>,
 }
 
 /// The newest snapshot of each server (see [`Latest`]): the writer keeps
@@ -344,7 +358,7 @@ impl SqlStore {
                 }
                 let write = AnyPoolOptions::new()
                     .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(options.acquire_timeout.max(options.busy_timeout))
                     .after_connect(move |conn, _| {
                         let setup = setup.clone();
                         Box::pin(async move {
@@ -361,6 +375,7 @@ impl SqlStore {
                 // The writer's first connection switched the file to WAL.
                 let read = AnyPoolOptions::new()
                     .max_connections(options.connections.max(1))
+                    .acquire_timeout(options.acquire_timeout.max(options.busy_timeout))
                     .after_connect(move |conn, _| {
                         let setup = reader_setup.clone();
                         Box::pin(async move {
@@ -374,7 +389,7 @@ impl SqlStore {
             Database::Postgres(url) => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(options.connections.max(2))
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(options.acquire_timeout)
                     .connect(url)
                     .await
                     .map_err(map_err)?;
@@ -392,12 +407,14 @@ impl SqlStore {
         let (jobs, rx) = mpsc::channel(1024);
         let pending: Pending = Arc::new(Latest::new(options.latest_in_memory));
         let stats = Arc::new(crate::stats::Counters::default());
+        let reach = Arc::new(Reachability::default());
         let writer = Writer::load(
             write.clone(),
             options.clone(),
             dialect,
             Arc::clone(&pending),
             Arc::clone(&stats),
+            Arc::clone(&reach),
         )
         .await?;
         tokio::spawn(writer.run(rx));
@@ -410,8 +427,41 @@ impl SqlStore {
                 dialect,
                 pending,
                 stats,
+                known_servers: std::sync::Mutex::new(None),
+                reach,
             }),
         })
+    }
+
+    /// Notes a failure to reach the database (when `error` says so) and
+    /// passes `error` on.
+    fn unreached(&self, error: StoreError) -> StoreError {
+        self.inner.reach.observe(&Err::<(), _>(error.duplicate()));
+        error
+    }
+
+    /// The server list as last read, when the database failed with
+    /// `error` and a list was read before; else the error.
+    fn known_servers(&self, error: StoreError) -> Result<Vec<ServerRecord>, StoreError> {
+        if !error.is_retryable() {
+            return Err(error);
+        }
+        let known = self
+            .inner
+            .known_servers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match known {
+            Some(list) => {
+                tracing::debug!(%error, "The database does not answer; the server list as last read is used.");
+                Ok(list
+                    .into_iter()
+                    .map(|r| overlay(r, &self.inner.pending))
+                    .collect())
+            }
+            None => Err(error),
+        }
     }
 
     /// What the writer has done so far, and how many calls wait for it.
@@ -547,13 +597,17 @@ impl Store for SqlStore {
     }
 
     async fn server(&self, id: &ServerId) -> Result<Option<ServerRecord>, StoreError> {
+        if self.inner.reach.down() {
+            return Err(Reachability::error());
+        }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SERVER_COLUMNS} FROM servers WHERE name = $1"
         )))
         .bind(id.as_str())
         .fetch_optional(&self.inner.read)
         .await
-        .map_err(map_err)?;
+        .map_err(|e| self.unreached(map_err(e)))?;
+        self.inner.reach.observe(&Ok(()));
         Ok(row
             .as_ref()
             .map(record_from)
@@ -562,18 +616,27 @@ impl Store for SqlStore {
     }
 
     async fn servers(&self) -> Result<Vec<ServerRecord>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        if self.inner.reach.down() {
+            return self.known_servers(Reachability::error());
+        }
+        let rows = match sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SERVER_COLUMNS} FROM servers ORDER BY name"
         )))
         .fetch_all(&self.inner.read)
         .await
-        .map_err(map_err)?;
+        {
+            Ok(rows) => {
+                self.inner.reach.observe(&Ok(()));
+                rows
+            }
+            Err(error) => return self.known_servers(self.unreached(map_err(error))),
+        };
         // A damaged row is logged and left out: one server's row must not
         // make the list of all of them fail.
-        Ok(rows
+        let list: Vec<ServerRecord> = rows
             .iter()
             .filter_map(|row| match record_from(row) {
-                Ok(r) => Some(overlay(r, &self.inner.pending)),
+                Ok(r) => Some(r),
                 Err(error) => {
                     self.inner
                         .stats
@@ -583,17 +646,30 @@ impl Store for SqlStore {
                     None
                 }
             })
+            .collect();
+        *self
+            .inner
+            .known_servers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(list.clone());
+        Ok(list
+            .into_iter()
+            .map(|r| overlay(r, &self.inner.pending))
             .collect())
     }
 
     async fn server_by_token(&self, hash: &TokenHash) -> Result<Option<ServerRecord>, StoreError> {
+        if self.inner.reach.down() {
+            return Err(Reachability::error());
+        }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SERVER_COLUMNS} FROM servers WHERE token_hash = $1"
         )))
         .bind(&hash.0[..])
         .fetch_optional(&self.inner.read)
         .await
-        .map_err(map_err)?;
+        .map_err(|e| self.unreached(map_err(e)))?;
+        self.inner.reach.observe(&Ok(()));
         Ok(row
             .as_ref()
             .map(record_from)
@@ -615,8 +691,17 @@ impl Store for SqlStore {
     }
 
     async fn delete_server(&self, id: &ServerId) -> Result<(), StoreError> {
-        let id = id.clone();
-        self.job(|tx| Job::DeleteServer(id, tx)).await
+        self.job(|tx| Job::DeleteServer(id.clone(), tx)).await?;
+        if let Some(list) = self
+            .inner
+            .known_servers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            list.retain(|r| &r.id != id);
+        }
+        Ok(())
     }
 
     async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError> {
@@ -656,12 +741,28 @@ impl Store for SqlStore {
         // Which servers have a newest snapshot, and how new: a held snapshot
         // at least as new as the database's (another process sharing a
         // PostgreSQL database may have stored a newer one) is used as is.
+        let held = self.inner.pending.all();
+        if self.inner.reach.down() {
+            return Ok(held.into_values().collect());
+        }
         let stored: Vec<(String, Option<i64>)> =
-            sqlx::query_as("SELECT name, last_seen FROM servers WHERE last_seen IS NOT NULL")
+            match sqlx::query_as("SELECT name, last_seen FROM servers WHERE last_seen IS NOT NULL")
                 .fetch_all(&self.inner.read)
                 .await
-                .map_err(map_err)?;
-        let held = self.inner.pending.all();
+            {
+                Ok(stored) => {
+                    self.inner.reach.observe(&Ok(()));
+                    stored
+                }
+                Err(error) => {
+                    let error = self.unreached(map_err(error));
+                    if error.is_retryable() {
+                        // The database does not answer: those held in memory.
+                        return Ok(held.into_values().collect());
+                    }
+                    return Err(error);
+                }
+            };
         let mut all: BTreeMap<String, Arc<Snapshot>> = BTreeMap::new();
         let mut missing = Vec::new();
         for (name, last_seen) in stored {
@@ -1141,12 +1242,18 @@ impl Store for SqlStore {
     }
 
     async fn delivery_backlog(&self) -> Result<Vec<DeliveryBacklog>, StoreError> {
+        // Asked by every scrape of /metrics: at once while the database
+        // does not answer (the caller keeps the figures it had).
+        if self.inner.reach.down() {
+            return Err(Reachability::error());
+        }
         let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
             "SELECT notifier, COUNT(*), MIN(created) FROM deliveries GROUP BY notifier ORDER BY notifier",
         )
         .fetch_all(&self.inner.read)
         .await
-        .map_err(map_err)?;
+        .map_err(|e| self.unreached(map_err(e)))?;
+        self.inner.reach.observe(&Ok(()));
         Ok(rows
             .into_iter()
             .map(|(notifier, waiting, oldest)| DeliveryBacklog {
@@ -1361,6 +1468,75 @@ struct Writer {
     /// Servers whose newest snapshot the flush in progress writes.
     flush_queue: Vec<String>,
     stats: Arc<crate::stats::Counters>,
+    /// Whether the database answered lately (shared with the readers).
+    reach: Arc<Reachability>,
+}
+
+/// How long, after a call failed to reach the database, ingest is refused
+/// at once and reads use what memory holds, before the next call tries
+/// again.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
+/// Whether the database answered lately: shared by the writer and the
+/// readers, so that a stopped database is probed by one call at a time
+/// (every [`RECONNECT_PAUSE`] at most) while the others fail at once,
+/// rather than every call waiting a connection timeout.
+#[derive(Debug, Default)]
+struct Reachability {
+    /// Wall-clock milliseconds until which the database counts as
+    /// unreachable; 0 when it answered last.
+    until: std::sync::atomic::AtomicI64,
+}
+
+/// How long one probe of a database that did not answer may take before
+/// another call probes too (its own result normally ends it sooner).
+const PROBE_MS: i64 = 60_000;
+
+impl Reachability {
+    /// True while the database counts as unreachable: the caller fails at
+    /// once. After a pause, one caller gets false (it probes) and the
+    /// others keep getting true until its result is observed.
+    fn down(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let until = self.until.load(Relaxed);
+        if until == 0 {
+            return false;
+        }
+        let now = Timestamp::now().as_millis();
+        if now < until {
+            return true;
+        }
+        self.until
+            .compare_exchange(until, now + PROBE_MS, Relaxed, Relaxed)
+            .is_err()
+    }
+
+    /// Notes whether a call reached the database.
+    fn observe<T>(&self, result: &Result<T, StoreError>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match result {
+            Ok(_) => {
+                if self.until.swap(0, Relaxed) != 0 {
+                    tracing::info!("The database answers again.");
+                }
+            }
+            Err(error) if error.is_retryable() => {
+                let until = Timestamp::now().as_millis()
+                    + i64::try_from(RECONNECT_PAUSE.as_millis()).unwrap_or(1000);
+                if self.until.swap(until, Relaxed) == 0 {
+                    tracing::warn!(%error, "The database does not answer; ingest is refused with 503 and reads use what memory holds until it does.");
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The error for a call not made while the database is down.
+    fn error() -> StoreError {
+        StoreError::Unavailable(
+            "the database does not answer; the server keeps trying to reconnect".into(),
+        )
+    }
 }
 
 /// What the writer needs to know of each server at start-up.
@@ -1430,6 +1606,7 @@ impl Writer {
         dialect: Dialect,
         pending: Pending,
         stats: Arc<crate::stats::Counters>,
+        reach: Arc<Reachability>,
     ) -> Result<Self, StoreError> {
         let mut writer = Writer {
             pool,
@@ -1440,6 +1617,7 @@ impl Writer {
             maps: std::collections::VecDeque::new(),
             flush_queue: Vec::new(),
             stats,
+            reach,
         };
         let rows = sqlx::query(SERVER_STATE)
             .fetch_all(&writer.pool)
@@ -1486,8 +1664,13 @@ impl Writer {
                 // an acknowledgement never waits for a whole flush or
                 // compaction pass.
                 _ = std::future::ready(()), if flushing || compacting => {
-                    if flushing {
-                        match self.flush_some(FLUSH_CHUNK).await {
+                    if self.unreachable().is_some() {
+                        // Retried at the next tick after the pause.
+                        (flushing, compacting) = (false, false);
+                    } else if flushing {
+                        let result = self.flush_some(FLUSH_CHUNK).await;
+                        self.observe(&result);
+                        match result {
                             Ok(more) => flushing = more,
                             Err(error) => {
                                 flushing = false;
@@ -1496,7 +1679,9 @@ impl Writer {
                         }
                     } else {
                         let now = Timestamp::now().as_millis();
-                        match self.compact_due(now, 1).await {
+                        let result = self.compact_due(now, 1).await;
+                        self.observe(&result);
+                        match result {
                             Ok(done) => compacting = done > 0,
                             Err(error) => {
                                 compacting = false;
@@ -1591,11 +1776,33 @@ impl Writer {
         Ok(self.servers.get_mut(name))
     }
 
+    /// The error to answer at once while the database was found
+    /// unreachable less than [`RECONNECT_PAUSE`] ago.
+    fn unreachable(&self) -> Option<StoreError> {
+        self.reach.down().then(Reachability::error)
+    }
+
+    /// Notes whether a call reached the database.
+    fn observe<T>(&self, result: &Result<T, StoreError>) {
+        self.reach.observe(result);
+    }
+
     /// Commits many ingest calls in one transaction, then answers each.
     async fn ingest(&mut self, jobs: Vec<IngestJob>) {
+        if let Some(error) = self.unreachable() {
+            for (_, reply) in jobs {
+                let _ = reply.send(Err(error.duplicate()));
+            }
+            return;
+        }
         // Refuse a whole call whose server is unknown; keep the others.
         let mut accepted = Vec::with_capacity(jobs.len());
+        let mut down: Option<StoreError> = None;
         for (batch, reply) in jobs {
+            if let Some(error) = &down {
+                let _ = reply.send(Err(error.duplicate()));
+                continue;
+            }
             let mut unknown = None;
             for s in &batch {
                 match self.server(s.server_id.as_str()).await {
@@ -1612,15 +1819,29 @@ impl Writer {
             }
             match unknown {
                 Some(e) => {
+                    if e.is_retryable() {
+                        // The database did not answer: the other calls
+                        // would wait as long each.
+                        let result: Result<(), StoreError> = Err(e.duplicate());
+                        self.observe(&result);
+                        down = Some(e.duplicate());
+                    }
                     let _ = reply.send(Err(e));
                 }
                 None => accepted.push((batch, reply)),
             }
         }
+        if let Some(error) = down {
+            for (_, reply) in accepted {
+                let _ = reply.send(Err(error.duplicate()));
+            }
+            return;
+        }
         if accepted.is_empty() {
             return;
         }
         let result = self.commit(&accepted).await;
+        self.observe(&result);
         match result {
             // One call's reports broke something the checks before the
             // transaction do not see (a database limit): every call of the
