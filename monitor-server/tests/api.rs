@@ -1743,6 +1743,103 @@ async fn a_store_outage_delays_a_transition_and_loses_nothing() {
     );
 }
 
+/// A receiver that answers 503 while `up` is false; each request's body
+/// and whether it was accepted.
+async fn switched_receiver() -> (
+    Arc<dyn monitor_core::Notifier>,
+    Arc<std::sync::Mutex<Vec<(Value, bool)>>>,
+    Arc<std::sync::atomic::AtomicBool>,
+) {
+    let got: Arc<std::sync::Mutex<Vec<(Value, bool)>>> = Arc::default();
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (seen, on) = (Arc::clone(&got), Arc::clone(&up));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let (seen, on) = (Arc::clone(&seen), Arc::clone(&on));
+            async move {
+                let accepted = on.load(std::sync::atomic::Ordering::SeqCst);
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                seen.lock().unwrap().push((body, accepted));
+                if accepted {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (webhook_to("switched", url, 2), got, up)
+}
+
+/// A receiver down through many transitions (ten minutes compressed: the
+/// retries' backoff grows to seconds meanwhile), then back: every
+/// transition is delivered, in the order it happened, each once; the
+/// attempts before were the same notifications (same keys).
+#[tokio::test]
+async fn a_receiver_down_ten_minutes_gets_every_transition_once_in_order() {
+    let (hook, got, up) = switched_receiver().await;
+    let dir = std::env::temp_dir().join(format!("monitor-down-ten-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = monitor_server::alerts::AlertOptions {
+        notifiers: vec![hook],
+        retry_base: std::time::Duration::from_millis(20),
+        ..Default::default()
+    };
+    let (f, _alerts, _store) = fixture_with_alerts(&dir, options).await;
+    let token = register(&f, "srv-01").await;
+    // Fire, resolve, fire, resolve, fire: five transitions while down.
+    for (i, cpu) in [99.0, 10.0, 99.0, 10.0, 99.0].into_iter().enumerate() {
+        report_cpu(&f, &token, cpu, 10_000 - i as i64 * 1000).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let tried = got.lock().unwrap().len();
+    assert!(tried >= 3, "retried while down: {tried} attempts");
+    let status = poll(&f, "/api/alerts/notifiers", |b| b[0]["queued"] == 5).await;
+    assert_eq!(status[0]["delivered"], 0, "{status}");
+
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Within the backoff reached (a few seconds).
+    let mut status = Value::Null;
+    for _ in 0..60 {
+        status = poll(&f, "/api/alerts/notifiers", |_| true).await;
+        if status[0]["delivered"] == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(status[0]["delivered"], 5, "{status}");
+    assert_eq!(status[0]["queued"], 0, "{status}");
+    assert_eq!(status[0]["failed"], 0, "{status}");
+    let got = got.lock().unwrap().clone();
+    let delivered: Vec<&Value> = got.iter().filter(|(_, ok)| *ok).map(|(b, _)| b).collect();
+    let states: Vec<&str> = delivered
+        .iter()
+        .map(|b| b["event"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["firing", "resolved", "firing", "resolved", "firing"]
+    );
+    let keys: std::collections::HashSet<&str> = delivered
+        .iter()
+        .map(|b| b["delivery_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 5, "five notifications, none twice");
+    for (body, _) in got.iter().filter(|(_, ok)| !*ok) {
+        let key = body["delivery_id"].as_str().unwrap();
+        assert!(
+            keys.contains(key),
+            "an attempt of another notification: {body}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A tick's catch-up running between an evaluation and the write of its
 /// firing transition must not make a second notification.
 #[tokio::test]
