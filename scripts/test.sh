@@ -47,3 +47,6 @@ passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "$out" | awk '{s+=$4} END {
 failed=$(grep -Eo '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
 echo
 echo "tests: $passed passed, $failed failed"
+
+step "API fuzz: schemathesis from the OpenAPI document (bounded)"
+scripts/fuzz-api.sh
