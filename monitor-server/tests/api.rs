@@ -594,6 +594,106 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
     }
 }
 
+/// SQLite locked by another process (a tool holding a write transaction)
+/// past `busy_timeout`: ingest answers 503 with `Retry-After` and a JSON
+/// error, the newest values and the overview are still read, and once the
+/// lock is gone ingest resumes by itself; nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_by_another_process_answers_503_and_loses_nothing() {
+    use sqlx::Connection;
+    let dir = std::env::temp_dir().join(format!("monitor-locked-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut options = StoreOptions::sqlite(dir.join("db"));
+    options.busy_timeout = std::time::Duration::from_millis(300);
+    let store = Arc::new(SqlStore::open(options).await.unwrap());
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
+    let f = Fixture {
+        app: router(AppState::new(store.clone(), &admin, None)),
+        admin,
+        _dir: Dir(dir.clone()),
+    };
+    let token = register(&f, "srv-01").await;
+    let now = Timestamp::now().as_millis() / 1000 * 1000;
+    let report = |t: i64| {
+        post(
+            "/api/metrics",
+            &[("x-auth-token", &token)],
+            wire::encode(&snapshot("srv-01", Timestamp::from_millis(t))).unwrap(),
+        )
+    };
+    let mut acked = Vec::new();
+    for t in [now - 30_000, now - 29_000, now - 28_000] {
+        assert_eq!(call(&f.app, report(t)).await.0, StatusCode::OK);
+        acked.push(t);
+    }
+    assert_eq!(
+        call(&f.app, get("/api/servers", &[])).await.0,
+        StatusCode::OK
+    );
+
+    let mut other =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.join("db").display()))
+            .await
+            .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let refused = f.app.clone().oneshot(report(now - 27_000)).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body = refused.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"], "storage_unavailable", "{body}");
+    for path in ["/api/servers/srv-01/latest", "/api/servers", "/metrics"] {
+        let response = f.app.clone().oneshot(get(path, &[])).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path} while SQLite is locked"
+        );
+    }
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+
+    // The report refused is sent again, as an agent does after Retry-After.
+    let mut stored = false;
+    for _ in 0..50 {
+        if call(&f.app, report(now - 27_000)).await.0 == StatusCode::OK {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stored, "ingest did not resume after the lock was released");
+    acked.push(now - 27_000);
+    let (status, history) = call(
+        &f.app,
+        get(
+            &format!(
+                "/api/metrics/history?server_id=srv-01&metric=cpu_usage_percent&from={}&to={}&step=1",
+                (now - 60_000) / 1000,
+                now / 1000
+            ),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let times: Vec<i64> = history["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            Timestamp::parse(p["t"].as_str().unwrap())
+                .unwrap()
+                .as_millis()
+        })
+        .collect();
+    assert_eq!(times, acked, "every acknowledged report, once");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Reads SSE frames from a response body until `want` events have arrived.
 async fn events(body: Body, want: usize) -> Vec<String> {
     let mut body = body;
