@@ -19,6 +19,12 @@
 //!   of `allowed_hosts`, or loopback to loopback): else 403
 //!   `cross_origin`.
 //!
+//! - **Tokens in the address**: a query parameter named like a token
+//!   (`token`, `access_token`, `api_key`, the token headers' names) on the
+//!   API or `/metrics` is 400 `token_in_url_forbidden`: addresses end up in
+//!   proxies' access logs and browser histories. The dashboard's page keeps
+//!   its `/?token=`, which the page itself reads and removes.
+//!
 //! Agents, `curl` and scripts send no `Origin` and already send JSON; the
 //! original's commands keep working. API answers also get
 //! `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`.
@@ -199,7 +205,37 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Middleware: the Host, Origin and Content-Type checks (see the module).
+/// Query parameters that carry a token when someone puts one in an address.
+const TOKEN_PARAMETERS: &[&str] = &[
+    "token",
+    "access_token",
+    "auth_token",
+    "api_key",
+    "apikey",
+    "x-auth-token",
+    "x-dashboard-token",
+    "x-admin-token",
+];
+
+/// The first query parameter of `query` named like a token.
+fn token_parameter(query: &str) -> Option<&str> {
+    query
+        .split('&')
+        .map(|pair| pair.split('=').next().unwrap_or(""))
+        .find(|name| {
+            TOKEN_PARAMETERS
+                .iter()
+                .any(|t| name.eq_ignore_ascii_case(t))
+        })
+}
+
+/// Whether `path` is the API's (or `/metrics`).
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/metrics"
+}
+
+/// Middleware: the Host, Origin, Content-Type and token-in-address checks
+/// (see the module).
 pub async fn guard(
     State(policy): State<Arc<HostPolicy>>,
     request: Request,
@@ -218,6 +254,18 @@ pub async fn guard(
             )
             .into_response();
         }
+    }
+    let api = is_api(request.uri().path());
+    if api && let Some(name) = request.uri().query().and_then(token_parameter) {
+        // Said without the value, which is not logged either.
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "token_in_url_forbidden",
+            format!(
+                "the query parameter {name:?} carries a token: send tokens in a header (X-Auth-Token, X-Dashboard-Token, X-Admin-Token or Authorization: Bearer), never in the address, which proxies, logs and browser histories keep; a token that was sent this way should be rotated"
+            ),
+        )
+        .into_response();
     }
     let method = request.method();
     if !(method == Method::GET || method == Method::HEAD || method == Method::OPTIONS) {
@@ -244,7 +292,6 @@ pub async fn guard(
             .into_response();
         }
     }
-    let api = request.uri().path().starts_with("/api/") || request.uri().path() == "/metrics";
     let mut response = next.run(request).await;
     if api {
         // Answers that carry metrics and settings are kept by no cache and

@@ -326,7 +326,9 @@ async fn each_token_does_what_its_role_allows_and_no_more() {
     ];
     let mut checked = 0;
     for (path, methods) in doc["paths"].as_object().unwrap() {
-        for method in methods.as_object().unwrap().keys() {
+        // (A path item's "parameters" are shared by its methods.)
+        let methods = methods.as_object().unwrap().keys();
+        for method in methods.filter(|k| *k != "parameters") {
             let need = needs(method, path);
             if need == "agent" {
                 continue;
@@ -822,4 +824,95 @@ async fn a_label_bomb_is_refused_while_parsing() {
             .contains("the labels of a sample"),
         "{answer}"
     );
+}
+
+/// RELIABILITY.md S5: a token in the address (`?token=`, `?access_token=`)
+/// is refused on every API route, the live stream and `/metrics` included:
+/// addresses end up in proxies' access logs and browser histories. (The
+/// dashboard's page keeps its `/?token=`, which the page reads and removes
+/// from the address bar; no request carries it to the API.)
+#[tokio::test]
+async fn a_token_in_the_address_is_refused() {
+    let t = tokens();
+    let app = app(&t, true, Arc::new(MemoryStore::new()));
+    let secret = t.dashboard.expose().to_owned();
+    for path in [
+        format!("/api/servers?token={secret}"),
+        format!("/api/stream?access_token={secret}"),
+        format!("/metrics?token={secret}"),
+        format!("/api/alerts/events?limit=5&Token={secret}"),
+    ] {
+        let (status, body) = call(&app, request("GET", &path, &[], Body::empty())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"], "token_in_url_forbidden", "{path}");
+        assert!(
+            !body.to_string().contains(&secret),
+            "the answer repeats the token"
+        );
+    }
+    // With the token in a header, the same reads work.
+    let header = [("x-dashboard-token", secret.as_str())];
+    let (status, _) = call(&app, request("GET", "/api/servers", &header, Body::empty())).await;
+    assert_eq!(status, StatusCode::OK);
+    // The page itself still takes ?token=.
+    let (status, _) = call(
+        &app,
+        request("GET", &format!("/?token={secret}"), &[], Body::empty()),
+    )
+    .await;
+    assert_ne!(status, StatusCode::BAD_REQUEST);
+}
+
+/// RELIABILITY.md W3: no answer grants a foreign web page anything through
+/// CORS, preflight or not, with a token or without.
+#[tokio::test]
+async fn no_answer_grants_cross_origin_access() {
+    let t = tokens();
+    let app = app(&t, true, Arc::new(MemoryStore::new()));
+    let evil = [("origin", "https://evil.example")];
+    let dashboard = t.dashboard.expose().to_owned();
+    for (method, path, headers) in [
+        (
+            "OPTIONS",
+            "/api/servers",
+            vec![
+                ("origin", "https://evil.example"),
+                ("access-control-request-method", "GET"),
+                ("access-control-request-headers", "x-dashboard-token"),
+            ],
+        ),
+        (
+            "OPTIONS",
+            "/api/alerts",
+            vec![
+                ("origin", "https://evil.example"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+        ),
+        (
+            "GET",
+            "/api/servers",
+            vec![evil[0], ("x-dashboard-token", dashboard.as_str())],
+        ),
+        ("GET", "/api/health", evil.to_vec()),
+        (
+            "GET",
+            "/metrics",
+            vec![evil[0], ("x-dashboard-token", dashboard.as_str())],
+        ),
+        ("GET", "/", evil.to_vec()),
+    ] {
+        let response = app
+            .clone()
+            .oneshot(request(method, path, &headers, Body::empty()))
+            .await
+            .unwrap();
+        let granted: Vec<_> = response
+            .headers()
+            .keys()
+            .filter(|k| k.as_str().starts_with("access-control-"))
+            .collect();
+        assert!(granted.is_empty(), "{method} {path}: {granted:?}");
+    }
 }
