@@ -1,6 +1,7 @@
 //! The server as a process: HTTPS with its self-signed CA, plain HTTP
 //! refused on the TLS port, a client that trusts another CA refused, a
-//! clean exit on SIGTERM.
+//! certificate for another name or expired refused, TLS 1.2 and 1.3 and
+//! nothing older, a clean exit on SIGTERM.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -199,4 +200,139 @@ fn plain_http_beyond_loopback_is_refused_with_the_options() {
         stderr.contains("--tls-self-signed") && stderr.contains("--insecure-http"),
         "{stderr}"
     );
+}
+
+/// A CA and a leaf for `localhost` signed by it, valid until `not_after`
+/// (in the past for an expired leaf), written to `dir`: the CA's, the
+/// chain's and the key's paths.
+fn issue(dir: &Path, not_after: (i32, u8, u8)) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, &ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    let leaf = params.signed_by(&key, &issuer).unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, format!("{}{}", leaf.pem(), ca.pem())).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// Connects with `config` to `addr` as `name`: the TLS version spoken, or
+/// the handshake's error.
+async fn handshake(
+    addr: SocketAddr,
+    config: rustls::ClientConfig,
+    name: &str,
+) -> std::io::Result<rustls::ProtocolVersion> {
+    let tcp = TcpStream::connect(addr).await?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from(name.to_owned()).unwrap(), tcp)
+        .await?;
+    Ok(tls.get_ref().1.protocol_version().unwrap())
+}
+
+/// RELIABILITY.md T2 and T4: a certificate for another name, an expired
+/// certificate and a certificate nobody vouches for are refused by a
+/// client that checks (as the agent does); the server speaks TLS 1.2 and
+/// 1.3, and a TLS 1.1 client gets nothing.
+#[tokio::test]
+async fn wrong_names_expired_certificates_and_old_protocols_are_refused() {
+    let server = start("floor", &["--tls-self-signed"]);
+    let ca = server.dir.join("tls/ca.pem");
+    // Another name than the certificate's.
+    let err = handshake(server.addr, tls_config(Some(&ca)), "monitor.example")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not valid for name"), "{err}");
+    // A client that trusts nothing of this server's (the server's own
+    // self-signed certificate, not in the client's roots).
+    let err = handshake(server.addr, tls_config(None), "localhost")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("UnknownIssuer") || err.to_string().contains("unknown issuer"),
+        "{err}"
+    );
+    // TLS 1.2 and 1.3, each alone.
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        for cert in CertificateDer::pem_file_iter(&ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let spoken = handshake(server.addr, config, "localhost").await.unwrap();
+        assert_eq!(spoken, version.version);
+    }
+    // TLS 1.1, where openssl can still speak it.
+    let tls11 = Command::new("openssl")
+        .args(["s_client", "-connect", &server.addr.to_string(), "-tls1_1"])
+        .args(["-cipher", "DEFAULT@SECLEVEL=0", "-servername", "localhost"])
+        .stdin(Stdio::null())
+        .output();
+    match tls11 {
+        Ok(out) => {
+            let said = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "TLS 1.1 was accepted: {said}");
+            // (openssl names the version it offered even when refused.)
+            assert!(
+                said.contains("Cipher is (NONE)") && said.contains("no peer certificate"),
+                "a TLS 1.1 session was set up: {said}"
+            );
+        }
+        Err(error) => eprintln!("no openssl to try TLS 1.1 with: {error}"),
+    }
+
+    // An expired certificate.
+    let dir =
+        std::env::temp_dir().join(format!("monitor-tls-expired-certs-{}", std::process::id()));
+    let (ca, cert, key) = issue(&dir, (2021, 1, 1));
+    let expired = start(
+        "expired",
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let err = handshake(expired.addr, tls_config(Some(&ca)), "localhost")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("expired"), "{err}");
+    // The same chain, valid: accepted (the refusal above is the date's).
+    let (ca, cert, key) = issue(&dir.join("valid"), (2099, 1, 1));
+    let valid = start(
+        "valid",
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    handshake(valid.addr, tls_config(Some(&ca)), "localhost")
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
