@@ -482,3 +482,58 @@ async fn a_ten_minute_outage_is_replayed_without_gap_or_duplicate() {
         assert_eq!(p.count, 1, "second {i} stored {} times", p.count);
     }
 }
+
+/// RELIABILITY.md R3: an outage longer than the spool holds drops the
+/// oldest snapshots, as many as the arithmetic says, keeps the newest, and
+/// never uses more than the bound; the drop counter says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_longer_than_the_spool_drops_the_oldest_and_counts_them() {
+    let d = common::dir("spool", "bound");
+    let spool = d.0.join("spool");
+    let limit: u64 = 64 << 10;
+    // Nothing listens there.
+    let url = format!("http://127.0.0.1:{}", common::free_port());
+    let pusher = Pusher::new(config(&[url], "smk_ing_unused", &spool, limit)).unwrap();
+    let start = Timestamp::now().as_millis() - 3_600_000;
+    let n: i64 = 400;
+    for i in 0..n {
+        pusher.keep(report("bound-01", start + i * 1000, 4));
+        if i % 50 == 49 {
+            assert!(pusher.flush().await.is_err(), "the server is down");
+        }
+    }
+    // Every report has the same size: the bound holds floor(limit / size).
+    let sizes: Vec<(i64, u64)> = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let t = e
+                .file_name()
+                .into_string()
+                .ok()?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()?;
+            Some((t, e.metadata().ok()?.len()))
+        })
+        .collect();
+    let size = sizes[0].1;
+    assert!(sizes.iter().all(|(_, s)| *s == size), "{sizes:?}");
+    let kept = (limit / size) as i64;
+    let figures = pusher.figures();
+    assert_eq!(sizes.len() as i64, kept, "as many as fit");
+    assert_eq!(figures.dropped as i64, n - kept, "the drop counter");
+    assert!(
+        figures.spool_bytes <= limit,
+        "{} bytes",
+        figures.spool_bytes
+    );
+    let mut times: Vec<i64> = sizes.iter().map(|(t, _)| *t).collect();
+    times.sort_unstable();
+    let newest: Vec<i64> = (n - kept..n).map(|i| start + i * 1000).collect();
+    assert_eq!(times, newest, "the newest are kept");
+    eprintln!(
+        "{n} snapshots of {size} B into a {limit} B spool: {kept} kept, {} dropped",
+        figures.dropped
+    );
+}

@@ -373,3 +373,65 @@ allow = ["127.0.0.1"]
     assert!(notifiers.contains("http://127.0.0.1:"), "{notifiers}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A listener on loopback that counts the connections it accepts.
+async fn canary() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (port, accepted)
+}
+
+/// RELIABILITY.md W5: a host name that resolves to loopback (what DNS
+/// rebinding gives) is refused like the address itself, and an allowed
+/// receiver's redirect to loopback is not followed: the canary behind both
+/// is never reached.
+#[tokio::test]
+async fn a_name_resolving_to_loopback_and_a_redirect_reach_nothing() {
+    let (port, accepted) = canary().await;
+    let mut by_name = config(&format!("http://localhost:{port}/hook"));
+    by_name.allow.clear();
+    let err = Webhook::new(by_name, tls())
+        .unwrap()
+        .notify(&notification())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NotifyError::DestinationNotAllowed(_)),
+        "{err}"
+    );
+
+    // An allowed receiver that answers with a redirect to the canary.
+    let target = format!("http://127.0.0.1:{port}/");
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let target = target.clone();
+            async move { (StatusCode::FOUND, [(axum::http::header::LOCATION, target)]) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut redirected = config(&url);
+    redirected.allow = vec!["127.0.0.2".into()];
+    let err = Webhook::new(redirected, tls())
+        .unwrap()
+        .notify(&notification())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("302"), "{err}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the canary on loopback was reached"
+    );
+}
