@@ -3,10 +3,13 @@
 //! operator's browser, a rebound host name gets nothing, each token does
 //! what its role allows and no more, a request is never read before its
 //! token is checked, concurrent guesses get no more checks than the limit,
-//! a second header does not bypass the per-token stream cap, and concurrent
-//! silence writes lose nothing.
+//! a second header does not bypass the per-token stream cap, concurrent
+//! silence writes lose nothing, a token in the address is refused, no
+//! answer grants CORS, and no token reaches the server's log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -915,4 +918,139 @@ async fn no_answer_grants_cross_origin_access() {
             .collect();
         assert!(granted.is_empty(), "{method} {path}: {granted:?}");
     }
+}
+
+/// RELIABILITY.md S6: the server's own log, at debug level, through a run
+/// that issues, uses, misuses and rotates tokens of every kind, holds none
+/// of them, nor the start of their hashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_reaches_the_log() {
+    use sha2::Digest;
+    let dir = std::env::temp_dir().join(format!("monitor-log-leak-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let admin = "smk_adm_log_leak_admin_token_0123456789abcdef";
+    let dashboard = "smk_dsh_log_leak_dashboard_token_0123456789ab";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.join("data"))
+        .env("MONITOR_ADMIN_TOKEN", admin)
+        .env("DASHBOARD_TOKEN", dashboard)
+        .env("RUST_LOG", "debug")
+        .env_remove("MONITOR_CONFIG")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = common::client(None);
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/api/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut secrets = vec![admin.to_owned(), dashboard.to_owned()];
+    let register = client
+        .post(format!("{base}/api/register"))
+        .header("x-admin-token", admin)
+        .header("content-type", "application/json")
+        .body(r#"{"server_id": "leak-01"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), 201);
+    let agent = register.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets.push(agent.clone());
+    let report = json!({"version": 1, "server_id": "leak-01", "timestamp": monitor_core::Timestamp::now(),
+        "metrics": [{"name": "cpu_usage_percent", "unit": "percent", "samples": [{"value": 12.0}]}]})
+    .to_string();
+    let wrong = "smk_ing_a_wrong_token_the_attacker_tried_0000";
+    secrets.push(wrong.to_owned());
+    for (header, token, path) in [
+        ("x-auth-token", agent.as_str(), "/api/metrics"),
+        ("x-auth-token", wrong, "/api/metrics"),
+        ("x-admin-token", wrong, "/api/register"),
+        ("x-dashboard-token", wrong, "/api/alerts/silences"),
+    ] {
+        client
+            .post(format!("{base}{path}"))
+            .header(header, token)
+            .header("content-type", "application/json")
+            .body(report.clone())
+            .send()
+            .await
+            .unwrap();
+    }
+    for path in [
+        format!("/api/servers?token={dashboard}"),
+        format!("/api/stream?access_token={agent}"),
+        "/api/servers".to_owned(),
+    ] {
+        client
+            .get(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {wrong}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let rotated = client
+        .post(format!("{base}/api/servers/leak-01/token"))
+        .header("x-admin-token", admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200);
+    secrets.push(
+        rotated.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    // The old token, now refused.
+    client
+        .post(format!("{base}/api/metrics"))
+        .header("x-auth-token", &agent)
+        .header("content-type", "application/json")
+        .body(report)
+        .send()
+        .await
+        .unwrap();
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    child.wait().unwrap();
+
+    let logged = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    assert!(
+        logged.contains("DEBUG") || logged.contains("debug"),
+        "the log is at debug level"
+    );
+    for secret in &secrets {
+        let hash: String = sha2::Sha256::digest(secret.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        // The secret part of a token, without its kind prefix.
+        let tail = &secret[8..];
+        assert!(!logged.contains(tail), "a token is in the log: {secret}");
+        assert!(
+            !logged.contains(&hash[..16]),
+            "a token's hash is in the log: {secret}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
