@@ -46,7 +46,9 @@ pub struct PushConfig {
     pub spool_dir: PathBuf,
     /// Largest spool size; the oldest snapshots are dropped beyond it.
     pub spool_max_bytes: u64,
-    /// Bound on each request.
+    /// Bound on each request (the agent binary uses 30 s). A request that
+    /// times out makes the next ones carry fewer snapshots, so a slow link
+    /// still makes progress.
     pub timeout: Duration,
 }
 
@@ -95,6 +97,17 @@ pub struct Pusher {
     /// from memory after the spool's.
     held: std::sync::Mutex<std::collections::VecDeque<Snapshot>>,
     stats: PushStats,
+    /// The most snapshots a request carries now: halved when a request
+    /// times out (a link too slow for a whole batch within `timeout` would
+    /// never make progress), grown back by a tenth after each success.
+    batch_limit: std::sync::atomic::AtomicUsize,
+}
+
+/// A request that did not get an answer.
+struct Unanswered {
+    error: PushError,
+    /// It timed out (rather than being refused or reset).
+    timed_out: bool,
 }
 
 /// Snapshots kept in memory at most while the spool cannot be written.
@@ -353,6 +366,7 @@ impl Pusher {
             client,
             urls,
             current: std::sync::atomic::AtomicUsize::new(0),
+            batch_limit: std::sync::atomic::AtomicUsize::new(BATCH),
             held: std::sync::Mutex::default(),
             stats: PushStats::default(),
         })
@@ -511,20 +525,40 @@ impl Pusher {
     /// [`PushError::Retry`] to retry later, [`PushError::Auth`] when the
     /// token is refused.
     pub async fn flush(&self) -> Result<usize, PushError> {
+        use std::sync::atomic::Ordering::Relaxed;
         let mut sent = 0;
-        let mut limit = BATCH;
+        let mut limit = self.batch_limit.load(Relaxed).clamp(1, BATCH);
         loop {
             let (batch, from) = self.next_batch(limit);
             if batch.is_empty() {
                 return Ok(sent);
             }
             let body = wire::encode_batch(&batch).map_err(|e| PushError::Retry(e.to_string()))?;
-            let (status, text) = self.post(gzip(&body)).await?;
+            let (status, text) = match self.post(gzip(&body)).await {
+                Ok(answer) => answer,
+                Err(Unanswered { error, timed_out }) => {
+                    if timed_out && batch.len() > 1 {
+                        let smaller = batch.len() / 2;
+                        tracing::info!(
+                            snapshots = smaller,
+                            "No answer within the request timeout: the next requests carry fewer snapshots."
+                        );
+                        self.batch_limit.store(smaller, Relaxed);
+                    }
+                    return Err(error);
+                }
+            };
             match status {
                 200..=299 => {
                     self.acknowledged(&from);
                     sent += batch.len();
-                    limit = (limit * 2).min(BATCH);
+                    // After a timeout, the size grows back slowly (a tenth
+                    // at a time): a link that just fits does not time out
+                    // every other request.
+                    let cap = self.batch_limit.load(Relaxed);
+                    let cap = (cap + (cap / 10).max(1)).min(BATCH);
+                    self.batch_limit.store(cap, Relaxed);
+                    limit = (limit * 2).min(cap);
                 }
                 401 | 403 => return Err(PushError::Auth(status)),
                 400 if text.contains("\"https_required\"") => {
@@ -546,7 +580,7 @@ impl Pusher {
                     self.quarantine(&from);
                     tracing::error!(status, response = %text.chars().take(300).collect::<String>(), server_id = %batch[0].server_id, timestamp = %batch[0].timestamp,
                         "The server refused a snapshot for good; it was moved to the spool's rejected/ folder.");
-                    limit = BATCH;
+                    limit = self.batch_limit.load(Relaxed).clamp(1, BATCH);
                 }
             }
         }
@@ -633,10 +667,11 @@ impl Pusher {
     /// Posts a gzip body to the server that answered last, else to the next
     /// one that answers: its status and text. A server that fails (no
     /// answer, 5xx) is passed over for the next, if there is one.
-    async fn post(&self, body: Vec<u8>) -> Result<(u16, String), PushError> {
+    async fn post(&self, body: Vec<u8>) -> Result<(u16, String), Unanswered> {
         use std::sync::atomic::Ordering::Relaxed;
         let first = self.current.load(Relaxed) % self.urls.len();
         let mut last = None;
+        let mut timed_out = false;
         for k in 0..self.urls.len() {
             let i = (first + k) % self.urls.len();
             let sent = self
@@ -665,10 +700,16 @@ impl Pusher {
                     let text = response.text().await.unwrap_or_default();
                     return Ok((status, text));
                 }
-                Err(e) => last = Some(PushError::Retry(error_chain(&e))),
+                Err(e) => {
+                    timed_out |= e.is_timeout();
+                    last = Some(PushError::Retry(error_chain(&e)));
+                }
             }
         }
-        Err(last.unwrap_or_else(|| PushError::Retry("no server".into())))
+        Err(Unanswered {
+            error: last.unwrap_or_else(|| PushError::Retry("no server".into())),
+            timed_out,
+        })
     }
 }
 

@@ -537,3 +537,153 @@ async fn an_outage_longer_than_the_spool_drops_the_oldest_and_counts_them() {
         figures.dropped
     );
 }
+
+/// What a fault proxy does to the connections through it.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Each chunk waits this long, both ways.
+    Latency(Duration),
+    /// Every other connection is reset after this many bytes from the
+    /// client (mid-body).
+    ResetMidBody(usize),
+    /// At most this many bytes a second, both ways.
+    Bandwidth(usize),
+}
+
+/// A proxy on loopback to `target` that applies `fault`.
+async fn fault_proxy(target: SocketAddr, fault: Fault) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut n = 0usize;
+        while let Ok((client, _)) = listener.accept().await {
+            n += 1;
+            let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                continue;
+            };
+            let reset = matches!(fault, Fault::ResetMidBody(_)) && n % 2 == 1;
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            // One direction: copies with the fault; returns when either side ends.
+            async fn pipe(
+                from: &mut tokio::net::tcp::OwnedReadHalf,
+                to: &mut tokio::net::tcp::OwnedWriteHalf,
+                fault: Fault,
+                reset_after: Option<usize>,
+            ) -> bool {
+                let mut buf = vec![0u8; 512];
+                let mut total = 0usize;
+                loop {
+                    let chunk = match fault {
+                        Fault::Bandwidth(rate) => (rate / 10).clamp(1, 512),
+                        _ => 512,
+                    };
+                    let Ok(read) = from.read(&mut buf[..chunk]).await else {
+                        return false;
+                    };
+                    if read == 0 {
+                        return false;
+                    }
+                    match fault {
+                        Fault::Latency(d) => tokio::time::sleep(d).await,
+                        Fault::Bandwidth(rate) => {
+                            tokio::time::sleep(Duration::from_millis((read * 1000 / rate) as u64))
+                                .await;
+                        }
+                        Fault::ResetMidBody(_) => {}
+                    }
+                    total += read;
+                    if reset_after.is_some_and(|limit| total > limit) {
+                        return true;
+                    }
+                    if to.write_all(&buf[..read]).await.is_err() {
+                        return false;
+                    }
+                }
+            }
+            let after = match fault {
+                Fault::ResetMidBody(bytes) if reset => Some(bytes),
+                _ => None,
+            };
+            tokio::spawn(async move {
+                let reset = tokio::select! {
+                    r = pipe(&mut cr, &mut sw, fault, after) => r,
+                    r = pipe(&mut sr, &mut cw, fault, None) => r,
+                };
+                if reset {
+                    // SO_LINGER 0: the close is a reset, mid-request.
+                    let client = cr.reunite(cw).unwrap();
+                    let _ = client.set_zero_linger();
+                    drop(client);
+                    let server = sr.reunite(sw).unwrap();
+                    let _ = server.set_zero_linger();
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// RELIABILITY.md R12: network faults between agent and server (2 s of
+/// latency on every chunk, connections reset mid-body, a 1 KiB/s link):
+/// every snapshot arrives, once. On the slow link, requests time out
+/// until the agent's batches are small enough to pass within its timeout
+/// (a link too slow for a whole batch made no progress at all before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_faults_lose_nothing_and_duplicate_nothing() {
+    // The slow link's timeout is shorter than a whole batch takes there
+    // (about 2 KiB gzipped, 2 s at 1 KiB/s).
+    for (name, fault, timeout) in [
+        ("latency", Fault::Latency(Duration::from_secs(2)), 8),
+        ("reset", Fault::ResetMidBody(1500), 8),
+        ("slow", Fault::Bandwidth(1024), 1),
+    ] {
+        let d = common::dir("spool", &format!("fault-{name}"));
+        let (store, server, token) = server(&d, "fault-01", LimitSettings::default()).await;
+        let proxy = fault_proxy(server, fault).await;
+        let spool = d.0.join("spool");
+        let mut cfg = config(&[format!("http://{proxy}")], &token, &spool, 64 << 20);
+        cfg.timeout = Duration::from_secs(timeout);
+        let pusher = Pusher::new(cfg).unwrap();
+        let start = Timestamp::now().as_millis() / 1000 * 1000 - 1_800_000;
+        let n = 120;
+        for i in 0..n {
+            pusher.keep(report("fault-01", start + i * 1000, 6));
+        }
+        let began = std::time::Instant::now();
+        let mut failures = 0;
+        while pusher.backlog() > 0 {
+            assert!(
+                began.elapsed() < Duration::from_secs(240),
+                "{name}: {} snapshots still waiting after {failures} failed requests",
+                pusher.backlog()
+            );
+            if pusher.flush().await.is_err() {
+                failures += 1;
+            }
+        }
+        let stored = stored(&store, "fault-01").await;
+        eprintln!(
+            "{name}: {n} snapshots delivered in {:?}, {failures} failed requests, {stored} stored",
+            began.elapsed()
+        );
+        assert_eq!(stored, n as usize, "{name}: each snapshot once");
+        let h = store
+            .history(&monitor_core::store::HistoryQuery {
+                server_id: ServerId::new("fault-01").unwrap(),
+                metric: "queue_depth".into(),
+                matchers: vec![monitor_core::LabelMatcher::equal("queue", "q0")],
+                from: Timestamp::from_millis(start),
+                to: Timestamp::from_millis(start + n * 1000),
+                step: Some(Duration::from_secs(1)),
+                max_points: 1000,
+            })
+            .await
+            .unwrap();
+        assert!(
+            h.series[0].points.iter().all(|p| p.count == 1),
+            "{name}: a snapshot stored twice"
+        );
+    }
+}
