@@ -93,6 +93,11 @@ pub struct StoreOptions {
     /// SQLite only: the largest the database may grow, in bytes (its
     /// writes then fail as on a full disk). None: as large as the disk.
     pub max_size_bytes: Option<u64>,
+    /// SQLite only: the size the write-ahead log is cut back to after each
+    /// checkpoint (`journal_size_limit`; 64 MiB). A burst (a replay after
+    /// an outage, a compaction while a long read held the log) grows the
+    /// log; without a limit it kept that size on disk for ever.
+    pub wal_max_bytes: u64,
 }
 
 impl StoreOptions {
@@ -108,6 +113,7 @@ impl StoreOptions {
             latest_in_memory: 1000,
             max_series_per_server: DEFAULT_MAX_SERIES,
             max_size_bytes: None,
+            wal_max_bytes: 64 << 20,
         }
     }
 
@@ -347,7 +353,9 @@ impl SqlStore {
                 };
                 let mut setup = format!(
                     "PRAGMA busy_timeout = {busy}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
-                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192;"
+                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192; \
+                     PRAGMA journal_size_limit = {wal};",
+                    wal = options.wal_max_bytes
                 );
                 if let Some(bytes) = options.max_size_bytes {
                     // Pages of 4 KiB, SQLite's default.

@@ -182,3 +182,73 @@ async fn bad_urls_say_what_to_use() {
     assert!(StoreOptions::from_url("sqlite:///tmp/a.db").is_ok());
     assert!(StoreOptions::from_url("postgresql://u@h/db").is_ok());
 }
+
+/// RELIABILITY.md R7: a burst of writes while a long read holds the log
+/// grows the write-ahead log; once the reader is gone, the next checkpoint
+/// cuts it back to `wal_max_bytes` (it kept its high-water size on disk for
+/// ever before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_is_cut_back_after_a_burst() {
+    use sqlx::Connection;
+    let dir = std::env::temp_dir().join(format!("monitor-wal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("db");
+    let mut options = StoreOptions::sqlite(&db);
+    options.wal_max_bytes = 1 << 20;
+    options.durability = monitor_store::Durability::Normal;
+    let store = SqlStore::open(options).await.unwrap();
+    store
+        .register_server(NewServer {
+            id: ServerId::new("crash").unwrap(),
+            name: String::new(),
+            tags: vec![],
+            token_hash: TokenHash([7; 32]),
+            created: Timestamp::now(),
+        })
+        .await
+        .unwrap();
+    let wal = || std::fs::metadata(dir.join("db-wal")).map_or(0, |m| m.len());
+    // A reader in a transaction: no checkpoint can go past its view.
+    let mut reader = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut reader).await.unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM servers")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap();
+    let start = start_ms();
+    let mut i = 0;
+    while wal() < 6 << 20 {
+        store
+            .ingest(vec![snapshot(start + i * 1000, i)])
+            .await
+            .unwrap();
+        i += 1;
+        assert!(i < 20_000, "the log did not grow: {} bytes", wal());
+    }
+    let grown = wal();
+    sqlx::query("ROLLBACK").execute(&mut reader).await.unwrap();
+    reader.close().await.unwrap();
+    // Writes go on; a checkpoint runs and the log is cut back.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while wal() > 1 << 20 {
+        assert!(
+            Instant::now() < deadline,
+            "the log stayed at {} bytes (it grew to {grown})",
+            wal()
+        );
+        store
+            .ingest(vec![snapshot(start + i * 1000, i)])
+            .await
+            .unwrap();
+        i += 1;
+    }
+    eprintln!(
+        "the log grew to {grown} bytes under a long read, then was cut back to {}",
+        wal()
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
