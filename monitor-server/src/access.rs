@@ -293,21 +293,24 @@ impl FromRequestParts<AppState> for Agent {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ip = client_ip(parts);
-        let reservation = reserve(state.auth_limiter(), ip)?;
-        let Some(token) = parts
+        let token = parts
             .headers
             .get(AUTH_HEADER)
             .map(|v| v.as_bytes())
-            .filter(|t| t.len() >= MIN_SECRET_LEN)
-        else {
-            return Err(refused(reservation));
-        };
-        let hash = auth::hash(token);
+            .filter(|t| t.len() >= MIN_SECRET_LEN);
+        let hash = token.map(auth::hash);
         let cache = state.agent_tokens();
-        if let Some(id) = cache.get(&hash) {
+        // A token checked a moment ago is right: it takes nothing of the
+        // address's failed-authentication allowance, so a fleet behind one
+        // address (NAT, a proxy) sends as many reports at once as it likes,
+        // and a guesser sharing its address does not lock it out.
+        if let Some(id) = hash.as_ref().and_then(|h| cache.get(h)) {
             return Ok(Agent(id));
         }
+        let reservation = reserve(state.auth_limiter(), client_ip(parts))?;
+        let Some(hash) = hash else {
+            return Err(refused(reservation));
+        };
         let generation = cache.generation();
         match state.store().server_by_token(&hash).await? {
             Some(record) => {

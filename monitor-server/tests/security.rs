@@ -3,6 +3,7 @@
 //! operator's browser, a rebound host name gets nothing, each token does
 //! what its role allows and no more, a request is never read before its
 //! token is checked, concurrent guesses get no more checks than the limit,
+//! agents sharing an address with a guesser keep reporting,
 //! a second header does not bypass the per-token stream cap, concurrent
 //! silence writes lose nothing, a token in the address is refused, no
 //! answer grants CORS, and no token reaches the server's log.
@@ -19,7 +20,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use monitor_core::testing::MemoryStore;
-use monitor_core::{AlertRule, Comparison, Store};
+use monitor_core::{AlertRule, Collection, Comparison, ServerId, Snapshot, Store, Timestamp, wire};
 use monitor_server::api::{AppState, router};
 use monitor_server::auth::{Scope, Token};
 use monitor_server::config::{LimitSettings, StreamSettings};
@@ -577,6 +578,95 @@ async fn concurrent_wrong_tokens_get_no_more_checks_than_the_limit() {
         statuses.push(status.as_u16());
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}
+
+/// Agents behind one address (NAT, a proxy): a guesser there used up the
+/// address's allowance and every agent's report got 429 with it, and more
+/// than `failed_auth_per_minute` right reports at once got 429 too (the
+/// allowance is reserved before each check). A token the server checked a
+/// moment ago takes nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agents_sharing_an_address_with_a_guesser_keep_reporting() {
+    let t = tokens();
+    let store = Arc::new(MemoryStore::new());
+    let state = AppState::new(store, &t.admin, Some(&t.dashboard)).with_limits(&LimitSettings {
+        failed_auth_per_minute: 5,
+        ..LimitSettings::default()
+    });
+    let app = router(state);
+    const NAT: &str = "203.0.113.9";
+    let report = |id: String, token: String, ms: i64| {
+        let snapshot = Snapshot::new(
+            ServerId::new(&id).unwrap(),
+            Timestamp::now().add_millis(-ms),
+            Collection::new(),
+        );
+        from(
+            request(
+                "POST",
+                "/api/metrics",
+                &[
+                    ("x-auth-token", &token),
+                    ("content-type", "application/json"),
+                ],
+                Body::from(wire::encode(&snapshot).unwrap()),
+            ),
+            NAT,
+        )
+    };
+    let mut agents = Vec::new();
+    for i in 0..40 {
+        let id = format!("nat-{i:02}");
+        let (status, body) = call(
+            &app,
+            request(
+                "POST",
+                "/api/register",
+                &[
+                    ("x-admin-token", t.admin.expose()),
+                    ("content-type", "application/json"),
+                ],
+                Body::from(json!({ "server_id": id }).to_string()),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        agents.push((id, body["token"].as_str().unwrap().to_owned()));
+    }
+    // Each agent's first report, one after another: each token checked.
+    for (id, token) in &agents {
+        let (status, body) = call(&app, report(id.clone(), token.clone(), 2000)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // A guesser behind the same address uses up its allowance.
+    let mut guesses = Vec::new();
+    for i in 0..10 {
+        let token = format!("smk_agt_guess_number_{i:08}");
+        guesses.push(call(&app, report("nat-00".into(), token, 1000)).await.0);
+    }
+    assert_eq!(
+        guesses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{guesses:?}"
+    );
+    // All forty agents at once, eight times the allowance: every report taken.
+    let reports = agents.iter().map(|(id, token)| {
+        let app = app.clone();
+        let req = report(id.clone(), token.clone(), 0);
+        async move { app.oneshot(req).await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(reports).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    // The guesser is still held back.
+    let (status, _) = call(
+        &app,
+        report("nat-00".into(), "smk_agt_guess_number_x0000000".into(), 500),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
