@@ -9,7 +9,9 @@
 //! its own token), `BENCH_CONNECTIONS` concurrent keep-alive connections
 //! (64), `BENCH_SECS` of saturation (15), `BENCH_RATE` reports per second of
 //! the latency phase (1,000, for 10 s), `BENCH_IDLE_CONNECTIONS` agent
-//! connections held open to measure what each costs (2,000).
+//! connections held open to measure what each costs (2,000), `BENCH_HERD`
+//! agents coming back at once after an outage (1,000) with
+//! `BENCH_HERD_BACKLOG` reports spooled each (300: five minutes).
 //!
 //! The load generator shares the two cores with the server. To leave the
 //! server as much CPU as a real deployment (agents on other machines) would,
@@ -51,8 +53,15 @@ struct Conn {
 }
 
 impl Conn {
+    /// Opens a connection from the next of 250 loopback addresses
+    /// (127.0.0.2 to 127.0.0.251): a fleet's agents come from addresses of
+    /// their own, and the server keeps per-address allowances.
     async fn open(tls: &Arc<rustls::ClientConfig>, addr: SocketAddr) -> std::io::Result<Conn> {
-        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % 250;
+        socket.bind(SocketAddr::from(([127, 0, 0, 2 + n as u8], 0)))?;
+        let tcp = socket.connect(addr).await?;
         tcp.set_nodelay(true)?;
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
@@ -317,6 +326,117 @@ async fn paced(target: &Target, requests: Vec<Request>, rate: usize) -> Outcome 
     out
 }
 
+/// RELIABILITY.md R9, the thundering herd: the agents of `hosts`, whose
+/// server was down, come back at once, each with `backlog` reports spooled
+/// (one a second, in the past), sent as the agent does: batches of 100 on
+/// a fresh connection, one after the other, a batch refused with 429 or
+/// 503 (or a failed connection) sent again after a second. Prints how long
+/// the backlog took to drain, the answers by status, and the server's CPU
+/// and peak memory meanwhile.
+async fn herd(target: &Target, hosts: &[(String, Arc<str>)], backlog: usize, pid: u32) {
+    use std::collections::BTreeMap;
+    let n = hosts.len();
+    let since = Timestamp::now().as_millis() - (backlog as i64 + 60) * 1000;
+    let made = Instant::now();
+    let mut rng = Rng(7);
+    let work: Vec<(Arc<str>, Vec<axum::body::Bytes>)> = hosts
+        .iter()
+        .map(|(id, token)| {
+            let snapshots: Vec<_> = (0..backlog)
+                .map(|i| report(id, since + i as i64 * 1000, i as i64, &mut rng))
+                .collect();
+            let bodies = snapshots
+                .chunks(100)
+                .map(|c| gzip(&wire::encode_batch(c).unwrap()).into())
+                .collect();
+            (Arc::clone(token), bodies)
+        })
+        .collect();
+    println!(
+        "made the backlogs of {n} agents ({backlog} reports each, batches of 100) in {:.1} s",
+        made.elapsed().as_secs_f64()
+    );
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampler = {
+        let (done, peak) = (Arc::clone(&done), Arc::clone(&peak));
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(common::usage(pid).1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let (cpu0, _) = common::usage(pid);
+    let started = Instant::now();
+    let tasks: Vec<_> = work
+        .into_iter()
+        .map(|(token, bodies)| {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+                let (mut failures, mut acked) = (0usize, 0usize);
+                let mut conn: Option<Conn> = None;
+                for body in bodies {
+                    let r = Request {
+                        token: Arc::clone(&token),
+                        body,
+                    };
+                    loop {
+                        if conn.is_none() {
+                            conn = Conn::open(&target.tls, target.addr).await.ok();
+                        }
+                        let status = match conn.as_mut() {
+                            Some(c) => c.post(&target.path, &r, true).await.ok(),
+                            None => None,
+                        };
+                        match status {
+                            Some(s) => {
+                                *statuses.entry(s).or_default() += 1;
+                                if (200..300).contains(&s) {
+                                    acked += 1;
+                                    break;
+                                }
+                                if s != 429 && s != 503 {
+                                    break;
+                                }
+                            }
+                            None => {
+                                conn = None;
+                                failures += 1;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                (statuses, failures, acked)
+            })
+        })
+        .collect();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let (mut failures, mut acked) = (0, 0);
+    for t in tasks {
+        let (s, f, a) = t.await.unwrap();
+        for (k, v) in s {
+            *statuses.entry(k).or_default() += v;
+        }
+        failures += f;
+        acked += a;
+    }
+    let drained = started.elapsed().as_secs_f64();
+    let (cpu1, _) = common::usage(pid);
+    done.store(true, Ordering::Relaxed);
+    sampler.await.unwrap();
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    println!(
+        "herd: {n} agents back at once with {backlog} reports each: {acked} batches of {} acknowledged, drained in {drained:.1} s ({:.0} reports/s); answers by status {statuses:?}, {failures} failed connections; server {:.0} ms CPU per second, peak RSS {:.1} MiB",
+        n * backlog.div_ceil(100),
+        (n * backlog) as f64 / drained,
+        (cpu1 - cpu0) as f64 / ticks * 1000.0 / drained,
+        peak.load(Ordering::Relaxed) as f64 / 1024.0
+    );
+}
+
 /// The floor: axum over the same TLS, a handler that parses the JSON body
 /// and answers 200, on its own two-thread runtime.
 fn floor_server(cert: &Path, key: &Path) -> SocketAddr {
@@ -535,6 +655,10 @@ fn main() {
             rss as f64 / 1024.0,
             firing(client.clone()).await
         );
+        // The herd after an outage.
+        let herd_n = common::env("BENCH_HERD", 1000).min(hosts.len());
+        let backlog = common::env("BENCH_HERD_BACKLOG", 300);
+        herd(&ingest, &hosts[..herd_n], backlog, pid).await;
         // The floor, same TLS, same connections, a 2 KB JSON body.
         let floor = floor_server(&server.certs.cert, &server.certs.key);
         tokio::time::sleep(Duration::from_millis(200)).await;

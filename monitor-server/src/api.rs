@@ -40,6 +40,7 @@ pub struct AppState {
     future_tolerance_ms: i64,
     max_age_ms: i64,
     ingest_limit: Arc<RateLimiter>,
+    ingest_budget: crate::admission::IngestBudget,
     auth_limit: Arc<RateLimiter>,
     agent_tokens: Arc<auth::AgentTokens>,
     stream: Arc<crate::stream::StreamHub>,
@@ -76,6 +77,7 @@ impl AppState {
             future_tolerance_ms: 0,
             max_age_ms: 0,
             ingest_limit: Arc::new(RateLimiter::new(1.0, 1)),
+            ingest_budget: crate::admission::IngestBudget::new(1),
             auth_limit: Arc::new(RateLimiter::new(1.0, 1)),
             agent_tokens: Arc::default(),
             stream: Arc::default(),
@@ -121,6 +123,7 @@ impl AppState {
             limits.ingest_per_token_per_second,
             limits.ingest_burst,
         ));
+        self.ingest_budget = crate::admission::IngestBudget::new(limits.ingest_bytes_in_flight);
         self.auth_limit = Arc::new(RateLimiter::new(
             f64::from(limits.failed_auth_per_minute) / 60.0,
             limits.failed_auth_per_minute,
@@ -444,10 +447,7 @@ async fn ingest(
     let metrics = Arc::clone(&state.metrics);
     // The token is checked before a byte of the body is read or inflated.
     let result = match agent {
-        Ok(Agent(server)) => match crate::body::read(&headers, body, state.max_body_bytes).await {
-            Ok(body) => ingest_body(state, server, body).await,
-            Err(error) => Err(error),
-        },
+        Ok(Agent(server)) => admit(state, server, &headers, body).await,
         Err(error) => Err(error),
     };
     let (outcome, snapshots, samples) = match &result {
@@ -456,6 +456,28 @@ async fn ingest(
     };
     metrics.ingest(outcome, started.elapsed(), snapshots, samples);
     result.map(|(ingested, _, _)| ingested)
+}
+
+/// Reads a request's body and, once the ingest budget has room for it
+/// inflated, stores its snapshots; the room is held until the store has
+/// answered.
+async fn admit(
+    state: AppState,
+    server: ServerId,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<(Json<Ingested>, usize, usize), ApiError> {
+    let limit = state.max_body_bytes;
+    let raw = crate::body::Raw::read(headers, body, limit).await?;
+    let declared = raw.inflated_size(limit);
+    let _held = state.ingest_budget.take(declared).await?;
+    let body = raw.inflate(limit)?;
+    // A gzip trailer that understated the size: the rest is taken too.
+    let _rest = match body.len().checked_sub(declared) {
+        Some(more) if more > 0 => Some(state.ingest_budget.take(more).await?),
+        _ => None,
+    };
+    ingest_body(state, server, body).await
 }
 
 /// Stores a request's snapshots; with how many snapshots and samples it
@@ -697,6 +719,10 @@ async fn prometheus_metrics(
         snapshots: &snapshots,
         metrics: &state.metrics,
         store: state.store_stats.as_ref().map(|stats| stats()),
+        ingest_in_flight: (
+            state.ingest_budget.in_flight(),
+            state.ingest_budget.capacity(),
+        ),
         stream_clients: state.stream.clients(),
         alerts_firing,
         deliveries: &deliveries,

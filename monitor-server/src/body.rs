@@ -53,68 +53,117 @@ pub async fn read(
     body: axum::body::Body,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
-    let encoding = headers.get(CONTENT_ENCODING).map(|v| {
-        String::from_utf8_lossy(v.as_bytes())
-            .trim()
-            .to_ascii_lowercase()
-    });
-    let gzip = match encoding.as_deref() {
-        None | Some("" | "identity") => false,
-        Some("gzip" | "x-gzip") => true,
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                format!("Content-Encoding {other:?} is not supported: send gzip or no encoding"),
-            ));
+    Raw::read(headers, body, limit).await?.inflate(limit)
+}
+
+/// A request body as sent: read, not inflated yet.
+#[derive(Debug)]
+pub struct Raw {
+    bytes: Bytes,
+    gzip: bool,
+}
+
+impl Raw {
+    /// Reads a body of at most `limit` bytes as sent.
+    ///
+    /// # Errors
+    /// As [`read`], but for `invalid_gzip`.
+    pub async fn read(
+        headers: &axum::http::HeaderMap,
+        body: axum::body::Body,
+        limit: usize,
+    ) -> Result<Raw, ApiError> {
+        let encoding = headers.get(CONTENT_ENCODING).map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .trim()
+                .to_ascii_lowercase()
+        });
+        let gzip = match encoding.as_deref() {
+            None | Some("" | "identity") => false,
+            Some("gzip" | "x-gzip") => true,
+            Some(other) => {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    format!(
+                        "Content-Encoding {other:?} is not supported: send gzip or no encoding"
+                    ),
+                ));
+            }
+        };
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body is larger than {limit} bytes (limits.max_body_bytes for ingest)"),
+            )
+        };
+        // A declared length over the limit is refused before reading a byte.
+        if headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > limit as u64)
+        {
+            return Err(too_large());
         }
-    };
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body is larger than {limit} bytes (limits.max_body_bytes for ingest)"),
-        )
-    };
-    // A declared length over the limit is refused before reading a byte.
-    if headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|n| n > limit as u64)
-    {
-        return Err(too_large());
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
+            if crate::serve::is_body_timeout(&error) {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    error.to_string(),
+                );
+            }
+            if is_length_limit(&error) {
+                return too_large();
+            }
+            ApiError::bad_request(
+                "unreadable_body",
+                format!("the body could not be read: {error}"),
+            )
+        })?;
+        Ok(Raw { bytes, gzip })
     }
-    let raw = axum::body::to_bytes(body, limit).await.map_err(|error| {
-        if crate::serve::is_body_timeout(&error) {
-            return ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                error.to_string(),
-            );
+
+    /// What the body will take once inflated, at most `limit`: its length
+    /// when plain; for gzip, the length its trailer declares (the sender's
+    /// word: check the inflated body's length against it), or `limit`
+    /// when it has none.
+    pub fn inflated_size(&self, limit: usize) -> usize {
+        if !self.gzip {
+            return self.bytes.len();
         }
-        if is_length_limit(&error) {
-            return too_large();
+        match self.bytes.last_chunk::<4>() {
+            Some(&isize) if self.bytes.len() >= 18 => {
+                (u32::from_le_bytes(isize) as usize).min(limit)
+            }
+            _ => limit,
         }
-        ApiError::bad_request(
-            "unreadable_body",
-            format!("the body could not be read: {error}"),
-        )
-    })?;
-    if !gzip {
-        return Ok(raw);
     }
-    match gunzip(&raw, limit) {
-        Ok(inflated) => Ok(Bytes::from(inflated)),
-        Err(GzipError::TooLarge) => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the gzip body inflates to more than {limit} bytes (limits.max_body_bytes)"),
-        )),
-        Err(GzipError::Corrupt(what)) => Err(ApiError::bad_request(
-            "invalid_gzip",
-            format!("the body is not valid gzip: {what}"),
-        )),
+
+    /// The body inflated (as it is when it was not gzip).
+    ///
+    /// # Errors
+    /// 413 `body_too_large` past `limit`, 400 `invalid_gzip`.
+    pub fn inflate(self, limit: usize) -> Result<Bytes, ApiError> {
+        if !self.gzip {
+            return Ok(self.bytes);
+        }
+        match gunzip(&self.bytes, limit) {
+            Ok(inflated) => Ok(Bytes::from(inflated)),
+            Err(GzipError::TooLarge) => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the gzip body inflates to more than {limit} bytes (limits.max_body_bytes)"
+                ),
+            )),
+            Err(GzipError::Corrupt(what)) => Err(ApiError::bad_request(
+                "invalid_gzip",
+                format!("the body is not valid gzip: {what}"),
+            )),
+        }
     }
 }
 
@@ -149,16 +198,8 @@ thread_local! {
 /// Inflates `input`, one or more gzip members (RFC 1952), into at most
 /// `limit` bytes, checking each member's CRC-32 and length.
 pub fn gunzip(mut input: &[u8], limit: usize) -> Result<Vec<u8>, GzipError> {
-    // The last member's trailer tells its inflated length (modulo 2^32):
-    // for the usual single member, the exact room. It is the sender's
-    // word, so it is believed up to 16 times the input (JSON inflates 5 to
-    // 10 times); beyond, the buffer grows as it fills.
-    let hint = match input.last_chunk::<4>() {
-        Some(&isize) if input.len() >= 18 => u32::from_le_bytes(isize) as usize,
-        _ => input.len().saturating_mul(8),
-    };
-    let hint = hint.min(input.len().saturating_mul(16));
-    let mut out = Vec::with_capacity(hint.clamp(64, limit.max(64)));
+    // Beyond the declared size, the buffer grows as it fills.
+    let mut out = Vec::with_capacity(declared_size(input).clamp(64, limit.max(64)));
     INFLATE.with(|inflate| {
         let inflate = &mut *inflate.borrow_mut();
         loop {
@@ -186,6 +227,18 @@ pub fn gunzip(mut input: &[u8], limit: usize) -> Result<Vec<u8>, GzipError> {
             }
         }
     })
+}
+
+/// The inflated length a gzip body declares: its last member's trailer
+/// (the length modulo 2^32; for the usual single member, the exact size).
+/// It is the sender's word, so it is believed up to 16 times the input (JSON
+/// inflates 5 to 10 times); 8 times the input without a trailer.
+fn declared_size(input: &[u8]) -> usize {
+    let declared = match input.last_chunk::<4>() {
+        Some(&isize) if input.len() >= 18 => u32::from_le_bytes(isize) as usize,
+        _ => input.len().saturating_mul(8),
+    };
+    declared.min(input.len().saturating_mul(16))
 }
 
 /// Skips one member's header, returning the deflate data after it.

@@ -305,6 +305,11 @@ pub struct LimitSettings {
     /// Snapshots one agent token may send at once above that rate (a replay
     /// after an outage).
     pub ingest_burst: u32,
+    /// Inflated bytes of the ingest bodies being decoded and stored at once
+    /// (their decoded snapshots take about three times more); a request
+    /// beyond waits up to 2 s, then gets 503 `overloaded` with
+    /// `Retry-After` (see [`crate::admission`]).
+    pub ingest_bytes_in_flight: usize,
     /// Requests with a wrong token one client address may make per minute
     /// before getting 429.
     pub failed_auth_per_minute: u32,
@@ -344,6 +349,7 @@ impl Default for LimitSettings {
             future_tolerance: Duration::from_secs(300),
             ingest_per_token_per_second: 10.0,
             ingest_burst: 5_000,
+            ingest_bytes_in_flight: 32 << 20,
             failed_auth_per_minute: 30,
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
@@ -604,6 +610,12 @@ impl ServerConfig {
             return Err(invalid(
                 "limits",
                 "ingest_burst and failed_auth_per_minute must be at least 1",
+            ));
+        }
+        if l.ingest_bytes_in_flight < 64 << 10 {
+            return Err(invalid(
+                "limits.ingest_bytes_in_flight",
+                "give at least 65536 (64 KiB)",
             ));
         }
         if l.max_connections == 0 {

@@ -37,6 +37,7 @@
 #![recursion_limit = "256"]
 
 pub mod access;
+pub mod admission;
 pub mod alerts;
 pub mod api;
 pub mod auth;

@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | `monitor_host_up{server_id}` | gauge | 1 while the host reports (no report missed for three intervals, at least 30 s), else 0 |
 //! | `monitor_host_last_report_timestamp_seconds{server_id}` | gauge | when its newest report was taken |
-//! | `monitor_ingest_requests_total{outcome}` | counter | `POST /api/metrics` calls: `accepted`, `invalid`, `unauthorized`, `rate_limited`, `error` |
+//! | `monitor_ingest_requests_total{outcome}` | counter | `POST /api/metrics` calls: `accepted`, `invalid`, `unauthorized`, `rate_limited`, `unavailable` (503: load shed, store unreachable), `error` |
 //! | `monitor_ingest_snapshots_total`, `monitor_ingest_samples_total` | counter | what accepted calls carried |
 //! | `monitor_ingest_duration_seconds` | histogram | one accepted call, from its head to its durable acknowledgement |
 //! | `monitor_store_commit_duration_seconds` | histogram | one ingest transaction of the store's writer |
@@ -14,6 +14,7 @@
 //! | `monitor_store_corrupt_rows_total` | counter | damaged rows left out of compaction (logged with their key) |
 //! | `monitor_store_series_refused_total` | counter | reports refused for the per-server series limit (`limits.max_series_per_server`) |
 //! | `monitor_store_queue_depth`, `monitor_store_queue_capacity` | gauge | calls waiting for the writer; how many may |
+//! | `monitor_ingest_bytes_in_flight`, `monitor_ingest_bytes_in_flight_limit` | gauge | inflated bytes of the ingest bodies being decoded and stored; the budget (`limits.ingest_bytes_in_flight`) beyond which ingest answers 503 `overloaded` |
 //! | `monitor_stream_clients` | gauge | live-stream (`/api/stream`) clients connected |
 //! | `monitor_alerts_firing` | gauge | alerts firing now |
 //! | `monitor_notifications_delivered_total{notifier}`, `monitor_notifications_failed_total{notifier}` | counter | notifications delivered; given up on |
@@ -50,7 +51,10 @@ pub enum Outcome {
     Unauthorized,
     /// Over the token's ingest rate (429).
     RateLimited,
-    /// The server failed (5xx).
+    /// Shed with 503 and `Retry-After`: the ingest budget was full or the
+    /// store unreachable; the agent keeps the batch and retries.
+    Unavailable,
+    /// The server failed (another 5xx).
     Error,
 }
 
@@ -62,6 +66,7 @@ impl Outcome {
             401 | 403 => Outcome::Unauthorized,
             429 => Outcome::RateLimited,
             400..=499 => Outcome::Invalid,
+            503 => Outcome::Unavailable,
             _ => Outcome::Error,
         }
     }
@@ -72,6 +77,7 @@ impl Outcome {
             Outcome::Invalid => "invalid",
             Outcome::Unauthorized => "unauthorized",
             Outcome::RateLimited => "rate_limited",
+            Outcome::Unavailable => "unavailable",
             Outcome::Error => "error",
         }
     }
@@ -138,6 +144,7 @@ impl ServerMetrics {
             Outcome::Invalid,
             Outcome::Unauthorized,
             Outcome::RateLimited,
+            Outcome::Unavailable,
             Outcome::Error,
         ] {
             requests.with_label_values(&[outcome.label()]);
@@ -201,6 +208,8 @@ pub struct Exposition<'a> {
     pub metrics: &'a ServerMetrics,
     /// The store writer's figures, when the store keeps them.
     pub store: Option<WriterStats>,
+    /// Bytes of ingest bodies in progress, and the budget for them.
+    pub ingest_in_flight: (usize, usize),
     /// Live-stream clients.
     pub stream_clients: usize,
     /// Alerts firing, when alerts are evaluated.
@@ -333,6 +342,18 @@ impl Exposition<'_> {
                 store.queue_capacity as f64,
             ));
         }
+        families.push(scalar(
+            "monitor_ingest_bytes_in_flight",
+            "Inflated bytes of the ingest bodies being decoded and stored now.",
+            MetricKind::Gauge,
+            self.ingest_in_flight.0 as f64,
+        ));
+        families.push(scalar(
+            "monitor_ingest_bytes_in_flight_limit",
+            "The budget for them (limits.ingest_bytes_in_flight): beyond it, ingest waits, then answers 503 overloaded.",
+            MetricKind::Gauge,
+            self.ingest_in_flight.1 as f64,
+        ));
         families.push(scalar(
             "monitor_stream_clients",
             "Live-stream (/api/stream) clients connected.",
@@ -468,6 +489,7 @@ mod tests {
             snapshots: &[snapshot],
             metrics: &metrics,
             store: None,
+            ingest_in_flight: (0, 1 << 20),
             stream_clients: 0,
             alerts_firing: None,
             deliveries: &[],

@@ -412,6 +412,113 @@ async fn bad_input_gets_a_clear_error_and_loses_nothing() {
     assert_eq!(h["series"][0]["points"].as_array().unwrap().len(), 1);
 }
 
+/// RELIABILITY.md R9: a fleet coming back at once is shed with deliberate
+/// 503s once the reports in progress fill `limits.ingest_bytes_in_flight`,
+/// instead of holding every batch in memory (1.6 GB for a thousand agents
+/// with 300 reports each before the budget); nothing shed is stored, and it
+/// is taken when sent again.
+#[tokio::test(start_paused = true)]
+async fn reports_beyond_the_ingest_budget_are_shed_with_503_and_taken_on_retry() {
+    let store = Arc::new(monitor_core::testing::MemoryStore::new());
+    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
+    let limits = LimitSettings {
+        ingest_bytes_in_flight: 64 << 10,
+        ..LimitSettings::default()
+    };
+    let f = Fixture {
+        app: router(AppState::new(store.clone(), &admin, None).with_limits(&limits)),
+        admin,
+        _dir: Dir(std::env::temp_dir().join("monitor-api-unused")),
+    };
+    let first = register(&f, "srv-01").await;
+    let second = register(&f, "srv-02").await;
+    let now = Timestamp::now();
+    let batch = |id: &str, token: &str| {
+        let batch: Vec<Snapshot> = (0..100)
+            .map(|i| snapshot(id, now.add_millis(-200_000 + i * 1000)))
+            .collect();
+        let body = gzip(&wire::encode_batch(&batch).unwrap());
+        let mut req = post("/api/metrics", &[("x-auth-token", token)], body);
+        req.headers_mut()
+            .insert("content-encoding", "gzip".parse().unwrap());
+        req
+    };
+    assert!(
+        wire::encode_batch(
+            &(0..100)
+                .map(|i| snapshot("srv-01", now.add_millis(i)))
+                .collect::<Vec<_>>()
+        )
+        .unwrap()
+        .len()
+            > 32 << 10,
+        "each batch takes more than half the budget"
+    );
+
+    // A first report from each: their tokens are known without the store.
+    for (id, token) in [("srv-01", &first), ("srv-02", &second)] {
+        let body = wire::encode(&snapshot(id, now)).unwrap();
+        let (status, _) = call(
+            &f.app,
+            post("/api/metrics", &[("x-auth-token", token)], body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    // The first batch holds its room while the store is busy with it.
+    let stall = store.stall();
+    let held = tokio::spawn({
+        let app = f.app.clone();
+        let req = batch("srv-01", &first);
+        async move { call(&app, req).await }
+    });
+    // (The clock is paused: it moves on once the first batch waits.)
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let started = tokio::time::Instant::now();
+    let response = f
+        .app
+        .clone()
+        .oneshot(batch("srv-02", &second))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after = response.headers()["retry-after"].clone();
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["error"], "overloaded", "{body}");
+    assert_eq!(retry_after, "2");
+    assert_eq!(started.elapsed().as_secs(), 2, "it waited its turn for 2 s");
+
+    drop(stall);
+    let (status, body) = held.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["stored"], 100);
+    // Sent again, the shed batch is taken whole.
+    let (status, body) = call(&f.app, batch("srv-02", &second)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["stored"], 100);
+    let response = f.app.clone().oneshot(get("/metrics", &[])).await.unwrap();
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    for expected in [
+        "monitor_ingest_requests_total{outcome=\"unavailable\"} 1\n",
+        "monitor_ingest_requests_total{outcome=\"accepted\"} 4\n",
+        "monitor_ingest_bytes_in_flight 0\n",
+        "monitor_ingest_bytes_in_flight_limit 65536\n",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_store_that_stops_answering_gets_503_not_a_hang() {
     let store = Arc::new(monitor_core::testing::MemoryStore::new());
@@ -2130,6 +2237,8 @@ async fn metrics_show_every_reporting_host_and_the_servers_health() {
         "# TYPE monitor_ingest_duration_seconds histogram\n",
         "monitor_ingest_duration_seconds_count 1\n",
         "monitor_stream_clients 0\n",
+        "monitor_ingest_bytes_in_flight 0\n",
+        "monitor_ingest_bytes_in_flight_limit 33554432\n",
         "monitor_store_commit_duration_seconds_count 1\n",
         "monitor_store_reports_total 1\n",
         "monitor_store_queue_capacity 1024\n",
