@@ -11,7 +11,9 @@
 //! the latency phase (1,000, for 10 s), `BENCH_IDLE_CONNECTIONS` agent
 //! connections held open to measure what each costs (2,000), `BENCH_HERD`
 //! agents coming back at once after an outage (1,000) with
-//! `BENCH_HERD_BACKLOG` reports spooled each (300: five minutes).
+//! `BENCH_HERD_BACKLOG` reports spooled each (300: five minutes),
+//! `BENCH_FLEET` agents each on a connection of its own sending a report a
+//! second (1,000) for `BENCH_FLEET_SECS` (60; RELIABILITY.md R8 says 600).
 //!
 //! The load generator shares the two cores with the server. To leave the
 //! server as much CPU as a real deployment (agents on other machines) would,
@@ -356,17 +358,7 @@ async fn herd(target: &Target, hosts: &[(String, Arc<str>)], backlog: usize, pid
         "made the backlogs of {n} agents ({backlog} reports each, batches of 100) in {:.1} s",
         made.elapsed().as_secs_f64()
     );
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let sampler = {
-        let (done, peak) = (Arc::clone(&done), Arc::clone(&peak));
-        tokio::spawn(async move {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(common::usage(pid).1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
+    let peak = PeakRss::start(pid);
     let (cpu0, _) = common::usage(pid);
     let started = Instant::now();
     let tasks: Vec<_> = work
@@ -425,15 +417,195 @@ async fn herd(target: &Target, hosts: &[(String, Arc<str>)], backlog: usize, pid
     }
     let drained = started.elapsed().as_secs_f64();
     let (cpu1, _) = common::usage(pid);
-    done.store(true, Ordering::Relaxed);
-    sampler.await.unwrap();
+    let peak = peak.stop().await;
     let ticks = rustix::param::clock_ticks_per_second() as f64;
     println!(
         "herd: {n} agents back at once with {backlog} reports each: {acked} batches of {} acknowledged, drained in {drained:.1} s ({:.0} reports/s); answers by status {statuses:?}, {failures} failed connections; server {:.0} ms CPU per second, peak RSS {:.1} MiB",
         n * backlog.div_ceil(100),
         (n * backlog) as f64 / drained,
         (cpu1 - cpu0) as f64 / ticks * 1000.0 / drained,
-        peak.load(Ordering::Relaxed) as f64 / 1024.0
+        peak as f64 / 1024.0
+    );
+}
+
+/// The server's peak RSS, sampled every 200 ms until stopped.
+struct PeakRss {
+    done: Arc<std::sync::atomic::AtomicBool>,
+    peak: Arc<std::sync::atomic::AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl PeakRss {
+    fn start(pid: u32) -> PeakRss {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sampler = {
+            let (done, peak) = (Arc::clone(&done), Arc::clone(&peak));
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    peak.fetch_max(common::usage(pid).1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        PeakRss {
+            done,
+            peak,
+            sampler,
+        }
+    }
+
+    /// The peak, in KiB.
+    async fn stop(self) -> u64 {
+        self.done.store(true, Ordering::Relaxed);
+        self.sampler.await.unwrap();
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// The server's open file descriptors.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// The server's `monitor_store_reports_total`.
+async fn reports_stored(client: &reqwest::Client, base_url: &str) -> u64 {
+    let r = client
+        .get(format!("{base_url}/metrics"))
+        .header("x-admin-token", ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("monitor_store_reports_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("monitor_store_reports_total on /metrics") as u64
+}
+
+/// RELIABILITY.md R8: the agents of `hosts` each hold a connection of
+/// their own and send one report a second, spread over the second, for
+/// `secs`, starting at `from` (ms, later than anything sent before). Prints
+/// the answers by status, what was acknowledged against what the store
+/// counted, the latency, the server's CPU and peak RSS, and its open files
+/// before, during and until they are back within 10 of the start after
+/// the agents leave.
+async fn fleet(
+    target: &Target,
+    hosts: &[(String, Arc<str>)],
+    secs: u64,
+    from: i64,
+    pid: u32,
+    stored: impl AsyncFn() -> u64,
+) {
+    use std::collections::BTreeMap;
+    let n = hosts.len();
+    let fds0 = open_fds(pid);
+    // The count before, from a scrape of /metrics, which renders every
+    // reporting host's newest values at once: what that costs, and a pause
+    // for the allocator to give it back before the fleet's figures.
+    let (_, rss0) = common::usage(pid);
+    let peak = PeakRss::start(pid);
+    let scrape = Instant::now();
+    let stored0 = stored().await;
+    let scrape = scrape.elapsed().as_secs_f64();
+    println!(
+        "a scrape of /metrics with every host reporting: {:.0} ms, server RSS {:.1} MiB before, peak {:.1} MiB",
+        scrape * 1000.0,
+        rss0 as f64 / 1024.0,
+        peak.stop().await as f64 / 1024.0
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, rss_start) = common::usage(pid);
+    let peak = PeakRss::start(pid);
+    let (cpu0, _) = common::usage(pid);
+    let started = Instant::now();
+    let tasks: Vec<_> = hosts
+        .iter()
+        .enumerate()
+        .map(|(h, (id, token))| {
+            let (target, id, token) = (target.clone(), id.clone(), Arc::clone(token));
+            tokio::spawn(async move {
+                let mut rng = Rng(h as u64 + 1);
+                let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+                let mut latencies = Vec::with_capacity(secs as usize);
+                let (mut failures, mut acked) = (0usize, 0usize);
+                let mut conn = Conn::open(&target.tls, target.addr).await.ok();
+                let phase = Duration::from_millis((h * 997 % 1000) as u64);
+                let mut ticks = tokio::time::interval_at(
+                    tokio::time::Instant::now() + phase,
+                    Duration::from_secs(1),
+                );
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                for k in 0..secs {
+                    ticks.tick().await;
+                    let t = from + k as i64 * 1000 + (h % 1000) as i64;
+                    let snapshot = report(&id, t, k as i64, &mut rng);
+                    let r = Request {
+                        token: Arc::clone(&token),
+                        body: gzip(&wire::encode(&snapshot).unwrap()).into(),
+                    };
+                    let (ok, refused, us) = send(&mut conn, &target, &r, true).await;
+                    if ok {
+                        acked += 1;
+                        *statuses.entry(200).or_default() += 1;
+                    } else if refused {
+                        *statuses.entry(0).or_default() += 1;
+                    } else {
+                        failures += 1;
+                    }
+                    latencies.push(us);
+                }
+                (statuses, failures, acked, latencies, conn)
+            })
+        })
+        .collect();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let (mut failures, mut acked) = (0, 0);
+    let mut latencies = Vec::new();
+    let mut conns = Vec::new();
+    for t in tasks {
+        let (s, f, a, l, c) = t.await.unwrap();
+        for (k, v) in s {
+            *statuses.entry(k).or_default() += v;
+        }
+        failures += f;
+        acked += a;
+        latencies.extend(l);
+        conns.push(c);
+    }
+    let took = started.elapsed().as_secs_f64();
+    let (cpu1, _) = common::usage(pid);
+    let (_, rss_end) = common::usage(pid);
+    let fds_held = open_fds(pid);
+    let peak = peak.stop().await;
+    let stored = stored().await - stored0;
+    latencies.sort_unstable();
+    let pct = |p: f64| f64::from(latencies[((latencies.len() - 1) as f64 * p) as usize]) / 1000.0;
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    println!(
+        "fleet: {n} agents, each on its own connection, one report a second for {secs} s: {acked} of {} acknowledged, {stored} stored by the server ({} lost or doubled); not 2xx: {} refused, {failures} failed; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; server {:.0} ms CPU per second, RSS {:.1} MiB at the start, peak {:.1}, {:.1} at the end",
+        n as u64 * secs,
+        acked as i64 - stored as i64,
+        statuses.get(&0).copied().unwrap_or(0),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        (cpu1 - cpu0) as f64 / ticks * 1000.0 / took,
+        rss_start as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        rss_end as f64 / 1024.0
+    );
+    drop(conns);
+    let left = Instant::now();
+    while open_fds(pid) > fds0 + 10 && left.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "fleet: server open files {fds0} before, {fds_held} with the agents connected, {} {:.1} s after they left",
+        open_fds(pid),
+        left.elapsed().as_secs_f64()
     );
 }
 
@@ -659,6 +831,15 @@ fn main() {
         let herd_n = common::env("BENCH_HERD", 1000).min(hosts.len());
         let backlog = common::env("BENCH_HERD_BACKLOG", 300);
         herd(&ingest, &hosts[..herd_n], backlog, pid).await;
+        // A fleet of agents on connections of their own, after every
+        // earlier report (those ran ahead of the clock).
+        let fleet_n = common::env("BENCH_FLEET", 1000).min(hosts.len());
+        let fleet_secs = common::env("BENCH_FLEET_SECS", 60) as u64;
+        let from = (base + (rounds as i64 + 4) * 5000).max(Timestamp::now().as_millis());
+        fleet(&ingest, &hosts[hosts.len() - fleet_n..], fleet_secs, from, pid, async || {
+            reports_stored(&client, &base_url).await
+        })
+        .await;
         // The floor, same TLS, same connections, a 2 KB JSON body.
         let floor = floor_server(&server.certs.cert, &server.certs.key);
         tokio::time::sleep(Duration::from_millis(200)).await;

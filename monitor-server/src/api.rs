@@ -46,6 +46,7 @@ pub struct AppState {
     stream: Arc<crate::stream::StreamHub>,
     alerts: Option<crate::alerts::Alerts>,
     metrics: Arc<ServerMetrics>,
+    renders: Arc<crate::metrics::Renders>,
     store_stats: Option<StoreStats>,
     exporters: Option<crate::fanout::ExportQueue>,
     /// Held while silences are read, changed and written back, so that two
@@ -83,6 +84,7 @@ impl AppState {
             stream: Arc::default(),
             alerts: None,
             metrics: Arc::default(),
+            renders: Arc::default(),
             store_stats: None,
             exporters: None,
             settings: Arc::default(),
@@ -693,6 +695,19 @@ async fn prometheus_metrics(
     State(state): State<AppState>,
     _: Reader,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let renders = Arc::clone(&state.renders);
+    let text = renders.get(render_metrics(state)).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            monitor_agent::export::prometheus::CONTENT_TYPE,
+        )],
+        text,
+    ))
+}
+
+/// The `/metrics` exposition as it is now.
+async fn render_metrics(state: AppState) -> Result<Bytes, ApiError> {
     let records = state.store.servers().await?;
     let now = Timestamp::now().as_millis();
     let hosts: Vec<crate::metrics::HostStatus> = records
@@ -728,19 +743,14 @@ async fn prometheus_metrics(
         deliveries: &deliveries,
     };
     let (text, took) = exposition.render();
+    state.metrics.rendered(took);
     tracing::debug!(
         hosts = hosts.len(),
         bytes = text.len(),
         ?took,
         "Rendered /metrics."
     );
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            monitor_agent::export::prometheus::CONTENT_TYPE,
-        )],
-        text,
-    ))
+    Ok(Bytes::from(text))
 }
 
 async fn delete_server(

@@ -8,7 +8,7 @@ use monitor_core::StoreError;
 use serde::Serialize;
 
 /// An error answered to an API client.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,

@@ -3,7 +3,8 @@
 //! operator's browser, a rebound host name gets nothing, each token does
 //! what its role allows and no more, a request is never read before its
 //! token is checked, concurrent guesses get no more checks than the limit,
-//! agents sharing an address with a guesser keep reporting,
+//! agents sharing an address with a guesser keep reporting, concurrent
+//! scrapes share one render,
 //! a second header does not bypass the per-token stream cap, concurrent
 //! silence writes lose nothing, a token in the address is refused, no
 //! answer grants CORS, and no token reaches the server's log.
@@ -667,6 +668,42 @@ async fn agents_sharing_an_address_with_a_guesser_keep_reporting() {
     )
     .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A scrape of `/metrics` builds the whole exposition at once (with 10,000
+/// hosts reporting, over 300 MB for a moment, measured by the load
+/// benchmark), and every concurrent scrape built its own: a few dozen at
+/// once, open to anyone without a dashboard token and to any read token,
+/// could exhaust the server's memory. Concurrent scrapes share one render.
+#[tokio::test(start_paused = true)]
+async fn concurrent_scrapes_share_one_render() {
+    let t = tokens();
+    let store = Arc::new(MemoryStore::new());
+    let app = app(&t, false, Arc::clone(&store));
+    let scrape = |app: axum::Router| async move {
+        let response = app
+            .oneshot(request("GET", "/metrics", &[], Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    // Thirty-two scrapes at once, while the store is slow to answer.
+    let stall = store.stall();
+    let scrapes: Vec<_> = (0..32).map(|_| tokio::spawn(scrape(app.clone()))).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(stall);
+    let mut texts = Vec::new();
+    for s in scrapes {
+        texts.push(s.await.unwrap());
+    }
+    assert!(texts.iter().all(|t| *t == texts[0]), "one answer for all");
+    let after = scrape(app.clone()).await;
+    assert!(
+        after.contains("monitor_scrape_render_duration_seconds_count 1\n"),
+        "32 concurrent scrapes made one render:\n{after}"
+    );
 }
 
 #[tokio::test]
