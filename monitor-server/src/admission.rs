@@ -14,10 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-use crate::error::ApiError;
 
 /// How long a request waits for room before it is answered 503.
 pub const WAIT: Duration = Duration::from_secs(2);
@@ -50,25 +47,18 @@ impl IngestBudget {
         }
     }
 
-    /// Takes room for a body of `bytes`, waiting up to [`WAIT`] for it. A
-    /// body larger than the whole budget waits until it has it all.
-    ///
-    /// # Errors
-    /// 503 `overloaded` with `Retry-After` when there is no room in time.
-    pub async fn take(&self, bytes: usize) -> Result<Held, ApiError> {
+    /// Takes room for a body of `bytes`, waiting up to [`WAIT`] for it;
+    /// None when there is none in time. A body larger than the whole
+    /// budget waits until it has it all.
+    pub async fn take(&self, bytes: usize) -> Option<Held> {
         let need = u32::try_from(bytes.div_ceil(UNIT))
             .unwrap_or(u32::MAX)
             .clamp(1, self.total);
         let permits = Arc::clone(&self.permits);
         match tokio::time::timeout(WAIT, permits.acquire_many_owned(need)).await {
-            Ok(Ok(permit)) => Ok(Held { _permit: permit }),
+            Ok(Ok(permit)) => Some(Held { _permit: permit }),
             // Timed out (or, never, closed).
-            _ => Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "the server is taking in as many reports as it holds at once (limits.ingest_bytes_in_flight); nothing of this request was stored, retry after the delay",
-            )
-            .with_retry_after(WAIT)),
+            _ => None,
         }
     }
 
@@ -93,8 +83,7 @@ mod tests {
         let first = budget.take(6 * UNIT).await.expect("room");
         assert_eq!(budget.in_flight(), 6 * UNIT);
         tokio::time::pause();
-        let refused = budget.take(6 * UNIT).await.expect_err("no room");
-        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(budget.take(6 * UNIT).await.is_none(), "no room");
         drop(first);
         assert_eq!(budget.in_flight(), 0);
         // Larger than the whole budget: it waits for all of it.

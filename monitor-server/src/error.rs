@@ -7,6 +7,39 @@ use axum::response::{IntoResponse, Response};
 use monitor_core::StoreError;
 use serde::Serialize;
 
+impl From<crate::ingest::IngestError> for ApiError {
+    fn from(error: crate::ingest::IngestError) -> Self {
+        use crate::ingest::IngestError as E;
+        use monitor_core::wire::WireError;
+        let message = error.to_string();
+        match error {
+            E::Wire(WireError::Json(_)) => ApiError::bad_request("invalid_json", message),
+            E::Wire(WireError::TooMany { .. }) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_items", message)
+            }
+            E::Wire(WireError::Invalid { .. }) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_snapshot",
+                message,
+            ),
+            E::Overloaded => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+                .with_retry_after(crate::admission::WAIT),
+            E::RateLimited { wait, .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                    .with_retry_after(wait)
+            }
+            E::IdentityMismatch { .. } => ApiError::forbidden("identity_mismatch", message),
+            E::OutOfRange { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "timestamp_out_of_range",
+                message,
+            ),
+            E::Conflicts { .. } => ApiError::new(StatusCode::CONFLICT, "timestamp_taken", message),
+            E::Store(error) => ApiError::from(error),
+        }
+    }
+}
+
 /// An error answered to an API client.
 #[derive(Debug, Clone)]
 pub struct ApiError {

@@ -48,6 +48,7 @@ pub mod error;
 pub mod fanout;
 pub mod files;
 pub mod guard;
+pub mod ingest;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;

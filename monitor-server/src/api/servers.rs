@@ -1,0 +1,364 @@
+//! Servers: registration, token rotation, deletion, the list with each
+//! one's state, its series, its newest values and history.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use monitor_core::store::{HistoryQuery, NewServer};
+use monitor_core::{LabelMatcher, Labels, Timestamp, names};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::{is_online, json_body, server_id};
+use crate::access::{Admin, Reader};
+use crate::auth::{Scope, Token};
+use crate::body::Body;
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RegisterBody {
+    #[serde(default)]
+    server_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Registered {
+    server_id: String,
+    token: String,
+}
+
+pub(super) async fn register(
+    State(state): State<AppState>,
+    _: Admin,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    let body: RegisterBody = json_body(&body)?;
+    if let Some(name) = &body.name
+        && (name.len() > 200 || !monitor_core::model::is_safe_text(name))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            "name: at most 200 bytes, without control or invisible formatting characters",
+        ));
+    }
+    if body.tags.len() > 64 {
+        return Err(ApiError::bad_request(
+            "invalid_tag",
+            format!("at most 64 tags, got {}", body.tags.len()),
+        ));
+    }
+    let id = match body.server_id {
+        Some(id) => server_id(id)?,
+        None => {
+            let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
+            server_id(format!("srv-{}", &token.expose()[8..20]))?
+        }
+    };
+    for tag in &body.tags {
+        if tag.is_empty() || tag.len() > 64 || !monitor_core::model::is_safe_text(tag) {
+            return Err(ApiError::bad_request(
+                "invalid_tag",
+                format!(
+                    "tag {tag:?}: 1 to 64 characters, without control or invisible formatting characters"
+                ),
+            ));
+        }
+    }
+    let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
+    state
+        .store
+        .register_server(NewServer {
+            id: id.clone(),
+            name: body.name.unwrap_or_default(),
+            tags: body.tags,
+            token_hash: token.hash(),
+            created: Timestamp::now(),
+        })
+        .await?;
+    tracing::info!(server_id = %id, "Server registered.");
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            server_id: id.to_string(),
+            token: token.expose().to_owned(),
+        }),
+    ))
+}
+
+pub(super) fn random_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "no random source to make a token",
+    )
+}
+
+/// One server in `GET /api/servers`.
+#[derive(Serialize)]
+pub(super) struct ServerView {
+    server_id: String,
+    name: String,
+    tags: Vec<String>,
+    hostname: Option<String>,
+    os: Option<String>,
+    online: bool,
+    last_seen: Option<Timestamp>,
+    interval_secs: Option<f64>,
+    cpu_total_percent: Option<f64>,
+    memory_used_percent: Option<f64>,
+    disk_used_percent: Option<f64>,
+    containers_running: Option<usize>,
+}
+
+pub(super) async fn servers(
+    State(state): State<AppState>,
+    _: Reader,
+) -> Result<Json<Vec<ServerView>>, ApiError> {
+    let records = state.store.servers().await?;
+    // The store keeps the newest snapshots in memory (CACHE_MAX_ITEMS).
+    let latest = state.store.latest_snapshots().await?;
+    let latest: std::collections::HashMap<&str, &monitor_core::Snapshot> = latest
+        .iter()
+        .map(|s| (s.server_id.as_str(), &**s))
+        .collect();
+    let now = Timestamp::now().as_millis();
+    let views = records
+        .into_iter()
+        .map(|r| {
+            let snapshot = latest.get(r.id.as_str()).copied();
+            let scalar = |name: &str| snapshot.and_then(|s| s.value(name, &Labels::new()));
+            let online = is_online(&r, now);
+            ServerView {
+                server_id: r.id.to_string(),
+                name: r.name,
+                tags: r.tags,
+                hostname: r.hostname,
+                os: r.os,
+                online,
+                last_seen: r.last_seen,
+                interval_secs: r.interval_secs,
+                cpu_total_percent: scalar(names::CPU_USAGE_PERCENT),
+                memory_used_percent: scalar(names::MEMORY_USED_PERCENT),
+                // The fullest filesystem, as the original's disk threshold watches.
+                disk_used_percent: snapshot
+                    .and_then(|s| s.family(names::FILESYSTEM_USED_PERCENT))
+                    .and_then(|f| f.samples.iter().map(|x| x.value).reduce(f64::max)),
+                containers_running: snapshot.and_then(|s| s.containers.as_ref()).map(|c| {
+                    c.iter()
+                        .filter(|c| c.state == monitor_core::ContainerState::Running)
+                        .count()
+                }),
+            }
+        })
+        .collect();
+    Ok(Json(views))
+}
+
+pub(super) async fn delete_server(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = server_id(id)?;
+    state.store.delete_server(&id).await?;
+    state.agent_tokens.forget(&id);
+    if let Some(alerts) = &state.alerts {
+        alerts.forget(&id);
+    }
+    tracing::info!(server_id = %id, "Server deleted with its data.");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every series a server has reported, with its newest value: what the
+/// dashboard's server page charts (plugin metrics included).
+pub(super) async fn series(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<monitor_core::store::SeriesInfo>>, ApiError> {
+    let id = server_id(id)?;
+    Ok(Json(state.store.series(&id).await?))
+}
+
+/// A server's newest snapshot, whole (host facts, containers, every
+/// sample): what the dashboard shows before the first live event.
+pub(super) async fn latest(
+    State(state): State<AppState>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let id = server_id(id)?;
+    // The newest snapshot first: the store keeps it in memory, so it is
+    // served while the database is down (a deleted server has none).
+    if let Some(snapshot) = state.store.latest_snapshot(&id).await? {
+        return Ok(Json(&*snapshot).into_response());
+    }
+    if state.store.server(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("server {id} not found")));
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_snapshot_yet",
+        format!("server {id} has not reported yet"),
+    ))
+}
+
+pub(super) async fn rotate_token(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Registered>, ApiError> {
+    let id = server_id(id)?;
+    let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
+    state.store.rotate_token(&id, token.hash()).await?;
+    state.agent_tokens.forget(&id);
+    tracing::info!(server_id = %id, "Token rotated.");
+    Ok(Json(Registered {
+        server_id: id.to_string(),
+        token: token.expose().to_owned(),
+    }))
+}
+
+/// Query of `GET /api/metrics/history`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HistoryParams {
+    server_id: String,
+    #[serde(default)]
+    metric: Option<String>,
+    /// Label matchers, `name="value"` or `name!="value"`, comma separated.
+    #[serde(default, rename = "match")]
+    matchers: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    step: Option<f64>,
+    #[serde(default)]
+    points: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub(super) struct HistoryView {
+    server_id: String,
+    from: Timestamp,
+    to: Timestamp,
+    step_secs: u64,
+    tier: monitor_core::store::Tier,
+    series: Vec<monitor_core::store::Series>,
+}
+
+/// The `from` and `to` of a query (RFC 3339 or Unix seconds): `to`
+/// defaults to now and `from` to `span_ms` before it; 400 `invalid_time`
+/// or `invalid_range` (from not before to).
+pub(super) fn time_range(
+    from: Option<String>,
+    to: Option<String>,
+    span_ms: i64,
+) -> Result<(Timestamp, Timestamp), ApiError> {
+    let time = |name: &str, text: Option<String>, default: Timestamp| match text {
+        None => Ok(default),
+        Some(t) => Timestamp::parse(&t)
+            .map_err(|e| ApiError::bad_request("invalid_time", format!("{name}: {e}"))),
+    };
+    let to = time("to", to, Timestamp::now())?;
+    let from = time("from", from, to.add_millis(-span_ms))?;
+    if from >= to {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            "from must be before to",
+        ));
+    }
+    Ok((from, to))
+}
+
+/// The metrics `?server_id=` alone returns: the original's main ones.
+const DEFAULT_METRICS: [&str; 3] = [
+    names::CPU_USAGE_PERCENT,
+    names::MEMORY_USED_PERCENT,
+    names::FILESYSTEM_USED_PERCENT,
+];
+
+pub(super) async fn history(
+    State(state): State<AppState>,
+    _: Reader,
+    Query(params): Query<HistoryParams>,
+) -> Result<Json<HistoryView>, ApiError> {
+    let id = server_id(params.server_id)?;
+    let (from, to) = time_range(params.from, params.to, 3_600_000)?;
+    let step = match params.step {
+        None => None,
+        Some(s) if s.is_finite() && (1.0..=86_400.0 * 366.0).contains(&s) => {
+            Some(Duration::from_secs_f64(s))
+        }
+        Some(s) => {
+            return Err(ApiError::bad_request(
+                "invalid_step",
+                format!("step {s}: give seconds, at least 1"),
+            ));
+        }
+    };
+    // Without `points`, a given step is kept up to the cap (a step of one
+    // second over a week is widened to 100,000 buckets, not served whole).
+    let points = params
+        .points
+        .unwrap_or(if step.is_some() { 100_000 } else { 1000 })
+        .clamp(1, 100_000);
+    let mut matchers = Vec::new();
+    if let Some(text) = params.matchers.as_deref().filter(|t| !t.is_empty()) {
+        for part in text.split(',') {
+            matchers.push(
+                LabelMatcher::parse(part).map_err(|e| ApiError::bad_request("invalid_match", e))?,
+            );
+        }
+    }
+    let metrics: Vec<String> = match params.metric {
+        Some(m) => {
+            if !monitor_core::model::is_valid_name(&m) {
+                return Err(ApiError::bad_request(
+                    "invalid_metric",
+                    format!("{m:?} is not a metric name"),
+                ));
+            }
+            vec![m]
+        }
+        None => DEFAULT_METRICS.iter().map(|m| (*m).to_owned()).collect(),
+    };
+    let mut series = Vec::new();
+    let mut step_secs = 0;
+    let mut tier = monitor_core::store::Tier::Raw;
+    for metric in metrics {
+        let h = state
+            .store
+            .history(&HistoryQuery {
+                server_id: id.clone(),
+                metric,
+                matchers: matchers.clone(),
+                from,
+                to,
+                step,
+                max_points: points,
+            })
+            .await?;
+        step_secs = h.step_secs;
+        tier = h.tier;
+        series.extend(h.series);
+    }
+    Ok(Json(HistoryView {
+        server_id: id.to_string(),
+        from,
+        to,
+        step_secs,
+        tier,
+        series,
+    }))
+}
