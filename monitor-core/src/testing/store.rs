@@ -182,16 +182,26 @@ async fn idempotent_ingest(store: &dyn Store) {
     );
     // Another report at a taken millisecond is a conflict, not stored.
     // So is the second of two reports at one millisecond in one batch.
+    // Recent reports, of a server of their own: a store may compact an
+    // hour that ended during the test (the SQL store's writer does, in the
+    // background), and a report at a taken millisecond of a compacted hour
+    // counts as a duplicate whatever its values (docs/http-api.md, 409).
+    register(store, "conf-clash", 11).await;
     let differ = |s: &Snapshot| {
         let mut other = s.clone();
         other.metrics[0].samples[0].value += 1.0;
         other
     };
-    let fresh = snapshot("conf-idem", t0 + 41_000, &mut rng);
+    let now = Timestamp::now().as_millis();
+    let before = snapshot("conf-clash", now - 40_000, &mut rng);
+    let taken = snapshot("conf-clash", now - 30_000, &mut rng);
+    let first = store.ingest(vec![before.clone(), taken.clone()]).await;
+    assert_eq!(first.unwrap().stored, 2);
+    let fresh = snapshot("conf-clash", now - 20_000, &mut rng);
     let clash = store
         .ingest(vec![
-            differ(&batch[9]),
-            batch[8].clone(),
+            differ(&taken),
+            before.clone(),
             fresh.clone(),
             differ(&fresh),
         ])
@@ -201,6 +211,15 @@ async fn idempotent_ingest(store: &dyn Store) {
         (clash.stored, clash.duplicates, clash.conflicts),
         (1, 1, 2),
         "other values at a taken millisecond"
+    );
+    assert_eq!(
+        *store
+            .latest_snapshot(&id("conf-clash"))
+            .await
+            .unwrap()
+            .unwrap(),
+        fresh,
+        "the first of two reports at one millisecond is the one stored"
     );
     assert_eq!(
         *store
@@ -251,8 +270,8 @@ async fn idempotent_ingest(store: &dyn Store) {
     assert_eq!(h.series.len(), 1);
     assert_eq!(
         h.series[0].points.len(),
-        13,
-        "10 reports, the two late ones and the first at a taken millisecond, each once"
+        12,
+        "10 reports and the two late ones, each once"
     );
     // A step finer than max_points allows is widened to keep it.
     let capped = store
