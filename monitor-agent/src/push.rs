@@ -211,45 +211,6 @@ impl PinnedOrChained {
     }
 }
 
-/// One DER element: (whole element, content, rest of the input).
-fn der_element(input: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    let (&_tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let header = input.len() - rest.len();
-    Some((&input[..header + len], &rest[..len], &rest[len..]))
-}
-
-/// The SubjectPublicKeyInfo of an X.509 certificate.
-fn spki_of(cert: &[u8]) -> Option<&[u8]> {
-    let (_, certificate, _) = der_element(cert)?;
-    let (_, tbs, _) = der_element(certificate)?;
-    let mut rest = tbs;
-    // An explicit version is tagged [0].
-    if rest.first() == Some(&0xa0) {
-        rest = der_element(rest)?.2;
-    }
-    // serial, signature algorithm, issuer, validity, subject.
-    for _ in 0..5 {
-        rest = der_element(rest)?.2;
-    }
-    Some(der_element(rest)?.0)
-}
-
 impl rustls::client::danger::ServerCertVerifier for PinnedOrChained {
     fn verify_server_cert(
         &self,
@@ -298,12 +259,14 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrChained {
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         if self.is_pinned(cert) {
-            let spki = spki_of(cert.as_ref()).ok_or(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadEncoding,
-            ))?;
+            let spki = webpki::EndEntityCert::try_from(cert)
+                .map_err(|_| {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+                })?
+                .subject_public_key_info();
             return rustls::crypto::verify_tls13_signature_with_raw_key(
                 message,
-                &rustls::pki_types::SubjectPublicKeyInfoDer::from(spki),
+                &spki,
                 dss,
                 &self.algorithms,
             );

@@ -39,7 +39,6 @@ use monitor_core::{
     StoreError, Thresholds, Timestamp,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::stream::{Payload, StreamHub};
@@ -803,7 +802,7 @@ fn silenced(state: &State, event: &AlertEvent, now: Timestamp) -> bool {
 /// same for every attempt and every rebuild of it (a transition written
 /// again after a failure), different for any other.
 fn delivery_id(notifier: &str, event: &AlertEvent, moment: Timestamp) -> String {
-    let mut hash = Sha256::new();
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     for part in [
         notifier,
         &event.rule_id,
@@ -813,9 +812,9 @@ fn delivery_id(notifier: &str, event: &AlertEvent, moment: Timestamp) -> String 
         &moment.as_millis().to_string(),
     ] {
         hash.update(part.as_bytes());
-        hash.update([0]);
+        hash.update(&[0]);
     }
-    hash.finalize()[..16]
+    hash.finish().as_ref()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
