@@ -1,0 +1,436 @@
+//! The alert engine: evaluates the rules on every accepted snapshot and on a
+//! timer (host offline), stores each transition as an event, saves the
+//! alerts' states (so a restart neither forgets nor repeats them) and
+//! publishes the events on the live stream.
+//!
+//! Ingest evaluates each accepted snapshot in place (a few microseconds
+//! under a lock: [`monitor_core::alert::Evaluator`] keeps state only for
+//! alerts that left `inactive`) and hands the rare transitions to the
+//! engine's task, which stores and sends them in order: ingest never waits
+//! for the database or a receiver, and no snapshot goes unevaluated.
+//!
+//! # Notifications
+//! An alert that starts firing is notified once, and once more when it
+//! resolves (again every `repeat_every` while it fires, when set). A
+//! transition and its notifications are written in one transaction: the
+//! store's outbox ([`monitor_core::store::Delivery`]) holds each
+//! notification until it is delivered, through a receiver down for hours
+//! and a restart of the server. Each notifier has its own worker:
+//! deliveries to one receiver keep their order, a retryable failure is
+//! retried with exponential backoff (capped at an hour) for as long as
+//! `retry_for` (a day), and a slow or dead receiver delays neither ingest
+//! nor the other notifiers. Every attempt at one notification carries the
+//! same `delivery_id`, which a receiver can use to ignore a repeat.
+//!
+//! When the store cannot take a transition, the transition is kept in
+//! memory (up to [`PENDING_EVENTS`]) and written on the next tick, with
+//! its notifications: an outage of the database delays notifications, and
+//! loses none.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use monitor_core::alert::AlertKey;
+use monitor_core::alert::{Evaluator, ServerFacts};
+use monitor_core::store::{AlertStateRecord, ServerRecord};
+use monitor_core::{
+    AlertEvent, AlertRule, Notifier, ServerId, Silence, Snapshot, Store, StoreError, Thresholds,
+    Timestamp,
+};
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::stream::StreamHub;
+
+mod delivery;
+mod engine;
+
+use delivery::Deliverer;
+
+/// The setting key of the original's three thresholds.
+pub const THRESHOLDS_KEY: &str = "thresholds";
+
+/// The setting key of the silences.
+pub const SILENCES_KEY: &str = "silences";
+
+/// The stored silences (expired ones included).
+///
+/// # Errors
+/// [`StoreError`] when the setting cannot be read.
+pub async fn silences(store: &dyn Store) -> Result<Vec<Silence>, StoreError> {
+    Ok(match store.setting(SILENCES_KEY).await? {
+        Some(value) => serde_json::from_value(value).unwrap_or_default(),
+        None => Vec::new(),
+    })
+}
+
+/// How often host-offline rules are evaluated (and transitions the store
+/// could not take are written again).
+const TICK: Duration = Duration::from_secs(5);
+
+/// Transitions kept in memory while the store cannot take them; beyond
+/// this, the oldest are dropped (and said).
+pub const PENDING_EVENTS: usize = 10_000;
+
+/// A delivery worker with nothing due looks at the outbox this often
+/// (deliveries queued by this process wake it at once).
+const POLL: Duration = Duration::from_secs(5);
+
+/// The longest wait between two attempts at one delivery.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Deliveries a worker reads from the outbox at a time.
+const BATCH: usize = 50;
+
+/// How notifications go out.
+#[derive(Clone, Default)]
+pub struct AlertOptions {
+    /// Where notifications go.
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+    /// Notify a still-firing alert again this often (never when `None`).
+    pub repeat_every: Option<Duration>,
+    /// The dashboard's address, for links in notifications
+    /// (`https://monitor.example`).
+    pub dashboard_url: Option<String>,
+    /// The first retry's delay (doubled at each attempt, up to an hour);
+    /// one second when zero.
+    pub retry_base: Duration,
+    /// How long one delivery attempt may take before it is given up on
+    /// (and retried: [`monitor_core::NotifyError::Timeout`]); 30 s when
+    /// zero. A notifier that hangs holds only its own queue, and only
+    /// this long.
+    pub notify_timeout: Duration,
+    /// How long a notification is retried (from when it was queued)
+    /// before it is given up on; a day when zero.
+    pub retry_for: Duration,
+}
+
+impl std::fmt::Debug for AlertOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertOptions")
+            .field(
+                "notifiers",
+                &self.notifiers.iter().map(|n| n.name()).collect::<Vec<_>>(),
+            )
+            .field("repeat_every", &self.repeat_every)
+            .field("retry_for", &self.retry_for)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one notifier's deliveries went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeliveryStatus {
+    /// The notifier's name.
+    pub notifier: String,
+    /// Notifications delivered since the server started.
+    pub delivered: u64,
+    /// Notifications given up on since the server started (refused, or
+    /// still failing after `retry_for`).
+    pub failed: u64,
+    /// Notifications waiting in the outbox (being retried included).
+    pub queued: u64,
+    /// When the oldest of them was queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_queued: Option<Timestamp>,
+    /// The last failed attempt's message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When it happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<Timestamp>,
+}
+
+/// One notifier's worker, as the engine sees it.
+struct Worker {
+    name: String,
+    /// Told when deliveries are queued for it.
+    wake: Arc<Notify>,
+    status: Arc<std::sync::Mutex<DeliveryStatus>>,
+}
+
+/// Handle to the running engine: cheap to clone, shared by the handlers.
+/// The engine's task and its delivery workers end when the last handle is
+/// dropped.
+#[derive(Clone, Debug)]
+pub struct Alerts {
+    /// Transitions found by [`Alerts::evaluate`], to store in order.
+    tx: mpsc::UnboundedSender<Vec<AlertEvent>>,
+    engine: Arc<Engine>,
+}
+
+struct Engine {
+    store: Arc<dyn Store>,
+    stream: Arc<StreamHub>,
+    /// Never held across an await.
+    state: std::sync::Mutex<State>,
+    /// Held while events, deliveries and states are written, so that the
+    /// states saved last are the newest.
+    io: tokio::sync::Mutex<()>,
+    workers: Vec<Worker>,
+    repeat_every: Option<Duration>,
+    dashboard_url: Option<String>,
+    /// When the engine started: hosts not heard from since then are
+    /// counted offline from this time, not from their last report (the
+    /// server could not hear them while it was down).
+    started: Timestamp,
+    /// Dropped with the engine: the delivery workers stop.
+    _stop: watch::Sender<()>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.store.name())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    evaluator: Evaluator,
+    rules: Vec<AlertRule>,
+    /// Kept current by the snapshots evaluated (last seen, interval) and
+    /// read again from the store every 30 s.
+    servers: HashMap<ServerId, ServerRecord>,
+    silences: Vec<Silence>,
+    /// A snapshot came from a server not in `servers` (registered since the
+    /// last reload): the next tick reloads.
+    unknown: bool,
+    /// Alerts with transitions evaluated but not yet stored (and told):
+    /// the catch-up leaves them alone, or it would tell a firing that its
+    /// own event tells again, or tell it after it resolved.
+    unrecorded: HashMap<AlertKey, usize>,
+    /// Transitions the store could not take, oldest first: written again
+    /// before any newer one.
+    pending: Vec<AlertEvent>,
+    /// Alert states the store could not take: saved again with the next.
+    unsaved: Vec<AlertStateRecord>,
+}
+
+impl Alerts {
+    /// Loads the rules and saved states and starts the engine's task and
+    /// one delivery worker per notifier (which begins with what the outbox
+    /// holds from before a restart).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the rules or states cannot be read.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        stream: Arc<StreamHub>,
+        options: AlertOptions,
+    ) -> Result<Self, StoreError> {
+        let evaluator = Evaluator::from_records(store.alert_states().await?);
+        let or = |value: Duration, default: Duration| {
+            if value.is_zero() { default } else { value }
+        };
+        let (stop, stopped) = watch::channel(());
+        let workers = options
+            .notifiers
+            .into_iter()
+            .map(|notifier| {
+                let status = Arc::new(std::sync::Mutex::new(DeliveryStatus {
+                    notifier: notifier.name().to_owned(),
+                    ..DeliveryStatus::default()
+                }));
+                let wake = Arc::new(Notify::new());
+                let worker = Worker {
+                    name: notifier.name().to_owned(),
+                    wake: Arc::clone(&wake),
+                    status: Arc::clone(&status),
+                };
+                let delivery = Deliverer {
+                    notifier,
+                    store: Arc::clone(&store),
+                    status,
+                    wake,
+                    retry_base: or(options.retry_base, Duration::from_secs(1)),
+                    timeout: or(options.notify_timeout, Duration::from_secs(30)),
+                    retry_for: or(options.retry_for, Duration::from_secs(86_400)),
+                };
+                let mut stopped = stopped.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = delivery.run() => {}
+                        _ = stopped.changed() => {}
+                    }
+                });
+                worker
+            })
+            .collect::<Vec<_>>();
+        if let Ok(backlog) = store.delivery_backlog().await {
+            for b in backlog {
+                if !workers.iter().any(|w| w.name == b.notifier) {
+                    tracing::warn!(notifier = %b.notifier, waiting = b.waiting, "Notifications wait in the outbox for a notifier that is not configured; they go out when it is configured again.");
+                }
+            }
+        }
+        let engine = Arc::new(Engine {
+            store,
+            stream,
+            state: std::sync::Mutex::new(State {
+                evaluator,
+                rules: Vec::new(),
+                servers: HashMap::new(),
+                silences: Vec::new(),
+                unknown: false,
+                unrecorded: HashMap::new(),
+                pending: Vec::new(),
+                unsaved: Vec::new(),
+            }),
+            io: tokio::sync::Mutex::new(()),
+            workers,
+            repeat_every: options.repeat_every,
+            dashboard_url: options.dashboard_url,
+            started: Timestamp::now(),
+            _stop: stop,
+        });
+        engine.reload().await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(Arc::clone(&engine).run(rx));
+        Ok(Alerts { tx, engine })
+    }
+    /// Evaluates the rules on an accepted snapshot (the newest of its
+    /// server) and queues the transitions for storing and sending; never
+    /// waits for I/O.
+    pub fn evaluate(&self, snapshot: &Snapshot) {
+        let mut state = lock(&self.engine.state);
+        let State {
+            evaluator,
+            rules,
+            servers,
+            unknown,
+            unrecorded,
+            ..
+        } = &mut *state;
+        // A server registered since the last reload is noted as seen now
+        // (its name and tags come with the next tick's reload).
+        let server = servers
+            .entry(snapshot.server_id.clone())
+            .or_insert_with(|| {
+                *unknown = true;
+                ServerRecord {
+                    id: snapshot.server_id.clone(),
+                    name: snapshot.server_id.to_string(),
+                    tags: Vec::new(),
+                    hostname: None,
+                    os: None,
+                    created: snapshot.timestamp,
+                    last_seen: None,
+                    interval_secs: None,
+                }
+            });
+        if server.last_seen.is_none_or(|t| t < snapshot.timestamp) {
+            server.last_seen = Some(snapshot.timestamp);
+        }
+        if snapshot.interval_secs.is_some() {
+            server.interval_secs = snapshot.interval_secs;
+        }
+        let tags: &[String] = &server.tags;
+        let facts = ServerFacts::new(&snapshot.server_id, tags);
+        let events = evaluator.on_snapshot(rules, &facts, snapshot);
+        if events.is_empty() {
+            return;
+        }
+        for event in &events {
+            *unrecorded.entry(event.key()).or_default() += 1;
+        }
+        // Sent under the lock: the task stores transitions in the order
+        // they happened.
+        if self.tx.send(events).is_err() {
+            tracing::error!("The alert engine has stopped; a transition was not stored.");
+        }
+    }
+
+    /// Reads the rules and servers again (after a change through the API).
+    ///
+    /// # Errors
+    /// [`StoreError`] when they cannot be read.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        self.engine.reload().await
+    }
+
+    /// Forgets a deleted server: its alerts end without an event, and it is
+    /// never reported offline.
+    pub fn forget(&self, server: &ServerId) {
+        let mut state = lock(&self.engine.state);
+        let State {
+            evaluator,
+            rules,
+            servers,
+            ..
+        } = &mut *state;
+        servers.remove(server);
+        evaluator.retain(rules, |id| id != server);
+    }
+
+    /// Evaluates host-offline rules now (the engine also does every 5 s).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the events or states cannot be stored.
+    pub async fn tick(&self, now: Timestamp) -> Result<Vec<AlertEvent>, StoreError> {
+        self.engine.tick(now).await
+    }
+
+    /// How each notifier's deliveries went; `queued` as the outbox last
+    /// said (it is read now, and kept when the store does not answer).
+    pub async fn deliveries(&self) -> Vec<DeliveryStatus> {
+        match self.engine.store.delivery_backlog().await {
+            Ok(backlog) => {
+                for worker in &self.engine.workers {
+                    let waiting = backlog.iter().find(|b| b.notifier == worker.name);
+                    let mut status = lock(&worker.status);
+                    status.queued = waiting.map_or(0, |b| b.waiting as u64);
+                    status.oldest_queued = waiting.and_then(|b| b.oldest);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "Could not read the notification outbox."),
+        }
+        self.engine
+            .workers
+            .iter()
+            .map(|w| lock(&w.status).clone())
+            .collect()
+    }
+
+    /// The alerts firing now.
+    pub async fn firing(&self) -> Vec<monitor_core::store::AlertStateRecord> {
+        let state = lock(&self.engine.state);
+        state
+            .evaluator
+            .active()
+            .filter(|r| r.state == monitor_core::AlertState::Firing)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The rules in force: the original's three thresholds, the built-in
+/// rules ([`monitor_core::alert::builtin_rules`]: host offline, filesystem
+/// filling up, containers), then the stored rules.
+pub fn effective_rules(thresholds: &Thresholds, stored: Vec<AlertRule>) -> Vec<AlertRule> {
+    let mut rules = thresholds.to_rules();
+    rules.extend(monitor_core::alert::builtin_rules());
+    rules.retain(|r| !stored.iter().any(|s| s.id == r.id));
+    rules.extend(stored);
+    rules
+}
+
+/// The stored thresholds, or the defaults.
+///
+/// # Errors
+/// [`StoreError`] when the setting cannot be read.
+pub async fn thresholds(store: &dyn Store) -> Result<Thresholds, StoreError> {
+    Ok(match store.setting(THRESHOLDS_KEY).await? {
+        Some(value) => serde_json::from_value(value).unwrap_or_default(),
+        None => Thresholds::default(),
+    })
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Counters and states stay usable after a panic elsewhere.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
