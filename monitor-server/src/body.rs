@@ -134,12 +134,7 @@ impl Raw {
         if !self.gzip {
             return self.bytes.len();
         }
-        match self.bytes.last_chunk::<4>() {
-            Some(&isize) if self.bytes.len() >= 18 => {
-                (u32::from_le_bytes(isize) as usize).min(limit)
-            }
-            _ => limit,
-        }
+        trailer_size(&self.bytes).map_or(limit, |n| n.min(limit))
     }
 
     /// The body inflated (as it is when it was not gzip).
@@ -234,11 +229,18 @@ pub fn gunzip(mut input: &[u8], limit: usize) -> Result<Vec<u8>, GzipError> {
 /// It is the sender's word, so it is believed up to 16 times the input (JSON
 /// inflates 5 to 10 times); 8 times the input without a trailer.
 fn declared_size(input: &[u8]) -> usize {
-    let declared = match input.last_chunk::<4>() {
-        Some(&isize) if input.len() >= 18 => u32::from_le_bytes(isize) as usize,
-        _ => input.len().saturating_mul(8),
-    };
-    declared.min(input.len().saturating_mul(16))
+    trailer_size(input)
+        .unwrap_or_else(|| input.len().saturating_mul(8))
+        .min(input.len().saturating_mul(16))
+}
+
+/// The length a gzip body's last trailer declares (ISIZE), when the body is
+/// long enough to have one.
+fn trailer_size(input: &[u8]) -> Option<usize> {
+    match input.last_chunk::<4>() {
+        Some(&isize) if input.len() >= 18 => Some(u32::from_le_bytes(isize) as usize),
+        _ => None,
+    }
 }
 
 /// Skips one member's header, returning the deflate data after it.

@@ -978,6 +978,24 @@ mod tests {
         assert!(c.validate().is_ok());
         c.retention.minute = Duration::from_secs(3600);
         assert!(c.validate().is_err());
+        let mut c = ServerConfig::default();
+        c.tls.self_signed = true;
+        for (bytes, ok) in [
+            (0, false),
+            (65_535, false),
+            (65_536, true),
+            (usize::MAX, true),
+        ] {
+            c.limits.ingest_bytes_in_flight = bytes;
+            let result = c.validate();
+            assert_eq!(result.is_ok(), ok, "{bytes}: {result:?}");
+            if let Err(e) = result {
+                assert!(
+                    e.to_string().contains("limits.ingest_bytes_in_flight"),
+                    "{e}"
+                );
+            }
+        }
     }
 
     #[test]
