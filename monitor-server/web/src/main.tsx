@@ -12,9 +12,9 @@ import { initToken, isDemo, saveToken, sessionStore } from './lib/token';
 const storage = sessionStore();
 // Runs before anything else, so a token leaves the address bar at once (in demo mode too).
 const token = initToken(window.location, storage, window.history);
-// The demo generator is a separate chunk: only `?demo=1` downloads it.
+// Demo mode (src/demo/) is a separate chunk: only `?demo=1` downloads it.
 const source: DataSource = isDemo(window.location.search)
-  ? new (await import('./lib/demoSource')).DemoSource()
+  ? (await import('./demo')).createDemoSource()
   : new HttpSource(token);
 
 const onToken = (value: string) => {

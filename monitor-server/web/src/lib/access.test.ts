@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 
 import { canChangeAlerts, FULL_ACCESS, isReadOnly, learnAccess, parseAccess, READ_ONLY_NOTICE } from './access';
 import { ApiError } from './api';
-import { DemoSource } from './demoSource';
 import { HttpSource } from './httpSource';
 import type { Access } from './types';
 
@@ -90,11 +89,6 @@ describe('learnAccess', () => {
       await expect(learnAccess(() => source.access())).resolves.toMatchObject({ access: FULL_ACCESS });
       expect(source.connection.get().state).toBe('ok');
     }
-  });
-
-  it('allows everything in demo mode, with no request', async () => {
-    const source = new DemoSource(() => Date.UTC(2026, 10, 25, 12));
-    await expect(learnAccess(() => source.access())).resolves.toEqual({ access: FULL_ACCESS, askAgain: false });
   });
 });
 

@@ -6,12 +6,8 @@ import {
   builtinRules,
   conditionText,
   defaultRule,
-  effectiveRules,
-  holds,
-  inScope,
   isCustomized,
   labelsHint,
-  matchesLabels,
   matchersText,
   metricOptions,
   overridesText,
@@ -20,13 +16,11 @@ import {
   parseRuleInput,
   planRuleEdit,
   ruleEditInput,
-  ruleForServer,
   ruleOrigin,
   scopeText,
   secondsText,
   thresholdRules,
   thresholdText,
-  validateRule,
 } from './rules';
 import type { AlertRule, LabelMatcher, SeriesInfo, Thresholds } from './types';
 
@@ -40,7 +34,7 @@ const byId = (rules: AlertRule[], id: string): AlertRule => {
 
 describe('conditionText', () => {
   it('writes the thresholds and the built-in rules as conditions', () => {
-    const rules = effectiveRules(thresholds, []);
+    const rules = [...thresholdRules(thresholds), ...builtinRules()];
     expect(rules.map((r) => [r.id, conditionText(r)])).toEqual([
       ['cpu_total_percent', 'cpu_usage_percent{cpu=""} (the whole machine) > 85'],
       ['memory_used_percent', 'memory_used_percent > 80'],
@@ -134,15 +128,6 @@ describe('where a rule comes from', () => {
     expect(isCustomized({ ...cpu, for_secs: 60 }, thresholds)).toBe(true);
     expect(isCustomized(cpu, { ...thresholds, cpu_total_percent: 70 })).toBe(true);
     expect(isCustomized(defaultRule('x', 'x', 'm', '>', 1), thresholds)).toBe(false);
-  });
-
-  it('puts a stored rule in the place of the built-in one of its id', () => {
-    const stored = [{ ...byId(builtinRules(), 'container_stopped'), enabled: true }, defaultRule('mine', 'mine', 'queue_depth', '>', 1)];
-    const rules = effectiveRules(thresholds, stored);
-    expect(rules.filter((r) => r.id === 'container_stopped')).toHaveLength(1);
-    expect(byId(rules, 'container_stopped').enabled).toBe(true);
-    expect(rules.at(-1)?.id).toBe('mine');
-    expect(rules).toHaveLength(9);
   });
 });
 
@@ -277,23 +262,6 @@ describe('parseRuleInput', () => {
   });
 });
 
-describe('validateRule', () => {
-  const rule = defaultRule('', 'r', 'queue_depth', '>', 100);
-
-  it('accepts a good rule and gives the server messages otherwise', () => {
-    expect(validateRule(rule)).toBeNull();
-    expect(validateRule({ ...rule, name: ' ' })).toBe('name: give the rule a name');
-    expect(validateRule({ ...rule, metric: 'a-b' })).toMatch(/^metric: "a-b" is not a metric name/);
-    expect(validateRule({ ...rule, resolve_threshold: 120 })).toBe(
-      'resolve_threshold: 120 is on the firing side of > 100; for hysteresis it must be at or below the threshold',
-    );
-    expect(validateRule({ ...rule, op: '<', resolve_threshold: 90 })).toMatch(/at or above/);
-    expect(validateRule({ ...rule, function: { kind: 'increase', window_secs: 30 } })).toMatch(/^function\.window_secs: 30 is outside/);
-    expect(validateRule({ ...rule, scope: { kind: 'servers', value: [] } })).toBe('scope: list at least one server');
-    for (const builtin of effectiveRules(thresholds, [])) expect(validateRule(builtin)).toBeNull();
-  });
-});
-
 describe('parseRuleEdit', () => {
   it('reads the edit form of a rule', () => {
     const rule = { ...defaultRule('r', 'r', 'm', '>', 90), resolve_threshold: 85, for_secs: 60 };
@@ -312,7 +280,7 @@ describe('parseRuleEdit', () => {
 
 describe('values in words', () => {
   it('formats a value in the unit of what the rule compares', () => {
-    const rules = effectiveRules(thresholds, []);
+    const rules = [...thresholdRules(thresholds), ...builtinRules()];
     expect(alertValueText(93.34, byId(rules, 'memory_used_percent'))).toBe('93.3%');
     expect(alertValueText(4.2, byId(rules, 'host_offline'))).toBe('4 missed intervals');
     expect(alertValueText(1, byId(rules, 'host_offline'))).toBe('1 missed interval');
@@ -326,30 +294,6 @@ describe('values in words', () => {
     expect(thresholdText(86_400, byId(rules, 'filesystem_will_fill'))).toBe('1 d');
     expect(thresholdText(90, byId(rules, 'disk_used_percent'))).toBe('90.0%');
     expect(thresholdText(3, byId(rules, 'host_offline'))).toBe('3');
-  });
-});
-
-describe('evaluation helpers', () => {
-  it('applies a server override as the server does', () => {
-    const rule: AlertRule = {
-      ...defaultRule('r', 'r', 'm', '>', 90),
-      resolve_threshold: 85,
-      overrides: { 'db-01': { threshold: 80 }, 'web-1': { threshold: 97 }, off: { enabled: false } },
-    };
-    // A resolve threshold beyond the new firing one is dropped; one still below stays.
-    expect(ruleForServer(rule, 'db-01')).toMatchObject({ threshold: 80, resolve_threshold: null });
-    expect(ruleForServer(rule, 'web-1')).toMatchObject({ threshold: 97, resolve_threshold: 85 });
-    expect(ruleForServer(rule, 'off').enabled).toBe(false);
-    expect(ruleForServer(rule, 'other')).toBe(rule);
-  });
-
-  it('matches labels, comparisons and scopes', () => {
-    expect(matchesLabels([{ name: 'cpu', op: '=', value: '' }], {})).toBe(true);
-    expect(matchesLabels([{ name: 'cpu', value: '' }], { cpu: '0' })).toBe(false);
-    expect(matchesLabels([{ name: 'mountpoint', op: '!=', value: '/boot' }], { mountpoint: '/' })).toBe(true);
-    expect([holds('>', 2, 1), holds('>', 1, 1), holds('>=', 1, 1), holds('<', 0.5, 1), holds('<=', 1, 1)]).toEqual([true, false, true, true, true]);
-    expect(inScope({ kind: 'tag', value: 'web' }, 'a', ['prod', 'web'])).toBe(true);
-    expect(inScope({ kind: 'servers', value: ['b'] }, 'a', [])).toBe(false);
   });
 });
 

@@ -63,12 +63,6 @@ export function builtinRules(): AlertRule[] {
   return copy(shipped.builtin);
 }
 
-/** The rules in force as the server computes them: thresholds, built-in, then stored (a stored rule replaces a built-in one of its id). */
-export function effectiveRules(t: Thresholds, stored: readonly AlertRule[]): AlertRule[] {
-  const rules = [...thresholdRules(t), ...builtinRules()].filter((r) => !stored.some((s) => s.id === r.id));
-  return [...rules, ...stored];
-}
-
 const BUILTIN_IDS = new Set(builtinRules().map((r) => r.id));
 const THRESHOLD_IDS = new Set<string>(THRESHOLD_RULES.map((r) => r.id));
 
@@ -121,7 +115,7 @@ export function isCustomized(rule: AlertRule, thresholds: Thresholds | null): bo
 // ---- words ----
 
 /** A number as rules write it: no trailing zeros, no exponent for usual sizes. */
-function num(v: number): string {
+export function numberText(v: number): string {
   return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
 }
 
@@ -130,7 +124,7 @@ export function secondsText(secs: number): string {
   if (secs > 0 && secs % 86_400 === 0) return `${secs / 86_400} d`;
   if (secs > 0 && secs % 3600 === 0) return `${secs / 3600} h`;
   if (secs >= 120 && secs % 60 === 0) return `${secs / 60} min`;
-  return `${num(secs)} s`;
+  return `${numberText(secs)} s`;
 }
 
 /** Label matchers as the history API reads them: `{cpu="",queue!="mail"}`, or `` when there are none. */
@@ -157,7 +151,7 @@ export function subjectText(rule: Pick<AlertRule, 'metric' | 'matchers' | 'funct
     case 'increase':
       return `increase of ${series} over ${secondsText(fn.window_secs)}`;
     case 'seconds_until':
-      return `seconds until ${series} reaches ${num(fn.target)} (trend over ${secondsText(fn.window_secs)})`;
+      return `seconds until ${series} reaches ${numberText(fn.target)} (trend over ${secondsText(fn.window_secs)})`;
   }
 }
 
@@ -166,12 +160,12 @@ export function subjectText(rule: Pick<AlertRule, 'metric' | 'matchers' | 'funct
  * `queue_depth{queue="mail"} > 100 for 1 min, resolves at <= 80`.
  */
 export function conditionText(rule: AlertRule): string {
-  let text = `${subjectText(rule)} ${rule.op} ${num(rule.threshold)}`;
+  let text = `${subjectText(rule)} ${rule.op} ${numberText(rule.threshold)}`;
   if (rule.function?.kind === 'seconds_until') text += ` s (${formatDuration(rule.threshold)})`;
-  if (rule.for_secs > 0) text += ` for ${num(rule.for_secs)} s`;
+  if (rule.for_secs > 0) text += ` for ${numberText(rule.for_secs)} s`;
   if (rule.resolve_threshold !== null && rule.resolve_threshold !== undefined && rule.resolve_threshold !== rule.threshold) {
     const back = rule.op === '>' || rule.op === '>=' ? '<=' : '>=';
-    text += `, resolves at ${back} ${num(rule.resolve_threshold)}`;
+    text += `, resolves at ${back} ${numberText(rule.resolve_threshold)}`;
   }
   return text;
 }
@@ -196,8 +190,8 @@ export function overridesText(rule: AlertRule): string {
       const parts: string[] = [];
       if (o.enabled === false) parts.push('off');
       if (o.enabled === true) parts.push('on');
-      if (o.threshold !== undefined) parts.push(`threshold ${num(o.threshold)}`);
-      if (o.resolve_threshold !== undefined) parts.push(`resolves at ${num(o.resolve_threshold)}`);
+      if (o.threshold !== undefined) parts.push(`threshold ${numberText(o.threshold)}`);
+      if (o.resolve_threshold !== undefined) parts.push(`resolves at ${numberText(o.resolve_threshold)}`);
       return `${server}: ${parts.join(', ') || 'no change'}`;
     })
     .join('; ');
@@ -322,7 +316,8 @@ export const EMPTY_RULE_INPUT: RuleInput = {
 
 export type RuleField = 'name' | 'metric' | 'matchers' | 'windowSecs' | 'target' | 'threshold' | 'resolveThreshold' | 'forSecs' | 'scope';
 
-const METRIC_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A metric or label name, as the server takes it. */
+export const METRIC_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * Label matchers from text: `name="value"` or `name!="value"` (quotes
@@ -459,33 +454,6 @@ export function parseRuleInput(
   return { rule, errors: null };
 }
 
-/**
- * The server's checks of a rule (`AlertRule::validate`), with its
- * messages: the demo answers with them as the server would.
- */
-export function validateRule(rule: AlertRule): string | null {
-  if (rule.name.trim() === '') return 'name: give the rule a name';
-  if (!METRIC_NAME.test(rule.metric)) return `metric: "${rule.metric}" is not a metric name (letters, digits and '_')`;
-  if (!Number.isFinite(rule.threshold)) return 'threshold: must be a finite number';
-  const fn = rule.function ?? { kind: 'value' };
-  if (fn.kind !== 'value') {
-    if (!(fn.window_secs >= 60 && fn.window_secs <= 7 * 86_400)) {
-      return `function.window_secs: ${fn.window_secs} is outside 60..=604800 (one minute to seven days)`;
-    }
-    if (fn.kind === 'seconds_until' && !Number.isFinite(fn.target)) return 'function.target: must be a finite number';
-  }
-  const resolve = rule.resolve_threshold;
-  if (resolve !== null && resolve !== undefined) {
-    if (!Number.isFinite(resolve)) return 'resolve_threshold: must be a finite number';
-    const upper = rule.op === '>' || rule.op === '>=';
-    if (upper ? resolve > rule.threshold : resolve < rule.threshold) {
-      return `resolve_threshold: ${num(resolve)} is on the firing side of ${rule.op} ${num(rule.threshold)}; for hysteresis it must be ${upper ? 'at or below' : 'at or above'} the threshold`;
-    }
-  }
-  if (rule.scope.kind === 'servers' && rule.scope.value.length === 0) return 'scope: list at least one server';
-  return null;
-}
-
 // ---- metrics to pick from ----
 
 export interface MetricOption {
@@ -544,61 +512,6 @@ export function labelsHint(option: MetricOption, maxValues = 4): string {
     .join('; ');
 }
 
-// ---- evaluation helpers (the demo's engine, and what the page shows) ----
-
-/** The rule as it applies to one server: its override (if any) applied, as `AlertRule::for_server` does. */
-export function ruleForServer(rule: AlertRule, serverId: string): AlertRule {
-  const o = rule.overrides?.[serverId];
-  if (!o) return rule;
-  const next: AlertRule = { ...rule };
-  delete next.overrides;
-  if (o.threshold !== undefined) {
-    const t = o.threshold;
-    const upper = rule.op === '>' || rule.op === '>=';
-    next.threshold = t;
-    const r = next.resolve_threshold;
-    // A resolve threshold beyond the new firing one would flap: dropped.
-    if (r !== null && r !== undefined && (upper ? r > t : r < t)) next.resolve_threshold = null;
-  }
-  if (o.resolve_threshold !== undefined) next.resolve_threshold = o.resolve_threshold;
-  if (o.enabled !== undefined) next.enabled = o.enabled;
-  return next;
-}
-
-/** True when `labels` satisfy every matcher (an empty value matches a missing label). */
-export function matchesLabels(matchers: readonly LabelMatcher[], labels: Labels): boolean {
-  return matchers.every((m) => {
-    const actual = labels[m.name] ?? '';
-    return (m.op ?? '=') === '=' ? actual === m.value : actual !== m.value;
-  });
-}
-
-/** True when `value op threshold` holds. */
-export function holds(op: Comparison, value: number, threshold: number): boolean {
-  switch (op) {
-    case '>':
-      return value > threshold;
-    case '>=':
-      return value >= threshold;
-    case '<':
-      return value < threshold;
-    case '<=':
-      return value <= threshold;
-  }
-}
-
-/** True when a server with this id and these tags is in the rule's scope. */
-export function inScope(scope: RuleScope, serverId: string, tags: readonly string[]): boolean {
-  switch (scope.kind) {
-    case 'all':
-      return true;
-    case 'servers':
-      return scope.value.includes(serverId);
-    case 'tag':
-      return tags.includes(scope.value);
-  }
-}
-
 // ---- the edit form of one rule ----
 
 /** The edit form's fields, as typed. */
@@ -612,8 +525,8 @@ export interface RuleEditInput {
 
 export function ruleEditInput(rule: AlertRule): RuleEditInput {
   return {
-    threshold: num(rule.threshold),
-    resolveThreshold: rule.resolve_threshold === null || rule.resolve_threshold === undefined ? '' : num(rule.resolve_threshold),
+    threshold: numberText(rule.threshold),
+    resolveThreshold: rule.resolve_threshold === null || rule.resolve_threshold === undefined ? '' : numberText(rule.resolve_threshold),
     forSecs: String(rule.for_secs),
     severity: rule.severity,
   };

@@ -1,4 +1,4 @@
-// Where the pages get their data: the HTTP API, or the demo generator with
+// Where the pages get their data: the HTTP API, or demo mode (src/demo/) with
 // no backend at all (`?demo=1`). Pages only see this interface.
 
 import type { ConnectionState, EventsRequest, HistoryRequest, PreviewRequest } from './api';

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
-import { mergeEvents } from './alertFeed';
-import { DEMO_INTERVAL } from './demo';
-import { DemoSource } from './demoSource';
-import { builtinRules, defaultRule } from './rules';
-import type { LiveEvent } from './source';
-import { parseTimestamp } from './time';
+import { mergeEvents } from '../lib/alertFeed';
+import { builtinRules, defaultRule } from '../lib/rules';
+import type { LiveEvent } from '../lib/source';
+import { parseTimestamp } from '../lib/time';
+import { DEMO_INTERVAL } from './generator';
+import { DemoSource } from './source';
 
 // 2026-11-25T17:50:00Z: web-02 up, backup-01 down.
 const NOW = 1_795_629_000;

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 
-import { DEMO_VALUE_RULES_ONLY, demoPreview, demoPreviewStep, replayHistory } from './demoPreview';
-import { DemoSource } from './demoSource';
-import { defaultRule } from './rules';
-import { parseTimestamp } from './time';
-import type { AlertRule, AlertState, HistoryView, Point, Tier } from './types';
+import { defaultRule } from '../lib/rules';
+import { parseTimestamp } from '../lib/time';
+import type { AlertRule, AlertState, HistoryView, Point, Tier } from '../lib/types';
+import { DemoSource } from './source';
+import { DEMO_VALUE_RULES_ONLY, demoPreview, demoPreviewStep, replayHistory } from './preview';
 
-// 2026-11-25T17:50:00Z: web-02 up, backup-01 down (as in demoAlerts.test.ts).
+// 2026-11-25T17:50:00Z: web-02 up, backup-01 down (as in alerts.test.ts).
 const NOW = 1_795_629_000;
 
 function point(secs: number, avg: number, min = avg, max = avg, last = avg): Point {

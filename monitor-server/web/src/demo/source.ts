@@ -1,23 +1,17 @@
 // The data source of `?demo=1`: the demo generator behind the DataSource
 // interface, with no backend at all. Thresholds, rules and silences live in
-// memory; alerts come from the demo's own engine (demoAlerts.ts).
+// memory; alerts come from the demo's own engine (alerts.ts).
 
-import { FULL_ACCESS } from './access';
-import { ApiError, type EventsRequest, type HistoryRequest, type PreviewRequest } from './api';
-import { parseThresholds, thresholdInput } from './alerts';
-import { DemoAlerts } from './demoAlerts';
-import {
-  demoHistory,
-  demoLiveSnapshots,
-  demoSeries,
-  demoServers,
-  demoTick,
-} from './demo';
-import { demoPreview } from './demoPreview';
+import { FULL_ACCESS } from '../lib/access';
+import { parseThresholds, thresholdInput } from '../lib/alerts';
+import { ApiError, type EventsRequest, type HistoryRequest, type PreviewRequest } from '../lib/api';
+import { ConnectionStore, type DataSource, type LiveEvent } from '../lib/source';
+import { parseTimestamp } from '../lib/time';
+import type { AlertRule, NewSilence, Thresholds } from '../lib/types';
+import { DemoAlerts } from './alerts';
+import { demoHistory, demoLiveSnapshots, demoSeries, demoServers, demoTick } from './generator';
+import { demoPreview } from './preview';
 import { validateRule } from './rules';
-import { ConnectionStore, type DataSource, type LiveEvent } from './source';
-import { parseTimestamp } from './time';
-import type { AlertRule, NewSilence, Thresholds } from './types';
 
 /** A copy, so that a page never holds the engine's own objects. */
 const clone = <T>(value: T): T => structuredClone(value);

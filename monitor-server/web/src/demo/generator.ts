@@ -3,8 +3,8 @@
 // cycle, weekly reboots, outages), so that history, series lists and live
 // snapshots agree with each other, and tests get the same numbers each run.
 
-import type { HistoryRequest } from './api';
-import { seriesKey, summarize } from './snapshot';
+import type { HistoryRequest } from '../lib/api';
+import { seriesKey, summarize } from '../lib/snapshot';
 import type {
   ContainerHealth,
   ContainerInfo,
@@ -21,7 +21,7 @@ import type {
   Snapshot,
   Thresholds,
   Unit,
-} from './types';
+} from '../lib/types';
 
 /** The demo agents' collection interval, in seconds. */
 export const DEMO_INTERVAL = 5;

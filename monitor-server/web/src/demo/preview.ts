@@ -7,13 +7,14 @@
 // that the server computes and the demo does not fake; host-offline rules
 // cannot be previewed anywhere (they count the time between reports).
 
-import { ApiError, type PreviewRequest } from './api';
-import { demoHistory, demoServers } from './demo';
-import { demoEvent } from './demoAlerts';
-import { OFFLINE_METRIC, holds, inScope, matchesLabels, ruleForServer, validateRule } from './rules';
-import { seriesKey } from './snapshot';
-import { parseTimestamp } from './time';
-import type { AlertEvent, AlertRule, AlertState, HistoryView, Labels, Point, RulePreview, ServerRulePreview } from './types';
+import { ApiError, type PreviewRequest } from '../lib/api';
+import { OFFLINE_METRIC } from '../lib/rules';
+import { seriesKey } from '../lib/snapshot';
+import { parseTimestamp } from '../lib/time';
+import type { AlertEvent, AlertRule, AlertState, HistoryView, Labels, Point, RulePreview, ServerRulePreview } from '../lib/types';
+import { demoEvent } from './alerts';
+import { demoHistory, demoServers } from './generator';
+import { holds, inScope, matchesLabels, ruleForServer, validateRule } from './rules';
 
 /** The longest range a preview replays, as the server allows. */
 export const PREVIEW_MAX_SECS = 31 * 86_400;

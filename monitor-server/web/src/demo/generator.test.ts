@@ -11,11 +11,10 @@ import {
   demoTick,
   parseMatchers,
   seedOf,
-} from './demo';
-import { DemoSource } from './demoSource';
-import { gapThreshold, historyToLine } from './lines';
-import { snapshotValue } from './snapshot';
-import { parseTimestamp } from './time';
+} from './generator';
+import { gapThreshold, historyToLine } from '../lib/lines';
+import { snapshotValue } from '../lib/snapshot';
+import { parseTimestamp } from '../lib/time';
 
 // 2026-11-25T17:50:00Z: an instant with web-02 up and backup-01 down.
 const NOW = 1_795_629_000;
@@ -158,19 +157,5 @@ describe('demo generator', () => {
       demoHistory({ serverId: 'build-01', metric, from: NOW - 30 * 86_400, to: NOW, points: 800 }, NOW);
     }
     expect(performance.now() - started).toBeLessThan(5000);
-  });
-});
-
-describe('DemoSource', () => {
-  it('serves the generator at its clock and keeps thresholds in memory', async () => {
-    const source = new DemoSource(() => NOW * 1000);
-    expect(await source.servers()).toEqual(demoServers(NOW));
-    await expect(source.series('nope')).rejects.toMatchObject({ status: 404 });
-    const saved = await source.setThresholds({ cpu_total_percent: 50, memory_used_percent: 60, disk_used_percent: 70 });
-    expect(await source.thresholds()).toEqual(saved);
-    await expect(source.setThresholds({ cpu_total_percent: 150, memory_used_percent: 60, disk_used_percent: 70 })).rejects.toMatchObject({
-      status: 422,
-    });
-    expect(await source.thresholds()).toEqual(saved);
   });
 });

@@ -4,18 +4,9 @@
 // hysteresis, host offline from missed intervals), a history of events, a
 // silence and two notifiers. Deterministic for a given start time.
 
-import { formatLabels } from './format';
-import {
-  OFFLINE_METRIC,
-  effectiveRules,
-  holds,
-  inScope,
-  matchesLabels,
-  ruleForServer,
-  validateRule,
-} from './rules';
-import { alertKey } from './alertFeed';
-import { DEMO_INTERVAL, DEMO_SERVER_IDS, DEMO_THRESHOLDS, demoOutages, demoServers, demoSnapshot, demoTick, demoUp } from './demo';
+import { alertKey } from '../lib/alertFeed';
+import { formatLabels } from '../lib/format';
+import { OFFLINE_METRIC } from '../lib/rules';
 import type {
   AlertEvent,
   AlertRule,
@@ -27,7 +18,9 @@ import type {
   Silence,
   Snapshot,
   Thresholds,
-} from './types';
+} from '../lib/types';
+import { DEMO_INTERVAL, DEMO_SERVER_IDS, DEMO_THRESHOLDS, demoOutages, demoServers, demoSnapshot, demoTick, demoUp } from './generator';
+import { effectiveRules, holds, inScope, matchesLabels, ruleForServer, validateRule } from './rules';
 
 /** A stored user rule the demo starts with (not firing: the mail queue stays short). */
 export const DEMO_USER_RULE: AlertRule = {
