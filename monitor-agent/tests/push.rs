@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Dir, Process};
-use monitor_core::store::{HistoryQuery, NewServer};
+use monitor_core::catalog::NewServer;
+use monitor_core::store::HistoryQuery;
 use monitor_core::{ServerId, Store, Timestamp};
 use monitor_server::api::{AppState, router};
 use monitor_server::auth::{Scope, Token};

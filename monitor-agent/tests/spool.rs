@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::Dir;
 use monitor_agent::push::{PushConfig, Pusher};
-use monitor_core::store::NewServer;
+use monitor_core::catalog::NewServer;
 use monitor_core::{Collection, Labels, ServerId, Snapshot, Store, Timestamp, Unit};
 use monitor_server::api::{AppState, router};
 use monitor_server::auth::{Scope, Token};

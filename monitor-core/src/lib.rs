@@ -9,8 +9,10 @@
 //! - [`names`]: the well-known metric names, their units and their
 //!   OpenTelemetry mapping; [`host`]: a typed view of them.
 //! - [`wire`]: the versioned agent→server JSON format and its validation.
-//! - The four traits: [`Collector`], [`Store`], [`Notifier`], [`Exporter`]
-//!   (async via `async-trait`, object safe, `Send + Sync`).
+//! - The four traits: [`Collector`], [`Store`] (where metrics go),
+//!   [`Notifier`], [`Exporter`] (async via `async-trait`, object safe,
+//!   `Send + Sync`); and [`Catalog`], the server's own state (servers,
+//!   tokens, alert rules and events, settings, the notification outbox).
 //! - [`alert`]: thresholds, rules, states and events.
 //!
 //! This crate does no I/O and depends on no database, HTTP or system crate,
@@ -59,6 +61,7 @@
 //! ```
 
 pub mod alert;
+pub mod catalog;
 pub mod collector;
 pub mod error;
 pub mod exporter;
@@ -83,4 +86,5 @@ pub use model::{
     Labels, MatchOp, MetricFamily, MetricKind, Sample, ServerId, Snapshot, Timestamp, Unit,
 };
 pub use notifier::{Notification, Notifier};
-pub use store::{Store, TokenHash};
+pub use catalog::{Catalog, TokenHash};
+pub use store::Store;

@@ -1,68 +1,20 @@
-//! The [`Store`] trait: servers, samples with their history, alert rules,
-//! events and settings, kept durably.
+//! The [`Store`] trait: where the metrics go. Ingest, the newest report
+//! of each server, history, series, retention and health: what a
+//! time-series backend provides. The server's own state (servers, tokens,
+//! alert rules and events, settings) is the [`Catalog`](crate::Catalog)'s.
+//!
+//! [`HistoryQuery::plan`] and [`Buckets`] are the downsampling every stock
+//! store applies, for a store of yours to answer history the same way.
 
-use std::fmt;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::alert::{AlertEvent, AlertRule, AlertState};
 use crate::error::StoreError;
 use crate::model::{LabelMatcher, Labels, MetricKind, ServerId, Snapshot, Timestamp, Unit};
-
-/// The SHA-256 of a server's token. Stores keep only this, never the token.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenHash(pub [u8; 32]);
-
-impl fmt::Debug for TokenHash {
-    /// Shows only a short prefix, so a hash never lands whole in a log.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenHash({:02x}{:02x}…)", self.0[0], self.0[1])
-    }
-}
-
-/// A server to register.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewServer {
-    /// Its id.
-    pub id: ServerId,
-    /// Display name (the id when empty).
-    pub name: String,
-    /// Free tags for grouping and alert scopes.
-    pub tags: Vec<String>,
-    /// The hash of its agent token.
-    pub token_hash: TokenHash,
-    /// When it was registered.
-    pub created: Timestamp,
-}
-
-/// A registered server as the store knows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServerRecord {
-    /// Its id.
-    pub id: ServerId,
-    /// Display name.
-    pub name: String,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// The host name its agent last reported.
-    #[serde(default)]
-    pub hostname: Option<String>,
-    /// The OS its agent last reported.
-    #[serde(default)]
-    pub os: Option<String>,
-    /// When it was registered.
-    pub created: Timestamp,
-    /// The timestamp of its newest snapshot.
-    #[serde(default)]
-    pub last_seen: Option<Timestamp>,
-    /// The collection interval its agent last reported, in seconds.
-    #[serde(default)]
-    pub interval_secs: Option<f64>,
-}
 
 /// What an ingest call stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -212,138 +164,138 @@ pub struct RetentionReport {
     pub hour_deleted: u64,
 }
 
-/// Which alert events to list.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct EventFilter {
-    /// Only this server's.
-    pub server_id: Option<ServerId>,
-    /// Only this rule's.
-    pub rule_id: Option<String>,
-    /// Only events at or after this instant.
-    pub since: Option<Timestamp>,
-    /// Only events listed after the event of this id (older in the
-    /// newest-first order): the next page after a page that ended with it.
-    pub before: Option<i64>,
-    /// At most this many, newest first (0 means [`EventFilter::DEFAULT_LIMIT`]).
-    pub limit: usize,
-}
 
-impl EventFilter {
-    /// How many events a filter without a limit lists.
-    pub const DEFAULT_LIMIT: usize = 1000;
+const SECOND_MS: i64 = 1000;
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
 
-    /// The limit to apply: `limit`, or [`EventFilter::DEFAULT_LIMIT`] when 0.
-    pub fn effective_limit(&self) -> usize {
-        if self.limit == 0 {
-            Self::DEFAULT_LIMIT
-        } else {
-            self.limit
+impl HistoryQuery {
+    /// The bucket width and the resolution to read: the step asked, or the
+    /// range over `max_points`, whichever is wider, at least a second,
+    /// rounded up to whole seconds below a minute, whole minutes below an
+    /// hour and whole hours above ([`Tier::Minute`] from a minute,
+    /// [`Tier::Hour`] from an hour). Every stock store answers with this
+    /// step, so the dashboard's charts line up whatever the store.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] when `from` is after `to`.
+    pub fn plan(&self) -> Result<(Duration, Tier), StoreError> {
+        let (from, to) = (self.from.as_millis(), self.to.as_millis());
+        if to < from {
+            return Err(StoreError::InvalidInput(format!(
+                "from {} is after to {}",
+                self.from, self.to
+            )));
         }
+        let points = i64::from(self.max_points.max(1));
+        let fitting = (to - from + points - 1) / points;
+        let asked = self.step.map_or(0, |s| {
+            i64::try_from(s.as_millis()).unwrap_or(i64::MAX)
+        });
+        let step = asked.max(fitting).max(SECOND_MS);
+        let (unit, tier) = if step >= HOUR_MS {
+            (HOUR_MS, Tier::Hour)
+        } else if step >= MINUTE_MS {
+            (MINUTE_MS, Tier::Minute)
+        } else {
+            (SECOND_MS, Tier::Raw)
+        };
+        let step = step.saturating_add(unit - 1) / unit * unit;
+        Ok((Duration::from_millis(step.unsigned_abs()), tier))
     }
 }
 
-/// The persisted state of one alert (rule × server × series), so alerts
-/// survive a restart without notifying twice.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertStateRecord {
-    /// The rule.
-    pub rule_id: String,
-    /// The server.
-    pub server_id: ServerId,
-    /// The series' labels.
-    pub labels: Labels,
-    /// Current state.
-    pub state: AlertState,
-    /// When it entered that state.
-    pub since: Timestamp,
-    /// The last value evaluated.
-    pub last_value: Option<f64>,
-    /// When a notification was last sent for it.
-    pub last_notified: Option<Timestamp>,
+/// Samples summed into epoch-aligned buckets of one width: the points of
+/// one series of a [`History`]. Add raw samples with [`Buckets::add`] (or
+/// whole rollups with [`Buckets::merge`]) in any order; a bucket without
+/// samples is absent.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    width: i64,
+    buckets: BTreeMap<i64, (Point, i64)>,
 }
 
-/// A notification waiting to be delivered to one notifier: the server's
-/// outbox. Kept in the store, so that a delivery survives a receiver down
-/// for hours and a restart of the server.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    /// Assigned by the store; 0 for a new one. Deliveries to one notifier
-    /// are made in the order of their ids.
-    pub id: i64,
-    /// The notifier's name ([`crate::Notifier::name`]).
-    pub notifier: String,
-    /// What to deliver; its `delivery_id` is the idempotency key a receiver
-    /// can use to ignore a second delivery of the same notification.
-    pub notification: crate::Notification,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// Not before this.
-    pub next_at: Timestamp,
-    /// When it was queued.
-    pub created: Timestamp,
-    /// The last attempt's error.
-    pub last_error: Option<String>,
+impl Buckets {
+    /// Empty buckets `width` wide (at least a millisecond).
+    pub fn new(width: Duration) -> Self {
+        Buckets {
+            width: i64::try_from(width.as_millis()).unwrap_or(i64::MAX).max(1),
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    /// Adds one sample.
+    pub fn add(&mut self, t: Timestamp, value: f64) {
+        let one = Point {
+            t,
+            avg: value,
+            min: value,
+            max: value,
+            last: value,
+            count: 1,
+        };
+        self.merge(&one, t);
+    }
+
+    /// Adds a summary of samples (`point.avg` over `point.count`), whose
+    /// newest sample was taken at `last_at`: a rollup kept by a store.
+    pub fn merge(&mut self, point: &Point, last_at: Timestamp) {
+        let t = point.t.as_millis();
+        let start = t - t.rem_euclid(self.width);
+        let last_at = last_at.as_millis();
+        self.buckets
+            .entry(start)
+            .and_modify(|(b, b_last)| {
+                let count = b.count + point.count;
+                b.avg = (b.avg * b.count as f64 + point.avg * point.count as f64) / count as f64;
+                b.min = b.min.min(point.min);
+                b.max = b.max.max(point.max);
+                if last_at >= *b_last {
+                    b.last = point.last;
+                    *b_last = last_at;
+                }
+                b.count = count;
+            })
+            .or_insert((
+                Point {
+                    t: Timestamp::from_millis(start),
+                    ..*point
+                },
+                last_at,
+            ));
+    }
+
+    /// Whether no sample was added.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// The buckets in time order.
+    pub fn into_points(self) -> Vec<Point> {
+        self.buckets.into_values().map(|(p, _)| p).collect()
+    }
 }
 
-/// How many deliveries wait for one notifier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryBacklog {
-    /// The notifier's name.
-    pub notifier: String,
-    /// Deliveries waiting (being retried included).
-    pub waiting: usize,
-    /// When the oldest of them was queued.
-    pub oldest: Option<Timestamp>,
-}
-
-/// Durable storage for the server: implemented on SQLite and PostgreSQL by
-/// `monitor-store`, and by plugin authors for anything else.
+/// Where the metrics go: implemented on SQLite and PostgreSQL by
+/// `monitor-store`, and by plugin authors for anything else (see
+/// `docs/writing-plugins.md`: a store in well under 100 lines).
 ///
-/// Rules every implementation keeps:
-/// - [`Store::ingest`] returns only after the data is durable (committed);
+/// Rules every implementation keeps (its conformance suite,
+/// `monitor_core::testing::store::conformance`, checks them):
+/// - [`Store::ingest`] returns only after the data is durable (for the
+///   store's idea of durable: a store in memory keeps nothing past its
+///   process);
 /// - ingest is idempotent: a snapshot with a server id and timestamp already
 ///   stored is counted in [`IngestReceipt::duplicates`] and changes nothing;
 /// - history never interpolates: a bucket without samples is absent.
+///
+/// The server calls it only for registered servers (the
+/// [`Catalog`](crate::Catalog) knows them): a store need not know which
+/// servers exist.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// A short name for logs and `/api/health` (`sqlite`, `postgres`).
     fn name(&self) -> &str;
-
-    /// Registers a server.
-    ///
-    /// # Errors
-    /// [`StoreError::Conflict`] when the id exists.
-    async fn register_server(&self, server: NewServer) -> Result<ServerRecord, StoreError>;
-
-    /// One server.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn server(&self, id: &ServerId) -> Result<Option<ServerRecord>, StoreError>;
-
-    /// Every server, in id order.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn servers(&self) -> Result<Vec<ServerRecord>, StoreError>;
-
-    /// The server whose token hashes to `hash`.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn server_by_token(&self, hash: &TokenHash) -> Result<Option<ServerRecord>, StoreError>;
-
-    /// Replaces a server's token hash; the old token stops working.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] for an unknown server.
-    async fn rotate_token(&self, id: &ServerId, hash: TokenHash) -> Result<(), StoreError>;
-
-    /// Deletes a server with all its data.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] for an unknown server.
-    async fn delete_server(&self, id: &ServerId) -> Result<(), StoreError>;
 
     /// Stores snapshots durably and idempotently. Takes them by value: a
     /// server hands over what it decoded, and a store may keep them.
@@ -355,7 +307,8 @@ pub trait Store: Send + Sync {
     /// rollups or compacted form as a duplicate without comparing.
     ///
     /// # Errors
-    /// [`StoreError::NotFound`] when a snapshot's server is not registered;
+    /// [`StoreError::NotFound`] when the store keeps metrics only for the
+    /// servers of its own catalog and a snapshot's server is not there;
     /// [`StoreError::Unavailable`] or [`StoreError::Full`] when it cannot be
     /// written now. On error nothing of the batch counts as stored.
     async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError>;
@@ -378,92 +331,37 @@ pub trait Store: Send + Sync {
         Ok(self.latest_snapshot(id).await?.map(|s| s.timestamp))
     }
 
-    /// The newest snapshot of every server that has reported (the overview).
-    /// The default asks [`Store::latest_snapshot`] for
-    /// each server.
+    /// The newest snapshot of every server that has reported (the
+    /// overview, `/metrics`).
     ///
     /// # Errors
     /// [`StoreError`] when the database fails.
-    async fn latest_snapshots(&self) -> Result<Vec<Arc<Snapshot>>, StoreError> {
-        let mut out = Vec::new();
-        for server in self.servers().await? {
-            if let Some(snapshot) = self.latest_snapshot(&server.id).await? {
-                out.push(snapshot);
-            }
-        }
-        Ok(out)
-    }
+    async fn latest_snapshots(&self) -> Result<Vec<Arc<Snapshot>>, StoreError>;
 
-    /// Downsampled history of one metric.
+    /// Downsampled history of one metric ([`HistoryQuery::plan`] gives the
+    /// step, [`Buckets`] the points). A server without data has no series.
     ///
     /// # Errors
-    /// [`StoreError::InvalidInput`] for an empty or reversed range.
+    /// [`StoreError::InvalidInput`] for a reversed range.
     async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError>;
 
-    /// Every series a server has reported, with its latest value.
+    /// Every series a server has reported, with its latest value (none
+    /// for a server without data).
     ///
     /// # Errors
     /// [`StoreError`] when the database fails.
     async fn series(&self, id: &ServerId) -> Result<Vec<SeriesInfo>, StoreError>;
 
-    /// Every alert rule.
+    /// Deletes every report, series and rollup of a server: it was
+    /// deleted. A server without data is no error.
     ///
     /// # Errors
     /// [`StoreError`] when the database fails.
-    async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError>;
+    async fn delete_server_data(&self, id: &ServerId) -> Result<(), StoreError>;
 
-    /// Creates or replaces a rule (by id; an empty id gets a new one, returned).
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn put_alert_rule(&self, rule: AlertRule) -> Result<AlertRule, StoreError>;
-
-    /// Deletes a rule.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] for an unknown rule.
-    async fn delete_alert_rule(&self, id: &str) -> Result<(), StoreError>;
-
-    /// Appends alert events; returns them with their ids.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn append_alert_events(
-        &self,
-        events: &[AlertEvent],
-    ) -> Result<Vec<AlertEvent>, StoreError>;
-
-    /// Lists alert events, newest first.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError>;
-
-    /// The persisted alert states.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError>;
-
-    /// Creates or replaces alert states (keyed by rule, server and labels).
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn save_alert_states(&self, states: &[AlertStateRecord]) -> Result<(), StoreError>;
-
-    /// A setting (a JSON document under a key, such as `thresholds`).
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError>;
-
-    /// Writes a setting.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError>;
-
-    /// Rolls raw samples up and deletes what is older than `policy` allows.
+    /// Deletes what is older than `policy` allows (a store with rollups
+    /// rolls raw samples up first). The stock server calls it at start and
+    /// every hour.
     ///
     /// # Errors
     /// [`StoreError`] when the database fails.
@@ -472,68 +370,6 @@ pub trait Store: Send + Sync {
         policy: &RetentionPolicy,
         now: Timestamp,
     ) -> Result<RetentionReport, StoreError>;
-
-    /// Records alert transitions and the deliveries they make, in one
-    /// transaction where the store has them: a transition is never stored
-    /// without its notifications, nor notified without being stored.
-    /// Returns the events with their ids. The default appends the events,
-    /// then queues the deliveries.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails; then nothing is recorded
-    /// (with the default, the events may be).
-    async fn record_alert_transitions(
-        &self,
-        events: &[AlertEvent],
-        deliveries: &[Delivery],
-    ) -> Result<Vec<AlertEvent>, StoreError> {
-        let stored = self.append_alert_events(events).await?;
-        self.queue_deliveries(deliveries).await?;
-        Ok(stored)
-    }
-
-    /// Queues deliveries (their `id` is assigned; `attempts`, `next_at`,
-    /// `created` and `last_error` are kept as given).
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn queue_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
-
-    /// The first `limit` deliveries waiting for `notifier`, in the order
-    /// they were queued (due or not: one notifier's deliveries go out in
-    /// order).
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn waiting_deliveries(
-        &self,
-        notifier: &str,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError>;
-
-    /// Removes a delivery: made, or given up on.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails (an unknown id is no error).
-    async fn remove_delivery(&self, id: i64) -> Result<(), StoreError>;
-
-    /// Records a failed attempt: `attempts`, when to try again, and why.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn postpone_delivery(
-        &self,
-        id: i64,
-        attempts: u32,
-        next_at: Timestamp,
-        error: &str,
-    ) -> Result<(), StoreError>;
-
-    /// How many deliveries wait, per notifier that has any.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database fails.
-    async fn delivery_backlog(&self) -> Result<Vec<DeliveryBacklog>, StoreError>;
 
     /// Checks that the database answers. The default assumes it does.
     ///

@@ -13,7 +13,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! use std::sync::Arc;
-//! use monitor_core::store::NewServer;
+//! use monitor_core::catalog::NewServer;
 //! use monitor_core::testing::MemoryStore;
 //! use monitor_core::{Collection, ServerId, Snapshot, Store, Timestamp, TokenHash, wire};
 //! use monitor_server::ingest::Ingest;
@@ -337,7 +337,7 @@ impl Ingest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monitor_core::store::NewServer;
+    use monitor_core::catalog::NewServer;
     use monitor_core::testing::MemoryStore;
     use monitor_core::{Collection, Labels, TokenHash, Unit};
 

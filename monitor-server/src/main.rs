@@ -149,7 +149,7 @@ async fn local_agent_token(
         store.rotate_token(&id, token.hash()).await?;
     } else {
         store
-            .register_server(monitor_core::store::NewServer {
+            .register_server(monitor_core::catalog::NewServer {
                 id,
                 name: "this host".into(),
                 tags: vec!["local".into()],

@@ -1904,7 +1904,7 @@ async fn a_store_outage_delays_a_transition_and_loses_nothing() {
     let hub = AppState::new(store.clone(), &admin, None).stream_hub();
     monitor_core::Store::register_server(
         &*store,
-        monitor_core::store::NewServer {
+        monitor_core::catalog::NewServer {
             id: ServerId::new("srv-01").unwrap(),
             name: String::new(),
             tags: vec![],

@@ -66,7 +66,7 @@ fn seed_history(db: &Path) {
             .await
             .unwrap();
         store
-            .register_server(monitor_core::store::NewServer {
+            .register_server(monitor_core::catalog::NewServer {
                 id: monitor_core::ServerId::new("history-01").unwrap(),
                 name: "thirty days".into(),
                 tags: vec![],

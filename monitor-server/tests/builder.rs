@@ -143,7 +143,7 @@ async fn a_store_of_yours_has_retention_enforced() {
     let store = Arc::new(MemoryStore::new());
     let id = ServerId::new("old-01").unwrap();
     store
-        .register_server(monitor_core::store::NewServer {
+        .register_server(monitor_core::catalog::NewServer {
             id: id.clone(),
             name: String::new(),
             tags: Vec::new(),

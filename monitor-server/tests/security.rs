@@ -908,7 +908,7 @@ async fn a_label_bomb_is_refused_while_parsing() {
     let t = tokens();
     let store = Arc::new(MemoryStore::new());
     store
-        .register_server(monitor_core::store::NewServer {
+        .register_server(monitor_core::catalog::NewServer {
             id: monitor_core::ServerId::new("bomb-01").unwrap(),
             name: String::new(),
             tags: vec![],

@@ -12,9 +12,10 @@
 
 use std::time::{Duration, Instant};
 
-use monitor_core::store::{HistoryQuery, NewServer};
+use monitor_core::catalog::NewServer;
+use monitor_core::store::HistoryQuery;
 use monitor_core::testing::{Rng, report};
-use monitor_core::{ServerId, Snapshot, Store, Timestamp, TokenHash};
+use monitor_core::{Catalog, ServerId, Snapshot, Store, Timestamp, TokenHash};
 use monitor_store::{SqlStore, StoreOptions};
 
 fn env(name: &str, default: i64) -> i64 {

@@ -1,8 +1,10 @@
 //! # monitor-store
 //!
-//! Implementations of [`monitor_core::Store`]: SQLite (feature `sqlite`, the
-//! default: one file, for one machine) and PostgreSQL (feature `postgres`:
-//! for production and several server processes sharing one database).
+//! Implementations of [`monitor_core::Store`] (the metrics) and
+//! [`monitor_core::Catalog`] (the server's own state) in one database:
+//! SQLite (feature `sqlite`, the default: one file, for one machine) and
+//! PostgreSQL (feature `postgres`: for production and several server
+//! processes sharing one database).
 //!
 //! Both keep time series the way time-series databases do, not as one row
 //! per sample: each report lands as one small row (durable at once), and
@@ -14,8 +16,8 @@
 //!
 //! # Example
 //! ```no_run
-//! use monitor_core::{Store, ServerId, TokenHash, Timestamp};
-//! use monitor_core::store::NewServer;
+//! use monitor_core::{Catalog, ServerId, TokenHash, Timestamp};
+//! use monitor_core::catalog::NewServer;
 //! use monitor_store::{SqlStore, StoreOptions};
 //!
 //! # async fn run() -> Result<(), monitor_core::StoreError> {

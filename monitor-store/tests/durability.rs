@@ -8,8 +8,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monitor_core::store::{HistoryQuery, NewServer};
-use monitor_core::{
+use monitor_core::catalog::NewServer;
+use monitor_core::store::HistoryQuery;
+use monitor_core::{Catalog, 
     Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, TokenHash, Unit,
 };
 use monitor_store::{SqlStore, StoreOptions};

@@ -1,4 +1,4 @@
-//! The PostgreSQL store passes the store conformance suite, against a real
+//! The PostgreSQL store passes the store and catalog conformance suites, against a real
 //! server: `DATABASE_URL` when set, else a throwaway cluster started from
 //! the system's `initdb` and `pg_ctl` in a temporary directory on a free
 //! port. Without either, it prints "skipped: no PostgreSQL" — unless
@@ -12,7 +12,7 @@ mod pg_cluster;
 
 use pg_cluster::Cluster;
 
-use monitor_core::{Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, Unit};
+use monitor_core::{Catalog, Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, Unit};
 use monitor_store::{SqlStore, StoreOptions};
 
 /// A URL to a fresh, empty database, and the cluster that serves it.
@@ -61,11 +61,16 @@ async fn postgres_store_conforms() {
     let store = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
     monitor_core::Store::health(&store).await.unwrap();
     assert_eq!(monitor_core::Store::name(&store), "postgres");
-    monitor_core::testing::store::conformance(&store).await;
+    monitor_core::testing::store::Suite::new(&store)
+        .with_catalog(&store)
+        .with_rollups()
+        .run()
+        .await;
+    monitor_core::testing::catalog::conformance(&store).await;
     monitor_core::Store::shutdown(&store).await.unwrap();
     // Reopening applies no migration twice and finds the data.
     let again = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
-    let servers = monitor_core::Store::servers(&again).await.unwrap();
+    let servers = monitor_core::Catalog::servers(&again).await.unwrap();
     assert!(servers.iter().any(|s| s.id.as_str() == "conf-roll"));
 }
 
@@ -84,7 +89,7 @@ async fn postgres_store_holds_its_limits_and_isolates_a_bad_report() {
     // 500, for every agent in it, and its sender retried it for ever.
     for id in ["poison-a", "poison-b", "poison-c"] {
         store
-            .register_server(monitor_core::store::NewServer {
+            .register_server(monitor_core::catalog::NewServer {
                 id: ServerId::new(id).unwrap(),
                 name: String::new(),
                 tags: vec![],

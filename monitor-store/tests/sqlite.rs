@@ -1,11 +1,11 @@
-//! The SQLite store passes the store conformance suite, holds its limits,
+//! The SQLite store passes the store and catalog conformance suites, holds its limits,
 //! and says when its disk is full.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod limits;
 
-use monitor_core::{Store, StoreError, Timestamp};
+use monitor_core::{Catalog, Store, StoreError, Timestamp};
 use monitor_store::{SqlStore, StoreOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,7 +15,12 @@ async fn sqlite_store_conforms() {
     let store = SqlStore::open(StoreOptions::sqlite(dir.join("monitor.db")))
         .await
         .unwrap();
-    monitor_core::testing::store::conformance(&store).await;
+    monitor_core::testing::store::Suite::new(&store)
+        .with_catalog(&store)
+        .with_rollups()
+        .run()
+        .await;
+    monitor_core::testing::catalog::conformance(&store).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -41,7 +46,7 @@ async fn a_full_disk_is_reported_as_such() {
     options.max_size_bytes = Some(400 << 10);
     let store = SqlStore::open(options).await.unwrap();
     store
-        .register_server(monitor_core::store::NewServer {
+        .register_server(monitor_core::catalog::NewServer {
             id: monitor_core::ServerId::new("full-a").unwrap(),
             name: String::new(),
             tags: vec![],
@@ -101,7 +106,7 @@ async fn a_damaged_row_stops_nothing_else() {
     let start = now - now.rem_euclid(hour) - 3 * hour;
     for (i, id) in ["damaged-a", "damaged-b"].into_iter().enumerate() {
         store
-            .register_server(monitor_core::store::NewServer {
+            .register_server(monitor_core::catalog::NewServer {
                 id: monitor_core::ServerId::new(id).unwrap(),
                 name: String::new(),
                 tags: vec![],
@@ -176,7 +181,7 @@ async fn a_damaged_row_stops_nothing_else() {
         .await
         .unwrap();
     let again = SqlStore::open(StoreOptions::sqlite(&db)).await.unwrap();
-    let servers = again.servers().await.unwrap();
+    let servers = monitor_core::Catalog::servers(&again).await.unwrap();
     let names: Vec<&str> = servers.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(
         names,

@@ -15,10 +15,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use monitor_core::alert::{AlertEvent, AlertRule};
-use monitor_core::store::{
-    AlertStateRecord, Delivery, DeliveryBacklog, EventFilter, History, HistoryQuery, IngestReceipt,
-    NewServer, RetentionPolicy, RetentionReport, SeriesInfo, ServerRecord, TokenHash,
-};
+use monitor_core::catalog::{AlertStateRecord, Delivery, DeliveryBacklog, EventFilter, NewServer, ServerRecord, TokenHash};
+use monitor_core::store::{History, HistoryQuery, IngestReceipt, RetentionPolicy, RetentionReport, SeriesInfo};
 use monitor_core::{ServerId, Snapshot, Store, StoreError, Timestamp};
 
 /// Writes to both stores, reads from the first.

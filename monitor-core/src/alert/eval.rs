@@ -39,7 +39,7 @@ use std::hash::{Hash, Hasher};
 
 use crate::alert::{AlertEvent, AlertRule, AlertState, Function, Trend};
 use crate::model::{Labels, ServerId, Snapshot, Timestamp};
-use crate::store::AlertStateRecord;
+use crate::catalog::AlertStateRecord;
 
 /// The metric name of host-offline rules: the number of reporting intervals
 /// since the server's last snapshot.

@@ -1,7 +1,8 @@
-//! [`MemoryStore`]: a complete [`Store`] in memory, for tests of code that
-//! needs one (a server built from the builder, an alert engine) and as a
-//! readable reference of what the trait asks. It passes the same
-//! conformance suite as the SQL stores. Nothing survives the process.
+//! [`MemoryStore`]: a complete [`Store`] and [`Catalog`] in memory, for
+//! tests of code that needs them (a server built from the builder, an
+//! alert engine) and as a readable reference of what the traits ask. It
+//! passes the same conformance suites as the SQL stores. Nothing survives
+//! the process.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -11,13 +12,13 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use crate::alert::{AlertEvent, AlertRule};
+use crate::catalog::{
+    AlertStateRecord, Catalog, Delivery, DeliveryBacklog, EventFilter, NewServer, ServerRecord,
+    TokenHash,
+};
 use crate::error::StoreError;
 use crate::model::{Labels, MetricKind, ServerId, Snapshot, Timestamp, Unit, matches_all};
-use crate::store::{
-    AlertStateRecord, Delivery, DeliveryBacklog, EventFilter, History, HistoryQuery, IngestReceipt,
-    NewServer, Point, RetentionPolicy, RetentionReport, Series, SeriesInfo, ServerRecord, Store,
-    Tier, TokenHash,
-};
+use crate::store::{Buckets, History, HistoryQuery, IngestReceipt, Point, RetentionPolicy, RetentionReport, Series, SeriesInfo, Store, Tier};
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -100,7 +101,7 @@ struct State {
     next_delivery: i64,
 }
 
-/// A [`Store`] in memory (see the module docs).
+/// A [`Store`] and [`Catalog`] in memory (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
@@ -187,11 +188,7 @@ fn window(t: i64, width: i64) -> i64 {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
-    fn name(&self) -> &str {
-        "memory"
-    }
-
+impl Catalog for MemoryStore {
     async fn register_server(&self, server: NewServer) -> Result<ServerRecord, StoreError> {
         self.gate.pass().await;
         let mut state = self.lock();
@@ -264,6 +261,180 @@ impl Store for MemoryStore {
         state.servers.remove(id).ok_or_else(|| not_found(id))?;
         state.states.retain(|(_, server, _), _| server != id);
         Ok(())
+    }
+
+    async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
+        self.gate.pass().await;
+        Ok(self.lock().rules.values().cloned().collect())
+    }
+
+    async fn put_alert_rule(&self, mut rule: AlertRule) -> Result<AlertRule, StoreError> {
+        self.gate.pass().await;
+        let mut state = self.lock();
+        if rule.id.is_empty() {
+            state.next_id += 1;
+            rule.id = format!("rule-{}", state.next_id);
+        }
+        state.rules.insert(rule.id.clone(), rule.clone());
+        Ok(rule)
+    }
+
+    async fn delete_alert_rule(&self, id: &str) -> Result<(), StoreError> {
+        self.gate.pass().await;
+        self.lock()
+            .rules
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| StoreError::NotFound(format!("alert rule {id}")))
+    }
+
+    async fn append_alert_events(
+        &self,
+        events: &[AlertEvent],
+    ) -> Result<Vec<AlertEvent>, StoreError> {
+        self.gate.pass().await;
+        self.write_check()?;
+        let mut state = self.lock();
+        let mut stored = Vec::with_capacity(events.len());
+        for event in events {
+            state.next_id += 1;
+            let mut event = event.clone();
+            event.id = state.next_id;
+            state.events.push(event.clone());
+            stored.push(event);
+        }
+        Ok(stored)
+    }
+
+    async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError> {
+        self.gate.pass().await;
+        let limit = filter.effective_limit();
+        let state = self.lock();
+        let mut events: Vec<&AlertEvent> = state.events.iter().collect();
+        events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
+        let cursor = match filter.before {
+            None => None,
+            Some(before) => match events.iter().find(|e| e.id == before) {
+                Some(e) => Some((e.at, e.id)),
+                None => return Ok(Vec::new()),
+            },
+        };
+        Ok(events
+            .into_iter()
+            .filter(|e| cursor.is_none_or(|c| (e.at, e.id) < c))
+            .filter(|e| filter.server_id.as_ref().is_none_or(|s| *s == e.server_id))
+            .filter(|e| filter.rule_id.as_ref().is_none_or(|r| *r == e.rule_id))
+            .filter(|e| filter.since.is_none_or(|s| e.at >= s))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError> {
+        self.gate.pass().await;
+        Ok(self.lock().states.values().cloned().collect())
+    }
+
+    async fn save_alert_states(&self, states: &[AlertStateRecord]) -> Result<(), StoreError> {
+        self.gate.pass().await;
+        self.write_check()?;
+        let mut state = self.lock();
+        for s in states {
+            state.states.insert(
+                (s.rule_id.clone(), s.server_id.clone(), s.labels.clone()),
+                s.clone(),
+            );
+        }
+        Ok(())
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.gate.pass().await;
+        Ok(self.lock().settings.get(key).cloned())
+    }
+
+    async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        self.gate.pass().await;
+        self.write_check()?;
+        self.lock().settings.insert(key.to_owned(), value.clone());
+        Ok(())
+    }
+
+    async fn queue_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        self.gate.pass().await;
+        self.write_check()?;
+        let mut state = self.lock();
+        for d in deliveries {
+            state.next_delivery += 1;
+            let id = state.next_delivery;
+            state.deliveries.insert(id, Delivery { id, ..d.clone() });
+        }
+        Ok(())
+    }
+
+    async fn waiting_deliveries(
+        &self,
+        notifier: &str,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.gate.pass().await;
+        Ok(self
+            .lock()
+            .deliveries
+            .values()
+            .filter(|d| d.notifier == notifier)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn remove_delivery(&self, id: i64) -> Result<(), StoreError> {
+        self.gate.pass().await;
+        self.write_check()?;
+        self.lock().deliveries.remove(&id);
+        Ok(())
+    }
+
+    async fn postpone_delivery(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_at: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.gate.pass().await;
+        self.write_check()?;
+        if let Some(d) = self.lock().deliveries.get_mut(&id) {
+            d.attempts = attempts;
+            d.next_at = next_at;
+            d.last_error = Some(error.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn delivery_backlog(&self) -> Result<Vec<DeliveryBacklog>, StoreError> {
+        self.gate.pass().await;
+        let state = self.lock();
+        let mut backlog: BTreeMap<&str, DeliveryBacklog> = BTreeMap::new();
+        for d in state.deliveries.values() {
+            let entry = backlog
+                .entry(&d.notifier)
+                .or_insert_with(|| DeliveryBacklog {
+                    notifier: d.notifier.clone(),
+                    waiting: 0,
+                    oldest: None,
+                });
+            entry.waiting += 1;
+            entry.oldest = Some(entry.oldest.map_or(d.created, |o| o.min(d.created)));
+        }
+        Ok(backlog.into_values().collect())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn name(&self) -> &str {
+        "memory"
     }
 
     async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError> {
@@ -374,38 +545,7 @@ impl Store for MemoryStore {
     async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
         self.gate.pass().await;
         let (from, to) = (query.from.as_millis(), query.to.as_millis());
-        if to < from {
-            return Err(StoreError::InvalidInput(format!(
-                "from {} is after to {}",
-                query.from, query.to
-            )));
-        }
-        // The step: given, or the range over max_points, whichever is
-        // wider, rounded up to the resolution of the tier it falls in (as
-        // the SQL stores do).
-        let step = {
-            let points = i64::from(query.max_points.max(1));
-            let fitting = ((to - from) + points - 1) / points;
-            let raw = query
-                .step
-                .map_or(fitting, |s| (s.as_millis() as i64).max(fitting));
-            let step = raw.max(1000);
-            let unit = if step >= HOUR_MS {
-                HOUR_MS
-            } else if step >= MINUTE_MS {
-                MINUTE_MS
-            } else {
-                1000
-            };
-            (step + unit - 1) / unit * unit
-        };
-        let tier = if step >= HOUR_MS {
-            Tier::Hour
-        } else if step >= MINUTE_MS {
-            Tier::Minute
-        } else {
-            Tier::Raw
-        };
+        let (step, tier) = query.plan()?;
         let state = self.lock();
         let server = state
             .servers
@@ -416,22 +556,21 @@ impl Store for MemoryStore {
             if *metric != query.metric || !matches_all(&query.matchers, labels) {
                 continue;
             }
-            let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
-            let mut put = |t: i64, b: &Bucket| {
-                if t >= from && t < to {
-                    buckets
-                        .entry(window(t, step))
-                        .and_modify(|x| x.add(b))
-                        .or_insert(*b);
+            let mut buckets = Buckets::new(step);
+            let rollups = match tier {
+                Tier::Raw => {
+                    for (t, v) in data.raw.range(from..to) {
+                        buckets.add(Timestamp::from_millis(*t), *v);
+                    }
+                    None
                 }
+                Tier::Minute => Some(&data.minute),
+                Tier::Hour => Some(&data.hour),
             };
-            match tier {
-                Tier::Raw => data
-                    .raw
-                    .range(from..to)
-                    .for_each(|(t, v)| put(*t, &Bucket::one(*t, *v))),
-                Tier::Minute => data.minute.iter().for_each(|(t, b)| put(*t, b)),
-                Tier::Hour => data.hour.iter().for_each(|(t, b)| put(*t, b)),
+            for (t, b) in rollups.into_iter().flatten() {
+                if (from..to).contains(t) {
+                    buckets.merge(&b.point(*t), Timestamp::from_millis(b.last_t));
+                }
             }
             if buckets.is_empty() {
                 continue;
@@ -441,11 +580,11 @@ impl Store for MemoryStore {
                 labels: labels.clone(),
                 kind: data.kind,
                 unit: data.unit.clone(),
-                points: buckets.iter().map(|(t, b)| b.point(*t)).collect(),
+                points: buckets.into_points(),
             });
         }
         Ok(History {
-            step_secs: (step / 1000) as u64,
+            step_secs: step.as_secs(),
             tier,
             series,
         })
@@ -469,170 +608,13 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
+    async fn delete_server_data(&self, id: &ServerId) -> Result<(), StoreError> {
         self.gate.pass().await;
-        Ok(self.lock().rules.values().cloned().collect())
-    }
-
-    async fn put_alert_rule(&self, mut rule: AlertRule) -> Result<AlertRule, StoreError> {
-        self.gate.pass().await;
-        let mut state = self.lock();
-        if rule.id.is_empty() {
-            state.next_id += 1;
-            rule.id = format!("rule-{}", state.next_id);
+        if let Some(server) = self.lock().servers.get_mut(id) {
+            server.reports.clear();
+            server.series.clear();
+            server.latest = None;
         }
-        state.rules.insert(rule.id.clone(), rule.clone());
-        Ok(rule)
-    }
-
-    async fn delete_alert_rule(&self, id: &str) -> Result<(), StoreError> {
-        self.gate.pass().await;
-        self.lock()
-            .rules
-            .remove(id)
-            .map(|_| ())
-            .ok_or_else(|| StoreError::NotFound(format!("alert rule {id}")))
-    }
-
-    async fn append_alert_events(
-        &self,
-        events: &[AlertEvent],
-    ) -> Result<Vec<AlertEvent>, StoreError> {
-        self.gate.pass().await;
-        self.write_check()?;
-        let mut state = self.lock();
-        let mut stored = Vec::with_capacity(events.len());
-        for event in events {
-            state.next_id += 1;
-            let mut event = event.clone();
-            event.id = state.next_id;
-            state.events.push(event.clone());
-            stored.push(event);
-        }
-        Ok(stored)
-    }
-
-    async fn alert_events(&self, filter: &EventFilter) -> Result<Vec<AlertEvent>, StoreError> {
-        self.gate.pass().await;
-        let limit = filter.effective_limit();
-        let state = self.lock();
-        let mut events: Vec<&AlertEvent> = state.events.iter().collect();
-        events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
-        let cursor = match filter.before {
-            None => None,
-            Some(before) => match events.iter().find(|e| e.id == before) {
-                Some(e) => Some((e.at, e.id)),
-                None => return Ok(Vec::new()),
-            },
-        };
-        Ok(events
-            .into_iter()
-            .filter(|e| cursor.is_none_or(|c| (e.at, e.id) < c))
-            .filter(|e| filter.server_id.as_ref().is_none_or(|s| *s == e.server_id))
-            .filter(|e| filter.rule_id.as_ref().is_none_or(|r| *r == e.rule_id))
-            .filter(|e| filter.since.is_none_or(|s| e.at >= s))
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-
-    async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError> {
-        self.gate.pass().await;
-        Ok(self.lock().states.values().cloned().collect())
-    }
-
-    async fn save_alert_states(&self, states: &[AlertStateRecord]) -> Result<(), StoreError> {
-        self.gate.pass().await;
-        self.write_check()?;
-        let mut state = self.lock();
-        for s in states {
-            state.states.insert(
-                (s.rule_id.clone(), s.server_id.clone(), s.labels.clone()),
-                s.clone(),
-            );
-        }
-        Ok(())
-    }
-
-    async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        self.gate.pass().await;
-        Ok(self.lock().settings.get(key).cloned())
-    }
-
-    async fn queue_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
-        self.gate.pass().await;
-        self.write_check()?;
-        let mut state = self.lock();
-        for d in deliveries {
-            state.next_delivery += 1;
-            let id = state.next_delivery;
-            state.deliveries.insert(id, Delivery { id, ..d.clone() });
-        }
-        Ok(())
-    }
-
-    async fn waiting_deliveries(
-        &self,
-        notifier: &str,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        self.gate.pass().await;
-        Ok(self
-            .lock()
-            .deliveries
-            .values()
-            .filter(|d| d.notifier == notifier)
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-
-    async fn remove_delivery(&self, id: i64) -> Result<(), StoreError> {
-        self.gate.pass().await;
-        self.write_check()?;
-        self.lock().deliveries.remove(&id);
-        Ok(())
-    }
-
-    async fn postpone_delivery(
-        &self,
-        id: i64,
-        attempts: u32,
-        next_at: Timestamp,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        self.gate.pass().await;
-        self.write_check()?;
-        if let Some(d) = self.lock().deliveries.get_mut(&id) {
-            d.attempts = attempts;
-            d.next_at = next_at;
-            d.last_error = Some(error.to_owned());
-        }
-        Ok(())
-    }
-
-    async fn delivery_backlog(&self) -> Result<Vec<DeliveryBacklog>, StoreError> {
-        self.gate.pass().await;
-        let state = self.lock();
-        let mut backlog: BTreeMap<&str, DeliveryBacklog> = BTreeMap::new();
-        for d in state.deliveries.values() {
-            let entry = backlog
-                .entry(&d.notifier)
-                .or_insert_with(|| DeliveryBacklog {
-                    notifier: d.notifier.clone(),
-                    waiting: 0,
-                    oldest: None,
-                });
-            entry.waiting += 1;
-            entry.oldest = Some(entry.oldest.map_or(d.created, |o| o.min(d.created)));
-        }
-        Ok(backlog.into_values().collect())
-    }
-
-    async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
-        self.gate.pass().await;
-        self.write_check()?;
-        self.lock().settings.insert(key.to_owned(), value.clone());
         Ok(())
     }
 
@@ -675,12 +657,18 @@ impl Store for MemoryStore {
 mod tests {
     #[tokio::test]
     async fn the_memory_store_conforms() {
-        crate::testing::store::conformance(&super::MemoryStore::new()).await;
+        let store = super::MemoryStore::new();
+        crate::testing::store::Suite::new(&store)
+            .with_catalog(&store)
+            .with_rollups()
+            .run()
+            .await;
+        crate::testing::catalog::conformance(&store).await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stalled_store_answers_once_the_stall_ends() {
-        use crate::store::Store;
+        use crate::catalog::Catalog;
         let store = super::MemoryStore::new();
         let stall = store.stall();
         let clone = store.clone();

@@ -2,11 +2,13 @@
 //! `testing` feature:
 //!
 //! - conformance suites that any implementation of a trait must pass, one
-//!   line each in your tests: [`store::conformance`],
+//!   line each in your tests: [`store::conformance`] (or [`store::Suite`]
+//!   for a store with rollups), [`catalog::conformance`],
 //!   [`collector::conformance`], [`notifier::conformance`],
 //!   [`exporter::conformance`] (the built-in implementations run them too);
-//! - in-memory doubles: [`MemoryStore`] (a complete store, which passes the
-//!   store suite; [`MemoryStore::stall`] makes it hang, to test timeouts),
+//! - in-memory doubles: [`MemoryStore`] (a complete store and catalog,
+//!   which passes both suites; [`MemoryStore::stall`] makes it hang, to
+//!   test timeouts),
 //!   [`StaticCollector`], [`RecordingNotifier`],
 //!   [`RecordingExporter`];
 //! - a deterministic generator ([`Rng`]) and a realistic host report
@@ -15,11 +17,12 @@
 //! ```text
 //! #[tokio::test]
 //! async fn my_store_conforms() {
-//!     let store = MyStore::open_temporary().await.unwrap();
+//!     let store = MyStore::default();
 //!     monitor_core::testing::store::conformance(&store).await;
 //! }
 //! ```
 
+pub mod catalog;
 pub mod collector;
 mod doubles;
 pub mod exporter;

@@ -5,7 +5,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use monitor_core::store::NewServer;
+use monitor_core::catalog::NewServer;
 use monitor_core::{ServerId, Store, Timestamp, TokenHash};
 
 /// The number in the variable `name`, or `default`.

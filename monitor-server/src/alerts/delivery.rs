@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use monitor_core::store::Delivery;
+use monitor_core::catalog::Delivery;
 use monitor_core::{Notifier, Store, Timestamp};
 use tokio::sync::Notify;
 

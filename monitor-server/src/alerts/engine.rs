@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use monitor_core::alert::AlertKey;
 use monitor_core::alert::{LastSeen, OFFLINE_METRIC, ServerFacts};
-use monitor_core::store::{AlertStateRecord, Delivery, ServerRecord};
+use monitor_core::catalog::{AlertStateRecord, Delivery, ServerRecord};
 use monitor_core::{AlertEvent, AlertState, Notification, ServerId, StoreError, Timestamp};
 use tokio::sync::mpsc;
 

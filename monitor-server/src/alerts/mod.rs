@@ -13,7 +13,7 @@
 //! An alert that starts firing is notified once, and once more when it
 //! resolves (again every `repeat_every` while it fires, when set). A
 //! transition and its notifications are written in one transaction: the
-//! store's outbox ([`monitor_core::store::Delivery`]) holds each
+//! store's outbox ([`monitor_core::catalog::Delivery`]) holds each
 //! notification until it is delivered, through a receiver down for hours
 //! and a restart of the server. Each notifier has its own worker:
 //! deliveries to one receiver keep their order, a retryable failure is
@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use monitor_core::alert::AlertKey;
 use monitor_core::alert::{Evaluator, ServerFacts};
-use monitor_core::store::{AlertStateRecord, ServerRecord};
+use monitor_core::catalog::{AlertStateRecord, ServerRecord};
 use monitor_core::{
     AlertEvent, AlertRule, Notifier, ServerId, Silence, Snapshot, Store, StoreError, Thresholds,
     Timestamp,
@@ -395,7 +395,7 @@ impl Alerts {
     }
 
     /// The alerts firing now.
-    pub async fn firing(&self) -> Vec<monitor_core::store::AlertStateRecord> {
+    pub async fn firing(&self) -> Vec<monitor_core::catalog::AlertStateRecord> {
         let state = lock(&self.engine.state);
         state
             .evaluator

@@ -389,7 +389,7 @@ pub(super) async fn alert_notifiers(
 pub(super) async fn firing_alerts(
     State(state): State<AppState>,
     _: Reader,
-) -> Result<Json<Vec<monitor_core::store::AlertStateRecord>>, ApiError> {
+) -> Result<Json<Vec<monitor_core::catalog::AlertStateRecord>>, ApiError> {
     Ok(Json(match &state.alerts {
         Some(alerts) => alerts.firing().await,
         None => Vec::new(),
@@ -421,7 +421,7 @@ pub(super) async fn alert_events(
                 .map_err(|e| ApiError::bad_request("invalid_time", format!("since: {e}")))
         })
         .transpose()?;
-    let filter = monitor_core::store::EventFilter {
+    let filter = monitor_core::catalog::EventFilter {
         server_id: q.server_id.map(server_id).transpose()?,
         rule_id: q.rule_id,
         since,

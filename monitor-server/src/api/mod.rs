@@ -272,7 +272,7 @@ pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<
 
 /// Whether a server reports: offline after three missed intervals (at
 /// least 30 s).
-pub(super) fn is_online(server: &monitor_core::store::ServerRecord, now_ms: i64) -> bool {
+pub(super) fn is_online(server: &monitor_core::catalog::ServerRecord, now_ms: i64) -> bool {
     let interval_ms = (server.interval_secs.unwrap_or(5.0) * 1000.0) as i64;
     server
         .last_seen

@@ -6,7 +6,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use monitor_core::store::{HistoryQuery, NewServer};
+use monitor_core::catalog::NewServer;
+use monitor_core::store::HistoryQuery;
 use monitor_core::{LabelMatcher, Labels, Timestamp, names};
 use serde::{Deserialize, Serialize};
 

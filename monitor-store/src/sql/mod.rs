@@ -21,12 +21,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use monitor_core::store::{
-    AlertStateRecord, Delivery, DeliveryBacklog, EventFilter, History, HistoryQuery, IngestReceipt,
-    NewServer, RetentionPolicy, RetentionReport, SeriesInfo, ServerRecord,
+use monitor_core::catalog::{
+    AlertStateRecord, Delivery, DeliveryBacklog, EventFilter, NewServer, ServerRecord,
 };
+use monitor_core::store::{History, HistoryQuery, IngestReceipt, RetentionPolicy, RetentionReport, SeriesInfo};
 use monitor_core::{
-    AlertEvent, AlertRule, ServerId, Snapshot, Store, StoreError, Timestamp, TokenHash,
+    AlertEvent, AlertRule, Catalog, ServerId, Snapshot, Store, StoreError, Timestamp, TokenHash,
 };
 use sqlx::Any;
 use tokio::sync::{mpsc, oneshot};
@@ -49,7 +49,8 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 enum Job {
     Ingest(Vec<Snapshot>, Reply<IngestReceipt>),
     Flush(Reply<()>),
-    DeleteServer(ServerId, Reply<()>),
+    /// Deletes a server's metrics; with `true`, the server too.
+    DeleteServer(ServerId, bool, Reply<()>),
     Compact(i64, Reply<usize>),
     Retention(RetentionPolicy, i64, Reply<RetentionReport>),
 }
@@ -198,14 +199,7 @@ impl SqlStore {
 }
 
 #[async_trait]
-impl Store for SqlStore {
-    fn name(&self) -> &str {
-        match self.inner.dialect {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-        }
-    }
-
+impl Catalog for SqlStore {
     async fn register_server(&self, server: NewServer) -> Result<ServerRecord, StoreError> {
         let name = if server.name.is_empty() {
             server.id.to_string()
@@ -268,7 +262,8 @@ impl Store for SqlStore {
     }
 
     async fn delete_server(&self, id: &ServerId) -> Result<(), StoreError> {
-        self.job(|tx| Job::DeleteServer(id.clone(), tx)).await?;
+        self.job(|tx| Job::DeleteServer(id.clone(), true, tx))
+            .await?;
         if let Some(list) = self
             .inner
             .known_servers
@@ -279,36 +274,6 @@ impl Store for SqlStore {
             list.retain(|r| &r.id != id);
         }
         Ok(())
-    }
-
-    async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError> {
-        if snapshots.is_empty() {
-            return Ok(IngestReceipt::default());
-        }
-        self.job(|tx| Job::Ingest(snapshots, tx)).await
-    }
-
-    async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Arc<Snapshot>>, StoreError> {
-        SqlStore::latest_snapshot(self, id).await
-    }
-
-    async fn latest_timestamp(&self, id: &ServerId) -> Result<Option<Timestamp>, StoreError> {
-        if let Some(s) = self.inner.pending.packed(id.as_str()) {
-            return Ok(Some(s.timestamp));
-        }
-        Ok(self.latest_snapshot(id).await?.map(|s| s.timestamp))
-    }
-
-    async fn latest_snapshots(&self) -> Result<Vec<Arc<Snapshot>>, StoreError> {
-        SqlStore::latest_snapshots(self).await
-    }
-
-    async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
-        SqlStore::history(self, query).await
-    }
-
-    async fn series(&self, id: &ServerId) -> Result<Vec<SeriesInfo>, StoreError> {
-        SqlStore::series(self, id).await
     }
 
     async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
@@ -387,6 +352,63 @@ impl Store for SqlStore {
 
     async fn delivery_backlog(&self) -> Result<Vec<DeliveryBacklog>, StoreError> {
         SqlStore::delivery_backlog(self).await
+    }
+
+    async fn catalog_health(&self) -> Result<(), StoreError> {
+        Store::health(self).await
+    }
+
+    /// Closes the pools once (after [`Store::shutdown`], a no-op).
+    async fn close_catalog(&self) -> Result<(), StoreError> {
+        Store::shutdown(self).await
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn name(&self) -> &str {
+        match self.inner.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    async fn ingest(&self, snapshots: Vec<Snapshot>) -> Result<IngestReceipt, StoreError> {
+        if snapshots.is_empty() {
+            return Ok(IngestReceipt::default());
+        }
+        self.job(|tx| Job::Ingest(snapshots, tx)).await
+    }
+
+    async fn latest_snapshot(&self, id: &ServerId) -> Result<Option<Arc<Snapshot>>, StoreError> {
+        SqlStore::latest_snapshot(self, id).await
+    }
+
+    async fn latest_timestamp(&self, id: &ServerId) -> Result<Option<Timestamp>, StoreError> {
+        if let Some(s) = self.inner.pending.packed(id.as_str()) {
+            return Ok(Some(s.timestamp));
+        }
+        Ok(self.latest_snapshot(id).await?.map(|s| s.timestamp))
+    }
+
+    async fn latest_snapshots(&self) -> Result<Vec<Arc<Snapshot>>, StoreError> {
+        SqlStore::latest_snapshots(self).await
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
+        SqlStore::history(self, query).await
+    }
+
+    async fn series(&self, id: &ServerId) -> Result<Vec<SeriesInfo>, StoreError> {
+        SqlStore::series(self, id).await
+    }
+
+    /// Deletes the server's reports, series, chunks and rollups; its row,
+    /// token, alert states and events stay (the catalog's
+    /// [`Catalog::delete_server`] deletes those, and the metrics with them).
+    async fn delete_server_data(&self, id: &ServerId) -> Result<(), StoreError> {
+        self.job(|tx| Job::DeleteServer(id.clone(), false, tx))
+            .await
     }
 
     async fn enforce_retention(

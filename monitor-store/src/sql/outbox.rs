@@ -1,7 +1,7 @@
 //! Alert rules, events and states, settings, and the notifiers' queue of
 //! deliveries: small tables of JSON bodies beside the time series.
 
-use monitor_core::store::{AlertStateRecord, Delivery, DeliveryBacklog, EventFilter};
+use monitor_core::catalog::{AlertStateRecord, Delivery, DeliveryBacklog, EventFilter};
 use monitor_core::{AlertEvent, AlertRule, StoreError, Timestamp};
 use sqlx::{Any, Row};
 

@@ -5,9 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use monitor_core::store::{
-    History, HistoryQuery, MAX_HISTORY_POINTS, SeriesInfo, ServerRecord, Tier,
-};
+use monitor_core::catalog::ServerRecord;
+use monitor_core::store::{History, HistoryQuery, MAX_HISTORY_POINTS, SeriesInfo, Tier};
 use monitor_core::{Labels, ServerId, Snapshot, StoreError, Timestamp, TokenHash, Unit};
 use sqlx::Row;
 use sqlx::any::AnyRow;

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-use monitor_core::store::{HistoryQuery, MAX_HISTORY_POINTS, NewServer, RetentionPolicy};
-use monitor_core::{
+use monitor_core::catalog::NewServer;
+use monitor_core::store::{HistoryQuery, MAX_HISTORY_POINTS, RetentionPolicy};
+use monitor_core::{Catalog, 
     Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, TokenHash, Unit,
 };
 use monitor_store::SqlStore;

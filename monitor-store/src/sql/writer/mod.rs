@@ -279,8 +279,8 @@ impl Writer {
     async fn other(&mut self, job: Job) {
         match job {
             Job::Ingest(..) => {}
-            Job::DeleteServer(id, reply) => {
-                let _ = reply.send(self.delete_server(&id).await);
+            Job::DeleteServer(id, whole, reply) => {
+                let _ = reply.send(self.delete_server(&id, whole).await);
             }
             Job::Flush(reply) => {
                 let _ = reply.send(self.flush().await);
@@ -428,7 +428,9 @@ impl Writer {
         Ok(more)
     }
 
-    async fn delete_server(&mut self, id: &ServerId) -> Result<(), StoreError> {
+    /// Deletes a server's metrics, and with `whole` its row, alert events
+    /// and states too (then an unknown server is [`StoreError::NotFound`]).
+    async fn delete_server(&mut self, id: &ServerId, whole: bool) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let server: Option<i64> = sqlx::query_scalar("SELECT id FROM servers WHERE name = $1")
             .bind(id.as_str())
@@ -436,32 +438,43 @@ impl Writer {
             .await
             .map_err(map_err)?;
         let Some(server) = server else {
-            return Err(StoreError::NotFound(format!("server {id}")));
+            return if whole {
+                Err(StoreError::NotFound(format!("server {id}")))
+            } else {
+                Ok(())
+            };
         };
-        for sql in [
+        let metrics = [
             "DELETE FROM chunks WHERE series IN (SELECT id FROM series WHERE server = $1)",
             "DELETE FROM rollups WHERE series IN (SELECT id FROM series WHERE server = $1)",
             "DELETE FROM chunk_times WHERE server = $1",
             "DELETE FROM head WHERE server = $1",
             "DELETE FROM series WHERE server = $1",
             "DELETE FROM latest WHERE server = $1",
-            "DELETE FROM servers WHERE id = $1",
-        ] {
-            sqlx::query(sql)
+        ];
+        let record = if whole {
+            &["DELETE FROM servers WHERE id = $1"][..]
+        } else {
+            &[][..]
+        };
+        for sql in metrics.iter().chain(record) {
+            sqlx::query(*sql)
                 .bind(server)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
         }
-        for sql in [
-            "DELETE FROM alert_events WHERE server = $1",
-            "DELETE FROM alert_states WHERE server = $1",
-        ] {
-            sqlx::query(sql)
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+        if whole {
+            for sql in [
+                "DELETE FROM alert_events WHERE server = $1",
+                "DELETE FROM alert_states WHERE server = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
         }
         tx.commit().await.map_err(map_err)?;
         self.servers.remove(id.as_str());
