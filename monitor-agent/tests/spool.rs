@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use monitor_core::Catalog;
 mod common;
 
 use std::net::SocketAddr;

@@ -159,7 +159,6 @@ pub struct DeliveryBacklog {
     pub oldest: Option<Timestamp>,
 }
 
-
 /// The server's own durable state (see the module docs): implemented on
 /// SQLite and PostgreSQL by `monitor-store`, and by
 /// `monitor_core::testing::MemoryStore`.

@@ -77,6 +77,7 @@ pub mod wire;
 pub use alert::{
     AlertEvent, AlertRule, AlertState, Comparison, Scope, Severity, Silence, Thresholds,
 };
+pub use catalog::{Catalog, TokenHash};
 pub use collector::{CollectContext, Collector};
 pub use error::{BoxError, CollectError, ExportError, ModelError, NotifyError, StoreError};
 pub use exporter::Exporter;
@@ -86,5 +87,4 @@ pub use model::{
     Labels, MatchOp, MetricFamily, MetricKind, Sample, ServerId, Snapshot, Timestamp, Unit,
 };
 pub use notifier::{Notification, Notifier};
-pub use catalog::{Catalog, TokenHash};
 pub use store::Store;

@@ -164,7 +164,6 @@ pub struct RetentionReport {
     pub hour_deleted: u64,
 }
 
-
 const SECOND_MS: i64 = 1000;
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -189,9 +188,9 @@ impl HistoryQuery {
         }
         let points = i64::from(self.max_points.max(1));
         let fitting = (to - from + points - 1) / points;
-        let asked = self.step.map_or(0, |s| {
-            i64::try_from(s.as_millis()).unwrap_or(i64::MAX)
-        });
+        let asked = self
+            .step
+            .map_or(0, |s| i64::try_from(s.as_millis()).unwrap_or(i64::MAX));
         let step = asked.max(fitting).max(SECOND_MS);
         let (unit, tier) = if step >= HOUR_MS {
             (HOUR_MS, Tier::Hour)
@@ -274,6 +273,86 @@ impl Buckets {
     pub fn into_points(self) -> Vec<Point> {
         self.buckets.into_values().map(|(p, _)| p).collect()
     }
+}
+
+/// The history of `query` computed from whole reports, raw (for a store
+/// that keeps reports as they came: a key-value or object store, memory).
+/// `reports` may hold other servers' and times'; those are skipped.
+///
+/// # Errors
+/// [`StoreError::InvalidInput`] for a reversed range.
+pub fn history_of<'a>(
+    query: &HistoryQuery,
+    reports: impl IntoIterator<Item = &'a Snapshot>,
+) -> Result<History, StoreError> {
+    let (step, _) = query.plan()?;
+    let mut found: BTreeMap<&Labels, (Series, Buckets)> = BTreeMap::new();
+    for report in reports {
+        if report.server_id != query.server_id
+            || report.timestamp < query.from
+            || report.timestamp >= query.to
+        {
+            continue;
+        }
+        for family in report.metrics.iter().filter(|f| f.name == query.metric) {
+            for sample in &family.samples {
+                if !crate::model::matches_all(&query.matchers, &sample.labels) {
+                    continue;
+                }
+                let (_, buckets) = found.entry(&sample.labels).or_insert_with(|| {
+                    let series = Series {
+                        metric: family.name.clone(),
+                        labels: sample.labels.clone(),
+                        kind: family.kind,
+                        unit: family.unit.clone(),
+                        points: Vec::new(),
+                    };
+                    (series, Buckets::new(step))
+                });
+                buckets.add(report.timestamp, sample.value);
+            }
+        }
+    }
+    Ok(History {
+        step_secs: step.as_secs(),
+        tier: Tier::Raw,
+        series: found
+            .into_values()
+            .map(|(series, buckets)| Series {
+                points: buckets.into_points(),
+                ..series
+            })
+            .collect(),
+    })
+}
+
+/// Every series of whole reports with its newest value (see
+/// [`history_of`]), in metric and label order.
+pub fn series_of<'a>(reports: impl IntoIterator<Item = &'a Snapshot>) -> Vec<SeriesInfo> {
+    let mut found: BTreeMap<(&str, &Labels), SeriesInfo> = BTreeMap::new();
+    for report in reports {
+        for family in &report.metrics {
+            for sample in &family.samples {
+                let newer =
+                    |info: &SeriesInfo| info.last_seen.is_none_or(|t| t <= report.timestamp);
+                let info = found
+                    .entry((&family.name, &sample.labels))
+                    .or_insert_with(|| SeriesInfo {
+                        metric: family.name.clone(),
+                        labels: sample.labels.clone(),
+                        kind: family.kind,
+                        unit: family.unit.clone(),
+                        last_value: None,
+                        last_seen: None,
+                    });
+                if newer(info) {
+                    info.last_value = Some(sample.value);
+                    info.last_seen = Some(report.timestamp);
+                }
+            }
+        }
+    }
+    found.into_values().collect()
 }
 
 /// Where the metrics go: implemented on SQLite and PostgreSQL by

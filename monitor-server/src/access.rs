@@ -312,7 +312,7 @@ impl FromRequestParts<AppState> for Agent {
             return Err(refused(reservation));
         };
         let generation = cache.generation();
-        match state.store().server_by_token(&hash).await? {
+        match state.storage().catalog().server_by_token(&hash).await? {
             Some(record) => {
                 cache.insert(hash, record.id.clone(), generation);
                 Ok(Agent(record.id))

@@ -15,7 +15,7 @@
 //! use std::sync::Arc;
 //! use monitor_core::catalog::NewServer;
 //! use monitor_core::testing::MemoryStore;
-//! use monitor_core::{Collection, ServerId, Snapshot, Store, Timestamp, TokenHash, wire};
+//! use monitor_core::{Catalog, Collection, ServerId, Snapshot, Timestamp, TokenHash, wire};
 //! use monitor_server::ingest::Ingest;
 //!
 //! let store = Arc::new(MemoryStore::new());
@@ -339,7 +339,7 @@ mod tests {
     use super::*;
     use monitor_core::catalog::NewServer;
     use monitor_core::testing::MemoryStore;
-    use monitor_core::{Collection, Labels, TokenHash, Unit};
+    use monitor_core::{Catalog, Collection, Labels, TokenHash, Unit};
 
     async fn pipeline() -> (Ingest, Arc<MemoryStore>, ServerId) {
         let store = Arc::new(MemoryStore::new());

@@ -24,7 +24,7 @@
 //! };
 //! let server = Server::builder()
 //!     .with_config(config)
-//!     .with_store(Arc::new(MemoryStore::new()))
+//!     .with_storage(Arc::new(MemoryStore::new()))
 //!     .with_notifier(Arc::new(RecordingNotifier::new()))
 //!     .build()
 //!     .await?;
@@ -55,6 +55,7 @@ pub mod openapi;
 pub mod relay;
 pub mod serve;
 pub mod server;
+pub mod storage;
 pub mod stream;
 pub mod tls;
 pub mod webhook;

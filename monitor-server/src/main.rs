@@ -80,8 +80,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         );
     }
     if let Some(interval) = quickstart {
-        let store = server.store();
-        let token = local_agent_token(&*store, &config.data_dir).await?;
+        let token = local_agent_token(&**server.storage().catalog(), &config.data_dir).await?;
         let mut agent = monitor_agent::Agent::builder()
             .with_server_id(local_id())
             .with_interval(interval)
@@ -130,7 +129,7 @@ fn local_id() -> monitor_core::ServerId {
 /// The local agent's token: kept in <data-dir>/local-agent.token (0600);
 /// registered on first use, rotated when the file is gone.
 async fn local_agent_token(
-    store: &dyn monitor_core::Store,
+    store: &dyn monitor_core::Catalog,
     data_dir: &Path,
 ) -> anyhow::Result<Token> {
     let path = data_dir.join("local-agent.token");

@@ -36,11 +36,12 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use monitor_core::{Exporter, Notifier, Store};
+use monitor_core::{Catalog, Exporter, Notifier, Store};
 
 use crate::api::AppState;
 use crate::auth::{Scope, Token};
 use crate::config::{ConfigError, ServerConfig};
+use crate::storage::Storage;
 
 /// Why a server could not be built or run.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +81,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
 pub struct ServerBuilder {
     config: ServerConfig,
     store: Option<Arc<dyn Store>>,
+    catalog: Option<Arc<dyn Catalog>>,
     notifiers: Vec<Arc<dyn Notifier>>,
     exporters: Vec<Box<dyn Exporter>>,
     admin: Option<Token>,
@@ -111,12 +113,30 @@ impl ServerBuilder {
         self
     }
 
-    /// A store of yours instead of the database of `database_url`.
-    /// [`Server::serve`] enforces `retention` on it at start and every hour
-    /// ([`Store::enforce_retention`]).
+    /// A metric store of yours: the metrics go there, and the server's
+    /// own state (servers, tokens, alert rules and events, settings) stays
+    /// in the database of `database_url` unless
+    /// [`ServerBuilder::with_catalog`] gives another. [`Server::serve`]
+    /// enforces `retention` on it at start and every hour
+    /// ([`Store::enforce_retention`]). See `docs/writing-plugins.md`.
     pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
+    }
+
+    /// A catalog of yours for the server's own state, instead of the
+    /// database of `database_url`.
+    pub fn with_catalog(mut self, catalog: Arc<dyn Catalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    /// One object as both the metric store and the catalog (a
+    /// `monitor_store::SqlStore` opened yourself,
+    /// `monitor_core::testing::MemoryStore` in tests).
+    pub fn with_storage<S: Store + Catalog + 'static>(self, store: Arc<S>) -> Self {
+        self.with_store(Arc::clone(&store) as Arc<dyn Store>)
+            .with_catalog(store)
     }
 
     /// A notifier for alerts, beside the webhooks of `[alerts]`.
@@ -190,19 +210,7 @@ impl ServerBuilder {
         // The SQL store enforces retention in its writer task; a store given
         // has it enforced by the server.
         let enforce_retention = self.store.is_some();
-        let (store, stats): (Arc<dyn Store>, Option<crate::metrics::StoreStats>) = match self.store
-        {
-            Some(store) => (store, None),
-            None => {
-                let mut options = monitor_store::StoreOptions::from_url(&config.database_url())?;
-                options.latest_in_memory = config.cache_max_items;
-                options.max_series_per_server = config.limits.max_series_per_server;
-                options.retention = config.retention.policy();
-                let sql = Arc::new(monitor_store::SqlStore::open(options).await?);
-                let stats = Arc::clone(&sql);
-                (sql, Some(Arc::new(move || stats.stats())))
-            }
-        };
+        let (storage, stats) = open_storage(&config, self.store, self.catalog).await?;
         let (admin, admin_file) = match self.admin {
             Some(token) => (token, None),
             None => admin_token(&config)?,
@@ -226,7 +234,7 @@ impl ServerBuilder {
                 "Neither DASHBOARD_TOKEN nor MONITOR_READ_TOKEN is set: anyone who reaches this address can read every server's metrics and change alert settings."
             );
         }
-        let mut state = AppState::new(Arc::clone(&store), &admin, dashboard.as_ref())
+        let mut state = AppState::new(storage.clone(), &admin, dashboard.as_ref())
             .with_hosts(hosts)
             .with_limits(&config.limits)
             .with_retention(&config.retention)
@@ -242,7 +250,7 @@ impl ServerBuilder {
         notifiers.extend(self.notifiers);
         let settings = &config.alerts;
         let alerts = crate::alerts::Alerts::start(
-            Arc::clone(&store),
+            storage.clone(),
             Arc::clone(&hub),
             crate::alerts::AlertOptions {
                 notifiers,
@@ -265,14 +273,14 @@ impl ServerBuilder {
             let exporter = monitor_agent::export::otlp::OtlpExporter::new(otlp)
                 .map_err(|e| ServerError::Plugin(format!("otlp: {e}")))?;
             tracing::info!(url = %exporter.config().url(), interval = ?exporter.config().interval, "Relaying every host's metrics over OTLP.");
-            crate::relay::spawn(Arc::clone(&store), exporter);
+            crate::relay::spawn(Arc::clone(storage.metrics()), exporter);
         }
         if !self.exporters.is_empty() {
             state = state.with_exporters(crate::fanout::ExportQueue::start(self.exporters));
         }
         Ok(Server {
             config,
-            store,
+            storage,
             state,
             tls,
             admin_file,
@@ -285,7 +293,7 @@ impl ServerBuilder {
 /// A server ready to serve: its router, store and files.
 pub struct Server {
     config: ServerConfig,
-    store: Arc<dyn Store>,
+    storage: Storage,
     state: AppState,
     tls: Option<Arc<rustls::ServerConfig>>,
     admin_file: Option<PathBuf>,
@@ -300,7 +308,7 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("listen", &self.config.listen)
             .field("tls", &self.tls.is_some())
-            .field("store", &self.store.name())
+            .field("storage", &self.storage)
             .finish_non_exhaustive()
     }
 }
@@ -316,9 +324,9 @@ impl Server {
         &self.config
     }
 
-    /// Its store.
-    pub fn store(&self) -> Arc<dyn Store> {
-        Arc::clone(&self.store)
+    /// Its metric store and catalog.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     /// The router (API, `/metrics`, the dashboard), to serve yourself or
@@ -359,9 +367,12 @@ impl Server {
             shutdown.await;
             hub.close();
         };
-        let retention = self
-            .enforce_retention
-            .then(|| retention(Arc::clone(&self.store), self.config.retention.policy()));
+        let retention = self.enforce_retention.then(|| {
+            retention(
+                Arc::clone(self.storage.metrics()),
+                self.config.retention.policy(),
+            )
+        });
         let options = self.config.limits.serve_options(self.tls.clone());
         let served = crate::serve::serve(listener, self.router(), options, shutdown).await;
         if let Some(task) = retention {
@@ -370,9 +381,40 @@ impl Server {
         served.map_err(io("the HTTP server failed"))?;
         tracing::info!("Shutting down: flushing the store.");
         self.state.flush_exporters().await;
-        self.store.shutdown().await?;
+        self.storage.shutdown().await?;
         Ok(())
     }
+}
+
+/// The metric store and the catalog: those given, the database of
+/// `database_url` for what is not (with the writer's figures for
+/// `/metrics` when it keeps the metrics).
+async fn open_storage(
+    config: &ServerConfig,
+    store: Option<Arc<dyn Store>>,
+    catalog: Option<Arc<dyn Catalog>>,
+) -> Result<(Storage, Option<crate::metrics::StoreStats>), ServerError> {
+    let open_sql = || async {
+        let mut options = monitor_store::StoreOptions::from_url(&config.database_url())?;
+        options.latest_in_memory = config.cache_max_items;
+        options.max_series_per_server = config.limits.max_series_per_server;
+        options.retention = config.retention.policy();
+        Ok::<_, ServerError>(Arc::new(monitor_store::SqlStore::open(options).await?))
+    };
+    Ok(match (store, catalog) {
+        (Some(store), Some(catalog)) => (Storage::new(store, catalog), None),
+        (Some(store), None) => (Storage::new(store, open_sql().await?), None),
+        (None, catalog) => {
+            let sql = open_sql().await?;
+            let stats = Arc::clone(&sql);
+            let stats: crate::metrics::StoreStats = Arc::new(move || stats.stats());
+            let storage = match catalog {
+                Some(catalog) => Storage::new(sql, catalog),
+                None => Storage::from(sql),
+            };
+            (storage, Some(stats))
+        }
+    })
 }
 
 /// Enforces `policy` on `store` now and every hour, in a task of its own.

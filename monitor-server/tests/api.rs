@@ -1902,7 +1902,7 @@ async fn a_store_outage_delays_a_transition_and_loses_nothing() {
     let store = Arc::new(monitor_core::testing::MemoryStore::new());
     let admin = Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
     let hub = AppState::new(store.clone(), &admin, None).stream_hub();
-    monitor_core::Store::register_server(
+    monitor_core::Catalog::register_server(
         &*store,
         monitor_core::catalog::NewServer {
             id: ServerId::new("srv-01").unwrap(),
@@ -1935,7 +1935,7 @@ async fn a_store_outage_delays_a_transition_and_loses_nothing() {
 
     store.fail_writes(false);
     alerts.tick(Timestamp::now()).await.unwrap();
-    let events = monitor_core::Store::alert_events(&*store, &Default::default())
+    let events = monitor_core::Catalog::alert_events(&*store, &Default::default())
         .await
         .unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
@@ -1945,7 +1945,7 @@ async fn a_store_outage_delays_a_transition_and_loses_nothing() {
     alerts.tick(Timestamp::now()).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(got.lock().unwrap().len(), 1);
-    let states = monitor_core::Store::alert_states(&*store).await.unwrap();
+    let states = monitor_core::Catalog::alert_states(&*store).await.unwrap();
     assert!(
         states.iter().any(|r| r.last_notified.is_some()),
         "the notified mark is saved: {states:?}"

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use monitor_core::Catalog;
 mod common;
 
 use common::Process;

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use monitor_core::Catalog;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,14 +43,14 @@ async fn a_server_of_your_own_with_its_store_notifier_and_exporter() {
     let admin = Token::generate(Scope::Admin).unwrap();
     let server = Server::builder()
         .with_config(config)
-        .with_store(store.clone())
+        .with_storage(store.clone())
         .with_notifier(Arc::new(notifier.clone()))
         .with_exporter(Box::new(exporter.clone()))
         .with_admin_token(admin.clone())
         .build()
         .await
         .unwrap();
-    assert_eq!(server.store().name(), "memory");
+    assert_eq!(server.storage().metrics().name(), "memory");
     let app = server.router();
     let json = |method: &str, path: &str, headers: &[(&str, &str)], body: String| {
         let mut r = Request::builder()
@@ -172,7 +173,7 @@ async fn a_store_of_yours_has_retention_enforced() {
     assert_eq!(store.history(&query).await.unwrap().series.len(), 1);
     let server = Server::builder()
         .with_config(config)
-        .with_store(store.clone())
+        .with_storage(store.clone())
         .build()
         .await
         .unwrap();
@@ -220,7 +221,7 @@ async fn an_empty_or_short_admin_token_file_is_refused_at_start() {
                 data_dir: dir.clone(),
                 ..ServerConfig::default()
             })
-            .with_store(Arc::new(MemoryStore::new()))
+            .with_storage(Arc::new(MemoryStore::new()))
             .build()
     };
     let file = dir.join("admin.token");

@@ -11,6 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use monitor_core::Catalog;
 mod common;
 
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use monitor_core::testing::MemoryStore;
-use monitor_core::{AlertRule, Collection, Comparison, ServerId, Snapshot, Store, Timestamp, wire};
+use monitor_core::{AlertRule, Collection, Comparison, ServerId, Snapshot, Timestamp, wire};
 use monitor_server::api::{AppState, router};
 use monitor_server::auth::{Scope, Token};
 use monitor_server::config::{LimitSettings, StreamSettings};

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use monitor_core::catalog::NewServer;
 use monitor_core::store::HistoryQuery;
-use monitor_core::{Catalog, 
-    Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, TokenHash, Unit,
+use monitor_core::{
+    Catalog, Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, TokenHash, Unit,
 };
 use monitor_store::{SqlStore, StoreOptions};
 

@@ -12,7 +12,9 @@ mod pg_cluster;
 
 use pg_cluster::Cluster;
 
-use monitor_core::{Catalog, Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, Unit};
+use monitor_core::{
+    Catalog, Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, Unit,
+};
 use monitor_store::{SqlStore, StoreOptions};
 
 /// A URL to a fresh, empty database, and the cluster that serves it.

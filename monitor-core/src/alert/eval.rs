@@ -38,8 +38,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use crate::alert::{AlertEvent, AlertRule, AlertState, Function, Trend};
-use crate::model::{Labels, ServerId, Snapshot, Timestamp};
 use crate::catalog::AlertStateRecord;
+use crate::model::{Labels, ServerId, Snapshot, Timestamp};
 
 /// The metric name of host-offline rules: the number of reporting intervals
 /// since the server's last snapshot.

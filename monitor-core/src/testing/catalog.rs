@@ -190,7 +190,10 @@ async fn alerts_and_settings(catalog: &dyn Catalog) {
     let first = catalog.alert_events(&page(None)).await.unwrap();
     let times: Vec<i64> = first.iter().map(|e| e.at.as_millis()).collect();
     assert_eq!(times, [2000, 1500]);
-    let second = catalog.alert_events(&page(Some(first[1].id))).await.unwrap();
+    let second = catalog
+        .alert_events(&page(Some(first[1].id)))
+        .await
+        .unwrap();
     let times: Vec<i64> = second.iter().map(|e| e.at.as_millis()).collect();
     assert_eq!(times, [1000], "the rest, once");
     assert!(
@@ -229,9 +232,18 @@ async fn alerts_and_settings(catalog: &dyn Catalog) {
 
     assert!(catalog.setting("conf-thresholds").await.unwrap().is_none());
     let value = serde_json::json!({"cpu_total_percent": 85, "memory_used_percent": 80, "disk_used_percent": 90});
-    catalog.put_setting("conf-thresholds", &value).await.unwrap();
-    catalog.put_setting("conf-thresholds", &value).await.unwrap();
-    assert_eq!(catalog.setting("conf-thresholds").await.unwrap(), Some(value));
+    catalog
+        .put_setting("conf-thresholds", &value)
+        .await
+        .unwrap();
+    catalog
+        .put_setting("conf-thresholds", &value)
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog.setting("conf-thresholds").await.unwrap(),
+        Some(value)
+    );
 }
 
 async fn deliveries(catalog: &dyn Catalog) {
@@ -282,7 +294,11 @@ async fn deliveries(catalog: &dyn Catalog) {
         );
     }
     assert_eq!(
-        catalog.waiting_deliveries("conf-n1", 2).await.unwrap().len(),
+        catalog
+            .waiting_deliveries("conf-n1", 2)
+            .await
+            .unwrap()
+            .len(),
         2
     );
     let first = waiting[0].id;
@@ -311,7 +327,11 @@ async fn deliveries(catalog: &dyn Catalog) {
     catalog.remove_delivery(first).await.unwrap();
     catalog.remove_delivery(first).await.unwrap();
     assert_eq!(
-        catalog.waiting_deliveries("conf-n1", 10).await.unwrap().len(),
+        catalog
+            .waiting_deliveries("conf-n1", 10)
+            .await
+            .unwrap()
+            .len(),
         2
     );
     // A transition with its deliveries.

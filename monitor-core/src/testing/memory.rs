@@ -18,7 +18,10 @@ use crate::catalog::{
 };
 use crate::error::StoreError;
 use crate::model::{Labels, MetricKind, ServerId, Snapshot, Timestamp, Unit, matches_all};
-use crate::store::{Buckets, History, HistoryQuery, IngestReceipt, Point, RetentionPolicy, RetentionReport, Series, SeriesInfo, Store, Tier};
+use crate::store::{
+    Buckets, History, HistoryQuery, IngestReceipt, Point, RetentionPolicy, RetentionReport, Series,
+    SeriesInfo, Store, Tier,
+};
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;

@@ -543,8 +543,7 @@ async fn series(suite: Suite<'_>) {
     assert_eq!(memory.last_seen, Some(last.timestamp));
     let none = store.series(&id("conf-nobody")).await;
     assert!(
-        matches!(&none, Err(StoreError::NotFound(_)))
-            || matches!(&none, Ok(s) if s.is_empty()),
+        matches!(&none, Err(StoreError::NotFound(_))) || matches!(&none, Ok(s) if s.is_empty()),
         "a server without data: {none:?}"
     );
 }

@@ -6,7 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use monitor_core::catalog::NewServer;
-use monitor_core::{ServerId, Store, Timestamp, TokenHash};
+use monitor_core::{Catalog, ServerId, Timestamp, TokenHash};
 
 /// The number in the variable `name`, or `default`.
 pub(crate) fn env(name: &str, default: usize) -> usize {
@@ -26,7 +26,7 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Registers the host `id` in `store`, with a token hash made of `n`.
-pub(crate) async fn register(store: &dyn Store, id: &str, n: u64) {
+pub(crate) async fn register(store: &dyn Catalog, id: &str, n: u64) {
     let mut hash = [0u8; 32];
     hash[..8].copy_from_slice(&n.to_le_bytes());
     store

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use monitor_core::catalog::Delivery;
-use monitor_core::{Notifier, Store, Timestamp};
+use monitor_core::{Catalog, Notifier, Timestamp};
 use tokio::sync::Notify;
 
 use super::{BATCH, DeliveryStatus, MAX_BACKOFF, POLL, lock};
@@ -15,7 +15,7 @@ use super::{BATCH, DeliveryStatus, MAX_BACKOFF, POLL, lock};
 /// exponential backoff until the delivery is `retry_for` old.
 pub(super) struct Deliverer {
     pub(super) notifier: Arc<dyn Notifier>,
-    pub(super) store: Arc<dyn Store>,
+    pub(super) catalog: Arc<dyn Catalog>,
     pub(super) status: Arc<std::sync::Mutex<DeliveryStatus>>,
     pub(super) wake: Arc<Notify>,
     pub(super) retry_base: Duration,
@@ -33,12 +33,12 @@ impl Deliverer {
         loop {
             let mut removed = Vec::new();
             for id in &done {
-                if self.store.remove_delivery(*id).await.is_ok() {
+                if self.catalog.remove_delivery(*id).await.is_ok() {
                     removed.push(*id);
                 }
             }
             done.retain(|id| !removed.contains(id));
-            let batch = match self.store.waiting_deliveries(&name, BATCH).await {
+            let batch = match self.catalog.waiting_deliveries(&name, BATCH).await {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::warn!(notifier = %name, %error, "Could not read the notification outbox; trying again shortly.");
@@ -68,7 +68,7 @@ impl Deliverer {
                 let Some(delivered) = self.attempt(&delivery).await else {
                     break;
                 };
-                if let Err(error) = self.store.remove_delivery(delivery.id).await {
+                if let Err(error) = self.catalog.remove_delivery(delivery.id).await {
                     tracing::warn!(notifier = %name, %error, "A notification could not be removed from the outbox; it is removed when the store answers.");
                     done.push(delivery.id);
                 }
@@ -125,7 +125,7 @@ impl Deliverer {
             tracing::warn!(notifier = notifier.name(), error = %message, attempts, retry_in = ?delay, "Delivery failed; it is tried again.");
             let next_at = now.add_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
             if let Err(error) = self
-                .store
+                .catalog
                 .postpone_delivery(delivery.id, attempts, next_at, &message)
                 .await
             {

@@ -48,16 +48,20 @@ impl Engine {
     }
 
     pub(super) async fn reload(&self) -> Result<(), StoreError> {
-        let thresholds = thresholds(&*self.store).await?;
-        let rules = effective_rules(&thresholds, self.store.alert_rules().await?);
+        let catalog = self.storage.catalog();
+        let thresholds = thresholds(&**catalog).await?;
+        let rules = effective_rules(&thresholds, catalog.alert_rules().await?);
+        // With the newest report of each: a host that stays silent after a
+        // restart is counted offline from its last report.
         let mut servers: HashMap<ServerId, ServerRecord> = self
-            .store
-            .servers()
+            .storage
+            .servers_with_latest()
             .await?
+            .0
             .into_iter()
             .map(|s| (s.id.clone(), s))
             .collect();
-        let silences = silences(&*self.store).await?;
+        let silences = silences(&**catalog).await?;
         let mut state = lock(&self.state);
         // A report evaluated while the list was read may not be in it yet:
         // the newer of the two last-seen times stays.
@@ -147,7 +151,7 @@ impl Engine {
         if due.is_empty() {
             return Ok(());
         }
-        self.store.queue_deliveries(&deliveries).await?;
+        self.storage.catalog().queue_deliveries(&deliveries).await?;
         self.wake(&deliveries);
         let changed = {
             let mut state = lock(&self.state);
@@ -296,7 +300,8 @@ impl Engine {
             return Ok(batch);
         }
         let stored = match self
-            .store
+            .storage
+            .catalog()
             .record_alert_transitions(&batch, &deliveries)
             .await
         {
@@ -380,7 +385,7 @@ impl Engine {
         if records.is_empty() {
             return Ok(());
         }
-        if let Err(error) = self.store.save_alert_states(&records).await {
+        if let Err(error) = self.storage.catalog().save_alert_states(&records).await {
             lock(&self.state).unsaved = records;
             return Err(error);
         }

@@ -35,10 +35,12 @@ use monitor_core::alert::AlertKey;
 use monitor_core::alert::{Evaluator, ServerFacts};
 use monitor_core::catalog::{AlertStateRecord, ServerRecord};
 use monitor_core::{
-    AlertEvent, AlertRule, Notifier, ServerId, Silence, Snapshot, Store, StoreError, Thresholds,
+    AlertEvent, AlertRule, Catalog, Notifier, ServerId, Silence, Snapshot, StoreError, Thresholds,
     Timestamp,
 };
 use serde::Serialize;
+
+use crate::storage::Storage;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::stream::StreamHub;
@@ -58,7 +60,7 @@ pub const SILENCES_KEY: &str = "silences";
 ///
 /// # Errors
 /// [`StoreError`] when the setting cannot be read.
-pub async fn silences(store: &dyn Store) -> Result<Vec<Silence>, StoreError> {
+pub async fn silences(store: &dyn Catalog) -> Result<Vec<Silence>, StoreError> {
     Ok(match store.setting(SILENCES_KEY).await? {
         Some(value) => serde_json::from_value(value).unwrap_or_default(),
         None => Vec::new(),
@@ -161,7 +163,7 @@ pub struct Alerts {
 }
 
 struct Engine {
-    store: Arc<dyn Store>,
+    storage: Storage,
     stream: Arc<StreamHub>,
     /// Never held across an await.
     state: std::sync::Mutex<State>,
@@ -182,7 +184,7 @@ struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("store", &self.store.name())
+            .field("storage", &self.storage)
             .finish_non_exhaustive()
     }
 }
@@ -217,11 +219,13 @@ impl Alerts {
     /// # Errors
     /// [`StoreError`] when the rules or states cannot be read.
     pub async fn start(
-        store: Arc<dyn Store>,
+        storage: impl Into<Storage>,
         stream: Arc<StreamHub>,
         options: AlertOptions,
     ) -> Result<Self, StoreError> {
-        let evaluator = Evaluator::from_records(store.alert_states().await?);
+        let storage = storage.into();
+        let catalog = Arc::clone(storage.catalog());
+        let evaluator = Evaluator::from_records(catalog.alert_states().await?);
         let or = |value: Duration, default: Duration| {
             if value.is_zero() { default } else { value }
         };
@@ -242,7 +246,7 @@ impl Alerts {
                 };
                 let delivery = Deliverer {
                     notifier,
-                    store: Arc::clone(&store),
+                    catalog: Arc::clone(&catalog),
                     status,
                     wake,
                     retry_base: or(options.retry_base, Duration::from_secs(1)),
@@ -259,7 +263,7 @@ impl Alerts {
                 worker
             })
             .collect::<Vec<_>>();
-        if let Ok(backlog) = store.delivery_backlog().await {
+        if let Ok(backlog) = catalog.delivery_backlog().await {
             for b in backlog {
                 if !workers.iter().any(|w| w.name == b.notifier) {
                     tracing::warn!(notifier = %b.notifier, waiting = b.waiting, "Notifications wait in the outbox for a notifier that is not configured; they go out when it is configured again.");
@@ -267,7 +271,7 @@ impl Alerts {
             }
         }
         let engine = Arc::new(Engine {
-            store,
+            storage,
             stream,
             state: std::sync::Mutex::new(State {
                 evaluator,
@@ -376,7 +380,7 @@ impl Alerts {
     /// How each notifier's deliveries went; `queued` as the outbox last
     /// said (it is read now, and kept when the store does not answer).
     pub async fn deliveries(&self) -> Vec<DeliveryStatus> {
-        match self.engine.store.delivery_backlog().await {
+        match self.engine.storage.catalog().delivery_backlog().await {
             Ok(backlog) => {
                 for worker in &self.engine.workers {
                     let waiting = backlog.iter().find(|b| b.notifier == worker.name);
@@ -421,7 +425,7 @@ pub fn effective_rules(thresholds: &Thresholds, stored: Vec<AlertRule>) -> Vec<A
 ///
 /// # Errors
 /// [`StoreError`] when the setting cannot be read.
-pub async fn thresholds(store: &dyn Store) -> Result<Thresholds, StoreError> {
+pub async fn thresholds(store: &dyn Catalog) -> Result<Thresholds, StoreError> {
     Ok(match store.setting(THRESHOLDS_KEY).await? {
         Some(value) => serde_json::from_value(value).unwrap_or_default(),
         None => Thresholds::default(),

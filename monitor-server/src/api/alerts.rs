@@ -21,7 +21,9 @@ pub(super) async fn get_alerts(
     State(state): State<AppState>,
     _: Reader,
 ) -> Result<Json<Thresholds>, ApiError> {
-    Ok(Json(crate::alerts::thresholds(&*state.store).await?))
+    Ok(Json(
+        crate::alerts::thresholds(&**state.storage.catalog()).await?,
+    ))
 }
 
 pub(super) async fn set_alerts(
@@ -37,7 +39,11 @@ pub(super) async fn set_alerts(
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_threshold", e))?;
     let value = serde_json::to_value(thresholds)
         .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
-    state.store.put_setting(THRESHOLDS_KEY, &value).await?;
+    state
+        .storage
+        .catalog()
+        .put_setting(THRESHOLDS_KEY, &value)
+        .await?;
     if let Some(alerts) = &state.alerts {
         alerts.reload().await?;
     }
@@ -51,10 +57,10 @@ pub(super) async fn alert_rules(
     State(state): State<AppState>,
     _: Reader,
 ) -> Result<Json<Vec<monitor_core::AlertRule>>, ApiError> {
-    let thresholds = crate::alerts::thresholds(&*state.store).await?;
+    let thresholds = crate::alerts::thresholds(&**state.storage.catalog()).await?;
     Ok(Json(crate::alerts::effective_rules(
         &thresholds,
-        state.store.alert_rules().await?,
+        state.storage.catalog().alert_rules().await?,
     )))
 }
 
@@ -70,7 +76,7 @@ async fn saved_rule(
     state: &AppState,
     rule: monitor_core::AlertRule,
 ) -> Result<monitor_core::AlertRule, ApiError> {
-    let rule = state.store.put_alert_rule(rule).await?;
+    let rule = state.storage.catalog().put_alert_rule(rule).await?;
     if let Some(alerts) = &state.alerts {
         alerts.reload().await?;
     }
@@ -85,7 +91,7 @@ pub(super) async fn create_alert_rule(
     Body(body): Body,
 ) -> Result<(StatusCode, Json<monitor_core::AlertRule>), ApiError> {
     let rule = rule_body(&body)?;
-    let stored = state.store.alert_rules().await?;
+    let stored = state.storage.catalog().alert_rules().await?;
     if stored.len() >= MAX_RULES {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -94,8 +100,11 @@ pub(super) async fn create_alert_rule(
         ));
     }
     if !rule.id.is_empty() {
-        let thresholds = crate::alerts::thresholds(&*state.store).await?;
-        let known = crate::alerts::effective_rules(&thresholds, state.store.alert_rules().await?);
+        let thresholds = crate::alerts::thresholds(&**state.storage.catalog()).await?;
+        let known = crate::alerts::effective_rules(
+            &thresholds,
+            state.storage.catalog().alert_rules().await?,
+        );
         if known.iter().any(|r| r.id == rule.id) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -201,7 +210,7 @@ pub(super) async fn preview_alert_rule(
         ));
     }
     let only = params.server_id.map(server_id).transpose()?;
-    let mut servers = state.store.servers().await?;
+    let mut servers = state.storage.catalog().servers().await?;
     if let Some(id) = &only {
         servers.retain(|s| &s.id == id);
         if servers.is_empty() {
@@ -220,7 +229,8 @@ pub(super) async fn preview_alert_rule(
     // One server at a time: a preview holds one server's history at most.
     for server in servers {
         let history = state
-            .store
+            .storage
+            .metrics()
             .history(&HistoryQuery {
                 server_id: server.id.clone(),
                 metric: rule.metric.clone(),
@@ -265,8 +275,9 @@ pub(super) async fn replace_alert_rule(
             format!("the body's id {:?} is not the path's {id:?}", rule.id),
         ));
     }
-    let thresholds = crate::alerts::thresholds(&*state.store).await?;
-    let known = crate::alerts::effective_rules(&thresholds, state.store.alert_rules().await?);
+    let thresholds = crate::alerts::thresholds(&**state.storage.catalog()).await?;
+    let known =
+        crate::alerts::effective_rules(&thresholds, state.storage.catalog().alert_rules().await?);
     if !known.iter().any(|r| r.id == id) {
         return Err(ApiError::not_found(format!("alert rule {id} not found")));
     }
@@ -281,7 +292,7 @@ pub(super) async fn delete_alert_rule(
     _: AlertEditor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_alert_rule(&id).await?;
+    state.storage.catalog().delete_alert_rule(&id).await?;
     if let Some(alerts) = &state.alerts {
         alerts.reload().await?;
     }
@@ -294,7 +305,7 @@ pub(super) async fn list_silences(
     _: Reader,
 ) -> Result<Json<Vec<monitor_core::Silence>>, ApiError> {
     let now = Timestamp::now();
-    let mut silences = crate::alerts::silences(&*state.store).await?;
+    let mut silences = crate::alerts::silences(&**state.storage.catalog()).await?;
     silences.retain(|s| s.until > now);
     Ok(Json(silences))
 }
@@ -309,7 +320,8 @@ async fn save_silences(
     let value = serde_json::to_value(&silences)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     state
-        .store
+        .storage
+        .catalog()
         .put_setting(crate::alerts::SILENCES_KEY, &value)
         .await?;
     if let Some(alerts) = &state.alerts {
@@ -341,7 +353,7 @@ pub(super) async fn create_silence(
     getrandom::fill(&mut bytes).map_err(|_| random_failed())?;
     silence.id = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let _changing = state.settings.lock().await;
-    let mut silences = crate::alerts::silences(&*state.store).await?;
+    let mut silences = crate::alerts::silences(&**state.storage.catalog()).await?;
     let now = Timestamp::now();
     if silences.iter().filter(|s| s.until > now).count() >= MAX_SILENCES {
         return Err(ApiError::new(
@@ -362,7 +374,7 @@ pub(super) async fn delete_silence(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let _changing = state.settings.lock().await;
-    let mut silences = crate::alerts::silences(&*state.store).await?;
+    let mut silences = crate::alerts::silences(&**state.storage.catalog()).await?;
     let before = silences.len();
     silences.retain(|s| s.id != id);
     if silences.len() == before {
@@ -428,7 +440,7 @@ pub(super) async fn alert_events(
         before: q.before,
         limit: q.limit.unwrap_or(100).min(10_000),
     };
-    Ok(Json(state.store.alert_events(&filter).await?))
+    Ok(Json(state.storage.catalog().alert_events(&filter).await?))
 }
 
 /// The most stored alert rules (built-in ones not counted).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use monitor_core::{ServerId, Store};
+use monitor_core::ServerId;
 
 use crate::access::Tokens;
 use crate::auth::{self, Token};
@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::guard::HostPolicy;
 use crate::limit::RateLimiter;
 use crate::metrics::{ServerMetrics, StoreStats};
+use crate::storage::Storage;
 
 mod alerts;
 mod ingest;
@@ -42,7 +43,7 @@ pub const ADMIN_HEADER: &str = "x-admin-token";
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    store: Arc<dyn Store>,
+    storage: Storage,
     tokens: Arc<Tokens>,
     hosts: Arc<HostPolicy>,
     ingest: crate::ingest::Ingest,
@@ -63,21 +64,24 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("store", &self.store.name())
+            .field("storage", &self.storage)
             .field("open_reads", &self.tokens.is_open())
             .finish()
     }
 }
 
 impl AppState {
-    /// State over `store`, with the admin token and the optional dashboard
-    /// token; host names: IP addresses and `localhost` (see
-    /// [`AppState::with_hosts`]).
-    pub fn new(store: Arc<dyn Store>, admin: &Token, dashboard: Option<&Token>) -> Self {
+    /// State over `storage` (an `Arc` of a store that is also the
+    /// catalog, such as `SqlStore`, or a [`Storage`] of two), with the
+    /// admin token and the optional dashboard token; host names: IP
+    /// addresses and `localhost` (see [`AppState::with_hosts`]).
+    pub fn new(storage: impl Into<Storage>, admin: &Token, dashboard: Option<&Token>) -> Self {
+        let storage = storage.into();
         let stream: Arc<crate::stream::StreamHub> = Arc::default();
         AppState {
-            ingest: crate::ingest::Ingest::new(Arc::clone(&store)).with_stream(Arc::clone(&stream)),
-            store,
+            ingest: crate::ingest::Ingest::new(Arc::clone(storage.metrics()))
+                .with_stream(Arc::clone(&stream)),
+            storage,
             tokens: Arc::new(Tokens::new(admin, dashboard, None)),
             hosts: Arc::new(HostPolicy::default()),
             max_body_bytes: 0,
@@ -194,9 +198,9 @@ impl AppState {
         &self.agent_tokens
     }
 
-    /// The store.
-    pub(crate) fn store(&self) -> &dyn Store {
-        &*self.store
+    /// The metric store and the catalog.
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
     }
 }
 

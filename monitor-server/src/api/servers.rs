@@ -74,7 +74,8 @@ pub(super) async fn register(
     }
     let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
     state
-        .store
+        .storage
+        .catalog()
         .register_server(NewServer {
             id: id.clone(),
             name: body.name.unwrap_or_default(),
@@ -122,9 +123,8 @@ pub(super) async fn servers(
     State(state): State<AppState>,
     _: Reader,
 ) -> Result<Json<Vec<ServerView>>, ApiError> {
-    let records = state.store.servers().await?;
     // The store keeps the newest snapshots in memory (CACHE_MAX_ITEMS).
-    let latest = state.store.latest_snapshots().await?;
+    let (records, latest) = state.storage.servers_with_latest().await?;
     let latest: std::collections::HashMap<&str, &monitor_core::Snapshot> = latest
         .iter()
         .map(|s| (s.server_id.as_str(), &**s))
@@ -168,7 +168,7 @@ pub(super) async fn delete_server(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = server_id(id)?;
-    state.store.delete_server(&id).await?;
+    state.storage.delete_server(&id).await?;
     state.agent_tokens.forget(&id);
     if let Some(alerts) = &state.alerts {
         alerts.forget(&id);
@@ -185,7 +185,20 @@ pub(super) async fn series(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<monitor_core::store::SeriesInfo>>, ApiError> {
     let id = server_id(id)?;
-    Ok(Json(state.store.series(&id).await?))
+    let series = state.storage.metrics().series(&id).await?;
+    if series.is_empty() {
+        known(&state, &id).await?;
+    }
+    Ok(Json(series))
+}
+
+/// 404 for a server the catalog does not know (a metric store may answer
+/// an unknown server with no data rather than an error).
+async fn known(state: &AppState, id: &monitor_core::ServerId) -> Result<(), ApiError> {
+    match state.storage.catalog().server(id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("server {id} not found"))),
+    }
 }
 
 /// A server's newest snapshot, whole (host facts, containers, every
@@ -199,12 +212,10 @@ pub(super) async fn latest(
     let id = server_id(id)?;
     // The newest snapshot first: the store keeps it in memory, so it is
     // served while the database is down (a deleted server has none).
-    if let Some(snapshot) = state.store.latest_snapshot(&id).await? {
+    if let Some(snapshot) = state.storage.metrics().latest_snapshot(&id).await? {
         return Ok(Json(&*snapshot).into_response());
     }
-    if state.store.server(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!("server {id} not found")));
-    }
+    known(&state, &id).await?;
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
         "no_snapshot_yet",
@@ -219,7 +230,11 @@ pub(super) async fn rotate_token(
 ) -> Result<Json<Registered>, ApiError> {
     let id = server_id(id)?;
     let token = Token::generate(Scope::Agent).map_err(|_| random_failed())?;
-    state.store.rotate_token(&id, token.hash()).await?;
+    state
+        .storage
+        .catalog()
+        .rotate_token(&id, token.hash())
+        .await?;
     state.agent_tokens.forget(&id);
     tracing::info!(server_id = %id, "Token rotated.");
     Ok(Json(Registered {
@@ -339,7 +354,8 @@ pub(super) async fn history(
     let mut tier = monitor_core::store::Tier::Raw;
     for metric in metrics {
         let h = state
-            .store
+            .storage
+            .metrics()
             .history(&HistoryQuery {
                 server_id: id.clone(),
                 metric,
@@ -353,6 +369,9 @@ pub(super) async fn history(
         step_secs = h.step_secs;
         tier = h.tier;
         series.extend(h.series);
+    }
+    if series.is_empty() {
+        known(&state, &id).await?;
     }
     Ok(Json(HistoryView {
         server_id: id.to_string(),

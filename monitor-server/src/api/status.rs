@@ -39,7 +39,7 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let answer = tokio::time::timeout(
         HEALTH_TIMEOUT.min(state.request_timeout),
-        state.store.health(),
+        state.storage.health(),
     )
     .await;
     // Reads work but writes fail (a full disk): the database is reachable,
@@ -91,7 +91,7 @@ pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<H
             version: env!("CARGO_PKG_VERSION"),
             database,
             writes,
-            store: state.store.name().to_owned(),
+            store: state.storage.metrics().name().to_owned(),
             problem,
         }),
     )
@@ -116,7 +116,7 @@ pub(super) async fn prometheus_metrics(
 
 /// The `/metrics` exposition as it is now.
 async fn render_metrics(state: AppState) -> Result<Bytes, ApiError> {
-    let records = state.store.servers().await?;
+    let (records, mut snapshots) = state.storage.servers_with_latest().await?;
     let now = Timestamp::now().as_millis();
     let hosts: Vec<crate::metrics::HostStatus> = records
         .iter()
@@ -131,7 +131,6 @@ async fn render_metrics(state: AppState) -> Result<Bytes, ApiError> {
         .filter(|h| h.online)
         .map(|h| h.server_id.as_str())
         .collect();
-    let mut snapshots = state.store.latest_snapshots().await?;
     snapshots.retain(|s| online.contains(s.server_id.as_str()));
     let (alerts_firing, deliveries) = match &state.alerts {
         Some(alerts) => (Some(alerts.firing().await.len()), alerts.deliveries().await),

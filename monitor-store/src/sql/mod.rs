@@ -24,7 +24,9 @@ use async_trait::async_trait;
 use monitor_core::catalog::{
     AlertStateRecord, Delivery, DeliveryBacklog, EventFilter, NewServer, ServerRecord,
 };
-use monitor_core::store::{History, HistoryQuery, IngestReceipt, RetentionPolicy, RetentionReport, SeriesInfo};
+use monitor_core::store::{
+    History, HistoryQuery, IngestReceipt, RetentionPolicy, RetentionReport, SeriesInfo,
+};
 use monitor_core::{
     AlertEvent, AlertRule, Catalog, ServerId, Snapshot, Store, StoreError, Timestamp, TokenHash,
 };

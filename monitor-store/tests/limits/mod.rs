@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use monitor_core::catalog::NewServer;
 use monitor_core::store::{HistoryQuery, MAX_HISTORY_POINTS, RetentionPolicy};
-use monitor_core::{Catalog, 
-    Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, TokenHash, Unit,
+use monitor_core::{
+    Catalog, Collection, Labels, ServerId, Snapshot, Store, StoreError, Timestamp, TokenHash, Unit,
 };
 use monitor_store::SqlStore;
 
