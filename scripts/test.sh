@@ -23,11 +23,16 @@ cargo clippy "${locked[@]}" --workspace --all-targets --all-features -- -D warni
 
 step "features build alone"
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features
+cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features prometheus
+cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features otlp
 cargo check "${locked[@]}" -p monitor-agent --no-default-features
 cargo check "${locked[@]}" -p monitor-agent --no-default-features --features otlp
 cargo check "${locked[@]}" -p monitor-agent --no-default-features --features prometheus
 cargo check "${locked[@]}" -p monitor-store --no-default-features --features postgres
 cargo check "${locked[@]}" -p monitor-server --no-default-features --features postgres
+
+step "library crates on the newest compatible dependencies"
+scripts/check-updated-deps.sh
 
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc "${locked[@]}" --workspace --all-features --no-deps --quiet

@@ -19,13 +19,11 @@
 //! | the spool cannot be written (a full disk) | keeps the newest snapshots in memory and sends them: the host does not go dark |
 //! | a spool file is unreadable (a crash cut it) | removes it, keeps the rest |
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use monitor_core::{Snapshot, wire};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 /// Most snapshots sent in one request.
 pub const BATCH: usize = 100;
@@ -137,148 +135,6 @@ pub struct PushFigures {
     pub spool_failures: u64,
 }
 
-pub(crate) fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, PushError> {
-    let mut roots = rustls::RootCertStore::empty();
-    let mut pinned = Vec::new();
-    match verify {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| PushError::Setup(format!("--verify {}: {e}", path.display())))?;
-            for cert in certs {
-                let cert = cert
-                    .map_err(|e| PushError::Setup(format!("--verify {}: {e}", path.display())))?;
-                pinned.push(cert.clone());
-                roots
-                    .add(cert)
-                    .map_err(|e| PushError::Setup(format!("--verify {}: {e}", path.display())))?;
-            }
-            if roots.is_empty() {
-                return Err(PushError::Setup(format!(
-                    "--verify {}: no certificate in this file",
-                    path.display()
-                )));
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for cert in found.certs {
-                let _ = roots.add(cert);
-            }
-            if roots.is_empty() {
-                return Err(PushError::Setup(
-                    "no system CA certificates found: give the server's CA with --verify".into(),
-                ));
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots),
-        Arc::clone(&provider),
-    )
-    .build()
-    .map_err(|e| PushError::Setup(format!("certificate verifier: {e}")))?;
-    let verifier = PinnedOrChained {
-        chained: webpki,
-        pinned,
-        algorithms: provider.signature_verification_algorithms,
-    };
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| PushError::Setup(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth())
-}
-
-/// Trusts a server whose certificate chains to the roots (the normal case),
-/// or whose certificate is exactly one of the certificates given with
-/// `--verify`. The second case is the self-signed certificate made by
-/// `openssl req -x509`, which webpki refuses as a server certificate because
-/// it is marked as a CA; pinning the exact certificate is as strict as a CA
-/// of one. Such a connection must use TLS 1.3, whose signature check needs
-/// only the certificate's public key.
-#[derive(Debug)]
-struct PinnedOrChained {
-    chained: Arc<rustls::client::WebPkiServerVerifier>,
-    pinned: Vec<CertificateDer<'static>>,
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
-}
-
-impl PinnedOrChained {
-    fn is_pinned(&self, cert: &CertificateDer<'_>) -> bool {
-        self.pinned.iter().any(|p| p.as_ref() == cert.as_ref())
-    }
-}
-
-impl rustls::client::danger::ServerCertVerifier for PinnedOrChained {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &rustls::pki_types::ServerName<'_>,
-        ocsp_response: &[u8],
-        now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        match self.chained.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Ok(verified) => Ok(verified),
-            Err(error) => {
-                if self.is_pinned(end_entity) {
-                    Ok(rustls::client::danger::ServerCertVerified::assertion())
-                } else {
-                    Err(error)
-                }
-            }
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        if self.is_pinned(cert) {
-            return Err(rustls::Error::General(
-                "a certificate pinned with --verify needs TLS 1.3".into(),
-            ));
-        }
-        self.chained.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        if self.is_pinned(cert) {
-            let spki = webpki::EndEntityCert::try_from(cert)
-                .map_err(|_| {
-                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
-                })?
-                .subject_public_key_info();
-            return rustls::crypto::verify_tls13_signature_with_raw_key(
-                message,
-                &spki,
-                dss,
-                &self.algorithms,
-            );
-        }
-        self.chained.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.chained.supported_verify_schemes()
-    }
-}
-
 impl Pusher {
     /// A pusher for `config`; creates the spool directory.
     ///
@@ -296,7 +152,8 @@ impl Pusher {
             .user_agent(concat!("monitor-agent/", env!("CARGO_PKG_VERSION")));
         // reqwest needs a TLS setup even for http:// URLs; those never use it.
         let tls = if config.server.starts_with("https://") {
-            tls_config(config.verify.as_deref())?
+            monitor_collectors::export::client::tls_config(config.verify.as_deref())
+                .map_err(|e| PushError::Setup(e.to_string()))?
         } else {
             rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
@@ -497,7 +354,10 @@ impl Pusher {
                 return Ok(sent);
             }
             let body = wire::encode_batch(&batch).map_err(|e| PushError::Retry(e.to_string()))?;
-            let (status, text) = match self.post(gzip(&body)).await {
+            let (status, text) = match self
+                .post(monitor_collectors::export::client::gzip(&body))
+                .await
+            {
                 Ok(answer) => answer,
                 Err(Unanswered { error, timed_out }) => {
                     if timed_out && batch.len() > 1 {
@@ -665,7 +525,9 @@ impl Pusher {
                 }
                 Err(e) => {
                     timed_out |= e.is_timeout();
-                    last = Some(PushError::Retry(error_chain(&e)));
+                    last = Some(PushError::Retry(
+                        monitor_collectors::export::client::error_chain(&e),
+                    ));
                 }
             }
         }
@@ -737,17 +599,6 @@ enum Source {
     Files(Vec<PathBuf>),
     /// The first n snapshots held in memory.
     Held(usize),
-}
-
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Exponential backoff with full jitter: 1 s doubling to 60 s.
@@ -853,17 +704,4 @@ pub async fn run(
         _ = send => {}
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), pusher.flush()).await;
-}
-
-/// The body gzip-compressed (JSON of snapshots shrinks about tenfold); fast
-/// level, as the agent's CPU matters more than a few bytes.
-pub(crate) fn gzip(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 8 + 64),
-        flate2::Compression::fast(),
-    );
-    // Writing to a Vec cannot fail.
-    let _ = encoder.write_all(body);
-    encoder.finish().unwrap_or_default()
 }

@@ -1,7 +1,10 @@
 //! # monitor-collectors
 //!
-//! The built-in [`Collector`]s of the monitor SDK, usable from any Rust
-//! program:
+//! What runs on a monitored host, usable from any Rust program: the
+//! built-in [`Collector`]s, the [`Agent`] loop that runs collectors into
+//! snapshots and hands them to exporters ([`agent`]), and the Prometheus
+//! and OTLP exporters ([`export`], behind the features `prometheus` and
+//! `otlp`), which the monitor server uses too. The built-in collectors:
 //!
 //! | collector | reads | what |
 //! | --- | --- | --- |
@@ -49,11 +52,13 @@
 //! # }
 //! ```
 
+pub mod agent;
 mod cpu;
 mod disk;
 #[cfg(feature = "docker")]
 mod docker;
 mod exec;
+pub mod export;
 pub mod exposition;
 mod memory;
 mod network;
@@ -62,6 +67,7 @@ mod rates;
 mod system;
 mod textfile;
 
+pub use agent::{Agent, AgentBuilder, AgentError};
 pub use cpu::CpuCollector;
 pub use disk::{DiskCollector, DiskConfig, IGNORED_MOUNT_PREFIXES, PSEUDO_FSTYPES};
 #[cfg(feature = "docker")]

@@ -8,7 +8,8 @@
 //!   [`Sample`], [`Labels`], [`Timestamp`], [`ServerId`].
 //! - [`names`]: the well-known metric names, their units and their
 //!   OpenTelemetry mapping; [`host`]: a typed view of them.
-//! - [`wire`]: the versioned agent→server JSON format and its validation.
+//! - [`wire`]: the versioned agent→server JSON format and its validation;
+//!   [`otel`]: a snapshot in OpenTelemetry's terms.
 //! - The four traits: [`Collector`], [`Store`] (where metrics go),
 //!   [`Notifier`], [`Exporter`] (async via `async-trait`, object safe,
 //!   `Send + Sync`); and [`Catalog`], the server's own state (servers,
@@ -69,6 +70,7 @@ pub mod host;
 pub mod model;
 pub mod names;
 pub mod notifier;
+pub mod otel;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -159,11 +159,13 @@ impl OtlpSettings {
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] for a header without `=`.
-    pub fn exporter(&self) -> Result<Option<monitor_agent::export::otlp::OtlpConfig>, ConfigError> {
+    pub fn exporter(
+        &self,
+    ) -> Result<Option<monitor_collectors::export::otlp::OtlpConfig>, ConfigError> {
         let Some(endpoint) = &self.endpoint else {
             return Ok(None);
         };
-        let mut config = monitor_agent::export::otlp::OtlpConfig::new(endpoint.clone());
+        let mut config = monitor_collectors::export::otlp::OtlpConfig::new(endpoint.clone());
         config.protocol = self
             .protocol
             .parse()

@@ -1,6 +1,5 @@
 //! The `monitor-server` command line. Run `monitor-server --help`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -80,24 +79,31 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         );
     }
     if let Some(interval) = quickstart {
-        let token = local_agent_token(&**server.storage().catalog(), &config.data_dir).await?;
-        let mut agent = monitor_agent::Agent::builder()
+        register_local(&**server.storage().catalog()).await?;
+        let mut agent = monitor_collectors::Agent::builder()
             .with_server_id(local_id())
             .with_interval(interval)
             .with_builtin_collectors(monitor_collectors::BUILTIN)
             .build()?;
-        let pusher = monitor_agent::push::Pusher::new(monitor_agent::push::PushConfig {
-            server: format!("http://{}", config.listen),
-            failover: Vec::new(),
-            token: token.expose().to_owned(),
-            verify: None,
-            spool_dir: config.data_dir.join("spool"),
-            spool_max_bytes: 64 << 20,
-            timeout: Duration::from_secs(30),
-        })
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ingest = server.ingest();
         tokio::spawn(async move {
-            monitor_agent::push::run(&mut agent, &pusher, interval, std::future::pending()).await;
+            let mut every = tokio::time::interval(interval);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let snapshot = agent.tick().await;
+                let stored = match monitor_core::wire::encode(&snapshot) {
+                    Ok(body) => ingest
+                        .ingest(&local_id(), &body)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(error) = stored {
+                    tracing::warn!(%error, "The local agent's report was not stored.");
+                }
+            }
         });
         let base = format!("http://{}", config.listen);
         eprintln!(
@@ -126,40 +132,24 @@ fn local_id() -> monitor_core::ServerId {
     monitor_core::ServerId::new("local").unwrap_or_else(|_| unreachable!("a valid literal id"))
 }
 
-/// The local agent's token: kept in <data-dir>/local-agent.token (0600);
-/// registered on first use, rotated when the file is gone.
-async fn local_agent_token(
-    store: &dyn monitor_core::Catalog,
-    data_dir: &Path,
-) -> anyhow::Result<Token> {
-    let path = data_dir.join("local-agent.token");
-    let id = local_id();
-    let known = store.server(&id).await?.is_some();
-    // A file cut short (a crash at the first start) is replaced by a new
-    // token, like a missing one.
-    if known
-        && let Ok(secret) = std::fs::read_to_string(&path)
-        && let Ok(token) = Token::from_secret(secret)
-    {
-        return Ok(token);
+/// Registers this host as `local` unless it is. Its agent runs in this
+/// process and reports through the ingest pipeline directly, without a
+/// token; `POST /api/servers/local/token` gives one to an agent of its own.
+async fn register_local(catalog: &dyn monitor_core::Catalog) -> anyhow::Result<()> {
+    if catalog.server(&local_id()).await?.is_some() {
+        return Ok(());
     }
     let token = Token::generate(Scope::Agent).context("no random source")?;
-    if known {
-        store.rotate_token(&id, token.hash()).await?;
-    } else {
-        store
-            .register_server(monitor_core::catalog::NewServer {
-                id,
-                name: "this host".into(),
-                tags: vec!["local".into()],
-                token_hash: token.hash(),
-                created: monitor_core::Timestamp::now(),
-            })
-            .await?;
-    }
-    let _ = std::fs::remove_file(&path);
-    monitor_server::server::write_private(&path, token.expose())?;
-    Ok(token)
+    catalog
+        .register_server(monitor_core::catalog::NewServer {
+            id: local_id(),
+            name: "this host".into(),
+            tags: vec!["local".into()],
+            token_hash: token.hash(),
+            created: monitor_core::Timestamp::now(),
+        })
+        .await?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -30,7 +30,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use monitor_agent::export::prometheus::{Render, encode, family};
+use monitor_collectors::export::prometheus::{Render, encode, family};
 use monitor_core::{MetricKind, Snapshot, Timestamp};
 use monitor_store::stats::WriterStats;
 use prometheus::proto::{Bucket, Histogram as HistogramProto, Metric, MetricFamily, MetricType};

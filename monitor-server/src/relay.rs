@@ -1,7 +1,7 @@
 //! The OTLP relay: every interval, the newest snapshot of each host that
 //! reported since the last send goes to an OpenTelemetry collector, each
 //! host its own resource (`host.id` = its server id), through the agent's
-//! OTLP exporter ([`monitor_agent::export::otlp`]).
+//! OTLP exporter ([`monitor_collectors::export::otlp`]).
 //!
 //! The snapshots come from the store's newest-snapshot table (in memory for
 //! `cache_max_items` hosts), so the relay costs ingest nothing. A failed
@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use monitor_agent::export::otlp::OtlpExporter;
+use monitor_collectors::export::otlp::OtlpExporter;
 use monitor_core::{ServerId, Snapshot, Store, Timestamp};
 
 /// Starts the relay; it runs until the runtime stops.

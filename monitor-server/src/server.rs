@@ -270,7 +270,7 @@ impl ServerBuilder {
         .await?;
         let mut state = state.with_alerts(alerts);
         if let Some(otlp) = config.otlp.exporter()? {
-            let exporter = monitor_agent::export::otlp::OtlpExporter::new(otlp)
+            let exporter = monitor_collectors::export::otlp::OtlpExporter::new(otlp)
                 .map_err(|e| ServerError::Plugin(format!("otlp: {e}")))?;
             tracing::info!(url = %exporter.config().url(), interval = ?exporter.config().interval, "Relaying every host's metrics over OTLP.");
             crate::relay::spawn(Arc::clone(storage.metrics()), exporter);
@@ -327,6 +327,13 @@ impl Server {
     /// Its metric store and catalog.
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// Its ingest pipeline, for reports made in this process (the
+    /// quickstart's local agent): the same checks, store, alerts, live
+    /// stream and exporters as `POST /api/metrics`.
+    pub fn ingest(&self) -> crate::ingest::Ingest {
+        self.state.ingest().clone()
     }
 
     /// The router (API, `/metrics`, the dashboard), to serve yourself or

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use monitor_agent::export::otlp::{OtlpConfig, OtlpExporter};
+use monitor_collectors::export::otlp::{OtlpConfig, OtlpExporter};
 use monitor_core::catalog::NewServer;
 use monitor_core::{
     Collection, Labels, ServerId, Snapshot, Store, Timestamp, TokenHash, Unit, names,

@@ -77,6 +77,21 @@ async fn a_full_disk_is_reported_as_such() {
     };
     assert!(matches!(error, StoreError::Full(_)), "{error}");
     assert!(matches!(store.health().await, Err(StoreError::Full(_))));
+    // The writer's own writes fail for want of space too (the newest
+    // snapshots flushed to their rows); the next report is still told the
+    // disk is full, not that the database does not answer (before: 503
+    // "does not answer" for a second after each such failure).
+    let _ = store.flush().await;
+    let again = store
+        .ingest(vec![limits::report(
+            "full-a",
+            now + 1000,
+            "fs_used_percent",
+            stored * 200,
+            200,
+        )])
+        .await;
+    assert!(matches!(again, Err(StoreError::Full(_))), "{again:?}");
     // Reads still work.
     let series = store
         .series(&monitor_core::ServerId::new("full-a").unwrap())

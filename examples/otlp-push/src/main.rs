@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use monitor_agent::Agent;
-use monitor_agent::export::otlp::{OtlpConfig, OtlpExporter};
+use monitor_collectors::export::otlp::{OtlpConfig, OtlpExporter};
 use monitor_collectors::{BUILTIN, HostPaths, builtin};
 use monitor_core::ServerId;
 

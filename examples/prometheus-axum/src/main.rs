@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use monitor_agent::Agent;
-use monitor_agent::export::prometheus::{CONTENT_TYPE, PrometheusExporter, encode};
+use monitor_collectors::export::prometheus::{CONTENT_TYPE, PrometheusExporter, encode};
 use monitor_collectors::{BUILTIN, HostPaths, builtin};
 use monitor_core::ServerId;
 use prometheus::{IntCounter, Registry};

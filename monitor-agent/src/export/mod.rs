@@ -1,15 +1,14 @@
-//! Exporters: ways to publish snapshots to other systems, for the agent (its
-//! own host) and the server (every host it receives).
+//! Exporters: ways to publish snapshots to other systems.
 //!
-//! - [`prometheus`]: a pull exporter and the rendering of snapshots in the
-//!   Prometheus text format (feature `prometheus`).
+//! - [`prometheus`] and [`otlp`]: the exporters of `monitor-collectors`
+//!   (`monitor_collectors::export`), which the server uses too (features
+//!   `prometheus` and `otlp`).
 //! - [`listen`]: the agent's own `/metrics` endpoint (`--listen`), with
 //!   optional TLS and basic authentication (feature `prometheus`).
-//! - [`otlp`]: OpenTelemetry metrics over OTLP/HTTP (feature `otlp`).
 
 #[cfg(feature = "prometheus")]
 pub mod listen;
 #[cfg(feature = "otlp")]
-pub mod otlp;
+pub use monitor_collectors::export::otlp;
 #[cfg(feature = "prometheus")]
-pub mod prometheus;
+pub use monitor_collectors::export::prometheus;

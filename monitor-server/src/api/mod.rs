@@ -198,6 +198,11 @@ impl AppState {
         &self.agent_tokens
     }
 
+    /// The ingest pipeline.
+    pub(crate) fn ingest(&self) -> &crate::ingest::Ingest {
+        &self.ingest
+    }
+
     /// The metric store and the catalog.
     pub(crate) fn storage(&self) -> &Storage {
         &self.storage

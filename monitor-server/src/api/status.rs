@@ -108,7 +108,7 @@ pub(super) async fn prometheus_metrics(
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            monitor_agent::export::prometheus::CONTENT_TYPE,
+            monitor_collectors::export::prometheus::CONTENT_TYPE,
         )],
         text,
     ))

@@ -54,7 +54,9 @@ impl Reachability {
                     tracing::info!("The database answers again.");
                 }
             }
-            Err(error) if error.is_retryable() => {
+            // A full disk answers (every write says so, reads work): it is
+            // reported as `Full`, not as a database that does not answer.
+            Err(error @ (StoreError::Unavailable(_) | StoreError::Timeout(_))) => {
                 let until = Timestamp::now().as_millis()
                     + i64::try_from(RECONNECT_PAUSE.as_millis()).unwrap_or(1000);
                 if self.until.swap(until, Relaxed) == 0 {

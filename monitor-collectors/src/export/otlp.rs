@@ -18,7 +18,7 @@
 //! next one (unless a newer snapshot replaced it).
 //!
 //! ```no_run
-//! use monitor_agent::export::otlp::{OtlpConfig, OtlpExporter};
+//! use monitor_collectors::export::otlp::{OtlpConfig, OtlpExporter};
 //!
 //! # fn run() -> Result<(), monitor_core::ExportError> {
 //! let exporter = OtlpExporter::new(OtlpConfig::new("http://127.0.0.1:4318"))?;
@@ -33,8 +33,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use monitor_core::names::{self, Instrument};
-use monitor_core::{ExportError, Exporter, MetricKind, ServerId, Snapshot};
+use monitor_core::names::Instrument;
+use monitor_core::{ExportError, Exporter, ServerId, Snapshot};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
@@ -153,18 +153,6 @@ fn nanos(millis: i64) -> u64 {
     u64::try_from(millis).unwrap_or(0).saturating_mul(1_000_000)
 }
 
-/// The UCUM unit of one of our unit words, for a plugin's metric.
-fn ucum(unit: &str) -> String {
-    match unit {
-        "bytes" => "By".into(),
-        "seconds" => "s".into(),
-        "percent" => "%".into(),
-        "bytes_per_second" => "By/s".into(),
-        "count" | "" => "1".into(),
-        other => format!("{{{other}}}"),
-    }
-}
-
 /// The resource describing a snapshot's host.
 fn resource(snapshot: &Snapshot, service_name: &str) -> Resource {
     let host = snapshot.host.as_ref();
@@ -196,111 +184,43 @@ fn resource(snapshot: &Snapshot, service_name: &str) -> Resource {
     }
 }
 
-/// One snapshot's metrics, in the semantic conventions where we know them.
+/// One snapshot's metrics, in the semantic conventions where we know them
+/// ([`monitor_core::otel::metrics`]).
 fn metrics(snapshot: &Snapshot) -> Vec<Metric> {
-    // The counters' start: the host's boot (the built-in counters count
-    // since then), or a container's start for its own counters.
-    let boot = snapshot
-        .host
-        .as_ref()
-        .and_then(|h| h.boot_time)
-        .or_else(|| {
-            let secs = snapshot.value(names::SYSTEM_BOOT_TIME_SECONDS, &Default::default())?;
-            monitor_core::Timestamp::from_secs_f64(secs).ok()
-        })
-        .map_or(0, |t| nanos(t.as_millis()));
-    let containers = snapshot.containers.as_deref().unwrap_or(&[]);
     let time = nanos(snapshot.timestamp.as_millis());
-    let mut out: Vec<Metric> = Vec::new();
-    let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    for family in &snapshot.metrics {
-        let known = names::describe(&family.name);
-        let (name, unit, description, instrument, scale) = match known {
-            Some(d) => (
-                d.otel.name.to_owned(),
-                d.otel.unit.to_owned(),
-                d.help.to_owned(),
-                d.otel.instrument,
-                d.otel.scale,
-            ),
-            None => (
-                family.name.clone(),
-                ucum(family.unit.as_str()),
-                family.help.clone().unwrap_or_default(),
-                match family.kind {
-                    MetricKind::Gauge => Instrument::Gauge,
-                    MetricKind::Counter => Instrument::Counter,
-                },
-                1.0,
-            ),
-        };
-        let container_metric = known.is_some_and(|d| d.labels == [names::label::NAME]);
-        let points = family
-            .samples
-            .iter()
-            .filter(|s| s.value.is_finite())
-            .map(|sample| {
-                let mut attributes: Vec<KeyValue> = known
-                    .map(|d| d.otel.attributes.iter().map(|(k, v)| kv(k, *v)).collect())
-                    .unwrap_or_default();
-                let mut start = boot;
-                for (label, value) in sample.labels.iter() {
-                    let key = known
-                        .and_then(|d| d.otel.label_attributes.iter().find(|(l, _)| *l == label))
-                        .map_or(label, |(_, attribute)| *attribute);
-                    attributes.push(kv(key, value));
-                    if container_metric
-                        && label == names::label::NAME
-                        && let Some(c) = containers.iter().find(|c| c.name == value)
-                    {
-                        attributes.push(kv("container.id", c.id.as_str()));
-                        attributes.push(kv("container.image.name", c.image.as_str()));
-                        if let Some(started) = c.started {
-                            start = nanos(started.as_millis());
-                        }
-                    }
-                }
-                NumberDataPoint {
-                    attributes,
-                    start_time_unix_nano: if instrument == Instrument::Gauge {
-                        0
-                    } else {
-                        start
-                    },
-                    time_unix_nano: time,
-                    value: Some(number_data_point::Value::AsDouble(sample.value * scale)),
-                    ..Default::default()
-                }
-            });
-        let i = *index.entry(name.clone()).or_insert_with(|| {
-            out.push(Metric {
-                name,
-                description,
-                unit,
-                data: Some(match instrument {
-                    Instrument::Gauge => metric::Data::Gauge(Gauge::default()),
-                    Instrument::UpDownCounter | Instrument::Counter => metric::Data::Sum(Sum {
-                        data_points: Vec::new(),
-                        aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                        is_monotonic: instrument == Instrument::Counter,
-                    }),
-                }),
+    monitor_core::otel::metrics(snapshot)
+        .into_iter()
+        .map(|m| {
+            let points = m.points.into_iter().map(|p| NumberDataPoint {
+                attributes: p
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| kv(k, v.as_str()))
+                    .collect(),
+                start_time_unix_nano: p.start.map_or(0, |t| nanos(t.as_millis())),
+                time_unix_nano: time,
+                value: Some(number_data_point::Value::AsDouble(p.value)),
                 ..Default::default()
             });
-            out.len() - 1
-        });
-        match &mut out[i].data {
-            Some(metric::Data::Gauge(g)) => g.data_points.extend(points),
-            Some(metric::Data::Sum(s)) => s.data_points.extend(points),
-            _ => {}
-        }
-    }
-    out.retain(|m| match &m.data {
-        Some(metric::Data::Gauge(g)) => !g.data_points.is_empty(),
-        Some(metric::Data::Sum(s)) => !s.data_points.is_empty(),
-        _ => false,
-    });
-    out
+            let data = match m.instrument {
+                Instrument::Gauge => metric::Data::Gauge(Gauge {
+                    data_points: points.collect(),
+                }),
+                Instrument::UpDownCounter | Instrument::Counter => metric::Data::Sum(Sum {
+                    data_points: points.collect(),
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    is_monotonic: m.instrument == Instrument::Counter,
+                }),
+            };
+            Metric {
+                name: m.name,
+                description: m.description,
+                unit: m.unit,
+                data: Some(data),
+                ..Default::default()
+            }
+        })
+        .collect()
 }
 
 /// The OTLP request for `snapshots`: one resource per snapshot.
@@ -378,7 +298,7 @@ impl OtlpExporter {
         }
         let transport = match config.protocol {
             Protocol::HttpProtobuf => {
-                let tls = crate::push::tls_config(config.verify.as_deref())
+                let tls = crate::export::client::tls_config(config.verify.as_deref())
                     .map_err(|e| ExportError::InvalidConfig(e.to_string()))?;
                 Transport::Http(
                     reqwest::Client::builder()
@@ -572,7 +492,7 @@ impl Inner {
             .header("content-type", "application/x-protobuf");
         let body = if self.config.gzip {
             request = request.header("content-encoding", "gzip");
-            crate::push::gzip(&body)
+            crate::export::client::gzip(&body)
         } else {
             body
         };
@@ -580,7 +500,11 @@ impl Inner {
             if e.is_timeout() {
                 ExportError::Timeout(self.config.timeout)
             } else {
-                ExportError::Unavailable(format!("{}: {}", self.url, crate::push::error_chain(&e)))
+                ExportError::Unavailable(format!(
+                    "{}: {}",
+                    self.url,
+                    crate::export::client::error_chain(&e)
+                ))
             }
         })?;
         let status = response.status();
@@ -710,7 +634,7 @@ impl Exporter for OtlpExporter {
 mod tests {
     use super::*;
     use monitor_core::{
-        Collection, ContainerInfo, ContainerState, HostInfo, Labels, Timestamp, Unit,
+        Collection, ContainerInfo, ContainerState, HostInfo, Labels, Timestamp, Unit, names,
     };
 
     fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {

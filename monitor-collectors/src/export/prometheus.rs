@@ -13,7 +13,7 @@
 //! agent's NaN), and so is a second sample with the same labels.
 //!
 //! ```
-//! use monitor_agent::export::prometheus::PrometheusExporter;
+//! use monitor_collectors::export::prometheus::PrometheusExporter;
 //! use monitor_core::{Collection, Exporter, Labels, ServerId, Snapshot, Timestamp, Unit};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,0 +1,19 @@
+//! Exporters: ways to publish snapshots to other systems, for the agent
+//! (its own host) and the server (every host it receives). Each is behind
+//! a feature, off by default, so a program that only collects pays for
+//! none of them.
+//!
+//! - [`prometheus`]: a pull exporter and the rendering of snapshots in the
+//!   Prometheus text format (feature `prometheus`).
+//! - [`otlp`]: OpenTelemetry metrics over OTLP/HTTP, or gRPC with
+//!   `otlp-grpc` (feature `otlp`).
+//! - [`client`]: the HTTP client setup the agent's push and the OTLP
+//!   exporter share: TLS with system roots or a pinned CA file, gzip
+//!   (feature `client`).
+
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "otlp")]
+pub mod otlp;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
