@@ -25,6 +25,7 @@ step "features build alone"
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features prometheus
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features otlp
+cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features opentelemetry
 cargo check "${locked[@]}" -p monitor-agent --no-default-features
 cargo check "${locked[@]}" -p monitor-agent --no-default-features --features otlp
 cargo check "${locked[@]}" -p monitor-agent --no-default-features --features prometheus
@@ -40,6 +41,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc "${locked[@]}" --workspace --all-features -
 step "examples run"
 cargo run "${locked[@]}" -q -p example-embed-collectors >/dev/null
 cargo run "${locked[@]}" -q -p example-custom-collector >/dev/null
+cargo run "${locked[@]}" -q -p example-otel-meter >/dev/null
 
 step "web dashboard: npm ci, unit tests, build"
 (cd monitor-server/web && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run build)

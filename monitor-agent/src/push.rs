@@ -156,7 +156,7 @@ impl Pusher {
                 .map_err(|e| PushError::Setup(e.to_string()))?
         } else {
             rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
+                rustls::crypto::aws_lc_rs::default_provider(),
             ))
             .with_safe_default_protocol_versions()
             .map_err(|e| PushError::Setup(e.to_string()))?

@@ -106,7 +106,7 @@ impl fmt::Debug for Token {
 
 /// SHA-256 of a token's bytes.
 pub fn hash(secret: &[u8]) -> TokenHash {
-    let digest = ring::digest::digest(&ring::digest::SHA256, secret);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     TokenHash(out)

@@ -460,7 +460,7 @@ pub fn system_tls() -> Result<Arc<rustls::ClientConfig>, NotifyError> {
         ));
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| NotifyError::InvalidConfig(e.to_string()))?
@@ -478,9 +478,12 @@ pub fn signed(timestamp: &str, body: &[u8]) -> Vec<u8> {
     message
 }
 
-/// HMAC-SHA256 (RFC 2104), with ring's implementation.
+/// HMAC-SHA256 (RFC 2104), with aws-lc-rs's implementation.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), message);
+    let tag = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key),
+        message,
+    );
     let mut out = [0u8; 32];
     out.copy_from_slice(tag.as_ref());
     out

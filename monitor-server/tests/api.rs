@@ -1564,7 +1564,7 @@ async fn hook_receiver(failures: usize) -> (Arc<dyn monitor_core::Notifier>, Rec
 fn webhook_to(name: &str, url: String, timeout_secs: u64) -> Arc<dyn monitor_core::Notifier> {
     let tls = Arc::new(
         rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
+            rustls::crypto::aws_lc_rs::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap()

@@ -1167,7 +1167,7 @@ async fn no_token_reaches_the_log() {
         "the log is at debug level"
     );
     for secret in &secrets {
-        let hash: String = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes())
+        let hash: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes())
             .as_ref()
             .iter()
             .map(|b| format!("{b:02x}"))

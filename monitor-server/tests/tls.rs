@@ -99,6 +99,20 @@ async fn https_with_the_self_signed_ca() {
     let response = https_get(server.addr, &ca, "/api/health").await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"ok\""), "{response}");
+    // The key exchange is post-quantum (X25519MLKEM768, rustls's default
+    // provider aws-lc-rs); with ring it was X25519, which recorded traffic
+    // could be decrypted with in a future.
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let tls = client(&ca)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let group = tls
+        .get_ref()
+        .1
+        .negotiated_key_exchange_group()
+        .map(|g| g.name());
+    assert_eq!(group, Some(rustls::NamedGroup::X25519MLKEM768));
 
     // Plain HTTP to the TLS port is told to use HTTPS, and served nothing.
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
@@ -274,7 +288,7 @@ async fn wrong_names_expired_certificates_and_old_protocols_are_refused() {
             roots.add(cert.unwrap()).unwrap();
         }
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
+            rustls::crypto::aws_lc_rs::default_provider(),
         ))
         .with_protocol_versions(&[version])
         .unwrap()

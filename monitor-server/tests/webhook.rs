@@ -45,7 +45,7 @@ async fn receiver(statuses: Vec<u16>, hang: bool) -> (String, Log) {
 fn tls() -> Arc<rustls::ClientConfig> {
     Arc::new(
         rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
+            rustls::crypto::aws_lc_rs::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap()

@@ -55,7 +55,7 @@ pub fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, ClientE
             }
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
         Arc::new(roots),
         Arc::clone(&provider),

@@ -7,12 +7,16 @@
 //!   Prometheus text format (feature `prometheus`).
 //! - [`otlp`]: OpenTelemetry metrics over OTLP/HTTP, or gRPC with
 //!   `otlp-grpc` (feature `otlp`).
+//! - [`meter`]: the collectors' metrics as observable instruments of an
+//!   OpenTelemetry `Meter` of yours (feature `opentelemetry`).
 //! - [`client`]: the HTTP client setup the agent's push and the OTLP
 //!   exporter share: TLS with system roots or a pinned CA file, gzip
 //!   (feature `client`).
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "opentelemetry")]
+pub mod meter;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 #[cfg(feature = "prometheus")]

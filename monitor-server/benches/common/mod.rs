@@ -147,7 +147,7 @@ pub(crate) fn tls_config(ca: &std::path::Path) -> std::sync::Arc<rustls::ClientC
     }
     std::sync::Arc::new(
         rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
+            rustls::crypto::aws_lc_rs::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap()

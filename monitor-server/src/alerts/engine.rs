@@ -405,7 +405,7 @@ fn silenced(state: &State, event: &AlertEvent, now: Timestamp) -> bool {
 /// same for every attempt and every rebuild of it (a transition written
 /// again after a failure), different for any other.
 fn delivery_id(notifier: &str, event: &AlertEvent, moment: Timestamp) -> String {
-    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut hash = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     for part in [
         notifier,
         &event.rule_id,

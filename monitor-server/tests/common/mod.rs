@@ -46,11 +46,13 @@ pub(crate) fn tls_config(ca: Option<&Path>) -> rustls::ClientConfig {
             roots.add(cert.unwrap()).unwrap();
         }
     }
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth()
+    rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth()
 }
 
 /// An HTTP client trusting only the CA in `ca` (reqwest is built without a

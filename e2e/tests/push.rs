@@ -55,7 +55,7 @@ fn agent(
     spool: &std::path::Path,
 ) -> Process {
     Process(
-        Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+        Command::new(common::AGENT)
             .args([
                 "--server",
                 &format!("https://localhost:{}", addr.port()),
@@ -196,7 +196,7 @@ async fn push_over_tls_survives_an_outage_and_refuses_a_foreign_ca() {
 
 #[test]
 fn plain_http_to_a_remote_server_is_refused() {
-    let out = Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+    let out = Command::new(common::AGENT)
         .args([
             "--server",
             "http://192.0.2.10:8001",
@@ -288,7 +288,7 @@ async fn plain_http_to_the_tls_port_says_so_and_keeps_the_snapshots() {
     let server = serve(store, &certs, addr).await;
     std::fs::write(d.0.join("token"), "smk_ing_unused").unwrap();
     let spool = d.0.join("spool");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+    let mut child = Command::new(common::AGENT)
         .args([
             "--server",
             &format!("http://127.0.0.1:{port}"),

@@ -15,7 +15,7 @@ fn dir(name: &str) -> Dir {
 
 fn agent(args: &[&str]) -> Process {
     Process(
-        Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+        Command::new(common::AGENT)
             .args(["--interval", "0.3", "--collectors", "memory,cpu"])
             .args(args)
             .stdout(Stdio::null())
@@ -144,7 +144,7 @@ async fn https_and_basic_auth_guard_the_endpoint() {
 
 #[test]
 fn listen_options_without_listen_are_refused_clearly() {
-    let out = Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+    let out = Command::new(common::AGENT)
         .args([
             "--listen-basic-auth-file",
             "/nonexistent",

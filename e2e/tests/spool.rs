@@ -351,7 +351,7 @@ async fn an_agent_killed_while_spooling_loses_nothing_it_spooled() {
     let port = common::free_port();
     let spool = d.0.join("spool");
     let agent = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+        std::process::Command::new(common::AGENT)
             .args(["--server", &format!("http://127.0.0.1:{port}")])
             .args(["--server-id", "killed-01", "--token-file"])
             .arg(d.0.join("token"))

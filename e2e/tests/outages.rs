@@ -47,7 +47,7 @@ impl Server {
     }
 
     fn start(&mut self) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_monitor-server"));
+        let mut command = Command::new(common::SERVER);
         command
             .args(["--listen", &self.addr.to_string(), "--data-dir"])
             .arg(&self.dir)

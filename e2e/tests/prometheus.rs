@@ -147,7 +147,7 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
     let base = format!("http://127.0.0.1:{server_port}");
     // Plain HTTP on loopback only; reqwest still wants a TLS setup.
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
@@ -205,7 +205,7 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
     // An agent serving its own host, with no server.
     let agent_port = free_port();
     let _agent = Process(
-        Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+        Command::new(common::AGENT)
             .args(["--listen", &format!("127.0.0.1:{agent_port}")])
             .args([
                 "--interval",

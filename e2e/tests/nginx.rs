@@ -46,7 +46,7 @@ async fn the_nginx_recipe_in_front_of_the_server() {
     // The server on loopback, plain HTTP, as the guide says.
     let server_port = free_port();
     let _server = Process(
-        Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        Command::new(common::SERVER)
             .args(["--listen", &format!("127.0.0.1:{server_port}")])
             .arg("--data-dir")
             .arg(dir.join("data"))

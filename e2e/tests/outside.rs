@@ -81,7 +81,7 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
     assert_eq!(rule.status(), 201, "{}", rule.text().await.unwrap());
 
     let _agent = Process(
-        Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+        Command::new(common::AGENT)
             .args(["--server", &base, "--server-id", "outside-01"])
             .arg("--token-file")
             .arg(dir.join("token"))
