@@ -31,6 +31,21 @@ pub struct IngestReceipt {
     pub conflicts: usize,
 }
 
+impl IngestReceipt {
+    /// Counts `report` against the report `held` at its server and
+    /// millisecond, if a store holds one: a duplicate when they are equal
+    /// (an agent's replay), a conflict when they differ, stored when none
+    /// is held. True when `report` is to be stored.
+    pub fn count(&mut self, held: Option<&Snapshot>, report: &Snapshot) -> bool {
+        match held {
+            Some(held) if held == report => self.duplicates += 1,
+            Some(_) => self.conflicts += 1,
+            None => self.stored += 1,
+        }
+        held.is_none()
+    }
+}
+
 /// The most points a history answer holds in all its series. A store
 /// gives each series fewer, wider buckets when many series match (the SQL
 /// store does): a metric with ten thousand series answers ten thousand
@@ -150,6 +165,14 @@ impl Default for RetentionPolicy {
             minute: Duration::from_secs(90 * DAY),
             hour: Duration::from_secs(730 * DAY),
         }
+    }
+}
+
+impl RetentionPolicy {
+    /// The oldest raw sample `self` keeps at `now`: older ones go.
+    pub fn raw_cutoff(&self, now: Timestamp) -> Timestamp {
+        let keep = i64::try_from(self.raw.as_millis()).unwrap_or(i64::MAX);
+        Timestamp::from_millis(now.as_millis().saturating_sub(keep))
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! The cost side (linear in the input) is measured by
 //! `cargo bench -p monitor-core --bench wire` and recorded in
-//! docs/security.md; `wire.rs`'s unit tests hold the label-bomb case.
+//! docs/security.md; `wire/tests.rs` hold the label-bomb case.
 
 use monitor_core::wire::{self, Limits, WireError};
 use monitor_core::{Collection, Labels, ServerId, Snapshot, Timestamp, Unit};

@@ -11,10 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use monitor_core::store::{
-    History, HistoryQuery, IngestReceipt, SeriesInfo, history_of, series_of,
-};
-use monitor_core::store::{RetentionPolicy, RetentionReport};
+use monitor_core::store::{History, HistoryQuery, IngestReceipt, RetentionPolicy, RetentionReport};
+use monitor_core::store::{SeriesInfo, history_of, series_of};
 use monitor_core::{ServerId, Snapshot, Store, StoreError, Timestamp};
 
 type Reports = HashMap<ServerId, BTreeMap<i64, Arc<Snapshot>>>;
@@ -26,6 +24,13 @@ pub struct MemoryMetrics(Mutex<Reports>);
 impl MemoryMetrics {
     fn reports(&self) -> MutexGuard<'_, Reports> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The reports of `id`, oldest first.
+    fn of(&self, id: &ServerId) -> Vec<Arc<Snapshot>> {
+        self.reports()
+            .get(id)
+            .map_or_else(Vec::new, |r| r.values().cloned().collect())
     }
 }
 
@@ -39,13 +44,8 @@ impl Store for MemoryMetrics {
         let (mut servers, mut receipt) = (self.reports(), IngestReceipt::default());
         for s in snapshots {
             let reports = servers.entry(s.server_id.clone()).or_default();
-            match reports.get(&s.timestamp.as_millis()) {
-                Some(held) if **held == s => receipt.duplicates += 1,
-                Some(_) => receipt.conflicts += 1,
-                None => {
-                    reports.insert(s.timestamp.as_millis(), Arc::new(s));
-                    receipt.stored += 1;
-                }
+            if receipt.count(reports.get(&s.timestamp.as_millis()).map(|h| &**h), &s) {
+                reports.insert(s.timestamp.as_millis(), Arc::new(s));
             }
         }
         Ok(receipt)
@@ -67,23 +67,11 @@ impl Store for MemoryMetrics {
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
-        let servers = self.reports();
-        let reports = servers
-            .get(&query.server_id)
-            .into_iter()
-            .flat_map(|r| r.values());
-        history_of(query, reports.map(|s| &**s))
+        history_of(query, self.of(&query.server_id).iter().map(|s| &**s))
     }
 
     async fn series(&self, id: &ServerId) -> Result<Vec<SeriesInfo>, StoreError> {
-        let servers = self.reports();
-        Ok(series_of(
-            servers
-                .get(id)
-                .into_iter()
-                .flat_map(|r| r.values())
-                .map(|s| &**s),
-        ))
+        Ok(series_of(self.of(id).iter().map(|s| &**s)))
     }
 
     async fn delete_server_data(&self, id: &ServerId) -> Result<(), StoreError> {
@@ -96,10 +84,9 @@ impl Store for MemoryMetrics {
         policy: &RetentionPolicy,
         now: Timestamp,
     ) -> Result<RetentionReport, StoreError> {
-        let keep = i64::try_from(policy.raw.as_millis()).unwrap_or(i64::MAX);
         let mut report = RetentionReport::default();
         for reports in self.reports().values_mut() {
-            let kept = reports.split_off(&now.as_millis().saturating_sub(keep));
+            let kept = reports.split_off(&policy.raw_cutoff(now).as_millis());
             report.raw_deleted += reports
                 .values()
                 .map(|s| s.sample_count() as u64)

@@ -1,0 +1,131 @@
+//! Unit tests of the server's configuration: files, the environment, checks and durations.
+
+use super::*;
+
+#[test]
+fn shown_configuration_hides_webhook_credentials() {
+    let config = ServerConfig::from_toml(
+        "[[alerts.webhooks]]\nname = \"ops\"\nurl = \"https://h.example\"\nsecret = \"s3cret\"\nheaders = { authorization = \"Bearer t0k\" }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let shown = config.to_toml();
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("t0k"),
+        "{shown}"
+    );
+    assert!(shown.contains("authorization = \"<hidden>\""), "{shown}");
+}
+
+#[test]
+fn shown_configuration_hides_database_and_otlp_passwords() {
+    let config = ServerConfig::from_toml(
+        "database_url = \"postgres://monitor:pa:ss@db.internal/monitor\"\n[otlp]\nendpoint = \"http://c:4318\"\nheaders = [\"api-key=k3y\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let shown = config.to_toml();
+    assert!(
+        !shown.contains("pa:ss") && !shown.contains("k3y"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("postgres://monitor:<hidden>@db.internal/monitor"),
+        "{shown}"
+    );
+    assert!(shown.contains("api-key=<hidden>"), "{shown}");
+    assert_eq!(
+        hide_password("sqlite:///var/lib/m.db"),
+        "sqlite:///var/lib/m.db"
+    );
+    assert_eq!(
+        hide_password("postgres://monitor@db/m"),
+        "postgres://monitor@db/m"
+    );
+}
+
+#[test]
+fn durations_read_back() {
+    for (text, secs) in [
+        ("30s", 30),
+        ("15m", 900),
+        ("12h", 43_200),
+        ("7d", 604_800),
+        ("90", 90),
+    ] {
+        assert_eq!(
+            parse_duration(text),
+            Ok(Duration::from_secs(secs)),
+            "{text}"
+        );
+    }
+    assert_eq!(format_duration(Duration::from_secs(90 * 86_400)), "90d");
+    assert_eq!(format_duration(Duration::from_secs(14 * 86_400)), "2w");
+    assert_eq!(format_duration(Duration::from_secs(61)), "61s");
+    for bad in ["", "7 days", "d", "-1d", "1y"] {
+        assert!(parse_duration(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_file_overrides_defaults_and_the_defaults_round_trip() {
+    let c = ServerConfig::from_toml(
+        "listen = \"127.0.0.1:9000\"\n[retention]\nraw = \"14d\"\n[limits]\ningest_burst = 10\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+    assert_eq!(c.retention.raw, Duration::from_secs(14 * 86_400));
+    assert_eq!(c.retention.minute, Duration::from_secs(90 * 86_400));
+    assert_eq!(c.limits.ingest_burst, 10);
+    let all = ServerConfig::default().to_toml();
+    assert_eq!(ServerConfig::from_toml(&all), Ok(ServerConfig::default()));
+}
+
+#[test]
+fn mistakes_are_named() {
+    let e = ServerConfig::from_toml("listen = \"0.0.0.0:1\"\nretension = 3\n").unwrap_err();
+    assert!(e.contains("retension"), "{e}");
+    let e = ServerConfig::from_toml("[retention]\nraw = \"7 days\"\n").unwrap_err();
+    assert!(e.contains("7 days"), "{e}");
+    let mut c = ServerConfig::default();
+    let e = c
+        .apply_env(|k| (k == "CACHE_MAX_ITEMS").then(|| "many".to_owned()))
+        .unwrap_err();
+    assert!(e.to_string().starts_with("CACHE_MAX_ITEMS"), "{e}");
+    c.listen = SocketAddr::from(([0, 0, 0, 0], 8001));
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("--insecure-http"), "{e}");
+    c.tls.self_signed = true;
+    assert!(c.validate().is_ok());
+    c.retention.minute = Duration::from_secs(3600);
+    assert!(c.validate().is_err());
+    let mut c = ServerConfig::default();
+    c.tls.self_signed = true;
+    for (bytes, ok) in [
+        (0, false),
+        (65_535, false),
+        (65_536, true),
+        (usize::MAX, true),
+    ] {
+        c.limits.ingest_bytes_in_flight = bytes;
+        let result = c.validate();
+        assert_eq!(result.is_ok(), ok, "{bytes}: {result:?}");
+        if let Err(e) = result {
+            assert!(
+                e.to_string().contains("limits.ingest_bytes_in_flight"),
+                "{e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_environment_overrides_the_file() {
+    let mut c = ServerConfig::from_toml("cache_max_items = 5\n").unwrap_or_else(|e| panic!("{e}"));
+    c.apply_env(|k| match k {
+        "CACHE_MAX_ITEMS" => Some("7".into()),
+        "MONITOR_LISTEN" => Some("127.0.0.1:8001".into()),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.cache_max_items, 7);
+    assert_eq!(c.listen.port(), 8001);
+}
