@@ -5,6 +5,9 @@
 //!
 //! Run with: `cargo bench -p monitor-server --bench load`
 //!
+//! One benchmark with its phases in run order, kept in one file (over 800
+//! lines) so that a phase reads next to the state the previous one left.
+//!
 //! Environment: `BENCH_HOSTS` simulated hosts (10,000, each registered with
 //! its own token), `BENCH_CONNECTIONS` concurrent keep-alive connections
 //! (64), `BENCH_SECS` of saturation (15), `BENCH_RATE` reports per second of
