@@ -48,8 +48,9 @@ pub struct NewServer {
 /// Its `hostname`, `os`, `last_seen` and `interval_secs` come from the
 /// server's newest report: the server fills them from the metric
 /// [`Store`](crate::Store)'s newest snapshot when it lists servers. A
-/// catalog that also keeps the metrics (the SQL stores) may keep them too;
-/// one that does not leaves them `None`.
+/// type that is both the catalog and the metric store (the SQL stores,
+/// `MemoryStore`) keeps them up to date itself, and the server then reads
+/// them as they are; a catalog alone leaves them `None`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerRecord {
     /// Its id.

@@ -84,6 +84,20 @@ impl Storage {
         Ok((records, latest))
     }
 
+    /// Every registered server with its newest report's facts, as
+    /// [`Storage::servers_with_latest`] gives them, without the reports.
+    /// When one object keeps both, its records already hold those facts
+    /// and only the catalog is read (the alert engine asks every 30 s).
+    ///
+    /// # Errors
+    /// [`StoreError`] when either store fails.
+    pub async fn servers(&self) -> Result<Vec<ServerRecord>, StoreError> {
+        if self.shared {
+            return self.catalog.servers().await;
+        }
+        Ok(self.servers_with_latest().await?.0)
+    }
+
     /// One server, its newest report's facts filled in as by
     /// [`Storage::servers_with_latest`].
     ///
@@ -192,6 +206,7 @@ mod tests {
         metrics.ingest(vec![snapshot.clone()]).await.unwrap();
         let (records, latest) = storage.servers_with_latest().await.unwrap();
         assert_eq!(records[0].last_seen, Some(snapshot.timestamp));
+        assert_eq!(storage.servers().await.unwrap(), records);
         assert_eq!(records[0].interval_secs, Some(10.0));
         assert_eq!(latest.len(), 1);
         assert_eq!(

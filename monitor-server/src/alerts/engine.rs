@@ -55,9 +55,8 @@ impl Engine {
         // restart is counted offline from its last report.
         let mut servers: HashMap<ServerId, ServerRecord> = self
             .storage
-            .servers_with_latest()
+            .servers()
             .await?
-            .0
             .into_iter()
             .map(|s| (s.id.clone(), s))
             .collect();
