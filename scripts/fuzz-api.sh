@@ -70,6 +70,9 @@ PY
 ) || { echo "fuzz-api: the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
 
 status=0
+# (From the scratch directory: schemathesis keeps a cache of what failed
+# in its working directory.)
+cd "$work"
 "$venv/bin/st" run "$base/api/openapi.json" --no-color \
   --header "X-Admin-Token: $admin" --header "X-Auth-Token: $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \

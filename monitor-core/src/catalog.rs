@@ -109,6 +109,7 @@ impl EventFilter {
 /// The persisted state of one alert (rule × server × series), so alerts
 /// survive a restart without notifying twice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertStateRecord {
     /// The rule.
     pub rule_id: String,
@@ -121,8 +122,10 @@ pub struct AlertStateRecord {
     /// When it entered that state.
     pub since: Timestamp,
     /// The last value evaluated.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_value: Option<f64>,
     /// When a notification was last sent for it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_notified: Option<Timestamp>,
 }
 

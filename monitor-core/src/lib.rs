@@ -15,6 +15,8 @@
 //!   `Send + Sync`); and [`Catalog`], the server's own state (servers,
 //!   tokens, alert rules and events, settings, the notification outbox).
 //! - [`alert`]: thresholds, rules, states and events.
+//! - With the feature `openapi`, every type of the HTTP API's JSON derives
+//!   `utoipa::ToSchema` (see `openapi`).
 //!
 //! This crate does no I/O and depends on no database, HTTP or system crate,
 //! so a plugin never has to match our versions of those.
@@ -70,6 +72,8 @@ pub mod host;
 pub mod model;
 pub mod names;
 pub mod notifier;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod otel;
 pub mod store;
 #[cfg(feature = "testing")]

@@ -75,6 +75,7 @@ pub struct HistoryQuery {
 
 /// Which stored resolution answered a history query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     /// Every sample as received.
@@ -88,6 +89,7 @@ pub enum Tier {
 /// One bucket of a downsampled series. A bucket without data is absent,
 /// never interpolated: a gap stays a gap.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Point {
     /// Start of the bucket.
     pub t: Timestamp,
@@ -105,6 +107,7 @@ pub struct Point {
 
 /// One series of a history answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Series {
     /// The metric name.
     pub metric: String,
@@ -131,6 +134,7 @@ pub struct History {
 
 /// A series a server has reported, with its latest value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeriesInfo {
     /// The metric name.
     pub metric: String,
@@ -141,8 +145,10 @@ pub struct SeriesInfo {
     /// The unit.
     pub unit: Unit,
     /// The newest value, when the server's latest snapshot has this series.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_value: Option<f64>,
     /// When that value was reported.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_seen: Option<Timestamp>,
 }
 

@@ -84,7 +84,9 @@ impl Tokens {
 }
 
 /// What a caller is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = AccessRole)]
 pub enum Role {
     /// No token, on a server whose reads are open.
     Open,

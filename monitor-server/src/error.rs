@@ -49,9 +49,13 @@ pub struct ApiError {
     retry_after: Option<std::time::Duration>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer (`Error` in the OpenAPI document).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// A machine-readable code (`invalid_server_id`, `unauthorized`, …).
     error: &'a str,
+    /// A sentence that says what is wrong.
     message: &'a str,
 }
 
@@ -149,7 +153,7 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(Body {
+        let body = Json(ErrorBody {
             error: self.code,
             message: &self.message,
         });

@@ -33,9 +33,6 @@
 //! # }
 //! ```
 
-// The OpenAPI document is one large json! literal.
-#![recursion_limit = "256"]
-
 pub mod access;
 pub mod admission;
 pub mod alerts;
@@ -51,7 +48,6 @@ pub mod guard;
 pub mod ingest;
 pub mod limit;
 pub mod metrics;
-pub mod openapi;
 pub mod relay;
 pub mod serve;
 pub mod server;

@@ -54,6 +54,31 @@ async fn the_openapi_document_lists_every_route_and_each_answers() {
     }
 }
 
+/// `docs/openapi.json` is the document this build serves: the dashboard's
+/// TypeScript types are generated from it (`npm run types` in
+/// `monitor-server/web`), and readers of the repository find it there.
+/// `MONITOR_UPDATE_OPENAPI=1 cargo test -p monitor-server --test api_status`
+/// writes it anew after a change of the API.
+#[tokio::test]
+async fn the_committed_openapi_document_is_the_one_served() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    let f = fixture(None).await;
+    let (status, served) = call(&f.app, get("/api/openapi.json", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut text = serde_json::to_string_pretty(&served).unwrap();
+    text.push('\n');
+    if std::env::var_os("MONITOR_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "docs/openapi.json is not the document this build serves: run \
+         `MONITOR_UPDATE_OPENAPI=1 cargo test -p monitor-server --test api_status` \
+         and then `npm run types` in monitor-server/web, and commit both"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_store_that_stops_answering_gets_503_not_a_hang() {
     let store = Arc::new(monitor_core::testing::MemoryStore::new());

@@ -21,6 +21,7 @@ export default defineConfig({
   },
   test: {
     environment: 'node',
-    include: ['src/**/*.test.ts'],
+    // (api-types.test.mjs runs Node's own modules: plain JS, out of tsc's way.)
+    include: ['src/**/*.test.ts', 'src/**/*.test.mjs'],
   },
 });

@@ -24,13 +24,17 @@ use crate::names;
 /// `/api/alerts` exactly as its users send them:
 /// `{"cpu_total_percent": 85, "memory_used_percent": 80, "disk_used_percent": 90}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     /// Fires when `cpu_usage_percent` (whole machine) exceeds it.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub cpu_total_percent: f64,
     /// Fires when `memory_used_percent` exceeds it.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub memory_used_percent: f64,
     /// Fires when any filesystem's `filesystem_used_percent` exceeds it.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub disk_used_percent: f64,
 }
 
@@ -101,6 +105,7 @@ impl Thresholds {
 
 /// How a value is compared with a threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Comparison {
     /// Value greater than threshold.
     #[serde(rename = ">")]
@@ -147,6 +152,7 @@ impl Comparison {
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// For the record.
@@ -160,6 +166,7 @@ pub enum Severity {
 
 /// Which servers a rule applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RuleScope))]
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
 pub enum Scope {
     /// Every server.
@@ -201,16 +208,21 @@ pub fn is_valid_rule_id(id: &str) -> bool {
 
 /// A threshold rule on any metric, built-in or from a plugin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertRule {
     /// Stable id (assigned by the store when empty).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = "", max_length = 64))]
     pub id: String,
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::rule_name))]
     pub name: String,
     /// The metric watched.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name))]
     pub metric: String,
     /// Which series of the metric (every series when empty; each is its own alert).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = json!([]), max_items = 16))]
     pub matchers: Vec<LabelMatcher>,
     /// What is compared with the threshold: the value (default), its
     /// increase over a window, or the seconds until its trend reaches a
@@ -224,18 +236,23 @@ pub struct AlertRule {
     /// The threshold the value must cross back to resolve (hysteresis);
     /// the firing threshold when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = json!(null)))]
     pub resolve_threshold: Option<f64>,
     /// How long the condition must hold before firing, in seconds.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = 0))]
     pub for_secs: u64,
     /// Urgency.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = "warning"))]
     pub severity: Severity,
     /// Which servers.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = json!({"kind": "all"})))]
     pub scope: Scope,
     /// Disabled rules are kept but not evaluated.
     #[serde(default = "enabled")]
+    #[cfg_attr(feature = "openapi", schema(default = true))]
     pub enabled: bool,
     /// Per-server changes of this rule (another threshold, or off).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -244,16 +261,20 @@ pub struct AlertRule {
 
 /// What a rule changes for one server; absent fields keep the rule's.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RuleOverride {
     /// The firing threshold on this server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub threshold: Option<f64>,
     /// The resolve threshold on this server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub resolve_threshold: Option<f64>,
     /// `false`: the rule does not apply to this server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub enabled: Option<bool>,
 }
 
@@ -486,6 +507,7 @@ impl AlertRule {
 
 /// Where an alert stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
     /// The condition does not hold.
@@ -502,9 +524,11 @@ pub enum AlertState {
 /// One transition of one alert (a rule on one series of one server), as
 /// stored and as sent to notifiers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertEvent {
     /// Store-assigned id (0 before it is stored).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = 0))]
     pub id: i64,
     /// The rule's id.
     pub rule_id: String,
@@ -516,6 +540,7 @@ pub struct AlertEvent {
     pub metric: String,
     /// The series' labels.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = json!({})))]
     pub labels: Labels,
     /// The state before.
     pub from: AlertState,
@@ -523,6 +548,7 @@ pub struct AlertEvent {
     pub state: AlertState,
     /// The value that caused the transition (absent for offline alerts).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = json!(null)))]
     pub value: Option<f64>,
     /// The rule's threshold.
     pub threshold: f64,
@@ -537,20 +563,25 @@ pub struct AlertEvent {
 /// A silence: no notifications for the alerts it covers until a time (the
 /// alerts are still evaluated and their events stored).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Silence {
     /// Assigned when it is created.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = ""))]
     pub id: String,
     /// Only this rule's alerts (every rule when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub rule_id: Option<String>,
     /// Only this server's alerts (every server when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub server_id: Option<ServerId>,
     /// When it ends.
     pub until: Timestamp,
     /// Why (for the people who read the list).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = "", max_length = 1000))]
     pub comment: String,
 }
 

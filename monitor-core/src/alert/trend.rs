@@ -37,6 +37,7 @@ pub const MIN_WINDOW_SECS: u64 = 60;
 
 /// What a rule compares with its threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RuleFunction))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Function {
     /// The value as reported.

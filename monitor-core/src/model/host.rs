@@ -7,6 +7,7 @@ use super::Timestamp;
 /// Static facts about the host, reported with each snapshot by the system
 /// collector.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostInfo {
     /// The host name.
     pub hostname: String,
@@ -21,6 +22,7 @@ pub struct HostInfo {
     pub arch: String,
     /// When the host booted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub boot_time: Option<Timestamp>,
     /// Version of the agent that sent the snapshot.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -29,6 +31,7 @@ pub struct HostInfo {
 
 /// The lifecycle state of a container, as Docker reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ContainerState {
     /// Created, never started.
@@ -83,6 +86,7 @@ impl ContainerState {
 
 /// The result of a container's health check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ContainerHealth {
     /// The check has not passed yet.
@@ -95,6 +99,7 @@ pub enum ContainerHealth {
 
 /// What is known about one container besides its numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerInfo {
     /// The full container id.
     pub id: String,
@@ -109,18 +114,22 @@ pub struct ContainerInfo {
     pub status: String,
     /// Health check result, when the container has a health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub health: Option<ContainerHealth>,
     /// How many times Docker restarted it.
     #[serde(default)]
     pub restart_count: u64,
     /// When it was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub created: Option<Timestamp>,
     /// When it last started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub started: Option<Timestamp>,
     /// Exit code of the last run, for stopped containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub exit_code: Option<i64>,
     /// True when the kernel killed it for lack of memory.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

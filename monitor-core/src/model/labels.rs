@@ -157,6 +157,7 @@ impl fmt::Display for Labels {
 
 /// How a [`LabelMatcher`] compares a label's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MatchOp {
     /// The label equals the value; an empty value matches a missing label.
     #[default]
@@ -170,13 +171,16 @@ pub enum MatchOp {
 /// Selects series by one label, Prometheus style: `cpu="3"`, `mountpoint!="/boot"`.
 /// `cpu=""` selects the series without a `cpu` label (the machine-wide total).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LabelMatcher {
     /// The label name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name))]
     pub name: String,
     /// Equal or not equal.
     #[serde(default)]
     pub op: MatchOp,
     /// The value compared with.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::label_value))]
     pub value: String,
 }
 

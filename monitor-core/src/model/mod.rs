@@ -29,6 +29,7 @@ pub const MAX_SERVER_ID_LEN: usize = 64;
 /// Whether a metric is a gauge (a value that goes up and down) or a counter
 /// (a monotonically increasing total that only resets when its source restarts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MetricKind {
     /// A value that can go up and down (memory used, CPU %).
@@ -117,6 +118,7 @@ impl Default for Unit {
 
 /// One value of one series at the snapshot's instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sample {
     /// The labels that tell this series from the others of its family.
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
@@ -127,6 +129,7 @@ pub struct Sample {
 
 /// All samples of one metric name in one snapshot, with the metric's kind and unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetricFamily {
     /// The metric name, Prometheus style (`memory_used_bytes`).
     pub name: String,
@@ -139,6 +142,7 @@ pub struct MetricFamily {
     /// A one-line description (optional; the well-known metrics have theirs in
     /// [`crate::names`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub help: Option<String>,
     /// The samples, one per series.
     pub samples: Vec<Sample>,
@@ -349,6 +353,7 @@ impl<'de> Deserialize<'de> for WireVersion {
 ///
 /// Its JSON form is the versioned agent→server wire format (see [`crate::wire`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Snapshot {
     /// Always [`WIRE_VERSION`] on the wire.
     pub version: WireVersion,
@@ -358,15 +363,19 @@ pub struct Snapshot {
     pub timestamp: Timestamp,
     /// The agent's collection interval, in seconds (used for offline detection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub interval_secs: Option<f64>,
     /// Host facts, when the system collector ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub host: Option<HostInfo>,
     /// Container inventory, when the Docker collector ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub containers: Option<Vec<ContainerInfo>>,
     /// The metric families.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = json!([])))]
     pub metrics: Vec<MetricFamily>,
 }
 

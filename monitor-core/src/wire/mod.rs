@@ -99,6 +99,7 @@ impl WireError {
 
 /// A batch of snapshots, as an agent sends it when it replays its spool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Batch {
     /// Always [`crate::model::WIRE_VERSION`].
     pub version: WireVersion,

@@ -122,7 +122,7 @@ impl std::fmt::Debug for AlertOptions {
 }
 
 /// How one notifier's deliveries went.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct DeliveryStatus {
     /// The notifier's name.
     pub notifier: String,
@@ -135,12 +135,15 @@ pub struct DeliveryStatus {
     pub queued: u64,
     /// When the oldest of them was queued.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub oldest_queued: Option<Timestamp>,
     /// The last failed attempt's message.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub last_error: Option<String>,
     /// When it happened.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub last_error_at: Option<Timestamp>,
 }
 

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use monitor_core::store::HistoryQuery;
-use monitor_core::{Thresholds, Timestamp};
+use monitor_core::{AlertEvent, AlertRule, Silence, Thresholds, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -16,7 +16,20 @@ use crate::access::{AlertEditor, Reader};
 use crate::alerts::THRESHOLDS_KEY;
 use crate::body::Body;
 use crate::error::ApiError;
+use crate::error::ErrorBody as Error;
 
+/// `GET /api/alerts`: the original's global thresholds.
+#[utoipa::path(
+    get,
+    path = "/api/alerts",
+    tag = "alerts",
+    summary = "The global thresholds.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "thresholds", body = Thresholds),
+        (status = 401, description = "no token, or not a known one", body = Error),
+    ),
+)]
 pub(super) async fn get_alerts(
     State(state): State<AppState>,
     _: Reader,
@@ -26,6 +39,23 @@ pub(super) async fn get_alerts(
     ))
 }
 
+/// `POST /api/alerts`: sets the global thresholds (the original's body).
+#[utoipa::path(
+    post,
+    path = "/api/alerts",
+    tag = "alerts",
+    summary = "Sets the global thresholds (the original's body).",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    request_body(content = Thresholds),
+    responses(
+        (status = 200, description = "thresholds", body = Thresholds),
+        (status = 400, description = "an invalid request (the message says what)", body = Error),
+        (status = 401, description = "no token, or not a known one", body = Error),
+        (status = 403, description = "a read-only token", body = Error),
+        (status = 415, description = "the body is not JSON", body = Error),
+        (status = 422, description = "a value out of range (the message says which)", body = Error),
+    ),
+)]
 pub(super) async fn set_alerts(
     State(state): State<AppState>,
     // The original's users change thresholds with the dashboard token.
@@ -53,6 +83,17 @@ pub(super) async fn set_alerts(
 /// `GET /api/alerts/rules`: the rules in force: the three thresholds, the
 /// built-in host-offline rule, and the stored rules (a stored rule with a
 /// built-in id replaces it).
+#[utoipa::path(
+    get,
+    path = "/api/alerts/rules",
+    tag = "alerts",
+    summary = "The rules in force: the three thresholds (ids cpu_total_percent, memory_used_percent, disk_used_percent), the built-in host_offline rule (missed reporting intervals > 3) and the stored rules.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "rules", body = Vec<AlertRule>),
+        (status = 401, description = "no token, or not a known one", body = Error),
+    ),
+)]
 pub(super) async fn alert_rules(
     State(state): State<AppState>,
     _: Reader,
@@ -85,6 +126,23 @@ async fn saved_rule(
 
 /// `POST /api/alerts/rules`: adds a rule (its id is assigned unless given;
 /// 409 when a rule has that id).
+#[utoipa::path(
+    post,
+    path = "/api/alerts/rules",
+    tag = "alerts",
+    summary = "Adds a rule: name, metric, matchers, op (> >= < <=), threshold, resolve_threshold (hysteresis), function ({kind: value | increase | seconds_until, window_secs, target}), for_secs, severity, scope ({kind: all | servers | tag}), enabled, overrides (per server: threshold, resolve_threshold, enabled).",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    request_body(content = AlertRule),
+    responses(
+        (status = 201, description = "the rule with its id", body = AlertRule),
+        (status = 400, description = "an invalid request (the message says what)", body = Error),
+        (status = 401, description = "no token, or not a known one", body = Error),
+        (status = 403, description = "a read-only token", body = Error),
+        (status = 409, description = "a rule with this id exists", body = Error),
+        (status = 415, description = "the body is not JSON", body = Error),
+        (status = 422, description = "a value out of range (the message says which)", body = Error),
+    ),
+)]
 pub(super) async fn create_alert_rule(
     State(state): State<AppState>,
     _: AlertEditor,
@@ -119,35 +177,57 @@ pub(super) async fn create_alert_rule(
     Ok((StatusCode::CREATED, Json(saved_rule(&state, rule).await?)))
 }
 
-#[derive(Deserialize)]
+/// Query of `POST /api/alerts/preview`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PreviewParams {
+    /// RFC 3339 or Unix seconds (24 h before `to`).
     #[serde(default)]
     from: Option<String>,
+    /// RFC 3339 or Unix seconds (now); at most 31 days after `from`.
     #[serde(default)]
     to: Option<String>,
+    /// Only this server.
     #[serde(default)]
+    #[param(value_type = Option<monitor_core::ServerId>)]
     server_id: Option<String>,
 }
 
-/// One server in `POST /api/alerts/preview`.
-#[derive(Serialize)]
+/// One server of a rule's preview: what the rule would have done on its
+/// stored history.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ServerRulePreview)]
 pub(super) struct ServerPreview {
+    #[schema(value_type = monitor_core::ServerId)]
     server_id: String,
+    /// The resolution the store answered with; from rollups the rule saw
+    /// each bucket's max (`>`, `>=`) or min (`<`, `<=`).
     tier: monitor_core::store::Tier,
     step_secs: u64,
+    /// The stored reports (or rollup buckets) evaluated; 0 when there was
+    /// no data in the range.
     reports: usize,
+    /// How many times an alert went to firing.
     fired: usize,
+    /// Alerts still firing at `to`.
     firing_at_end: usize,
+    /// The transitions, oldest first (`id` 0: not stored); at most 1000.
     events: Vec<monitor_core::AlertEvent>,
+    /// The transitions after the listed ones, counted only.
     events_left_out: usize,
 }
 
-#[derive(Serialize)]
+/// The answer of `POST /api/alerts/preview`: a rule replayed over stored
+/// history, every alert inactive at `from`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = RulePreview)]
 pub(super) struct PreviewView {
     from: Timestamp,
     to: Timestamp,
+    /// The sum of the servers' `fired`.
     fired: usize,
+    /// Every server in the rule's scope (or only the one asked for).
     servers: Vec<ServerPreview>,
 }
 
@@ -176,6 +256,24 @@ const PREVIEW_EVENTS: usize = 1_000;
 /// /api/alerts/rules`; `id` and `name` may be left out) would have done on
 /// the stored history of each server in its scope, from every alert
 /// inactive at `from` (default: the last 24 h). Stores nothing.
+#[utoipa::path(
+    post,
+    path = "/api/alerts/preview",
+    tag = "alerts",
+    summary = "What a rule (the body, as for POST /api/alerts/rules; id and name may be left out) would have done on the stored history of each server in its scope, every alert inactive at `from`: per server the resolution read (raw, or rollups whose largest value a > rule sees and smallest a < rule sees), the reports evaluated, how often it fired, what still fires at `to`, and the transitions oldest first (at most 1000). Stores nothing; a host_offline rule is 422 not_previewable.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    params(PreviewParams),
+    request_body(content = AlertRule),
+    responses(
+        (status = 200, description = "per server, what the rule would have done", body = PreviewView),
+        (status = 400, description = "an invalid request (the message says what)", body = Error),
+        (status = 401, description = "no token, or not a known one", body = Error),
+        (status = 403, description = "a read-only token", body = Error),
+        (status = 404, description = "no such rule, silence or server", body = Error),
+        (status = 415, description = "the body is not JSON", body = Error),
+        (status = 422, description = "a value out of range (the message says which)", body = Error),
+    ),
+)]
 pub(super) async fn preview_alert_rule(
     State(state): State<AppState>,
     _: AlertEditor,
@@ -262,6 +360,24 @@ pub(super) async fn preview_alert_rule(
 
 /// `PUT /api/alerts/rules/{id}`: replaces a rule (a built-in one too: the
 /// stored rule then takes its place).
+#[utoipa::path(
+    put,
+    path = "/api/alerts/rules/{id}",
+    tag = "alerts",
+    summary = "Replaces a rule; a built-in id stores a rule that takes the built-in's place.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    params(("id" = String, Path)),
+    request_body(content = AlertRule),
+    responses(
+        (status = 200, description = "the rule", body = AlertRule),
+        (status = 400, description = "an invalid request (the message says what)", body = Error),
+        (status = 401, description = "no token, or not a known one", body = Error),
+        (status = 403, description = "a read-only token", body = Error),
+        (status = 404, description = "no such rule, silence or server", body = Error),
+        (status = 415, description = "the body is not JSON", body = Error),
+        (status = 422, description = "a value out of range (the message says which)", body = Error),
+    ),
+)]
 pub(super) async fn replace_alert_rule(
     State(state): State<AppState>,
     _: AlertEditor,
@@ -287,6 +403,20 @@ pub(super) async fn replace_alert_rule(
 
 /// `DELETE /api/alerts/rules/{id}`: deletes a stored rule (a built-in rule
 /// it replaced comes back); its alerts are forgotten.
+#[utoipa::path(
+    delete,
+    path = "/api/alerts/rules/{id}",
+    tag = "alerts",
+    summary = "Deletes a stored rule and forgets its alerts.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, description = "no token, or not a known one", body = Error),
+        (status = 403, description = "a read-only token", body = Error),
+        (status = 404, description = "no such rule, silence or server", body = Error),
+    ),
+)]
 pub(super) async fn delete_alert_rule(
     State(state): State<AppState>,
     _: AlertEditor,
@@ -300,6 +430,17 @@ pub(super) async fn delete_alert_rule(
 }
 
 /// `GET /api/alerts/silences`: the silences not yet over.
+#[utoipa::path(
+    get,
+    path = "/api/alerts/silences",
+    tag = "alerts",
+    summary = "The silences not yet over.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "silences", body = Vec<Silence>),
+        (status = 401, description = "no token, or not a known one", body = Error),
+    ),
+)]
 pub(super) async fn list_silences(
     State(state): State<AppState>,
     _: Reader,
@@ -333,6 +474,22 @@ async fn save_silences(
 /// `POST /api/alerts/silences`: no notifications for a rule, a server, or
 /// a rule on a server, until a time (`{"rule_id": ..., "server_id": ...,
 /// "until": RFC 3339 or Unix seconds, "comment": ...}`).
+#[utoipa::path(
+    post,
+    path = "/api/alerts/silences",
+    tag = "alerts",
+    summary = "No notifications for a rule, a server, or both, until a time: {rule_id, server_id, until (RFC 3339 or Unix seconds), comment}; alerts are still evaluated and recorded, and a still-firing alert is notified when the silence ends.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    request_body(content = Silence),
+    responses(
+        (status = 201, description = "the silence with its id", body = Silence),
+        (status = 400, description = "an invalid request (the message says what)", body = Error),
+        (status = 401, description = "no token, or not a known one", body = Error),
+        (status = 403, description = "a read-only token", body = Error),
+        (status = 415, description = "the body is not JSON", body = Error),
+        (status = 422, description = "a value out of range (the message says which)", body = Error),
+    ),
+)]
 pub(super) async fn create_silence(
     State(state): State<AppState>,
     _: AlertEditor,
@@ -368,6 +525,21 @@ pub(super) async fn create_silence(
 }
 
 /// `DELETE /api/alerts/silences/{id}`: ends a silence now.
+#[utoipa::path(
+    delete,
+    path = "/api/alerts/silences/{id}",
+    tag = "alerts",
+    summary = "Ends a silence now.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "ended"),
+        (status = 401, description = "no token, or not a known one", body = Error),
+        (status = 403, description = "a read-only token", body = Error),
+        (status = 404, description = "no such rule, silence or server", body = Error),
+        (status = 415, description = "the body is not JSON", body = Error),
+    ),
+)]
 pub(super) async fn delete_silence(
     State(state): State<AppState>,
     _: AlertEditor,
@@ -386,6 +558,17 @@ pub(super) async fn delete_silence(
 
 /// `GET /api/alerts/notifiers`: how each notifier's deliveries went
 /// (delivered, failed, queued, the last error).
+#[utoipa::path(
+    get,
+    path = "/api/alerts/notifiers",
+    tag = "alerts",
+    summary = "Per notifier: notifications delivered and given up on since the start, those waiting in the outbox and the oldest's time, and the last failed attempt's error.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "delivery status", body = Vec<crate::alerts::DeliveryStatus>),
+        (status = 401, description = "no token, or not a known one", body = Error),
+    ),
+)]
 pub(super) async fn alert_notifiers(
     State(state): State<AppState>,
     _: Reader,
@@ -398,6 +581,17 @@ pub(super) async fn alert_notifiers(
 
 /// `GET /api/alerts/firing`: every alert firing now (empty when the server
 /// runs without an alert engine).
+#[utoipa::path(
+    get,
+    path = "/api/alerts/firing",
+    tag = "alerts",
+    summary = "Every alert firing now: rule, server, series labels, since when, last value.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "firing alerts", body = Vec<monitor_core::catalog::AlertStateRecord>),
+        (status = 401, description = "no token, or not a known one", body = Error),
+    ),
+)]
 pub(super) async fn firing_alerts(
     State(state): State<AppState>,
     _: Reader,
@@ -408,19 +602,39 @@ pub(super) async fn firing_alerts(
     }))
 }
 
-#[derive(Deserialize)]
+/// Query of `GET /api/alerts/events`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventsQuery {
+    #[param(value_type = Option<monitor_core::ServerId>)]
     server_id: Option<String>,
     rule_id: Option<String>,
+    /// RFC 3339 or Unix seconds.
     since: Option<String>,
+    /// The next page: the events after the one of this id (the last of
+    /// the page before).
     before: Option<i64>,
+    /// At most this many (100; up to 10000).
     limit: Option<usize>,
 }
 
 /// `GET /api/alerts/events`: alert transitions, newest first, filtered by
 /// server, rule and time, a page at a time (`before`: the last id of the
 /// page before).
+#[utoipa::path(
+    get,
+    path = "/api/alerts/events",
+    tag = "alerts",
+    summary = "Alert transitions (pending, firing, resolved, inactive) with their values, newest first.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "events", body = Vec<AlertEvent>),
+        (status = 400, description = "an invalid request (the message says what)", body = Error),
+        (status = 401, description = "no token, or not a known one", body = Error),
+    ),
+)]
 pub(super) async fn alert_events(
     State(state): State<AppState>,
     _: Reader,

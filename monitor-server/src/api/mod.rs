@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use monitor_core::ServerId;
 
 use crate::access::Tokens;
@@ -26,6 +26,7 @@ use crate::storage::Storage;
 
 mod alerts;
 mod ingest;
+pub mod openapi;
 mod servers;
 mod status;
 
@@ -219,10 +220,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/health", get(status::health))
         .route("/metrics", get(status::prometheus_metrics))
-        .route(
-            "/api/openapi.json",
-            get(|| async { Json(crate::openapi::document()) }),
-        )
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/register", post(servers::register))
         .route("/api/metrics", post(ingest::ingest))
         .route("/api/servers", get(servers::servers))

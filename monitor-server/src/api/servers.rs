@@ -17,24 +17,51 @@ use crate::access::{Admin, Reader};
 use crate::auth::{Scope, Token};
 use crate::body::Body;
 use crate::error::ApiError;
+use crate::error::ErrorBody as Error;
 
-#[derive(Deserialize)]
+/// The body of `POST /api/register`; every field may be left out.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RegisterBody {
+    /// The id to register (`srv-` and 12 random characters when absent).
     #[serde(default)]
+    #[schema(value_type = Option<monitor_core::ServerId>)]
     server_id: Option<String>,
+    /// A display name.
     #[serde(default)]
+    #[schema(schema_with = super::openapi::server_name)]
     name: Option<String>,
+    /// Tags, which alert rules can be scoped to.
     #[serde(default)]
+    #[schema(schema_with = super::openapi::tags)]
     tags: Vec<String>,
 }
 
-#[derive(Serialize)]
+/// A server and its agent's token, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Registered {
+    #[schema(value_type = monitor_core::ServerId)]
     server_id: String,
+    /// The agent's token (`X-Auth-Token`); the server keeps only its hash.
     token: String,
 }
 
+/// `POST /api/register`: registers a server and answers its agent token,
+/// once.
+#[utoipa::path(
+    post,
+    path = "/api/register",
+    tag = "servers",
+    summary = "Registers a server; answers its agent token once.",
+    security(("admin" = [])),
+    request_body(content = RegisterBody),
+    responses(
+        (status = 201, description = "registered", body = Registered),
+        (status = 400, description = "an invalid id, name or tag", body = Error),
+        (status = 401, description = "no admin token", body = Error),
+        (status = 409, description = "the id is taken", body = Error),
+    ),
+)]
 pub(super) async fn register(
     State(state): State<AppState>,
     _: Admin,
@@ -102,23 +129,49 @@ pub(super) fn random_failed() -> ApiError {
     )
 }
 
-/// One server in `GET /api/servers`.
-#[derive(Serialize)]
+/// One server in `GET /api/servers`: what the catalog holds and the key
+/// values of its newest report (null before its first).
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct ServerView {
+    #[schema(value_type = monitor_core::ServerId)]
     server_id: String,
     name: String,
     tags: Vec<String>,
+    #[schema(required = true)]
     hostname: Option<String>,
+    #[schema(required = true)]
     os: Option<String>,
+    /// Reported within the last three intervals (at least 30 s).
     online: bool,
+    #[schema(required = true)]
     last_seen: Option<Timestamp>,
+    /// The agent's collection interval, in seconds.
+    #[schema(required = true)]
     interval_secs: Option<f64>,
+    #[schema(required = true)]
     cpu_total_percent: Option<f64>,
+    #[schema(required = true)]
     memory_used_percent: Option<f64>,
+    /// The fullest filesystem's.
+    #[schema(required = true)]
     disk_used_percent: Option<f64>,
+    /// Null when the agent does not watch Docker.
+    #[schema(required = true)]
     containers_running: Option<usize>,
 }
 
+/// `GET /api/servers`.
+#[utoipa::path(
+    get,
+    path = "/api/servers",
+    tag = "servers",
+    summary = "Every server with online status, last seen and key values.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "servers", body = Vec<ServerView>),
+        (status = 401, description = "reads need a token", body = Error),
+    ),
+)]
 pub(super) async fn servers(
     State(state): State<AppState>,
     _: Reader,
@@ -162,6 +215,21 @@ pub(super) async fn servers(
     Ok(Json(views))
 }
 
+/// `DELETE /api/servers/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/servers/{id}",
+    tag = "servers",
+    summary = "Deletes a server and its data.",
+    security(("admin" = [])),
+    params(("id" = monitor_core::ServerId, Path)),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 400, description = "an invalid id", body = Error),
+        (status = 401, description = "no admin token", body = Error),
+        (status = 404, description = "no such server", body = Error),
+    ),
+)]
 pub(super) async fn delete_server(
     State(state): State<AppState>,
     _: Admin,
@@ -179,6 +247,20 @@ pub(super) async fn delete_server(
 
 /// Every series a server has reported, with its newest value: what the
 /// dashboard's server page charts (plugin metrics included).
+#[utoipa::path(
+    get,
+    path = "/api/servers/{id}/series",
+    tag = "servers",
+    summary = "Every series the server has reported (metric, labels, kind, unit) with its newest value.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    params(("id" = monitor_core::ServerId, Path)),
+    responses(
+        (status = 200, description = "series", body = Vec<monitor_core::store::SeriesInfo>),
+        (status = 400, description = "an invalid id", body = Error),
+        (status = 401, description = "reads need a token", body = Error),
+        (status = 404, description = "no such server", body = Error),
+    ),
+)]
 pub(super) async fn series(
     State(state): State<AppState>,
     _: Reader,
@@ -203,6 +285,20 @@ async fn known(state: &AppState, id: &monitor_core::ServerId) -> Result<(), ApiE
 
 /// A server's newest snapshot, whole (host facts, containers, every
 /// sample): what the dashboard shows before the first live event.
+#[utoipa::path(
+    get,
+    path = "/api/servers/{id}/latest",
+    tag = "servers",
+    summary = "The server's newest snapshot, whole (404 no_snapshot_yet before its first report).",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    params(("id" = monitor_core::ServerId, Path)),
+    responses(
+        (status = 200, description = "snapshot", body = monitor_core::Snapshot),
+        (status = 400, description = "an invalid id", body = Error),
+        (status = 401, description = "reads need a token", body = Error),
+        (status = 404, description = "no such server, or no report yet", body = Error),
+    ),
+)]
 pub(super) async fn latest(
     State(state): State<AppState>,
     _: Reader,
@@ -223,6 +319,21 @@ pub(super) async fn latest(
     ))
 }
 
+/// `POST /api/servers/{id}/token`.
+#[utoipa::path(
+    post,
+    path = "/api/servers/{id}/token",
+    tag = "servers",
+    summary = "Rotates a server's token; the old one stops working.",
+    security(("admin" = [])),
+    params(("id" = monitor_core::ServerId, Path)),
+    responses(
+        (status = 200, description = "the new token", body = Registered),
+        (status = 400, description = "an invalid id", body = Error),
+        (status = 401, description = "no admin token", body = Error),
+        (status = 404, description = "no such server", body = Error),
+    ),
+)]
 pub(super) async fn rotate_token(
     State(state): State<AppState>,
     _: Admin,
@@ -244,30 +355,42 @@ pub(super) async fn rotate_token(
 }
 
 /// Query of `GET /api/metrics/history`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HistoryParams {
+    #[param(value_type = monitor_core::ServerId)]
     server_id: String,
+    /// Default: cpu_usage_percent, memory_used_percent, filesystem_used_percent.
     #[serde(default)]
     metric: Option<String>,
-    /// Label matchers, `name="value"` or `name!="value"`, comma separated.
+    /// Label matchers, comma separated: `cpu="3"`, `mountpoint!="/boot"`.
     #[serde(default, rename = "match")]
     matchers: Option<String>,
+    /// RFC 3339 or Unix seconds; default: an hour before `to`.
     #[serde(default)]
     from: Option<String>,
+    /// RFC 3339 or Unix seconds; default: now.
     #[serde(default)]
     to: Option<String>,
+    /// Bucket width in seconds.
     #[serde(default)]
+    #[param(minimum = 1)]
     step: Option<f64>,
+    /// At most this many buckets when step is absent (default 1000).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100000)]
     points: Option<u32>,
 }
 
-#[derive(Serialize)]
+/// The answer of `GET /api/metrics/history`.
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct HistoryView {
+    #[schema(value_type = monitor_core::ServerId)]
     server_id: String,
     from: Timestamp,
     to: Timestamp,
+    /// The bucket width, in seconds.
     step_secs: u64,
     tier: monitor_core::store::Tier,
     series: Vec<monitor_core::store::Series>,
@@ -304,6 +427,21 @@ const DEFAULT_METRICS: [&str; 3] = [
     names::FILESYSTEM_USED_PERCENT,
 ];
 
+/// `GET /api/metrics/history`.
+#[utoipa::path(
+    get,
+    path = "/api/metrics/history",
+    tag = "servers",
+    summary = "Downsampled history (avg, min, max, last, count per bucket; gaps stay gaps).",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    params(HistoryParams),
+    responses(
+        (status = 200, description = "history", body = HistoryView),
+        (status = 400, description = "an invalid id, metric, matcher, time or step", body = Error),
+        (status = 401, description = "reads need a token", body = Error),
+        (status = 404, description = "no such server", body = Error),
+    ),
+)]
 pub(super) async fn history(
     State(state): State<AppState>,
     _: Reader,

@@ -15,16 +15,24 @@ use super::AppState;
 use super::is_online;
 use crate::access::Reader;
 use crate::error::ApiError;
+use crate::error::ErrorBody as Error;
 
-#[derive(Serialize)]
+/// The answer of `GET /api/health`.
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Health {
+    /// `ok`, or `degraded` (answered with 503).
     status: &'static str,
+    /// This build's version.
     version: &'static str,
+    /// `reachable` or `unreachable`.
     database: &'static str,
     /// `ok`, or `failing` while the store cannot write (a full disk).
     writes: &'static str,
+    /// The metric store's name (`sqlite`, `postgres`, a plugin's).
     store: String,
+    /// What is wrong, when something is (the details go to the log).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     problem: Option<&'static str>,
 }
 
@@ -36,6 +44,18 @@ const WRITES_FAILING: &str = monitor_store::WRITES_FAILING;
 /// answer is reported unreachable rather than keeping the check waiting.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `GET /api/health`: open to anyone, for load balancers and probes.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "status",
+    summary = "Health: status, version, database reachable.",
+    security(()),
+    responses(
+        (status = 200, description = "healthy", body = Health),
+        (status = 503, description = "the store cannot be reached or cannot write", body = Health),
+    ),
+)]
 pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let answer = tokio::time::timeout(
         HEALTH_TIMEOUT.min(state.request_timeout),
@@ -99,6 +119,17 @@ pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<H
 
 /// `GET /metrics`: every reporting host's newest values and the server's
 /// own health, for Prometheus (see [`crate::metrics`]).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "status",
+    summary = "Prometheus text exposition: every reporting host's newest values (label server_id), monitor_host_up, and the server's own health (docs/exporters.md).",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "metrics", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "reads need a token", body = Error),
+    ),
+)]
 pub(super) async fn prometheus_metrics(
     State(state): State<AppState>,
     _: Reader,
@@ -160,6 +191,21 @@ async fn render_metrics(state: AppState) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(text))
 }
 
+/// `GET /api/stream`: the live stream.
+#[utoipa::path(
+    get,
+    path = "/api/stream",
+    tag = "status",
+    summary = "Server-Sent Events: every accepted snapshot (event `snapshot`, JSON data, increasing id) and every alert transition (event `alert`); send Last-Event-ID to get what was missed, from a buffer of the last 1024 events (kept while a client is connected or left less than a minute ago).",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    params(("Last-Event-ID" = Option<u64>, Header, description = "the id of the last event received")),
+    responses(
+        (status = 200, description = "an event stream", content_type = "text/event-stream"),
+        (status = 400, description = "Last-Event-ID is not a number", body = Error),
+        (status = 401, description = "reads need a token", body = Error),
+        (status = 429, description = "too many streams open", body = Error),
+    ),
+)]
 pub(super) async fn stream(
     State(state): State<AppState>,
     Reader(caller): Reader,
@@ -192,19 +238,34 @@ pub(super) async fn stream(
     }
 }
 
-#[derive(Serialize)]
+/// The answer of `GET /api/access`: the caller's token's role and what it
+/// may do.
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct AccessView {
-    role: &'static str,
+    role: crate::access::Role,
+    /// May change thresholds, rules and silences (and preview rules).
     change_alerts: bool,
+    /// May register and delete servers and rotate their tokens.
     admin: bool,
 }
 
 /// `GET /api/access`: what the caller's token (or none, when reads are
 /// open) may do, so the dashboard shows edit controls only to those who
 /// may use them.
+#[utoipa::path(
+    get,
+    path = "/api/access",
+    tag = "status",
+    summary = "What the caller may do: role (open, read, dashboard, admin), change_alerts, admin.",
+    security((), ("dashboard" = []), ("admin" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "access", body = AccessView),
+        (status = 401, description = "reads need a token", body = Error),
+    ),
+)]
 pub(super) async fn access(Reader(caller): Reader) -> Json<AccessView> {
     Json(AccessView {
-        role: caller.role.as_str(),
+        role: caller.role,
         change_alerts: caller.role.allows(crate::access::Need::ChangeAlerts),
         admin: caller.role.allows(crate::access::Need::Admin),
     })

@@ -19,6 +19,10 @@ import type {
   Thresholds,
   Timestamp,
 } from './types';
+import type { operations } from './api-types';
+
+/** The query parameters of an operation of docs/openapi.json (by its operationId). */
+type QueryOf<K extends keyof operations> = NonNullable<operations[K]['parameters']['query']>;
 
 /** Header carrying the dashboard's read token. */
 export const DASHBOARD_HEADER = 'X-Dashboard-Token';
@@ -218,7 +222,7 @@ export function getHistory(
       to: seconds(q.to),
       points: q.step === undefined ? q.points : undefined,
       step: q.step,
-    },
+    } satisfies QueryOf<'history'>,
   });
 }
 
@@ -256,7 +260,7 @@ export function getAlertEvents(client: ApiClient, q: EventsRequest = {}, signal?
       since: q.since === undefined ? undefined : seconds(q.since),
       before: q.before,
       limit: q.limit,
-    },
+    } satisfies QueryOf<'alert_events'>,
   });
 }
 
@@ -304,7 +308,11 @@ export function previewRule(
   return client.request<RulePreview>('POST', PREVIEW_PATH, {
     signal,
     body: rule,
-    query: { from: instant(q.from), to: instant(q.to), server_id: q.serverId || undefined },
+    query: {
+      from: instant(q.from),
+      to: instant(q.to),
+      server_id: q.serverId || undefined,
+    } satisfies QueryOf<'preview_alert_rule'>,
   });
 }
 
