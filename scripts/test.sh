@@ -26,6 +26,7 @@ cargo check "${locked[@]}" -p monitor-collectors --no-default-features
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features prometheus
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features otlp
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features opentelemetry
+cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features remote-write
 cargo check "${locked[@]}" -p monitor-agent --no-default-features
 cargo check "${locked[@]}" -p monitor-agent --no-default-features --features otlp
 cargo check "${locked[@]}" -p monitor-agent --no-default-features --features prometheus

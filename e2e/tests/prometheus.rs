@@ -22,23 +22,6 @@ use monitor_server::auth::{Scope, Token};
 use monitor_store::{SqlStore, StoreOptions};
 use serde_json::Value;
 
-fn have(program: &str) -> bool {
-    let found = Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("MONITOR_REQUIRE_PROMETHEUS").is_none(),
-            "{program} is required (scripts/services.sh prometheus installs it)"
-        );
-        eprintln!("skipped: {program} is not installed");
-    }
-    found
-}
-
 /// `promtool check metrics` on a scrape: its complaints, empty when clean.
 fn promtool(text: &str) -> String {
     use std::io::Write;
@@ -114,7 +97,7 @@ async fn eventually(client: &reqwest::Client, prometheus: &str, promql: &str) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
-    if !have("prometheus") || !have("promtool") {
+    if !common::have_prometheus("prometheus") || !common::have_prometheus("promtool") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("monitor-prometheus-{}", std::process::id()));
@@ -220,7 +203,6 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
     );
 
     // Prometheus, scraping both every second.
-    let prometheus_port = free_port();
     let config = dir.0.join("prometheus.yml");
     std::fs::write(
         &config,
@@ -251,30 +233,13 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
         "{}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let _prometheus = Process(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let prometheus = format!("http://127.0.0.1:{prometheus_port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = client.get(format!("{prometheus}/-/ready")).send().await;
-        if ready.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "Prometheus did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (_prometheus, prometheus) = common::start_prometheus(
+        &dir.0,
+        &config,
+        std::net::SocketAddr::from(([127, 0, 0, 1], free_port())),
+        &[],
+    )
+    .await;
 
     // Both targets are up.
     let deadline = Instant::now() + Duration::from_secs(60);

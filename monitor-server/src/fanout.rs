@@ -56,7 +56,7 @@ impl ExportQueue {
                                 Err(error) => {
                                     let message = error.to_string();
                                     if failing.as_deref() != Some(message.as_str()) {
-                                        tracing::warn!(exporter = exporter.name(), %error, "Export failed; trying again with the next snapshots.");
+                                        tracing::warn!(exporter = exporter.name(), %error, "Export failing (an exporter that keeps what it was given says so in its own messages).");
                                         *failing = Some(message);
                                     }
                                 }

@@ -48,7 +48,6 @@ pub mod guard;
 pub mod ingest;
 pub mod limit;
 pub mod metrics;
-pub mod relay;
 pub mod serve;
 pub mod server;
 pub mod storage;

@@ -29,8 +29,9 @@
 //! `tokens.dashboard_token_file`) and the read-only token (given or
 //! `tokens.read_token_file`; with neither, reads are open); sets up
 //! TLS (`tls.*`); starts the alert engine with the webhooks of `[alerts]`
-//! and the notifiers given; starts the OTLP relay of `[otlp]` and a queue
-//! that hands accepted snapshots to the exporters given.
+//! and the notifiers given; starts a queue that hands stored reports to
+//! the exporters given, the OTLP relay of `[otlp]` and remote write of
+//! `[remote_write]` among them.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -269,14 +270,25 @@ impl ServerBuilder {
         )
         .await?;
         let mut state = state.with_alerts(alerts);
+        let mut exporters = self.exporters;
         if let Some(otlp) = config.otlp.exporter()? {
-            let exporter = monitor_collectors::export::otlp::OtlpExporter::new(otlp)
-                .map_err(|e| ServerError::Plugin(format!("otlp: {e}")))?;
-            tracing::info!(url = %exporter.config().url(), interval = ?exporter.config().interval, "Relaying every host's metrics over OTLP.");
-            crate::relay::spawn(Arc::clone(storage.metrics()), exporter);
+            let (url, interval) = (otlp.url(), otlp.interval);
+            let relay =
+                monitor_collectors::export::otlp::OtlpRelay::new(otlp, config.otlp.capacity)
+                    .map_err(|e| ServerError::Plugin(format!("otlp: {e}")))?;
+            tracing::info!(%url, ?interval, "Relaying every report over OTLP.");
+            exporters.push(Box::new(relay));
         }
-        if !self.exporters.is_empty() {
-            state = state.with_exporters(crate::fanout::ExportQueue::start(self.exporters));
+        if let Some(remote) = config.remote_write.exporter()? {
+            let url = remote.url.clone();
+            let exporter =
+                monitor_collectors::export::remote_write::RemoteWriteExporter::new(remote)
+                    .map_err(|e| ServerError::Plugin(format!("remote_write: {e}")))?;
+            tracing::info!(%url, "Writing every report to Prometheus remote write.");
+            exporters.push(Box::new(exporter));
+        }
+        if !exporters.is_empty() {
+            state = state.with_exporters(crate::fanout::ExportQueue::start(exporters));
         }
         Ok(Server {
             config,

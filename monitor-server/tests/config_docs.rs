@@ -59,6 +59,8 @@ fn every_key_is_documented_and_every_documented_key_exists() {
     config.tokens.read_token_file = Some("x".into());
     config.otlp.endpoint = Some("x".into());
     config.otlp.verify = Some("x".into());
+    config.remote_write.url = Some("x".into());
+    config.remote_write.verify = Some("x".into());
     let table: toml::Table = toml::from_str(&config.to_toml()).unwrap();
     let mut code = BTreeSet::new();
     keys("", &table, &mut code);

@@ -23,3 +23,63 @@ pub(crate) fn dir(test: &str, name: &str) -> Dir {
     std::fs::create_dir_all(&d).unwrap();
     Dir(d)
 }
+
+/// Whether `program` (`prometheus`, `promtool`) is installed: the test is
+/// skipped without it, unless MONITOR_REQUIRE_PROMETHEUS asks for it
+/// (scripts/test.sh sets it after installing Debian's `prometheus`).
+pub(crate) fn have_prometheus(program: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("MONITOR_REQUIRE_PROMETHEUS").is_none(),
+            "{program} is required (scripts/services.sh prometheus installs it)"
+        );
+        eprintln!("skipped: {program} is not installed");
+    }
+    found
+}
+
+/// A real Prometheus listening on `addr` with the configuration file
+/// `config`, its data under `dir`, and `args` besides, once it is ready:
+/// the process (stopped when dropped) and its base URL.
+pub(crate) async fn start_prometheus(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    addr: std::net::SocketAddr,
+    args: &[&str],
+) -> (Process, String) {
+    let process = Process(
+        std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{addr}");
+    let client = client(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ready = client.get(format!("{url}/-/ready")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            return (process, url);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

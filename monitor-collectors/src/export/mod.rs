@@ -7,6 +7,8 @@
 //!   Prometheus text format (feature `prometheus`).
 //! - [`otlp`]: OpenTelemetry metrics over OTLP/HTTP, or gRPC with
 //!   `otlp-grpc` (feature `otlp`).
+//! - [`remote_write`]: every snapshot to a Prometheus remote-write
+//!   receiver, in order, retried with backoff (feature `remote-write`).
 //! - [`meter`]: the collectors' metrics as observable instruments of an
 //!   OpenTelemetry `Meter` of yours (feature `opentelemetry`).
 //! - [`client`]: the HTTP client setup the agent's push and the OTLP
@@ -15,9 +17,15 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(any(feature = "remote-write", feature = "otlp"))]
+mod delivery;
+#[cfg(any(feature = "remote-write", feature = "otlp"))]
+pub use delivery::DeliveryStats;
 #[cfg(feature = "opentelemetry")]
 pub mod meter;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+#[cfg(feature = "remote-write")]
+pub mod remote_write;

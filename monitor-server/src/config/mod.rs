@@ -27,8 +27,8 @@ mod settings;
 
 pub use flags::{Command, Flags};
 pub use settings::{
-    AlertSettings, LimitSettings, OtlpSettings, RetentionSettings, StreamSettings, TlsSettings,
-    TokenSettings,
+    AlertSettings, LimitSettings, OtlpSettings, RemoteWriteSettings, RetentionSettings,
+    StreamSettings, TlsSettings, TokenSettings,
 };
 
 /// Why a configuration is refused; the message names the setting and what
@@ -121,6 +121,8 @@ pub struct ServerConfig {
     pub alerts: AlertSettings,
     /// Relaying every host's metrics to an OpenTelemetry collector.
     pub otlp: OtlpSettings,
+    /// Every stored report to a Prometheus remote-write receiver.
+    pub remote_write: RemoteWriteSettings,
 }
 
 impl Default for ServerConfig {
@@ -139,6 +141,7 @@ impl Default for ServerConfig {
             stream: StreamSettings::default(),
             alerts: AlertSettings::default(),
             otlp: OtlpSettings::default(),
+            remote_write: RemoteWriteSettings::default(),
         }
     }
 }
@@ -154,6 +157,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("MONITOR_TLS_KEY", "tls.key"),
     ("CACHE_MAX_ITEMS", "cache_max_items"),
     ("MONITOR_OTLP_ENDPOINT", "otlp.endpoint"),
+    ("MONITOR_REMOTE_WRITE_URL", "remote_write.url"),
     ("MONITOR_ALLOWED_HOSTS", "allowed_hosts"),
     ("DASHBOARD_TOKEN", "(secret)"),
     ("MONITOR_READ_TOKEN", "(secret)"),
@@ -201,7 +205,12 @@ impl ServerConfig {
         if let Some(url) = &mut shown.database_url {
             *url = hide_password(url);
         }
-        for header in &mut shown.otlp.headers {
+        for header in shown
+            .otlp
+            .headers
+            .iter_mut()
+            .chain(shown.remote_write.headers.iter_mut())
+        {
             if let Some((name, _)) = header.split_once('=') {
                 *header = format!("{name}=<hidden>");
             }
@@ -226,6 +235,9 @@ impl ServerConfig {
         }
         if let Some(v) = get("MONITOR_OTLP_ENDPOINT") {
             self.otlp.endpoint = Some(v);
+        }
+        if let Some(v) = get("MONITOR_REMOTE_WRITE_URL") {
+            self.remote_write.url = Some(v);
         }
         if let Some(v) = get("MONITOR_TLS_CERT") {
             self.tls.cert = Some(PathBuf::from(v));
@@ -352,9 +364,9 @@ impl ServerConfig {
             ));
         }
         self.otlp.exporter()?;
-        if self.otlp.interval < Duration::from_secs(1) || self.otlp.timeout < Duration::from_secs(1)
-        {
-            return Err(invalid("otlp", "interval and timeout must be at least 1s"));
+        self.remote_write.exporter()?;
+        if self.otlp.timeout < Duration::from_secs(1) {
+            return Err(invalid("otlp.timeout", "give at least 1s"));
         }
         for host in &self.allowed_hosts {
             let name = host.trim().trim_start_matches("*.").trim_start_matches('.');

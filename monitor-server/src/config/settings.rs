@@ -1,5 +1,6 @@
 //! The sections of the configuration: TLS, tokens, retention, limits, the
-//! live stream, alerts and the OTLP relay, each with its defaults.
+//! live stream, alerts, the OTLP relay and remote write, each with its
+//! defaults.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, duration_text, invalid};
 
-/// The OTLP relay: every host's newest snapshot, each host its own
-/// resource, sent to a collector over OTLP/HTTP.
+/// The OTLP relay: every report the server stores, each host its own
+/// resource, sent to a collector over OTLP/HTTP (or gRPC).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OtlpSettings {
@@ -21,9 +22,13 @@ pub struct OtlpSettings {
     pub protocol: String,
     /// Request headers, `name=value` each (an API key).
     pub headers: Vec<String>,
-    /// How often the hosts that reported since the last send are sent.
+    /// How long a report waits for others to join its request (at most
+    /// 500 reports a request).
     #[serde(with = "duration_text")]
     pub interval: Duration,
+    /// Reports held in memory while the collector is down; beyond, the
+    /// oldest are dropped.
+    pub capacity: usize,
     /// How long one request may take.
     #[serde(with = "duration_text")]
     pub timeout: Duration,
@@ -41,6 +46,7 @@ impl Default for OtlpSettings {
             protocol: "http/protobuf".into(),
             headers: Vec::new(),
             interval: Duration::from_secs(10),
+            capacity: 10_000,
             timeout: Duration::from_secs(10),
             service_name: "monitor".into(),
             verify: None,
@@ -64,21 +70,94 @@ impl OtlpSettings {
             .protocol
             .parse()
             .map_err(|e: String| invalid("otlp.protocol", e))?;
-        for header in &self.headers {
-            let (name, value) = header
-                .split_once('=')
-                .filter(|(n, _)| !n.trim().is_empty())
-                .ok_or_else(|| invalid("otlp.headers", format!("{header:?}: give name=value")))?;
-            config
-                .headers
-                .push((name.trim().to_owned(), value.trim().to_owned()));
-        }
+        config.headers = name_values("otlp.headers", &self.headers)?;
         config.interval = self.interval;
         config.timeout = self.timeout;
         config.service_name = self.service_name.clone();
         config.verify = self.verify.clone();
         Ok(Some(config))
     }
+}
+
+/// Prometheus remote write: every report the server stores, each sample
+/// with its report's timestamp, to a remote-write receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteWriteSettings {
+    /// The receiver's URL (`http://HOST:9090/api/v1/write`); none: off.
+    pub url: Option<String>,
+    /// Request headers, `name=value` each (`Authorization=Bearer …`,
+    /// `X-Scope-OrgID=…`).
+    pub headers: Vec<String>,
+    /// How long one request may take.
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+    /// Reports held in memory while the receiver is down; beyond, the
+    /// oldest are dropped.
+    pub capacity: usize,
+    /// CA bundle (PEM) the receiver's certificate must chain to (default:
+    /// the system's roots).
+    pub verify: Option<PathBuf>,
+}
+
+impl Default for RemoteWriteSettings {
+    fn default() -> Self {
+        RemoteWriteSettings {
+            url: None,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(30),
+            capacity: 10_000,
+            verify: None,
+        }
+    }
+}
+
+impl RemoteWriteSettings {
+    /// The exporter's configuration, when a URL is set.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a header without `=`, a URL that is
+    /// not http(s), or a timeout under a second.
+    pub fn exporter(
+        &self,
+    ) -> Result<Option<monitor_collectors::export::remote_write::RemoteWriteConfig>, ConfigError>
+    {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "remote_write.url",
+                format!(
+                    "{url:?}: give an http:// or https:// URL (http://127.0.0.1:9090/api/v1/write)"
+                ),
+            ));
+        }
+        if self.timeout < Duration::from_secs(1) {
+            return Err(invalid("remote_write.timeout", "give at least 1s"));
+        }
+        let mut config =
+            monitor_collectors::export::remote_write::RemoteWriteConfig::new(url.clone());
+        config.headers = name_values("remote_write.headers", &self.headers)?;
+        config.timeout = self.timeout;
+        config.capacity = self.capacity.max(1);
+        config.verify = self.verify.clone();
+        Ok(Some(config))
+    }
+}
+
+/// `name=value` headers of a setting.
+fn name_values(key: &str, headers: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    headers
+        .iter()
+        .map(|header| {
+            header
+                .split_once('=')
+                .filter(|(n, _)| !n.trim().is_empty())
+                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| invalid(key, format!("{header:?}: give name=value")))
+        })
+        .collect()
 }
 
 /// Alert notification settings.

@@ -630,5 +630,89 @@ impl Exporter for OtlpExporter {
     }
 }
 
+/// Every snapshot it is given, each with its own timestamp (not only each
+/// host's newest, as [`OtlpExporter`] sends for an agent): what a server
+/// relays for every host it receives, replays after an outage included.
+/// Snapshots wait [`OtlpConfig::interval`] for others to join their
+/// request (at most [`OtlpConfig::max_resources_per_request`]), then go in
+/// the order they came, one request at a time, sent again with exponential
+/// backoff (1 s doubling to 30 s) while the collector cannot be reached or
+/// answers that it may take them later (429, 502, 503, 504, a timeout),
+/// and dropped with a warning when it refuses them for good. Up to
+/// `capacity` snapshots wait in memory while the collector is down; beyond,
+/// the oldest are dropped and counted ([`OtlpRelay::stats`]).
+#[derive(Debug)]
+pub struct OtlpRelay {
+    delivery: crate::export::delivery::Delivery<OtlpExporter>,
+    flush_deadline: Duration,
+}
+
+impl OtlpRelay {
+    /// A relay for `config`, holding up to `capacity` snapshots while the
+    /// collector is down.
+    ///
+    /// # Errors
+    /// As [`OtlpExporter::new`].
+    pub fn new(config: OtlpConfig, capacity: usize) -> Result<Self, ExportError> {
+        let limits = crate::export::delivery::Limits {
+            capacity: capacity.max(1),
+            max_batch_weight: config.max_resources_per_request.max(1),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            linger: config.interval,
+        };
+        let flush_deadline = config.timeout.max(Duration::from_secs(10));
+        Ok(OtlpRelay {
+            delivery: crate::export::delivery::Delivery::new(
+                "otlp",
+                OtlpExporter::new(config)?,
+                limits,
+            ),
+            flush_deadline,
+        })
+    }
+
+    /// What it has delivered, refused, dropped and retried so far.
+    pub fn stats(&self) -> crate::export::DeliveryStats {
+        self.delivery.stats()
+    }
+}
+
+#[async_trait]
+impl crate::export::delivery::Transport for OtlpExporter {
+    async fn send(&self, batch: &[Snapshot]) -> crate::export::delivery::Attempt {
+        use crate::export::delivery::Attempt;
+        match self.inner.send(&batch.iter().collect::<Vec<_>>()).await {
+            Ok(()) => Attempt::Done,
+            Err(ExportError::Rejected(message)) => Attempt::Reject(message),
+            Err(error) if error.is_retryable() => Attempt::Retry(error.to_string(), None),
+            Err(error) => Attempt::Reject(error.to_string()),
+        }
+    }
+
+    fn weight(&self, _: &Snapshot) -> usize {
+        1
+    }
+}
+
+#[async_trait]
+impl Exporter for OtlpRelay {
+    fn name(&self) -> &str {
+        "otlp"
+    }
+
+    /// Queues the snapshots; the error, while the collector fails, says
+    /// how (the snapshots are kept and sent when it is back).
+    async fn export(&self, snapshots: &[Snapshot]) -> Result<(), ExportError> {
+        self.delivery.offer(snapshots)
+    }
+
+    /// Waits until everything queued was sent (the timeout, and at least
+    /// 10 s, at most).
+    async fn flush(&self) -> Result<(), ExportError> {
+        self.delivery.flush(self.flush_deadline).await
+    }
+}
+
 #[cfg(test)]
 mod tests;
