@@ -7,9 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[cfg(feature = "postgres")]
-#[path = "../../monitor-store/tests/pg_cluster/mod.rs"]
-mod pg_cluster;
 
 use common::{client, free_port};
 use std::net::SocketAddr;
@@ -476,12 +473,7 @@ async fn an_agent_through_a_one_minute_outage_leaves_no_gap_and_no_duplicate() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_30_s_under_load_loses_nothing() {
-    let Some(cluster) = pg_cluster::Cluster::start() else {
-        assert!(
-            std::env::var("MONITOR_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "MONITOR_REQUIRE_POSTGRES=1 but no initdb under /usr/lib/postgresql"
-        );
-        eprintln!("skipped: no PostgreSQL (install the postgresql package)");
+    let Some(cluster) = common::postgres() else {
         return;
     };
     let mut server = Server::new("pg-down");

@@ -345,4 +345,39 @@ pub trait Catalog: Send + Sync {
     async fn close_catalog(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Calls `handler` with every change that any process sharing this
+    /// catalog makes to it (this one included), from a task of the
+    /// catalog's own, for as long as the process runs; `false` when the
+    /// catalog is not shared (the default: an embedded database or one in
+    /// memory serves one process).
+    ///
+    /// A catalog that several server processes share must tell them, or
+    /// each keeps trusting a token rotated or a server deleted through
+    /// another until its cache of checked tokens expires, and evaluates
+    /// old alert rules until its next reload.
+    fn watch(&self, handler: ChangeHandler) -> bool {
+        let _ = handler;
+        false
+    }
 }
+
+/// A change one server process made to a catalog that several share, as
+/// each hears of it (see [`Catalog::watch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CatalogChange {
+    /// The server's token was rotated: the old one no longer authenticates.
+    TokenRotated(ServerId),
+    /// The server was deleted with its data.
+    ServerDeleted(ServerId),
+    /// Alert rules, thresholds or silences changed: read them again.
+    AlertSettings,
+    /// Changes may have been missed (the connection that hears them was
+    /// lost and is back): forget every cached token and read the alert
+    /// settings again.
+    Resync,
+}
+
+/// What [`Catalog::watch`] calls with each change.
+pub type ChangeHandler = std::sync::Arc<dyn Fn(CatalogChange) + Send + Sync>;

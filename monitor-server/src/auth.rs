@@ -220,6 +220,13 @@ impl AgentTokens {
         map.0 += 1;
         map.1.retain(|_, (known, _)| known != id);
     }
+
+    /// Forgets every token (changes of the catalog may have been missed).
+    pub fn forget_all(&self) {
+        let mut map = self.lock();
+        map.0 += 1;
+        map.1.clear();
+    }
 }
 
 #[cfg(test)]

@@ -270,6 +270,13 @@ impl ServerBuilder {
         )
         .await?;
         let mut state = state.with_alerts(alerts);
+        if storage.catalog().watch(state.catalog_change_handler()) {
+            tracing::info!(
+                "Sharing the catalog with other server processes: their token, server and alert changes apply here at once."
+            );
+        }
+        #[cfg(feature = "postgres")]
+        share_live_events(&config, &state).await?;
         let mut exporters = self.exporters;
         if let Some(otlp) = config.otlp.exporter()? {
             let (url, interval) = (otlp.url(), otlp.interval);
@@ -403,6 +410,37 @@ impl Server {
         self.storage.shutdown().await?;
         Ok(())
     }
+}
+
+/// On PostgreSQL, the live stream shared with the other server processes
+/// on the same database (`monitor_store::bus`): every event published here
+/// reaches their dashboards, and theirs reach this one's.
+#[cfg(feature = "postgres")]
+async fn share_live_events(
+    config: &ServerConfig,
+    state: &crate::api::AppState,
+) -> Result<(), ServerError> {
+    let url = config.database_url();
+    if !url.starts_with("postgres") {
+        return Ok(());
+    }
+    let hub = state.stream_hub();
+    let receiving = Arc::clone(&hub);
+    let bus = monitor_store::bus::Bus::connect(
+        &url,
+        Arc::new(move |kind: &str, text: String| {
+            let kind = match kind {
+                "snapshot" => "snapshot",
+                "alert" => "alert",
+                _ => return,
+            };
+            receiving.publish_forwarded(kind, crate::stream::Payload::ready(text));
+        }),
+    )
+    .await?;
+    hub.forward_to(move |kind, payload| bus.send(kind, payload.text().to_owned()));
+    tracing::info!("Sharing live events with the other server processes on this database.");
+    Ok(())
 }
 
 /// The metric store and the catalog: those given, the database of

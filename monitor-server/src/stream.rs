@@ -152,6 +152,20 @@ pub struct StreamHub {
     reconnect_window: Duration,
     /// The bytes of events kept at most.
     max_bytes: usize,
+    /// Where the events published here go besides (the other server
+    /// processes on the same database).
+    forward: std::sync::OnceLock<Forward>,
+}
+
+/// What [`StreamHub::forward_to`] was given.
+struct Forward(Box<ForwardFn>);
+
+type ForwardFn = dyn Fn(&'static str, &Payload) + Send + Sync;
+
+impl std::fmt::Debug for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Forward")
+    }
 }
 
 /// Connected clients, in all and per key, within their caps.
@@ -247,6 +261,7 @@ impl StreamHub {
             closed: watch::Sender::new(false),
             reconnect_window: RECONNECT_WINDOW,
             max_bytes,
+            forward: std::sync::OnceLock::new(),
             slots: Arc::new(Slots {
                 max: max_clients,
                 max_per_key,
@@ -267,9 +282,25 @@ impl StreamHub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Hands every event published here from now on to `forward` too (the
+    /// other server processes' hubs, which publish it with
+    /// [`StreamHub::publish_forwarded`]); once only.
+    pub fn forward_to(&self, forward: impl Fn(&'static str, &Payload) + Send + Sync + 'static) {
+        let _ = self.forward.set(Forward(Box::new(forward)));
+    }
+
     /// Publishes an event to every client and keeps it for reconnections,
-    /// within the buffer's count and bytes (the oldest go first).
+    /// within the buffer's count and bytes (the oldest go first); forwards
+    /// it (see [`StreamHub::forward_to`]).
     pub fn publish(&self, kind: &'static str, data: Payload) {
+        if let Some(forward) = self.forward.get() {
+            (forward.0)(kind, &data);
+        }
+        self.publish_forwarded(kind, data);
+    }
+
+    /// Publishes an event another process forwarded (not forwarded again).
+    pub fn publish_forwarded(&self, kind: &'static str, data: Payload) {
         // Nobody connected for a while: nobody to replay to (a server with
         // thousands of agents and no dashboard keeps no buffer).
         let idle = self
@@ -310,6 +341,10 @@ impl StreamHub {
     /// Whether a published event may be read: a client is connected, or
     /// one left recently enough to reconnect and ask for what it missed.
     pub fn wants_events(&self) -> bool {
+        if self.forward.get().is_some() {
+            // Another process's clients may.
+            return true;
+        }
         let used = self.slots.lock();
         used.total > 0
             || used.ever

@@ -34,6 +34,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "postgres")]
+pub mod bus;
 mod codec;
 mod engine;
 mod latest;

@@ -76,6 +76,84 @@ async fn postgres_store_conforms() {
     assert!(servers.iter().any(|s| s.id.as_str() == "conf-roll"));
 }
 
+/// Two stores on one database, as two server processes: each hears what
+/// the other changes (and what it changes itself), in order, and SQLite
+/// says it serves one process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_sharing_a_database_hear_each_others_catalog_changes() {
+    use monitor_core::catalog::{CatalogChange, NewServer};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let Some((url, _cluster)) = database().await else {
+        return;
+    };
+    let one = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
+    let other = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
+    let heard: Arc<Mutex<Vec<CatalogChange>>> = Arc::default();
+    let sink = Arc::clone(&heard);
+    assert!(Catalog::watch(
+        &other,
+        Arc::new(move |change| sink.lock().unwrap().push(change))
+    ));
+    // Listening: its first word is a resynchronization.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heard.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the listener never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let id = ServerId::new("heard-01").unwrap();
+    one.register_server(NewServer {
+        id: id.clone(),
+        name: String::new(),
+        tags: vec![],
+        token_hash: monitor_core::TokenHash([1; 32]),
+        created: Timestamp::now(),
+    })
+    .await
+    .unwrap();
+    one.rotate_token(&id, monitor_core::TokenHash([2; 32]))
+        .await
+        .unwrap();
+    one.put_setting("alert_thresholds", &serde_json::json!({}))
+        .await
+        .unwrap();
+    one.delete_server(&id).await.unwrap();
+    let expected = vec![
+        CatalogChange::Resync,
+        CatalogChange::TokenRotated(id.clone()),
+        CatalogChange::AlertSettings,
+        CatalogChange::ServerDeleted(id),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heard.lock().unwrap().len() < expected.len() {
+        assert!(
+            Instant::now() < deadline,
+            "heard {:?}",
+            heard.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*heard.lock().unwrap(), expected);
+    // A failed rotation (no such server) tells nobody.
+    assert!(
+        one.rotate_token(
+            &ServerId::new("nobody").unwrap(),
+            monitor_core::TokenHash([3; 32])
+        )
+        .await
+        .is_err()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(heard.lock().unwrap().len(), expected.len());
+
+    let dir = std::env::temp_dir().join(format!("monitor-watch-{}", std::process::id()));
+    let sqlite = SqlStore::open(StoreOptions::sqlite(dir.join("db")))
+        .await
+        .unwrap();
+    assert!(!Catalog::watch(&sqlite, Arc::new(|_| {})));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_holds_its_limits_and_isolates_a_bad_report() {
     let Some((url, _cluster)) = database().await else {

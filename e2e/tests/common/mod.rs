@@ -10,6 +10,26 @@ mod server;
 
 pub(crate) use server::*;
 
+/// A throwaway PostgreSQL cluster (the system's `initdb`).
+#[cfg(feature = "postgres")]
+#[path = "../../../monitor-store/tests/pg_cluster/mod.rs"]
+pub(crate) mod pg_cluster;
+
+/// A throwaway PostgreSQL cluster, or `None` (the test is skipped) where
+/// the system has none, unless MONITOR_REQUIRE_POSTGRES=1.
+#[cfg(feature = "postgres")]
+pub(crate) fn postgres() -> Option<pg_cluster::Cluster> {
+    let cluster = pg_cluster::Cluster::start();
+    if cluster.is_none() {
+        assert!(
+            std::env::var("MONITOR_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "MONITOR_REQUIRE_POSTGRES=1 but no initdb under /usr/lib/postgresql"
+        );
+        eprintln!("skipped: no PostgreSQL (install the postgresql package)");
+    }
+    cluster
+}
+
 /// The agent binary: `monitor-agent`'s own main.rs, built by this package.
 pub(crate) const AGENT: &str = env!("CARGO_BIN_EXE_e2e-monitor-agent");
 

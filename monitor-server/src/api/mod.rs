@@ -184,6 +184,44 @@ impl AppState {
         self
     }
 
+    /// What to do when another server process sharing the catalog changes
+    /// it (see [`monitor_core::Catalog::watch`]): forget a rotated or
+    /// deleted server's token at once, a deleted server's alerts, and read
+    /// alert settings again.
+    pub fn catalog_change_handler(&self) -> monitor_core::catalog::ChangeHandler {
+        use monitor_core::catalog::CatalogChange;
+        let tokens = Arc::clone(&self.agent_tokens);
+        let alerts = self.alerts.clone();
+        Arc::new(move |change| {
+            let reload = match &change {
+                CatalogChange::TokenRotated(id) => {
+                    tokens.forget(id);
+                    false
+                }
+                CatalogChange::ServerDeleted(id) => {
+                    tokens.forget(id);
+                    if let Some(alerts) = &alerts {
+                        alerts.forget(id);
+                    }
+                    false
+                }
+                CatalogChange::AlertSettings => true,
+                _ => {
+                    tokens.forget_all();
+                    true
+                }
+            };
+            if let (true, Some(alerts)) = (reload, &alerts) {
+                let alerts = alerts.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = alerts.reload().await {
+                        tracing::warn!(%error, "Could not read the alert settings another process changed; the next reload will.");
+                    }
+                });
+            }
+        })
+    }
+
     /// The configured tokens.
     pub(crate) fn tokens(&self) -> &Tokens {
         &self.tokens

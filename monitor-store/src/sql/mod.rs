@@ -10,6 +10,7 @@
 //! (the writer task: group commit in `writer::ingest`, compaction and
 //! retention in `writer::compact`).
 
+mod changes;
 mod dialect;
 mod options;
 mod outbox;
@@ -22,7 +23,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use monitor_core::catalog::{
-    AlertStateRecord, Delivery, DeliveryBacklog, EventFilter, NewServer, ServerRecord,
+    AlertStateRecord, CatalogChange, ChangeHandler, Delivery, DeliveryBacklog, EventFilter,
+    NewServer, ServerRecord,
 };
 use monitor_core::store::{
     History, HistoryQuery, IngestReceipt, RetentionPolicy, RetentionReport, SeriesInfo,
@@ -84,6 +86,9 @@ struct Inner {
     known_servers: std::sync::Mutex<Option<Vec<ServerRecord>>>,
     /// Whether the database answered lately (shared with the writer).
     reach: Arc<Reachability>,
+    /// The PostgreSQL URL that [`Catalog::watch`] listens on (none for
+    /// SQLite, which one process serves).
+    listen_url: Option<String>,
 }
 
 /// The newest snapshot of each server (see [`Latest`]): the writer keeps
@@ -105,6 +110,42 @@ impl std::fmt::Debug for Job {
 }
 
 impl SqlStore {
+    /// Tells the other server processes on this PostgreSQL database of
+    /// `change` when `tx` commits (nothing on SQLite).
+    async fn announce(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        change: &CatalogChange,
+    ) -> Result<(), StoreError> {
+        if self.inner.listen_url.is_none() {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(changes::CHANNEL)
+            .bind(changes::payload(change))
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// [`SqlStore::announce`] after a write that committed on its own: a
+    /// failure is logged (the write stands; the other processes read alert
+    /// settings again within their 30-s reload anyway).
+    async fn announce_now(&self, change: CatalogChange) {
+        if self.inner.listen_url.is_none() {
+            return;
+        }
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(changes::CHANNEL)
+            .bind(changes::payload(&change))
+            .execute(&self.inner.write)
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, ?change, "Could not tell the other server processes of a catalog change.");
+        }
+    }
+
     /// Opens (or creates) the database, applies migrations and starts the
     /// writer task. Needs a Tokio runtime.
     ///
@@ -138,6 +179,10 @@ impl SqlStore {
                 stats,
                 known_servers: std::sync::Mutex::new(None),
                 reach,
+                listen_url: match &options.database {
+                    options::Database::Postgres(url) => Some(url.clone()),
+                    options::Database::Sqlite(_) => None,
+                },
             }),
         })
     }
@@ -250,22 +295,29 @@ impl Catalog for SqlStore {
         SqlStore::server_by_token(self, hash).await
     }
 
+    /// The new hash and the notification to other processes commit
+    /// together: no process trusts the old token once it is replaced.
     async fn rotate_token(&self, id: &ServerId, hash: TokenHash) -> Result<(), StoreError> {
+        let mut tx = self.inner.write.begin().await.map_err(map_err)?;
         let done = sqlx::query("UPDATE servers SET token_hash = $1 WHERE name = $2")
             .bind(&hash.0[..])
             .bind(id.as_str())
-            .execute(&self.inner.write)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("server {id}")));
         }
-        Ok(())
+        self.announce(&mut tx, &CatalogChange::TokenRotated(id.clone()))
+            .await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn delete_server(&self, id: &ServerId) -> Result<(), StoreError> {
         self.job(|tx| Job::DeleteServer(id.clone(), true, tx))
             .await?;
+        self.announce_now(CatalogChange::ServerDeleted(id.clone()))
+            .await;
         if let Some(list) = self
             .inner
             .known_servers
@@ -283,11 +335,15 @@ impl Catalog for SqlStore {
     }
 
     async fn put_alert_rule(&self, rule: AlertRule) -> Result<AlertRule, StoreError> {
-        SqlStore::put_alert_rule(self, rule).await
+        let rule = SqlStore::put_alert_rule(self, rule).await?;
+        self.announce_now(CatalogChange::AlertSettings).await;
+        Ok(rule)
     }
 
     async fn delete_alert_rule(&self, id: &str) -> Result<(), StoreError> {
-        SqlStore::delete_alert_rule(self, id).await
+        SqlStore::delete_alert_rule(self, id).await?;
+        self.announce_now(CatalogChange::AlertSettings).await;
+        Ok(())
     }
 
     async fn append_alert_events(
@@ -323,7 +379,20 @@ impl Catalog for SqlStore {
     }
 
     async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
-        SqlStore::put_setting(self, key, value).await
+        SqlStore::put_setting(self, key, value).await?;
+        self.announce_now(CatalogChange::AlertSettings).await;
+        Ok(())
+    }
+
+    /// On PostgreSQL, hears every process's changes (see `changes.rs`).
+    fn watch(&self, handler: ChangeHandler) -> bool {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = &self.inner.listen_url {
+            changes::spawn_listener(url.clone(), handler);
+            return true;
+        }
+        let _ = handler;
+        false
     }
 
     async fn queue_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
