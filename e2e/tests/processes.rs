@@ -7,7 +7,11 @@
 //! through one are what the other's alert engine evaluates on its next
 //! report (before, up to its 30-s reload later). A dashboard connected to
 //! either process sees the live reports and alert transitions of hosts
-//! reporting to the other (before, only its own process's).
+//! reporting to the other (before, only its own process's). Alerts are
+//! evaluated by one leading process on every process's reports and each
+//! transition notified once (before, each process evaluated its own
+//! reports and notified on its own); when the leader is killed another
+//! takes over within seconds, from the states it saved.
 //!
 //! Skipped without PostgreSQL unless MONITOR_REQUIRE_POSTGRES=1.
 
@@ -28,10 +32,24 @@ const ADMIN: &str = "smk_adm_two_processes_admin_token_0123";
 
 /// A server process on the shared database, once it answers.
 async fn start(dir: &std::path::Path, name: &str, database: &str) -> (Process, String) {
+    start_with(dir, name, database, "").await
+}
+
+/// The same with `config` as its configuration file.
+async fn start_with(
+    dir: &std::path::Path,
+    name: &str,
+    database: &str,
+    config: &str,
+) -> (Process, String) {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, config).unwrap();
     let process = Process(
         Command::new(common::SERVER)
-            .args(["--listen", &addr.to_string(), "--data-dir"])
+            .args(["--listen", &addr.to_string(), "--config"])
+            .arg(&file)
+            .arg("--data-dir")
             .arg(dir.join(name))
             .env("MONITOR_ADMIN_TOKEN", ADMIN)
             .env("MONITOR_DATABASE_URL", database)
@@ -143,14 +161,7 @@ async fn two_processes_on_one_database_share_tokens_alert_settings_and_live_even
     let client = common::client(None);
 
     // Registered through A; B checks the token and caches it.
-    let registered = admin(
-        &client,
-        "POST",
-        format!("{a}/api/register"),
-        r#"{"server_id": "two-01"}"#,
-    )
-    .await;
-    let first = registered["token"].as_str().unwrap().to_owned();
+    let first = register(&client, &a, "two-01").await;
     assert_eq!(send(&client, &b, &first, "two-01", 5.0).await, 200);
 
     // Rotated through A: the old token is refused by B at once.
@@ -176,14 +187,7 @@ async fn two_processes_on_one_database_share_tokens_alert_settings_and_live_even
 
     // Thresholds changed through A: B's engine fires on them at once
     // (its own reload comes every 30 s).
-    let registered = admin(
-        &client,
-        "POST",
-        format!("{a}/api/register"),
-        r#"{"server_id": "two-02"}"#,
-    )
-    .await;
-    let token = registered["token"].as_str().unwrap().to_owned();
+    let token = register(&client, &a, "two-02").await;
     assert_eq!(send(&client, &b, &token, "two-02", 50.0).await, 200);
     admin(
         &client,
@@ -223,4 +227,178 @@ async fn two_processes_on_one_database_share_tokens_alert_settings_and_live_even
     })
     .await;
     assert!(shown(&on_b, "snapshot") && shown(&on_b, "alert"));
+}
+
+/// Registers `id` through the server at `base`: its agent token.
+async fn register(client: &reqwest::Client, base: &str, id: &str) -> String {
+    let registered = admin(
+        client,
+        "POST",
+        format!("{base}/api/register"),
+        &format!(r#"{{"server_id": "{id}"}}"#),
+    )
+    .await;
+    registered["token"].as_str().unwrap().to_owned()
+}
+
+/// A webhook receiver: every body it is sent, as JSON.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = std::sync::Arc::default();
+    let sink = std::sync::Arc::clone(&got);
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let sink = std::sync::Arc::clone(&sink);
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            let (name, value) = l.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() < length {
+                        continue;
+                    }
+                    sink.lock()
+                        .unwrap()
+                        .push(serde_json::from_str(&body[..length]).unwrap_or(Value::Null));
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                        .await;
+                    request.clear();
+                    return;
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+/// The notifications received for `server` that say `state`.
+fn notified(got: &std::sync::Mutex<Vec<Value>>, server: &str, state: &str) -> usize {
+    got.lock()
+        .unwrap()
+        .iter()
+        .filter(|n| n["event"]["server_id"] == server && n["event"]["state"] == state)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_leads_alerts_each_transition_is_notified_once_and_another_takes_over() {
+    let Some(cluster) = common::postgres() else {
+        return;
+    };
+    let dir = common::dir("processes", "lead");
+    let (hook, got) = receiver().await;
+    let config = format!(
+        "[[alerts.webhooks]]\nname = \"hook\"\nurl = \"{hook}\"\nallow = [\"127.0.0.1\"]\n"
+    );
+    // A starts first and leads; B follows.
+    let (a_process, a) = start_with(&dir.0, "a", &cluster.url, &config).await;
+    let (_b_process, b) = start_with(&dir.0, "b", &cluster.url, &config).await;
+    let client = common::client(None);
+    let token = register(&client, &a, "lead-01").await;
+    admin(
+        &client,
+        "POST",
+        format!("{a}/api/alerts"),
+        r#"{"cpu_total_percent": 20, "memory_used_percent": 90, "disk_used_percent": 90}"#,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The host's reports are spread over both processes, as a load
+    // balancer would: A, leading, evaluates them all and fires once
+    // (before, each process fired on its own reports: two notifications).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut sent = 0;
+    while notified(&got, "lead-01", "firing") == 0 || sent < 12 {
+        let to = if sent % 2 == 0 { &a } else { &b };
+        assert_eq!(send(&client, to, &token, "lead-01", 50.0).await, 200);
+        sent += 1;
+        assert!(
+            Instant::now() < deadline,
+            "no firing notification: {:?}",
+            got.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        notified(&got, "lead-01", "firing"),
+        1,
+        "{:?}",
+        got.lock().unwrap()
+    );
+    // B shows what the leader saved.
+    let firing: Value = client
+        .get(format!("{b}/api/alerts/firing"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        firing
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["server_id"] == "lead-01"),
+        "{firing}"
+    );
+
+    // The leader dies; B takes over and notifies the resolution, once.
+    drop(a_process);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while notified(&got, "lead-01", "resolved") == 0 {
+        assert_eq!(send(&client, &b, &token, "lead-01", 5.0).await, 200);
+        assert!(
+            Instant::now() < deadline,
+            "no resolution after the takeover: {:?}",
+            got.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for _ in 0..10 {
+        assert_eq!(send(&client, &b, &token, "lead-01", 5.0).await, 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        notified(&got, "lead-01", "resolved"),
+        1,
+        "{:?}",
+        got.lock().unwrap()
+    );
+    assert_eq!(
+        notified(&got, "lead-01", "firing"),
+        1,
+        "{:?}",
+        got.lock().unwrap()
+    );
+    // And no host was called offline on the way.
+    assert!(
+        !got.lock()
+            .unwrap()
+            .iter()
+            .any(|n| n["event"]["rule_id"] == "host_offline"),
+        "{:?}",
+        got.lock().unwrap()
+    );
 }

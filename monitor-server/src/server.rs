@@ -269,14 +269,14 @@ impl ServerBuilder {
             },
         )
         .await?;
-        let mut state = state.with_alerts(alerts);
+        let mut state = state.with_alerts(alerts.clone());
         if storage.catalog().watch(state.catalog_change_handler()) {
             tracing::info!(
                 "Sharing the catalog with other server processes: their token, server and alert changes apply here at once."
             );
         }
         #[cfg(feature = "postgres")]
-        share_live_events(&config, &state).await?;
+        share_with_other_processes(&config, &state, &alerts).await?;
         let mut exporters = self.exporters;
         if let Some(otlp) = config.otlp.exporter()? {
             let (url, interval) = (otlp.url(), otlp.interval);
@@ -412,13 +412,19 @@ impl Server {
     }
 }
 
-/// On PostgreSQL, the live stream shared with the other server processes
-/// on the same database (`monitor_store::bus`): every event published here
-/// reaches their dashboards, and theirs reach this one's.
+/// On PostgreSQL, what the server processes sharing the database share
+/// besides it: the live stream (`monitor_store::bus`: every event
+/// published here reaches their dashboards, and theirs reach this one's),
+/// and alert evaluation, which one of them leads (`monitor_store::lease`):
+/// the leader evaluates every process's reports (the others' through the
+/// bus) and alone delivers notifications, so each transition is notified
+/// once; when it dies another takes over within seconds, from the states
+/// it saved.
 #[cfg(feature = "postgres")]
-async fn share_live_events(
+async fn share_with_other_processes(
     config: &ServerConfig,
     state: &crate::api::AppState,
+    alerts: &crate::alerts::Alerts,
 ) -> Result<(), ServerError> {
     let url = config.database_url();
     if !url.starts_with("postgres") {
@@ -426,11 +432,22 @@ async fn share_live_events(
     }
     let hub = state.stream_hub();
     let receiving = Arc::clone(&hub);
+    let evaluating = alerts.clone();
     let bus = monitor_store::bus::Bus::connect(
         &url,
         Arc::new(move |kind: &str, text: String| {
             let kind = match kind {
-                "snapshot" => "snapshot",
+                "snapshot" => {
+                    // The leader's evaluation input; a follower's view of
+                    // when each host was last seen.
+                    match serde_json::from_str::<monitor_core::Snapshot>(&text) {
+                        Ok(snapshot) => evaluating.evaluate(&snapshot),
+                        Err(error) => {
+                            tracing::warn!(%error, "A live report from another process cannot be read.");
+                        }
+                    }
+                    "snapshot"
+                }
                 "alert" => "alert",
                 _ => return,
             };
@@ -440,6 +457,46 @@ async fn share_live_events(
     .await?;
     hub.forward_to(move |kind, payload| bus.send(kind, payload.text().to_owned()));
     tracing::info!("Sharing live events with the other server processes on this database.");
+
+    let mut leading = monitor_store::lease::spawn(url, monitor_store::lease::ALERTS);
+    // The first attempt decides at once whether a lone process leads.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), leading.changed())
+        .await
+        .is_ok_and(|changed| changed.is_ok())
+        && *leading.borrow_and_update();
+    if first {
+        tracing::info!("This process leads alert evaluation and notification.");
+    } else {
+        alerts.follow();
+        tracing::info!(
+            "Another server process leads alert evaluation and notification; this one takes over if it stops."
+        );
+    }
+    let alerts = alerts.clone();
+    tokio::spawn(async move {
+        let mut led = first;
+        while leading.changed().await.is_ok() {
+            let now = *leading.borrow_and_update();
+            if now && !led {
+                match alerts.lead().await {
+                    Ok(()) => {
+                        tracing::warn!("This process took over alert evaluation and notification.");
+                        led = true;
+                    }
+                    // Tried again after the lease's next check.
+                    Err(error) => {
+                        tracing::warn!(%error, "Could not take over alert evaluation yet.");
+                    }
+                }
+            } else if !now && led {
+                alerts.follow();
+                led = false;
+                tracing::warn!(
+                    "This process no longer leads alert evaluation (the database connection of its lease was lost)."
+                );
+            }
+        }
+    });
     Ok(())
 }
 

@@ -39,7 +39,12 @@ pub mod bus;
 mod codec;
 mod engine;
 mod latest;
+#[cfg(feature = "postgres")]
+pub mod lease;
 mod sql;
 pub mod stats;
 
-pub use sql::{DEFAULT_MAX_SERIES, Database, Durability, SqlStore, StoreOptions, WRITES_FAILING};
+pub use sql::{
+    DEFAULT_MAX_SERIES, Database, Durability, RETENTION_LOCK, SqlStore, StoreOptions,
+    WRITES_FAILING,
+};

@@ -154,6 +154,65 @@ async fn stores_sharing_a_database_hear_each_others_catalog_changes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// With several processes on one database, a retention pass that finds
+/// another under way (its advisory lock held) skips, and the next one,
+/// once it is over, deletes what is due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_pass_under_way_elsewhere_is_not_run_twice() {
+    use monitor_core::catalog::NewServer;
+    use monitor_core::store::RetentionPolicy;
+    use sqlx::Connection;
+    use std::time::Duration;
+    let Some((url, _cluster)) = database().await else {
+        return;
+    };
+    let store = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
+    let id = ServerId::new("ret-once").unwrap();
+    store
+        .register_server(NewServer {
+            id: id.clone(),
+            name: String::new(),
+            tags: vec![],
+            token_hash: monitor_core::TokenHash([9; 32]),
+            created: Timestamp::now(),
+        })
+        .await
+        .unwrap();
+    let old = Timestamp::now().as_millis() - 10 * 86_400_000;
+    let mut c = Collection::new();
+    c.gauge("memory_used_bytes", Unit::BYTES, Labels::new(), 1.0);
+    store
+        .ingest(vec![Snapshot::new(id, Timestamp::from_millis(old), c)])
+        .await
+        .unwrap();
+    let policy = RetentionPolicy {
+        raw: Duration::from_secs(86_400),
+        ..RetentionPolicy::default()
+    };
+    // Another process's pass, holding the lock.
+    let mut elsewhere = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(monitor_store::RETENTION_LOCK)
+        .execute(&mut elsewhere)
+        .await
+        .unwrap();
+    let skipped = store
+        .enforce_retention(&policy, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(skipped.raw_deleted, 0, "{skipped:?}");
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(monitor_store::RETENTION_LOCK)
+        .execute(&mut elsewhere)
+        .await
+        .unwrap();
+    let ran = store
+        .enforce_retention(&policy, Timestamp::now())
+        .await
+        .unwrap();
+    assert!(ran.raw_deleted > 0, "{ran:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_holds_its_limits_and_isolates_a_bad_report() {
     let Some((url, _cluster)) = database().await else {

@@ -21,6 +21,9 @@ pub(super) struct Deliverer {
     pub(super) retry_base: Duration,
     pub(super) timeout: Duration,
     pub(super) retry_for: Duration,
+    /// Whether this process delivers (see `Alerts::lead`): a follower's
+    /// worker waits, so that each notification goes out once.
+    pub(super) leading: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Deliverer {
@@ -31,6 +34,10 @@ impl Deliverer {
         // removal is retried.
         let mut done: Vec<i64> = Vec::new();
         loop {
+            if !self.leading.load(std::sync::atomic::Ordering::SeqCst) {
+                self.idle(POLL).await;
+                continue;
+            }
             let mut removed = Vec::new();
             for id in &done {
                 if self.catalog.remove_delivery(*id).await.is_ok() {

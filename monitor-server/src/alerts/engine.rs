@@ -39,7 +39,10 @@ impl Engine {
                     {
                         tracing::warn!(%error, "Could not reload alert rules and servers.");
                     }
-                    if let Err(error) = self.tick(Timestamp::now()).await {
+                    // Host-offline rules and repeats are the leader's.
+                    if self.leading.load(std::sync::atomic::Ordering::SeqCst)
+                        && let Err(error) = self.tick(Timestamp::now()).await
+                    {
                         tracing::error!(%error, "Could not evaluate host-offline rules.");
                     }
                 }

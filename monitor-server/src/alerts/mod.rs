@@ -182,6 +182,11 @@ struct Engine {
     started: Timestamp,
     /// Dropped with the engine: the delivery workers stop.
     _stop: watch::Sender<()>,
+    /// Whether this process evaluates alerts and delivers notifications:
+    /// always, unless it shares its database with other server processes
+    /// and another holds the alert lease ([`Alerts::lead`],
+    /// [`Alerts::follow`]). Shared with the delivery workers.
+    leading: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -233,6 +238,7 @@ impl Alerts {
             if value.is_zero() { default } else { value }
         };
         let (stop, stopped) = watch::channel(());
+        let leading = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let workers = options
             .notifiers
             .into_iter()
@@ -255,6 +261,7 @@ impl Alerts {
                     retry_base: or(options.retry_base, Duration::from_secs(1)),
                     timeout: or(options.notify_timeout, Duration::from_secs(30)),
                     retry_for: or(options.retry_for, Duration::from_secs(86_400)),
+                    leading: Arc::clone(&leading),
                 };
                 let mut stopped = stopped.clone();
                 tokio::spawn(async move {
@@ -292,6 +299,7 @@ impl Alerts {
             dashboard_url: options.dashboard_url,
             started: Timestamp::now(),
             _stop: stop,
+            leading,
         });
         engine.reload().await?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -334,6 +342,11 @@ impl Alerts {
         if snapshot.interval_secs.is_some() {
             server.interval_secs = snapshot.interval_secs;
         }
+        // A follower keeps its view of when each host was last seen (to
+        // take over at once) and leaves the rules to the leader.
+        if !self.is_leading() {
+            return;
+        }
         let tags: &[String] = &server.tags;
         let facts = ServerFacts::new(&snapshot.server_id, tags);
         let events = evaluator.on_snapshot(rules, &facts, snapshot);
@@ -348,6 +361,56 @@ impl Alerts {
         if self.tx.send(events).is_err() {
             tracing::error!("The alert engine has stopped; a transition was not stored.");
         }
+    }
+
+    /// Whether this process evaluates alerts and delivers notifications
+    /// (true unless another process sharing the database leads).
+    pub fn is_leading(&self) -> bool {
+        self.engine
+            .leading
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Makes this process the one that evaluates alerts and delivers
+    /// their notifications, for a database shared with other server
+    /// processes (it took the alert lease): reads the alert states the
+    /// previous leader saved, the rules and every host's last report
+    /// before it evaluates anything, then wakes the delivery workers,
+    /// which take what waits in the outbox.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the states, rules or servers cannot be read
+    /// (this process then still follows).
+    pub async fn lead(&self) -> Result<(), StoreError> {
+        let states = self.engine.storage.catalog().alert_states().await?;
+        {
+            let mut state = lock(&self.engine.state);
+            state.evaluator = Evaluator::from_records(states);
+            state.unrecorded.clear();
+        }
+        self.engine.reload().await?;
+        self.engine
+            .leading
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for worker in &self.engine.workers {
+            worker.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Leaves evaluation and delivery to the process that holds the alert
+    /// lease: transitions this one found and could not store yet are
+    /// dropped (the leader evaluates from the saved states), and its
+    /// delivery workers pause; reports still keep its view of when each
+    /// host was last seen.
+    pub fn follow(&self) {
+        self.engine
+            .leading
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut state = lock(&self.engine.state);
+        state.pending.clear();
+        state.unsaved.clear();
+        state.unrecorded.clear();
     }
 
     /// Reads the rules and servers again (after a change through the API).
@@ -401,8 +464,20 @@ impl Alerts {
             .collect()
     }
 
-    /// The alerts firing now.
+    /// The alerts firing now (on a follower, as the leader saved them).
     pub async fn firing(&self) -> Vec<monitor_core::catalog::AlertStateRecord> {
+        if !self.is_leading() {
+            return match self.engine.storage.catalog().alert_states().await {
+                Ok(states) => states
+                    .into_iter()
+                    .filter(|r| r.state == monitor_core::AlertState::Firing)
+                    .collect(),
+                Err(error) => {
+                    tracing::warn!(%error, "Could not read the alert states the leading process saved.");
+                    Vec::new()
+                }
+            };
+        }
         let state = lock(&self.engine.state);
         state
             .evaluator

@@ -48,6 +48,12 @@ type AnyPool = sqlx::Pool<Any>;
 /// answers reads but its writes fail.
 pub const WRITES_FAILING: &str = "writes are failing";
 
+/// The PostgreSQL advisory lock a retention pass holds for its
+/// transaction (`pg_locks.objid`): with several server processes on one
+/// database, a process that finds it taken skips its pass (another is
+/// deleting the same rows), so retention never runs twice at once.
+pub const RETENTION_LOCK: i64 = -0x006d_6f6e_6974_6f72;
+
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Job {

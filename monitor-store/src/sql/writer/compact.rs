@@ -259,6 +259,18 @@ impl Writer {
         self.compact_due(now, usize::MAX).await?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let mut report = RetentionReport::default();
+        if self.dialect == Dialect::Postgres {
+            // Another server process on this database is running its pass:
+            // the same rows, deleted once.
+            let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(super::super::RETENTION_LOCK)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if !ours {
+                return Ok(report);
+            }
+        }
         report.raw_deleted += sqlx::query("DELETE FROM chunks WHERE win + $1 <= $2")
             .bind(RAW_WINDOW)
             .bind(raw)
