@@ -35,13 +35,111 @@ fn nginx() -> Option<PathBuf> {
     found
 }
 
+/// nginx running the recipe.
+struct Front {
+    nginx: Process,
+    https: u16,
+    http: u16,
+    certs: monitor_server::tls::SelfSigned,
+}
+
+/// Starts nginx with the deployment guide's recipe as written, with only
+/// its ports, certificate paths and upstream servers (one per port of
+/// `upstreams`, on the recipe's two "server" lines) replaced, once it
+/// answers for the server behind it.
+async fn front(nginx: &std::path::Path, dir: &std::path::Path, upstreams: &[u16]) -> Front {
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let certs = monitor_server::tls::self_signed(&dir.join("tls"), &[]).unwrap();
+    let (https, http) = (free_port(), free_port());
+    let recipe = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/nginx/monitor.conf"
+    ))
+    .unwrap();
+    let line = |n: usize, port: u16| {
+        let from = [
+            "    server 127.0.0.1:8001 max_fails",
+            "    # server 127.0.0.1:8002 max_fails",
+        ][n];
+        (from, format!("    server 127.0.0.1:{port} max_fails"))
+    };
+    let mut site = recipe.clone();
+    for (n, port) in upstreams.iter().enumerate() {
+        let (from, to) = line(n, *port);
+        assert!(site.contains(from), "the recipe has no line {from:?}");
+        site = site.replace(from, &to);
+    }
+    let site = site
+        .replace("listen 443 ssl;", &format!("listen 127.0.0.1:{https} ssl;"))
+        .replace("listen 80;", &format!("listen 127.0.0.1:{http};"))
+        .replace(
+            "/etc/nginx/tls/monitor.example.crt",
+            certs.cert.to_str().unwrap(),
+        )
+        .replace(
+            "/etc/nginx/tls/monitor.example.key",
+            certs.key.to_str().unwrap(),
+        )
+        .replace("server_name monitor.example;", "server_name localhost;");
+    let main = format!(
+        "user root;\nworker_processes 1;\nerror_log {logs}/error.log warn;\npid {logs}/nginx.pid;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n  access_log {logs}/access.log;\n  client_body_temp_path {logs}/body;\n  proxy_temp_path {logs}/proxy;\n\
+           fastcgi_temp_path {logs}/fastcgi;\n  uwsgi_temp_path {logs}/uwsgi;\n  scgi_temp_path {logs}/scgi;\n{site}\n}}\n",
+        logs = dir.join("logs").display()
+    );
+    let conf = dir.join("nginx.conf");
+    std::fs::write(&conf, main).unwrap();
+    let test = Command::new(nginx)
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "nginx -t refused the recipe: {}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    let process = Process(
+        Command::new(nginx)
+            .arg("-c")
+            .arg(&conf)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let web = client(Some(&certs.ca));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ok = web
+            .get(format!("https://localhost:{https}/api/health"))
+            .send()
+            .await;
+        if ok.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not answer through nginx"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Front {
+        nginx: process,
+        https,
+        http,
+        certs,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_nginx_recipe_in_front_of_the_server() {
     let Some(nginx) = nginx() else { return };
     let dir = std::env::temp_dir().join(format!("monitor-nginx-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("logs")).unwrap();
-    let certs = monitor_server::tls::self_signed(&dir.join("tls"), &[]).unwrap();
 
     // The server on loopback, plain HTTP, as the guide says.
     let server_port = free_port();
@@ -60,74 +158,14 @@ async fn the_nginx_recipe_in_front_of_the_server() {
             .unwrap(),
     );
 
-    // The recipe, with this test's ports and files.
-    let (https, http) = (free_port(), free_port());
-    let recipe = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/nginx/monitor.conf"
-    ))
-    .unwrap();
-    let site = recipe
-        .replace(
-            "server 127.0.0.1:8001;",
-            &format!("server 127.0.0.1:{server_port};"),
-        )
-        .replace("listen 443 ssl;", &format!("listen 127.0.0.1:{https} ssl;"))
-        .replace("listen 80;", &format!("listen 127.0.0.1:{http};"))
-        .replace(
-            "/etc/nginx/tls/monitor.example.crt",
-            certs.cert.to_str().unwrap(),
-        )
-        .replace(
-            "/etc/nginx/tls/monitor.example.key",
-            certs.key.to_str().unwrap(),
-        )
-        .replace("server_name monitor.example;", "server_name localhost;");
-    assert_ne!(site, recipe);
-    let main = format!(
-        "user root;\nworker_processes 1;\nerror_log {logs}/error.log warn;\npid {logs}/nginx.pid;\n\
-         events {{ worker_connections 256; }}\n\
-         http {{\n  access_log {logs}/access.log;\n  client_body_temp_path {logs}/body;\n  proxy_temp_path {logs}/proxy;\n\
-           fastcgi_temp_path {logs}/fastcgi;\n  uwsgi_temp_path {logs}/uwsgi;\n  scgi_temp_path {logs}/scgi;\n{site}\n}}\n",
-        logs = dir.join("logs").display()
-    );
-    let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, main).unwrap();
-    let test = Command::new(&nginx)
-        .arg("-t")
-        .arg("-c")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(
-        test.status.success(),
-        "nginx -t refused the recipe: {}",
-        String::from_utf8_lossy(&test.stderr)
-    );
-    let _nginx = Process(
-        Command::new(&nginx)
-            .arg("-c")
-            .arg(&conf)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let Front {
+        nginx: _nginx,
+        https,
+        http,
+        certs,
+    } = front(&nginx, &dir, &[server_port]).await;
     let front = format!("https://localhost:{https}");
     let web = client(Some(&certs.ca));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ok = web.get(format!("{front}/api/health")).send().await;
-        if ok.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not answer through nginx"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     // Port 80 sends browsers to HTTPS.
     let redirect = web
@@ -255,4 +293,102 @@ async fn the_nginx_recipe_in_front_of_the_server() {
     assert!(refused.text().await.unwrap().contains("\"unauthorized\""));
     agent.abort();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The recipe with its second upstream line in use, in front of two server
+/// processes on one real PostgreSQL: agents and dashboards know only
+/// nginx's address. One process is stopped and then killed (SIGKILL) while
+/// simulated agents report through nginx: not one report fails (nginx sends
+/// those in flight, and the next ones, to the other process; without the
+/// recipe's `non_idempotent` those in flight fail), every report is stored
+/// once, and a dashboard stream opened through nginx afterwards gets the
+/// live reports from the survivor.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nginx_recipe_in_front_of_two_processes_survives_one_dying() {
+    use common::fleet::{assert_stored_once, follow, register, simulated_agent, start};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let Some(nginx) = nginx() else { return };
+    let Some(cluster) = common::postgres() else {
+        return;
+    };
+    let dir = common::dir("nginx", "two");
+    let (a_process, a) = start(&dir.0, "a", &cluster.url).await;
+    let (_b_process, b) = start(&dir.0, "b", &cluster.url).await;
+    let port = |base: &str| base.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let Front {
+        nginx: _nginx,
+        https,
+        certs,
+        ..
+    } = front(&nginx, &dir.0, &[port(&a), port(&b)]).await;
+    let front = format!("https://localhost:{https}");
+    let web = client(Some(&certs.ca));
+
+    // Eight simulated agents, each knowing only nginx.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut agents = Vec::new();
+    for i in 0..8 {
+        let id = format!("nginx-sim-{i}");
+        let token = register(&web, &front, &id).await;
+        let run = simulated_agent(
+            web.clone(),
+            vec![front.clone()],
+            token,
+            id.clone(),
+            Arc::clone(&stop),
+        );
+        agents.push((id, tokio::spawn(run)));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Both processes took reports through nginx; then one dies.
+    let accepted = |base: String| {
+        let web = web.clone();
+        async move {
+            let text = web
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.lines()
+                .filter(|l| l.starts_with("monitor_ingest_snapshots_total"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        }
+    };
+    assert!(accepted(a.clone()).await > 0.0, "nginx sent nothing to A");
+    assert!(accepted(b.clone()).await > 0.0, "nginx sent nothing to B");
+    // Stopped first, so that reports are surely in flight to it when it
+    // dies: nginx must send those again (the recipe's non_idempotent).
+    let pid = rustix::process::Pid::from_child(&a_process.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(a_process);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let on_front = follow(&web, &front);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+
+    // A dashboard that (re)connects through nginx sees every host live.
+    let seen = on_front.lock().unwrap().clone();
+    for (id, _) in &agents {
+        assert!(
+            seen.split("\n\n")
+                .any(|e| e.contains("event: snapshot\n") && e.contains(&format!("\"{id}\""))),
+            "{id} not live through nginx after the kill"
+        );
+    }
+    // Not one report failed through nginx, and each is stored once.
+    for (id, run) in agents {
+        let sent = run.await.unwrap();
+        assert_eq!(sent.failures, 0, "{id}: {sent:?}");
+        assert!(sent.acknowledged > 20, "{id}: {sent:?}");
+        assert_stored_once(&web, &front, &id, sent.acknowledged).await;
+    }
 }

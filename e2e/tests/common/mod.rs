@@ -103,3 +103,6 @@ pub(crate) async fn start_prometheus(
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// Server processes on one database and simulated agents.
+pub(crate) mod fleet;
