@@ -6,15 +6,18 @@
 //! the database.
 //!
 //! Sending never holds up the caller: events wait in a bounded queue and
-//! a task of the bus sends them in batches, one transaction each (so they
-//! arrive in order); beyond the queue's bound they are dropped and
-//! counted, as the live stream is best-effort (the dashboard reads
-//! history for what it missed). An event larger than a notification's
-//! payload goes in parts, in one transaction, and is put together again on
-//! arrival. A process ignores its own events.
+//! a task of the bus sends them in batches; beyond the queue's bound they
+//! are dropped and counted, as the live stream is best-effort (the
+//! dashboard reads history for what it missed). A process ignores its own
+//! events.
 //!
-//! Cost: every accepted report is one notification of about its JSON size
-//! (5 KB for a typical host), through the database's notification queue.
+//! A batch travels as one frame: its events one after the other, deflated
+//! (reports of one fleet repeat the same names and labels: a batch of
+//! typical reports shrinks about tenfold) and in base64, cut into
+//! notifications of under 8,000 bytes, all sent by one statement, so in
+//! one transaction: a batch costs the database one round trip and a few
+//! notifications, not one of each per event. The listener puts the parts
+//! of a frame together again and hands its events on in order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,9 +31,13 @@ use tokio::sync::mpsc;
 /// The channel of the notifications.
 const CHANNEL: &str = "monitor_stream";
 
-/// The most event text in one notification (PostgreSQL takes payloads of
+/// The most frame text in one notification (PostgreSQL takes payloads of
 /// under 8,000 bytes; the rest is the part's header).
-const PART: usize = 7_000;
+const PART: usize = 7_900;
+
+/// The largest frame a listener inflates (a batch of `BATCH` events of up
+/// to the server's largest body each fits).
+const MAX_FRAME: u64 = 256 << 20;
 
 /// Events waiting to be sent at most.
 const QUEUE: usize = 4_096;
@@ -38,7 +45,7 @@ const QUEUE: usize = 4_096;
 /// Events sent in one transaction at most.
 const BATCH: usize = 256;
 
-/// Events whose parts are being put together at most (a sender that died
+/// Frames whose parts are being put together at most (a sender that died
 /// between parts leaves an incomplete one).
 const ASSEMBLING: usize = 1_024;
 
@@ -100,41 +107,79 @@ impl Bus {
     }
 }
 
-/// The notifications of one event: `origin:id:part:parts:kind:text`, the
-/// text cut on character boundaries.
-fn parts(origin: u64, id: u64, kind: &str, text: &str) -> Vec<String> {
-    let mut pieces = Vec::new();
-    let mut rest = text;
-    loop {
-        let mut cut = rest.len().min(PART);
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let (piece, tail) = rest.split_at(cut);
-        pieces.push(piece);
-        rest = tail;
-        if rest.is_empty() {
-            break;
-        }
+/// A batch of events as a frame: each event's kind, a newline, its
+/// text's length in bytes, a newline and its text; deflated, in base64.
+fn frame(events: &[(String, String)]) -> String {
+    use base64::Engine;
+    use std::io::Write;
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    for (kind, text) in events {
+        // Writes into a Vec do not fail.
+        let _ = write!(deflate, "{kind}\n{}\n{text}", text.len());
     }
+    let deflated = deflate.finish().unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(deflated)
+}
+
+/// The events of a frame, or `None` when it is not one.
+fn unframe(frame: &str) -> Option<Vec<(String, String)>> {
+    use base64::Engine;
+    use std::io::Read;
+    let deflated = base64::engine::general_purpose::STANDARD
+        .decode(frame)
+        .ok()?;
+    let mut raw = Vec::new();
+    flate2::read::DeflateDecoder::new(deflated.as_slice())
+        .take(MAX_FRAME)
+        .read_to_end(&mut raw)
+        .ok()?;
+    let mut events = Vec::new();
+    let mut rest = raw.as_slice();
+    while !rest.is_empty() {
+        let line = |rest: &mut &[u8]| {
+            let end = rest.iter().position(|b| *b == b'\n')?;
+            let line = std::str::from_utf8(&rest[..end]).ok()?.to_owned();
+            *rest = &rest[end + 1..];
+            Some(line)
+        };
+        let kind = line(&mut rest)?;
+        let length: usize = line(&mut rest)?.parse().ok()?;
+        let text = rest.get(..length)?;
+        events.push((kind, String::from_utf8(text.to_vec()).ok()?));
+        rest = &rest[length..];
+    }
+    Some(events)
+}
+
+/// The notifications of one frame: `origin:id:part:parts:piece` (a frame
+/// is ASCII: cut anywhere).
+fn parts(origin: u64, id: u64, frame: &str) -> Vec<String> {
+    let pieces: Vec<&str> = if frame.is_empty() {
+        vec![""]
+    } else {
+        frame
+            .as_bytes()
+            .chunks(PART)
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect()
+    };
     let total = pieces.len();
     pieces
         .into_iter()
         .enumerate()
-        .map(|(i, piece)| format!("{origin:x}:{id:x}:{i}:{total}:{kind}:{piece}"))
+        .map(|(i, piece)| format!("{origin:x}:{id:x}:{i}:{total}:{piece}"))
         .collect()
 }
 
-/// One notification: its origin, event id, part, parts, kind and text.
-fn parse(payload: &str) -> Option<(u64, u64, usize, usize, &str, &str)> {
-    let mut fields = payload.splitn(6, ':');
+/// One notification: its origin, frame id, part, parts and piece.
+fn parse(payload: &str) -> Option<(u64, u64, usize, usize, &str)> {
+    let mut fields = payload.splitn(5, ':');
     let origin = u64::from_str_radix(fields.next()?, 16).ok()?;
     let id = u64::from_str_radix(fields.next()?, 16).ok()?;
     let part = fields.next()?.parse().ok()?;
     let total: usize = fields.next()?.parse().ok()?;
-    let kind = fields.next()?;
-    let text = fields.next()?;
-    (part < total && total <= 4_096).then_some((origin, id, part, total, kind, text))
+    let piece = fields.next()?;
+    (part < total && total <= 65_536).then_some((origin, id, part, total, piece))
 }
 
 async fn send(pool: PgPool, mut rx: mpsc::Receiver<(String, String)>, origin: u64) {
@@ -142,29 +187,21 @@ async fn send(pool: PgPool, mut rx: mpsc::Receiver<(String, String)>, origin: u6
     let mut failing = false;
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let mut notes = Vec::new();
-        for (kind, text) in batch.drain(..) {
-            next_id += 1;
-            notes.extend(parts(origin, next_id, &kind, &text));
-        }
-        let sent = async {
-            let mut tx = pool.begin().await?;
-            for note in &notes {
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(note)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
-        }
-        .await;
+        next_id += 1;
+        let notes = parts(origin, next_id, &frame(&batch));
+        batch.clear();
+        // One statement: one transaction, one round trip.
+        let sent = sqlx::query("SELECT pg_notify($1, note) FROM unnest($2::text[]) AS note")
+            .bind(CHANNEL)
+            .bind(&notes)
+            .execute(&pool)
+            .await;
         match sent {
-            Ok(()) if failing => {
+            Ok(_) if failing => {
                 tracing::info!("The event bus to the other server processes works again.");
                 failing = false;
             }
-            Ok(()) => {}
+            Ok(_) => {}
             Err(error) => {
                 // Live events are best-effort: these are lost.
                 if !failing {
@@ -211,29 +248,41 @@ async fn listen(url: String, origin: u64, handler: EventHandler) {
                     break;
                 }
             };
-            let Some((from, id, part, total, kind, text)) = parse(note.payload()) else {
+            let Some((from, id, part, total, piece)) = parse(note.payload()) else {
                 continue;
             };
             if from == origin {
                 continue;
             }
-            if total == 1 {
-                handler(kind, text.to_owned());
-                continue;
-            }
-            if assembling.len() >= ASSEMBLING {
-                assembling.clear();
-            }
-            let slots = assembling
-                .entry((from, id))
-                .or_insert_with(|| vec![None; total]);
-            if let Some(slot) = slots.get_mut(part) {
-                *slot = Some(text.to_owned());
-            }
-            if slots.iter().all(Option::is_some)
-                && let Some(slots) = assembling.remove(&(from, id))
-            {
-                handler(kind, slots.into_iter().flatten().collect());
+            let whole = if total == 1 {
+                piece.to_owned()
+            } else {
+                if assembling.len() >= ASSEMBLING {
+                    assembling.clear();
+                }
+                let slots = assembling
+                    .entry((from, id))
+                    .or_insert_with(|| vec![None; total]);
+                if let Some(slot) = slots.get_mut(part) {
+                    *slot = Some(piece.to_owned());
+                }
+                if !slots.iter().all(Option::is_some) {
+                    continue;
+                }
+                match assembling.remove(&(from, id)) {
+                    Some(slots) => slots.into_iter().flatten().collect(),
+                    None => continue,
+                }
+            };
+            match unframe(&whole) {
+                Some(events) => {
+                    for (kind, text) in events {
+                        handler(&kind, text);
+                    }
+                }
+                None => tracing::warn!(
+                    "A live event frame from another server process could not be read."
+                ),
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -245,23 +294,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_event_goes_in_parts_cut_between_characters_and_comes_back_whole() {
-        let text = format!("{{\"a\":\"{}\"}}", "é".repeat(5_000));
-        let notes = parts(0xabc, 7, "snapshot", &text);
-        assert_eq!(notes.len(), 2);
+    fn a_batch_goes_compressed_in_parts_and_comes_back_whole_in_order() {
+        // Reports of one fleet: the same names again and again.
+        let events: Vec<(String, String)> = (0..200)
+            .map(|i| {
+                let samples: Vec<String> = (0..50)
+                    .map(|c| format!(r#"{{"name":"cpu_usage_percent","labels":{{"cpu":"{c}"}},"value":{}.5}}"#, (i * c) % 97))
+                    .collect();
+                ("snapshot".to_owned(), format!(r#"{{"server_id":"host-{i:03}","é":[{}]}}"#, samples.join(",")))
+            })
+            .chain(std::iter::once(("alert".to_owned(), String::new())))
+            .collect();
+        let raw: usize = events.iter().map(|(_, t)| t.len()).sum();
+        let framed = frame(&events);
+        assert!(framed.len() * 5 < raw, "{} bytes for {raw}", framed.len());
+        let notes = parts(0xabc, 7, &framed);
+        assert!(notes.len() > 1);
         let mut whole = String::new();
         for (i, note) in notes.iter().enumerate() {
             assert!(note.len() < 8_000, "{}", note.len());
-            let (origin, id, part, total, kind, piece) =
-                parse(note).unwrap_or_else(|| panic!("{note}"));
-            assert_eq!(
-                (origin, id, part, total, kind),
-                (0xabc, 7, i, 2, "snapshot")
-            );
+            let (origin, id, part, total, piece) = parse(note).unwrap_or_else(|| panic!("{note}"));
+            assert_eq!((origin, id, part, total), (0xabc, 7, i, notes.len()));
             whole.push_str(piece);
         }
-        assert_eq!(whole, text);
-        assert_eq!(parts(1, 1, "alert", "").len(), 1);
+        assert_eq!(unframe(&whole), Some(events));
+        assert_eq!(parts(1, 1, &frame(&[])).len(), 1);
+        assert_eq!(unframe(&frame(&[])), Some(Vec::new()));
         assert!(parse("not:a:note").is_none());
+        assert!(unframe("not base64!").is_none());
     }
 }
