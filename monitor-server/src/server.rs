@@ -406,10 +406,31 @@ impl Server {
         }
         served.map_err(io("the HTTP server failed"))?;
         tracing::info!("Shutting down: flushing the store.");
+        // The requests have ended: no transition comes after these.
+        if tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            self.state.settle_alerts(),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!("The alert engine did not store its last transitions within 10 s.");
+        }
         self.state.flush_exporters().await;
         self.storage.shutdown().await?;
         Ok(())
     }
+}
+
+/// What a follower reads of another process's report: who reported, when,
+/// and how often it reports.
+#[cfg(feature = "postgres")]
+#[derive(serde::Deserialize)]
+struct ReportHead {
+    server_id: monitor_core::ServerId,
+    timestamp: monitor_core::Timestamp,
+    #[serde(default)]
+    interval_secs: Option<f64>,
 }
 
 /// On PostgreSQL, what the server processes sharing the database share
@@ -439,11 +460,22 @@ async fn share_with_other_processes(
             let kind = match kind {
                 "snapshot" => {
                     // The leader's evaluation input; a follower's view of
-                    // when each host was last seen.
-                    match serde_json::from_str::<monitor_core::Snapshot>(&text) {
-                        Ok(snapshot) => evaluating.evaluate(&snapshot),
-                        Err(error) => {
-                            tracing::warn!(%error, "A live report from another process cannot be read.");
+                    // when each host was last seen, for which it reads
+                    // only the report's head (the whole of it costs a
+                    // follower more than its own reports' evaluation).
+                    if evaluating.is_leading() {
+                        match serde_json::from_str::<monitor_core::Snapshot>(&text) {
+                            Ok(snapshot) => evaluating.evaluate(&snapshot),
+                            Err(error) => {
+                                tracing::warn!(%error, "A live report from another process cannot be read.");
+                            }
+                        }
+                    } else {
+                        match serde_json::from_str::<ReportHead>(&text) {
+                            Ok(head) => evaluating.seen(&head.server_id, head.timestamp, head.interval_secs),
+                            Err(error) => {
+                                tracing::warn!(%error, "A live report from another process cannot be read.");
+                            }
                         }
                     }
                     "snapshot"

@@ -252,3 +252,98 @@ async fn an_empty_or_short_admin_token_file_is_refused_at_start() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A graceful stop right after reports that start alerts: every transition
+/// the engine found is stored before the store closes. Before, those still
+/// waiting for the engine's task when the store closed failed against it,
+/// were "kept for the next tick" that never came, and were lost with the
+/// process (each with an error in the log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_stores_the_alerts_its_last_reports_started() {
+    let dir = std::env::temp_dir().join(format!("monitor-builder-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.clone(),
+        ..ServerConfig::default()
+    };
+    let admin = Token::generate(Scope::Admin).unwrap();
+    let server = Server::builder()
+        .with_config(config)
+        .with_admin_token(admin.clone())
+        .build()
+        .await
+        .unwrap();
+    let app = server.router();
+    let post = |path: &str, header: (&str, &str), body: Vec<u8>| {
+        Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("content-type", "application/json")
+            .header(header.0, header.1)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    // 300 hosts, each reporting a CPU over the default 90 % threshold, all
+    // at once.
+    let hosts = 300;
+    let mut tokens = Vec::new();
+    for i in 0..hosts {
+        let (status, body) = send(
+            &app,
+            post(
+                "/api/register",
+                ("x-admin-token", admin.expose()),
+                format!(r#"{{"server_id": "stop-{i:03}"}}"#).into_bytes(),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    let reports = tokens.iter().enumerate().map(|(i, token)| {
+        let mut c = Collection::new();
+        c.gauge("cpu_usage_percent", Unit::PERCENT, Labels::new(), 99.0);
+        let id = ServerId::new(format!("stop-{i:03}")).unwrap();
+        let body = wire::encode(&Snapshot::new(id, Timestamp::now(), c)).unwrap();
+        let (app, request) = (
+            app.clone(),
+            post("/api/metrics", ("x-auth-token", token), body),
+        );
+        async move { send(&app, request).await.0 }
+    });
+    for status in futures_util::future::join_all(reports).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    // Stopped at once, then the store opened again.
+    server.serve(async {}).await.unwrap();
+    let store = monitor_store::SqlStore::open_url(&format!(
+        "sqlite://{}",
+        dir.join("monitor.db").display()
+    ))
+    .await
+    .unwrap();
+    let firing = store
+        .alert_states()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|s| s.rule_id == "cpu_total_percent")
+        .count();
+    let events = store
+        .alert_events(&monitor_core::catalog::EventFilter {
+            limit: 1_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(
+        (firing, events),
+        (hosts, hosts),
+        "alerts stored at the stop"
+    );
+    store.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

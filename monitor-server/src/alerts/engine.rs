@@ -13,22 +13,33 @@ use tokio::sync::mpsc;
 
 use crate::stream::Payload;
 
-use super::{Engine, PENDING_EVENTS, State, TICK, effective_rules, lock, silences, thresholds};
+use super::{
+    Engine, PENDING_EVENTS, State, TICK, Work, effective_rules, lock, silences, thresholds,
+};
 
 impl Engine {
-    pub(super) async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Vec<AlertEvent>>) {
+    pub(super) async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Work>) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks = 0u64;
         loop {
             tokio::select! {
-                events = rx.recv() => {
-                    let Some(events) = events else { break };
-                    let count = events.len();
-                    if let Err(error) = self.record(events).await {
-                        tracing::error!(%error, count, "Could not store alert transitions; they are kept and written again on the next tick.");
+                work = rx.recv() => match work {
+                    None => break,
+                    Some(Work::Events(events)) => {
+                        let count = events.len();
+                        if let Err(error) = self.record(events).await {
+                            tracing::error!(%error, count, "Could not store alert transitions; they are kept and written again on the next tick.");
+                        }
                     }
-                }
+                    Some(Work::Settle(done)) => {
+                        // What a failed write kept, once more.
+                        if let Err(error) = self.record(Vec::new()).await {
+                            tracing::error!(%error, "Could not store alert transitions before stopping.");
+                        }
+                        let _ = done.send(());
+                    }
+                },
                 _ = tick.tick() => {
                     ticks += 1;
                     // A safety net (a server registered or deleted by

@@ -161,8 +161,17 @@ struct Worker {
 #[derive(Clone, Debug)]
 pub struct Alerts {
     /// Transitions found by [`Alerts::evaluate`], to store in order.
-    tx: mpsc::UnboundedSender<Vec<AlertEvent>>,
+    tx: mpsc::UnboundedSender<Work>,
     engine: Arc<Engine>,
+}
+
+/// What the engine's task is given, in order.
+#[derive(Debug)]
+enum Work {
+    /// Transitions to store.
+    Events(Vec<AlertEvent>),
+    /// Answered once everything given before is stored, or failed to be.
+    Settle(tokio::sync::oneshot::Sender<()>),
 }
 
 struct Engine {
@@ -306,6 +315,29 @@ impl Alerts {
         tokio::spawn(Arc::clone(&engine).run(rx));
         Ok(Alerts { tx, engine })
     }
+    /// Waits until every transition found so far is stored (those the
+    /// store refused once are tried again): the server calls it at
+    /// shutdown, before the store closes, so that the transitions of the
+    /// last reports it acknowledged are not lost with the process.
+    pub async fn settle(&self) {
+        let (done, settled) = tokio::sync::oneshot::channel();
+        if self.tx.send(Work::Settle(done)).is_ok() {
+            let _ = settled.await;
+        }
+    }
+
+    /// Notes that `id` reported at `at` (every `interval_secs`), without
+    /// evaluating anything: what a follower keeps of a report another
+    /// process received, so that it calls no host offline if it takes
+    /// over. A leader evaluates such reports instead ([`Alerts::evaluate`]).
+    pub fn seen(&self, id: &ServerId, at: Timestamp, interval_secs: Option<f64>) {
+        let mut state = lock(&self.engine.state);
+        let State {
+            servers, unknown, ..
+        } = &mut *state;
+        seen(servers, unknown, id, at, interval_secs);
+    }
+
     /// Evaluates the rules on an accepted snapshot (the newest of its
     /// server) and queues the transitions for storing and sending; never
     /// waits for I/O.
@@ -319,29 +351,13 @@ impl Alerts {
             unrecorded,
             ..
         } = &mut *state;
-        // A server registered since the last reload is noted as seen now
-        // (its name and tags come with the next tick's reload).
-        let server = servers
-            .entry(snapshot.server_id.clone())
-            .or_insert_with(|| {
-                *unknown = true;
-                ServerRecord {
-                    id: snapshot.server_id.clone(),
-                    name: snapshot.server_id.to_string(),
-                    tags: Vec::new(),
-                    hostname: None,
-                    os: None,
-                    created: snapshot.timestamp,
-                    last_seen: None,
-                    interval_secs: None,
-                }
-            });
-        if server.last_seen.is_none_or(|t| t < snapshot.timestamp) {
-            server.last_seen = Some(snapshot.timestamp);
-        }
-        if snapshot.interval_secs.is_some() {
-            server.interval_secs = snapshot.interval_secs;
-        }
+        let server = seen(
+            servers,
+            unknown,
+            &snapshot.server_id,
+            snapshot.timestamp,
+            snapshot.interval_secs,
+        );
         // A follower keeps its view of when each host was last seen (to
         // take over at once) and leaves the rules to the leader.
         if !self.is_leading() {
@@ -358,7 +374,7 @@ impl Alerts {
         }
         // Sent under the lock: the task stores transitions in the order
         // they happened.
-        if self.tx.send(events).is_err() {
+        if self.tx.send(Work::Events(events)).is_err() {
             tracing::error!("The alert engine has stopped; a transition was not stored.");
         }
     }
@@ -515,4 +531,36 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Notes in `servers` that `id` reported at `at`: its record. A server
+/// registered since the last reload is noted as seen now (its name and
+/// tags come with the next tick's reload, which `unknown` asks for).
+fn seen<'a>(
+    servers: &'a mut HashMap<ServerId, ServerRecord>,
+    unknown: &mut bool,
+    id: &ServerId,
+    at: Timestamp,
+    interval_secs: Option<f64>,
+) -> &'a mut ServerRecord {
+    let server = servers.entry(id.clone()).or_insert_with(|| {
+        *unknown = true;
+        ServerRecord {
+            id: id.clone(),
+            name: id.to_string(),
+            tags: Vec::new(),
+            hostname: None,
+            os: None,
+            created: at,
+            last_seen: None,
+            interval_secs: None,
+        }
+    });
+    if server.last_seen.is_none_or(|t| t < at) {
+        server.last_seen = Some(at);
+    }
+    if interval_secs.is_some() {
+        server.interval_secs = interval_secs;
+    }
+    server
 }

@@ -155,6 +155,14 @@ impl AppState {
         self
     }
 
+    /// Waits until the alert engine has stored every transition found so
+    /// far (at shutdown, before the store closes).
+    pub async fn settle_alerts(&self) {
+        if let Some(alerts) = &self.alerts {
+            alerts.settle().await;
+        }
+    }
+
     /// Waits for the exporters to finish what is queued (at shutdown).
     pub async fn flush_exporters(&self) {
         if let Some(queue) = self.ingest.exporters() {
