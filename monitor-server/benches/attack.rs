@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::traffic::gzip;
 use monitor_core::testing::{Rng, report};
 use monitor_core::wire;
 
@@ -104,13 +105,6 @@ fn request(token: &str, body: &[u8], gzip: bool) -> Vec<u8> {
     .into_bytes();
     out.extend_from_slice(body);
     out
-}
-
-fn gzip(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(body).unwrap();
-    e.finish().unwrap()
 }
 
 /// A snapshot of `id` whose one sample has `n` labels in descending order.

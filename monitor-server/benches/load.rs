@@ -30,306 +30,16 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::traffic::{
+    Conn, Fleet, PeakRss, Request, Target, bodies, client, gzip, hold, paced, print,
+    register_hosts, saturate, send,
+};
 use monitor_core::testing::{Rng, report};
 use monitor_core::{Timestamp, wire};
 
 const ADMIN: &str = "load-test-admin-token-0123456789abcdef";
-
-/// reqwest, for the untimed parts (health checks, registration).
-fn client(tls: &rustls::ClientConfig) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls.clone())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-/// One keep-alive HTTPS connection speaking just enough HTTP/1.1 to post
-/// a body and read the status: the load generator shares the cores with
-/// the server, so it spends as little CPU per request as it can (a
-/// general-purpose client costs it about twice as much).
-struct Conn {
-    stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
-    out: Vec<u8>,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    /// Opens a connection from the next of 250 loopback addresses
-    /// (127.0.0.2 to 127.0.0.251): a fleet's agents come from addresses of
-    /// their own, and the server keeps per-address allowances.
-    async fn open(tls: &Arc<rustls::ClientConfig>, addr: SocketAddr) -> std::io::Result<Conn> {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        let n = NEXT.fetch_add(1, Ordering::Relaxed) % 250;
-        socket.bind(SocketAddr::from(([127, 0, 0, 2 + n as u8], 0)))?;
-        let tcp = socket.connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
-            .connect(name, tcp)
-            .await?;
-        Ok(Conn {
-            stream,
-            out: Vec::with_capacity(4096),
-            buf: Vec::with_capacity(1024),
-        })
-    }
-
-    /// Posts `r` to `path`; the response's status.
-    async fn post(&mut self, path: &str, r: &Request, gzip: bool) -> std::io::Result<u16> {
-        use std::io::{Error, ErrorKind, Write};
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        self.out.clear();
-        write!(
-            self.out,
-            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-auth-token: {}\r\n{}content-length: {}\r\n\r\n",
-            r.token,
-            if gzip {
-                "content-encoding: gzip\r\n"
-            } else {
-                ""
-            },
-            r.body.len()
-        )?;
-        self.out.extend_from_slice(&r.body);
-        self.stream.write_all(&self.out).await?;
-        // Head, then as many body bytes as it announces.
-        self.buf.clear();
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
-                return Err(Error::new(ErrorKind::UnexpectedEof, "connection closed"));
-            }
-        };
-        let head = std::str::from_utf8(&self.buf[..head_end])
-            .map_err(|_| Error::new(ErrorKind::InvalidData, "response head is not UTF-8"))?;
-        let status = head
-            .get(9..12)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| Error::new(ErrorKind::InvalidData, "no status"))?;
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .ok_or_else(|| Error::new(ErrorKind::InvalidData, "no content-length"))?;
-        while self.buf.len() < head_end + length {
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
-                return Err(Error::new(ErrorKind::UnexpectedEof, "connection closed"));
-            }
-        }
-        Ok(status)
-    }
-}
-
-fn gzip(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(body).unwrap();
-    e.finish().unwrap()
-}
-
-/// One request to send: the host's token and the body.
-struct Request {
-    token: Arc<str>,
-    body: axum::body::Bytes,
-}
-
-/// What the hosts' CPU and memory look like to the alert rules.
-#[derive(Clone, Copy, PartialEq)]
-enum Fleet {
-    /// Every host below the default thresholds (CPU 90 %, memory 80 %)
-    /// except one in a hundred, steadily above them: a healthy fleet with a
-    /// few alerts firing and none flapping.
-    Steady,
-    /// Every host above the thresholds: a fleet-wide incident, where each
-    /// host's next report starts an alert.
-    Incident,
-}
-
-/// Round-robin over hosts, each report 5 s after the host's previous one.
-fn bodies(
-    hosts: &[(String, Arc<str>)],
-    count: usize,
-    round0: usize,
-    base: i64,
-    fleet: Fleet,
-) -> Vec<Request> {
-    let mut rng = Rng(42);
-    (0..count)
-        .map(|n| {
-            let h = n % hosts.len();
-            let round = round0 + n / hosts.len();
-            let t = base + round as i64 * 5000 + (h % 5000) as i64;
-            let mut snapshot = report(&hosts[h].0, t, round as i64, &mut rng);
-            let hot = fleet == Fleet::Incident || h.is_multiple_of(100);
-            for family in &mut snapshot.metrics {
-                if family.name == "cpu_usage_percent" || family.name == "memory_used_percent" {
-                    for sample in &mut family.samples {
-                        // 95 to 100 when hot, else 0 to 70.
-                        sample.value = if hot {
-                            95.0 + sample.value / 20.0
-                        } else {
-                            sample.value * 0.7
-                        };
-                    }
-                }
-            }
-            Request {
-                token: Arc::clone(&hosts[h].1),
-                body: gzip(&wire::encode(&snapshot).unwrap()).into(),
-            }
-        })
-        .collect()
-}
-
-/// Outcome of a phase.
-#[derive(Default)]
-struct Outcome {
-    ok: usize,
-    refused: usize,
-    errors: usize,
-    latencies_us: Vec<u32>,
-    secs: f64,
-}
-
-impl Outcome {
-    fn percentile(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
-        f64::from(self.latencies_us[i]) / 1000.0
-    }
-}
-
-/// Sends `r` on `conn` (opened first when there is none, or again after
-/// an error): (ok, refused, latency in µs).
-async fn send(
-    conn: &mut Option<Conn>,
-    target: &Target,
-    r: &Request,
-    gzip: bool,
-) -> (bool, bool, u32) {
-    let started = Instant::now();
-    if conn.is_none() {
-        *conn = Conn::open(&target.tls, target.addr).await.ok();
-    }
-    let status = match conn.as_mut() {
-        Some(c) => c.post(&target.path, r, gzip).await.ok(),
-        None => None,
-    };
-    if status.is_none() {
-        *conn = None;
-    }
-    let ok = status.is_some_and(|s| (200..300).contains(&s));
-    let refused = status.is_some() && !ok;
-    (ok, refused, started.elapsed().as_micros() as u32)
-}
-
-/// Where the requests go.
-#[derive(Clone)]
-struct Target {
-    tls: Arc<rustls::ClientConfig>,
-    addr: SocketAddr,
-    path: String,
-}
-
-/// As fast as `connections` keep-alive connections go, until the requests
-/// or the time run out.
-async fn saturate(
-    target: &Target,
-    requests: Arc<Vec<Request>>,
-    connections: usize,
-    secs: u64,
-    gzip: bool,
-) -> Outcome {
-    let next = Arc::new(AtomicUsize::new(0));
-    // Every connection is open (TLS handshake done) before the clock starts.
-    let ready = Arc::new(tokio::sync::Barrier::new(connections + 1));
-    let start: Arc<std::sync::OnceLock<Instant>> = Arc::default();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (target, requests, next) = (target.clone(), Arc::clone(&requests), Arc::clone(&next));
-        let (ready, start) = (Arc::clone(&ready), Arc::clone(&start));
-        tasks.push(tokio::spawn(async move {
-            let mut out = Outcome::default();
-            let mut conn = Conn::open(&target.tls, target.addr).await.ok();
-            ready.wait().await;
-            let deadline = *start.get_or_init(Instant::now) + Duration::from_secs(secs);
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(r) = requests.get(i) else { break };
-                let (ok, refused, us) = send(&mut conn, &target, r, gzip).await;
-                out.ok += usize::from(ok);
-                out.refused += usize::from(refused);
-                out.errors += usize::from(!ok && !refused);
-                out.latencies_us.push(us);
-            }
-            out
-        }));
-    }
-    ready.wait().await;
-    let started = *start.get_or_init(Instant::now);
-    let mut all = Outcome::default();
-    for t in tasks {
-        let o = t.await.unwrap();
-        all.ok += o.ok;
-        all.refused += o.refused;
-        all.errors += o.errors;
-        all.latencies_us.extend(o.latencies_us);
-    }
-    all.secs = started.elapsed().as_secs_f64();
-    all.latencies_us.sort_unstable();
-    all
-}
-
-/// `rate` requests a second, each on its own task, for as many as given;
-/// each takes an idle connection or opens one (the time to open it counts
-/// in its latency).
-async fn paced(target: &Target, requests: Vec<Request>, rate: usize) -> Outcome {
-    let idle: Arc<std::sync::Mutex<Vec<Conn>>> = Arc::default();
-    for _ in 0..64 {
-        if let Ok(c) = Conn::open(&target.tls, target.addr).await {
-            idle.lock().unwrap().push(c);
-        }
-    }
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(requests.len());
-    for r in requests {
-        ticker.tick().await;
-        let (target, idle) = (target.clone(), Arc::clone(&idle));
-        tasks.push(tokio::spawn(async move {
-            let mut conn = idle.lock().unwrap().pop();
-            let out = send(&mut conn, &target, &r, true).await;
-            if let Some(c) = conn {
-                idle.lock().unwrap().push(c);
-            }
-            out
-        }));
-    }
-    let mut out = Outcome::default();
-    for t in tasks {
-        let (ok, refused, us) = t.await.unwrap();
-        out.ok += usize::from(ok);
-        out.refused += usize::from(refused);
-        out.errors += usize::from(!ok && !refused);
-        out.latencies_us.push(us);
-    }
-    out.secs = started.elapsed().as_secs_f64();
-    out.latencies_us.sort_unstable();
-    out
-}
 
 /// RELIABILITY.md R9, the thundering herd: the agents of `hosts`, whose
 /// server was down, come back at once, each with `backlog` reports spooled
@@ -429,41 +139,6 @@ async fn herd(target: &Target, hosts: &[(String, Arc<str>)], backlog: usize, pid
         (cpu1 - cpu0) as f64 / ticks * 1000.0 / drained,
         peak as f64 / 1024.0
     );
-}
-
-/// The server's peak RSS, sampled every 200 ms until stopped.
-struct PeakRss {
-    done: Arc<std::sync::atomic::AtomicBool>,
-    peak: Arc<std::sync::atomic::AtomicU64>,
-    sampler: tokio::task::JoinHandle<()>,
-}
-
-impl PeakRss {
-    fn start(pid: u32) -> PeakRss {
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let sampler = {
-            let (done, peak) = (Arc::clone(&done), Arc::clone(&peak));
-            tokio::spawn(async move {
-                while !done.load(Ordering::Relaxed) {
-                    peak.fetch_max(common::usage(pid).1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            })
-        };
-        PeakRss {
-            done,
-            peak,
-            sampler,
-        }
-    }
-
-    /// The peak, in KiB.
-    async fn stop(self) -> u64 {
-        self.done.store(true, Ordering::Relaxed);
-        self.sampler.await.unwrap();
-        self.peak.load(Ordering::Relaxed)
-    }
 }
 
 /// The server's open file descriptors.
@@ -644,21 +319,6 @@ fn floor_server(cert: &Path, key: &Path) -> SocketAddr {
     addr
 }
 
-fn print(label: &str, o: &Outcome) {
-    let n = o.ok + o.refused + o.errors;
-    println!(
-        "{label}: {n} requests in {:.1} s: {:.0}/s; {} ok, {} refused, {} failed; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        o.secs,
-        n as f64 / o.secs,
-        o.ok,
-        o.refused,
-        o.errors,
-        o.percentile(0.5),
-        o.percentile(0.99),
-        o.percentile(1.0)
-    );
-}
-
 fn main() {
     let hosts_n = common::env("BENCH_HOSTS", 10_000);
     let connections = common::env("BENCH_CONNECTIONS", 512);
@@ -686,30 +346,7 @@ fn main() {
         let (_, rss_empty) = common::usage(pid);
         // Register the hosts, 32 at a time.
         let started = Instant::now();
-        let ids: Vec<String> = (0..hosts_n).map(|i| format!("host-{i:05}")).collect();
-        let mut hosts: Vec<(String, Arc<str>)> = Vec::with_capacity(hosts_n);
-        for chunk in ids.chunks(32) {
-            let mut tasks = Vec::new();
-            for id in chunk {
-                let (client, url, id) = (client.clone(), format!("{base_url}/api/register"), id.clone());
-                tasks.push(tokio::spawn(async move {
-                    let r = client
-                        .post(url)
-                        .header("x-admin-token", ADMIN)
-                        .header("content-type", "application/json")
-                        .body(format!(r#"{{"server_id":"{id}"}}"#))
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(r.status(), 201);
-                    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-                    (id, Arc::<str>::from(v["token"].as_str().unwrap()))
-                }));
-            }
-            for t in tasks {
-                hosts.push(t.await.unwrap());
-            }
-        }
+        let hosts = register_hosts(&client, &base_url, ADMIN, "host", hosts_n).await;
         println!(
             "registered {hosts_n} hosts in {:.1} s; server RSS {:.1} MiB before any report",
             started.elapsed().as_secs_f64(),
@@ -723,7 +360,7 @@ fn main() {
         // offline.
         let base = Timestamp::now().as_millis();
         let first = saturate(
-            &ingest,
+            std::slice::from_ref(&ingest),
             Arc::new(bodies(&hosts, hosts_n, 0, base, Fleet::Steady)),
             connections,
             600,
@@ -742,7 +379,7 @@ fn main() {
             made.elapsed().as_secs_f64()
         );
         let (cpu0, _) = common::usage(pid);
-        let o = saturate(&ingest, requests, connections, secs as u64, true).await;
+        let o = saturate(std::slice::from_ref(&ingest), requests, connections, secs as u64, true).await;
         let (cpu1, rss) = common::usage(pid);
         let n = o.ok + o.refused + o.errors;
         print(&format!("ingest, {connections} connections, saturated"), &o);
@@ -758,7 +395,7 @@ fn main() {
         let rounds = count.div_ceil(hosts_n) + 2;
         let paced_requests = bodies(&hosts, rate * 10, rounds, base, Fleet::Steady);
         let (cpu0, _) = common::usage(pid);
-        let o = paced(&ingest, paced_requests, rate).await;
+        let o = paced(std::slice::from_ref(&ingest), paced_requests, rate).await;
         let (cpu1, rss) = common::usage(pid);
         print(&format!("ingest at {rate}/s"), &o);
         println!(
@@ -776,27 +413,7 @@ fn main() {
         // stay open.
         let (_, rss0) = common::usage(pid);
         let idle_bodies = bodies(&hosts, idle_n.min(hosts_n), rounds + 1, base, Fleet::Steady);
-        let mut held = Vec::with_capacity(idle_bodies.len());
-        for chunk in idle_bodies.chunks(64) {
-            let tasks: Vec<_> = chunk
-                .iter()
-                .map(|r| {
-                    let (tls, addr) = (Arc::clone(&ingest.tls), ingest.addr);
-                    let r = Request {
-                        token: Arc::clone(&r.token),
-                        body: r.body.clone(),
-                    };
-                    tokio::spawn(async move {
-                        let mut c = Conn::open(&tls, addr).await.unwrap();
-                        assert_eq!(c.post("/api/metrics", &r, true).await.unwrap(), 200);
-                        c
-                    })
-                })
-                .collect();
-            for t in tasks {
-                held.push(t.await.unwrap());
-            }
-        }
+        let held = hold(&ingest, &idle_bodies).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (_, rss1) = common::usage(pid);
         println!(
@@ -821,7 +438,7 @@ fn main() {
         let before = firing(client.clone()).await;
         let incident = bodies(&hosts, rate * 10, rounds + 2, base, Fleet::Incident);
         let (cpu0, _) = common::usage(pid);
-        let o = paced(&ingest, incident, rate).await;
+        let o = paced(std::slice::from_ref(&ingest), incident, rate).await;
         let (cpu1, rss) = common::usage(pid);
         print(&format!("incident at {rate}/s"), &o);
         println!(
@@ -860,7 +477,7 @@ fn main() {
                 body: json.clone(),
             })
             .collect();
-        let f = saturate(&target(floor, "/floor"), Arc::new(floor_requests), connections, 10, false).await;
+        let f = saturate(&[target(floor, "/floor")], Arc::new(floor_requests), connections, 10, false).await;
         print("floor (parse a 2 KB JSON body over TLS)", &f);
         let floor_rate = f.ok as f64 / f.secs;
         println!(

@@ -56,11 +56,42 @@ impl ServerProcess {
     /// Starts `monitor-server` (the binary cargo built for the bench) with
     /// the admin token `admin` and the log filter `log`.
     pub(crate) fn start(name: &str, admin: &str, log: &str) -> ServerProcess {
+        ServerProcess::start_on(name, admin, log, None)
+    }
+
+    /// The same, storing in the database at `database` (a PostgreSQL URL)
+    /// instead of SQLite in its data directory.
+    pub(crate) fn start_on(
+        name: &str,
+        admin: &str,
+        log: &str,
+        database: Option<&str>,
+    ) -> ServerProcess {
+        ServerProcess::launch(name, admin, log, database, "")
+    }
+
+    /// The same with `config` (TOML) as its configuration file.
+    pub(crate) fn launch(
+        name: &str,
+        admin: &str,
+        log: &str,
+        database: Option<&str>,
+        config: &str,
+    ) -> ServerProcess {
         let dir = std::env::temp_dir().join(format!("monitor-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let certs = monitor_server::tls::self_signed(&dir.join("tls"), &[]).unwrap();
         let port = free_port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_monitor-server"));
+        if let Some(url) = database {
+            command.env("MONITOR_DATABASE_URL", url);
+        }
+        if !config.is_empty() {
+            let file = dir.join("bench.toml");
+            std::fs::write(&file, config).unwrap();
+            command.arg("--config").arg(file);
+        }
+        let child = command
             .args([
                 "--listen",
                 &format!("127.0.0.1:{port}"),
@@ -140,10 +171,17 @@ pub(crate) fn usage(pid: u32) -> (u64, u64) {
 
 /// The TLS setup of a simulated agent: trust the server's local CA only.
 pub(crate) fn tls_config(ca: &std::path::Path) -> std::sync::Arc<rustls::ClientConfig> {
+    tls_config_all(&[ca])
+}
+
+/// The same trusting the local CAs of several servers.
+pub(crate) fn tls_config_all(cas: &[&std::path::Path]) -> std::sync::Arc<rustls::ClientConfig> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
+    for ca in cas {
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
     }
     std::sync::Arc::new(
         rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
@@ -155,3 +193,6 @@ pub(crate) fn tls_config(ca: &std::path::Path) -> std::sync::Arc<rustls::ClientC
         .with_no_client_auth(),
     )
 }
+
+/// The load generator: simulated agents over TLS.
+pub(crate) mod traffic;
