@@ -167,16 +167,79 @@ impl
     }
 }
 
-/// The address to hold a request against: the peer, or behind a proxy on
-/// loopback (nginx), the last address it appended to `X-Forwarded-For`.
-/// An IPv4 address mapped into IPv6 (`::ffff:127.0.0.1`, what a server
-/// listening on `[::]` sees of an IPv4 client) counts as the IPv4 one.
+/// A proxy whose `X-Forwarded-For` is believed, though not on loopback
+/// (`trusted_proxies`): set on each request of its connections by
+/// [`crate::serve::serve`].
+#[derive(Debug, Clone, Copy)]
+pub struct TrustedProxy;
+
+/// An address or a network of them: `10.0.0.5`, `10.0.0.0/8`,
+/// `2001:db8::/32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// Whether `ip` is in the network (an IPv4 address mapped into IPv6
+    /// counts as the IPv4 one).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let wrong = || {
+            format!("{text:?}: give an address or a network (10.0.0.5, 10.0.0.0/8, 2001:db8::/32)")
+        };
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text.trim(), None),
+        };
+        let addr = addr.parse::<IpAddr>().map_err(|_| wrong())?.to_canonical();
+        let most = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= most)
+                .ok_or_else(wrong)?,
+            None => most,
+        };
+        Ok(Network { addr, prefix })
+    }
+}
+
+/// The address to hold a request against: the peer, or behind a proxy
+/// (nginx on loopback, or a peer in `trusted_proxies`), the last address it
+/// appended to `X-Forwarded-For`. An IPv4 address mapped into IPv6
+/// (`::ffff:127.0.0.1`, what a server listening on `[::]` sees of an IPv4
+/// client) counts as the IPv4 one.
 pub fn client_ip(parts: &axum::http::request::Parts) -> Option<IpAddr> {
     let peer = parts
         .extensions
         .get::<ConnectInfo<ClientAddr>>()
         .map(|c| c.0.0.ip().to_canonical())?;
-    if peer.is_loopback()
+    let proxy = peer.is_loopback() || parts.extensions.get::<TrustedProxy>().is_some();
+    if proxy
         && let Some(forwarded) = parts
             .headers
             .get("x-forwarded-for")
@@ -278,6 +341,29 @@ mod tests {
         // Anyone else's X-Forwarded-For is not believed.
         let direct: IpAddr = "192.0.2.9".parse().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(seen("[::ffff:192.0.2.9]:40000"), Some(direct));
+        // Unless the connection is from a trusted proxy.
+        let mut trusted = parts("[::ffff:192.0.2.9]:40000", "198.51.100.1, 203.0.113.7");
+        trusted.extensions.insert(TrustedProxy);
+        assert_eq!(client_ip(&trusted), Some(client));
+    }
+
+    #[test]
+    fn networks_of_trusted_proxies() {
+        let net = |s: &str| s.parse::<Network>().unwrap_or_else(|e| panic!("{e}"));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or_else(|e| panic!("{e}"));
+        assert!(net("10.0.0.0/8").contains(ip("10.200.3.4")));
+        assert!(net("10.0.0.0/8").contains(ip("::ffff:10.1.2.3")));
+        assert!(!net("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(net("192.0.2.10").contains(ip("192.0.2.10")));
+        assert!(!net("192.0.2.10").contains(ip("192.0.2.11")));
+        assert!(net("0.0.0.0/0").contains(ip("203.0.113.7")));
+        assert!(!net("0.0.0.0/0").contains(ip("2001:db8::1")));
+        assert!(net("2001:db8::/32").contains(ip("2001:db8:ffff::1")));
+        assert!(!net("2001:db8::/32").contains(ip("2001:db9::1")));
+        assert!(net("::/0").contains(ip("2001:db8::1")));
+        for wrong in ["10.0.0.0/33", "nginx.example", "10.0.0.0/", "::/129", ""] {
+            assert!(wrong.parse::<Network>().is_err(), "{wrong}");
+        }
     }
 
     #[test]

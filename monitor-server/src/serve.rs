@@ -72,6 +72,10 @@ pub struct ServeOptions {
     pub write_timeout: Duration,
     /// At shutdown, how long requests in progress may take to finish.
     pub shutdown_grace: Duration,
+    /// Peers besides loopback whose `X-Forwarded-For` names the client
+    /// (proxies on other machines): their requests carry
+    /// [`crate::limit::TrustedProxy`].
+    pub trusted_proxies: Vec<crate::limit::Network>,
 }
 
 impl Default for ServeOptions {
@@ -84,6 +88,7 @@ impl Default for ServeOptions {
             body_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -202,12 +207,19 @@ async fn connection<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let body_timeout = options.body_timeout;
+    let trusted = options
+        .trusted_proxies
+        .iter()
+        .any(|proxy| proxy.contains(peer.ip()));
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let mut request =
             request.map(|body| axum::body::Body::new(Deadline::new(body, body_timeout)));
         request
             .extensions_mut()
             .insert(ConnectInfo(ClientAddr(peer)));
+        if trusted {
+            request.extensions_mut().insert(crate::limit::TrustedProxy);
+        }
         app.clone().call(request)
     });
     let mut http = hyper::server::conn::http1::Builder::new();

@@ -399,7 +399,9 @@ impl Server {
                 self.config.retention.policy(),
             )
         });
-        let options = self.config.limits.serve_options(self.tls.clone());
+        let mut options = self.config.limits.serve_options(self.tls.clone());
+        // Checked when the configuration was.
+        options.trusted_proxies = self.config.trusted_proxy_networks()?;
         let served = crate::serve::serve(listener, self.router(), options, shutdown).await;
         if let Some(task) = retention {
             task.abort();

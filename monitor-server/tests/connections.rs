@@ -1,6 +1,7 @@
 //! Connection handling over real sockets on loopback: slow and silent
 //! clients are closed by the timeouts, the connection cap holds new
-//! connections back, and the peer's address reaches the handlers.
+//! connections back, and the peer's address reaches the handlers (or the
+//! client's, from a trusted proxy).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -235,4 +236,68 @@ async fn a_client_that_never_reads_is_cut_off() {
         started.elapsed()
     );
     drop(holders);
+}
+
+/// This machine's address on its default route, not loopback: `None`
+/// where it has none (the test is skipped).
+fn outward_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("203.0.113.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// What the server takes for the client's address when a peer that is not
+/// on loopback sends `X-Forwarded-For`: the peer, unless it is in
+/// `trusted_proxies` (a load balancer on another machine), whose header is
+/// then believed. Before `trusted_proxies`, only a proxy on loopback was,
+/// so behind a load balancer every client shared its address (and one
+/// guesser's wrong tokens locked out every agent).
+#[tokio::test]
+async fn a_trusted_proxy_on_another_machine_names_the_client() {
+    let Some(ip) = outward_address() else {
+        eprintln!("skipped: no address besides loopback");
+        return;
+    };
+    let who = axum::Router::new().route(
+        "/who",
+        axum::routing::get(|request: axum::extract::Request| async move {
+            let (parts, _) = request.into_parts();
+            monitor_server::limit::client_ip(&parts).map_or(String::new(), |ip| ip.to_string())
+        }),
+    );
+    let ask = |trusted: Vec<monitor_server::limit::Network>| {
+        let who = who.clone();
+        async move {
+            let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let options = ServeOptions {
+                trusted_proxies: trusted,
+                ..ServeOptions::default()
+            };
+            let server = tokio::spawn(serve(listener, who, options, std::future::pending()));
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(
+                    b"GET /who HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.1, 203.0.113.7\r\nConnection: close\r\n\r\n",
+                )
+                .await
+                .unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.unwrap();
+            server.abort();
+            answer.rsplit("\r\n").next().unwrap_or_default().to_owned()
+        }
+    };
+    assert_eq!(
+        ask(Vec::new()).await,
+        ip.to_string(),
+        "an untrusted peer's header is not believed"
+    );
+    let own: monitor_server::limit::Network = ip.to_string().parse().unwrap();
+    assert_eq!(
+        ask(vec![own]).await,
+        "203.0.113.7",
+        "a trusted proxy names the client"
+    );
 }

@@ -105,6 +105,10 @@ pub struct ServerConfig {
     /// request for another name is refused (DNS rebinding); behind nginx,
     /// list the public name.
     pub allowed_hosts: Vec<String>,
+    /// Proxies on other machines whose `X-Forwarded-For` names the client
+    /// (addresses or networks: `10.0.0.5`, `10.0.0.0/8`); a proxy on
+    /// loopback is always believed.
+    pub trusted_proxies: Vec<String>,
     /// How many servers' newest snapshots stay in memory (`CACHE_MAX_ITEMS`).
     pub cache_max_items: usize,
     /// TLS.
@@ -133,6 +137,7 @@ impl Default for ServerConfig {
             database_url: None,
             insecure_http: false,
             allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
             cache_max_items: 1000,
             tls: TlsSettings::default(),
             tokens: TokenSettings::default(),
@@ -159,6 +164,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("MONITOR_OTLP_ENDPOINT", "otlp.endpoint"),
     ("MONITOR_REMOTE_WRITE_URL", "remote_write.url"),
     ("MONITOR_ALLOWED_HOSTS", "allowed_hosts"),
+    ("MONITOR_TRUSTED_PROXIES", "trusted_proxies"),
     ("DASHBOARD_TOKEN", "(secret)"),
     ("MONITOR_READ_TOKEN", "(secret)"),
     ("MONITOR_ADMIN_TOKEN", "(secret)"),
@@ -246,11 +252,10 @@ impl ServerConfig {
             self.tls.key = Some(PathBuf::from(v));
         }
         if let Some(v) = get("MONITOR_ALLOWED_HOSTS") {
-            self.allowed_hosts = v
-                .split(',')
-                .map(|h| h.trim().to_owned())
-                .filter(|h| !h.is_empty())
-                .collect();
+            self.allowed_hosts = comma_list(&v);
+        }
+        if let Some(v) = get("MONITOR_TRUSTED_PROXIES") {
+            self.trusted_proxies = comma_list(&v);
         }
         if let Some(v) = get("CACHE_MAX_ITEMS") {
             self.cache_max_items = v.trim().parse().map_err(|_| {
@@ -384,6 +389,7 @@ impl ServerConfig {
                 ));
             }
         }
+        self.trusted_proxy_networks()?;
         if self.stream.max_buffer_bytes < 64 << 10 {
             return Err(invalid("stream.max_buffer_bytes", "give at least 65536"));
         }
@@ -401,6 +407,18 @@ impl ServerConfig {
         self.tls.self_signed || self.tls.cert.is_some()
     }
 
+    /// `trusted_proxies` as networks.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the entry that is not an address or
+    /// a network.
+    pub fn trusted_proxy_networks(&self) -> Result<Vec<crate::limit::Network>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| p.parse().map_err(|e: String| invalid("trusted_proxies", e)))
+            .collect()
+    }
+
     /// The database URL, defaulting to SQLite in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -408,6 +426,14 @@ impl ServerConfig {
             None => format!("sqlite://{}", self.data_dir.join("monitor.db").display()),
         }
     }
+}
+
+/// The non-empty items of a comma-separated list, trimmed.
+fn comma_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 fn parse_addr(setting: &str, text: &str) -> Result<SocketAddr, ConfigError> {

@@ -129,3 +129,21 @@ fn the_environment_overrides_the_file() {
     assert_eq!(c.cache_max_items, 7);
     assert_eq!(c.listen.port(), 8001);
 }
+
+#[test]
+fn trusted_proxies_from_the_file_and_the_environment_and_a_wrong_one_named() {
+    let mut c = ServerConfig::from_toml("trusted_proxies = [\"10.0.0.0/8\"]\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.tls.self_signed = true;
+    assert!(c.validate().is_ok());
+    assert_eq!(c.trusted_proxy_networks().map(|n| n.len()).ok(), Some(1));
+    c.apply_env(|k| (k == "MONITOR_TRUSTED_PROXIES").then(|| "192.0.2.10, 2001:db8::/32".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.trusted_proxies, ["192.0.2.10", "2001:db8::/32"]);
+    c.trusted_proxies.push("lb.example".into());
+    let e = c.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("trusted_proxies") && e.contains("lb.example"),
+        "{e}"
+    );
+}
