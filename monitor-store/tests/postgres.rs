@@ -271,3 +271,105 @@ async fn postgres_store_holds_its_limits_and_isolates_a_bad_report() {
         other => panic!("a report PostgreSQL refuses is invalid input (a 4xx), not {other:?}"),
     }
 }
+
+/// Packets to and from one loopback TCP port dropped by iptables, as if the
+/// machine at that end of the connection had vanished; the rules go when
+/// dropped.
+struct Partition(u16);
+
+impl Partition {
+    /// `None` where iptables cannot be used (not root, no iptables).
+    fn cut(port: u16) -> Option<Partition> {
+        let rules = Partition(port);
+        rules.iptables("-I").then_some(rules)
+    }
+
+    fn iptables(&self, action: &str) -> bool {
+        let port = self.0.to_string();
+        ["--sport", "--dport"].iter().all(|side| {
+            std::process::Command::new("iptables")
+                .args([
+                    action, "INPUT", "-p", "tcp", "-i", "lo", side, &port, "-j", "DROP",
+                ])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        self.iptables("-D");
+    }
+}
+
+/// The leader's machine vanishes (no FIN, no RST: its packets stop): the
+/// database must drop its session, and so its lock, within seconds, and
+/// the vanished leader must stop leading before anyone else starts. Before,
+/// PostgreSQL kept the session until the system's TCP keepalive noticed (two
+/// hours by default), so nobody took over, and the cut-off leader's check
+/// hung with it still saying it led.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_machine_vanishes_is_replaced_within_seconds_without_overlap() {
+    use sqlx::Connection;
+    use std::time::{Duration, Instant};
+    const KEY: i64 = 4_242;
+    let Some((url, _cluster)) = database().await else {
+        return;
+    };
+    let a = monitor_store::lease::spawn(url.clone(), KEY);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !*a.borrow() {
+        assert!(Instant::now() < deadline, "A never led");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let b = monitor_store::lease::spawn(url.clone(), KEY);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!*b.borrow(), "B leads beside A");
+
+    // The session holding the lock, and its client's port.
+    let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
+    let holder = || {
+        sqlx::query_as::<_, (i32, i32)>(
+            "SELECT a.pid, a.client_port FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
+             WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted",
+        )
+        .bind(KEY as i32)
+    };
+    let (pid, port) = holder().fetch_one(&mut watcher).await.unwrap();
+    let Some(partition) = Partition::cut(port as u16) else {
+        eprintln!("skipped: iptables cannot be used here");
+        return;
+    };
+
+    // Within 20 s another session holds the lock (A's new connection or
+    // B's), and at no moment do both say they lead.
+    let started = Instant::now();
+    let mut stepped_down = None;
+    loop {
+        let (now_a, now_b) = (*a.borrow(), *b.borrow());
+        assert!(
+            !(now_a && now_b),
+            "two leaders {:?} after the cut",
+            started.elapsed()
+        );
+        if !now_a && stepped_down.is_none() {
+            stepped_down = Some(started.elapsed());
+        }
+        let taken = holder().fetch_optional(&mut watcher).await.unwrap();
+        if taken.is_some_and(|(p, _)| p != pid) && (now_a || now_b) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the vanished leader's session still holds the lock after 20 s (A says it leads: {now_a})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stepped_down = stepped_down.expect("A stepped down");
+    assert!(
+        stepped_down < Duration::from_secs(5),
+        "A led on for {stepped_down:?} after the cut"
+    );
+    drop(partition);
+}
