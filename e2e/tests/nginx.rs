@@ -379,8 +379,7 @@ async fn the_nginx_recipe_in_front_of_two_processes_survives_one_dying() {
     let seen = on_front.lock().unwrap().clone();
     for (id, _) in &agents {
         assert!(
-            seen.split("\n\n")
-                .any(|e| e.contains("event: snapshot\n") && e.contains(&format!("\"{id}\""))),
+            common::fleet::streamed(&seen, "snapshot", id),
             "{id} not live through nginx after the kill"
         );
     }

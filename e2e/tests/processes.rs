@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Process;
-use common::fleet::{admin, follow, register, start, start_with};
+use common::fleet::{admin, follow, register, start, start_with, streamed};
 use monitor_core::{Collection, Labels, ServerId, Snapshot, Timestamp, Unit, names, wire};
 use serde_json::Value;
 
@@ -143,10 +143,7 @@ async fn two_processes_on_one_database_share_tokens_alert_settings_and_live_even
     // The reports to B and the alert B's engine raised reach A's dashboard,
     // and B's own.
     let shown = |seen: &std::sync::Arc<std::sync::Mutex<String>>, kind: &str| {
-        let text = seen.lock().unwrap().clone();
-        text.split("\n\n").any(|event| {
-            event.contains(&format!("event: {kind}\n")) && event.contains("\"two-02\"")
-        })
+        streamed(&seen.lock().unwrap(), kind, "two-02")
     };
     within_two_seconds("A's stream shows B's report and alert", || async {
         shown(&on_a, "snapshot") && shown(&on_a, "alert")
@@ -214,19 +211,49 @@ fn notified(got: &std::sync::Mutex<Vec<Value>>, server: &str, state: &str) -> us
         .count()
 }
 
+/// Two processes on the cluster, A started first (so leading), both
+/// delivering alerts to one webhook receiver.
+struct Pair {
+    dir: common::Dir,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    a_process: Process,
+    a: String,
+    b_process: Process,
+    b: String,
+}
+
+async fn pair(cluster: &common::pg_cluster::Cluster, name: &str) -> Pair {
+    let dir = common::dir("processes", name);
+    let (hook, got) = receiver().await;
+    let config = format!(
+        "[[alerts.webhooks]]\nname = \"hook\"\nurl = \"{hook}\"\nallow = [\"127.0.0.1\"]\n"
+    );
+    let (a_process, a) = start_with(&dir.0, "a", &cluster.url, &config).await;
+    let (b_process, b) = start_with(&dir.0, "b", &cluster.url, &config).await;
+    Pair {
+        dir,
+        got,
+        a_process,
+        a,
+        b_process,
+        b,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_leads_alerts_each_transition_is_notified_once_and_another_takes_over() {
     let Some(cluster) = common::postgres() else {
         return;
     };
-    let dir = common::dir("processes", "lead");
-    let (hook, got) = receiver().await;
-    let config = format!(
-        "[[alerts.webhooks]]\nname = \"hook\"\nurl = \"{hook}\"\nallow = [\"127.0.0.1\"]\n"
-    );
     // A starts first and leads; B follows.
-    let (a_process, a) = start_with(&dir.0, "a", &cluster.url, &config).await;
-    let (_b_process, b) = start_with(&dir.0, "b", &cluster.url, &config).await;
+    let Pair {
+        dir: _dir,
+        got,
+        a_process,
+        a,
+        b_process: _b_process,
+        b,
+    } = pair(&cluster, "lead").await;
     let client = common::client(None);
     let token = register(&client, &a, "lead-01").await;
     admin(
@@ -331,13 +358,14 @@ async fn the_leading_process_killed_under_load_loses_nothing_and_notifies_each_t
     let Some(cluster) = common::postgres() else {
         return;
     };
-    let dir = common::dir("processes", "kill");
-    let (hook, got) = receiver().await;
-    let config = format!(
-        "[[alerts.webhooks]]\nname = \"hook\"\nurl = \"{hook}\"\nallow = [\"127.0.0.1\"]\n"
-    );
-    let (a_process, a) = start_with(&dir.0, "a", &cluster.url, &config).await;
-    let (_b_process, b) = start_with(&dir.0, "b", &cluster.url, &config).await;
+    let Pair {
+        dir,
+        got,
+        a_process,
+        a,
+        b_process: _b_process,
+        b,
+    } = pair(&cluster, "kill").await;
     let client = common::client(None);
     let rule = admin(
         &client,
@@ -450,8 +478,7 @@ async fn the_leading_process_killed_under_load_loses_nothing_and_notifies_each_t
         .chain(simulated.iter().map(|(id, _)| id.clone()))
     {
         assert!(
-            seen.split("\n\n")
-                .any(|e| e.contains("event: snapshot\n") && e.contains(&format!("\"{id}\""))),
+            streamed(&seen, "snapshot", &id),
             "{id} not live on B's stream after the kill"
         );
     }

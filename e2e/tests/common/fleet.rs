@@ -220,3 +220,11 @@ async fn stored_sequence(client: &reqwest::Client, base: &str, id: &str) -> (u64
         (n + count, sum + p["avg"].as_f64().unwrap() * count as f64)
     })
 }
+
+/// Whether the live stream's `text` holds an event of `kind` (`snapshot`,
+/// `alert`) about the host `id`.
+pub(crate) fn streamed(text: &str, kind: &str, id: &str) -> bool {
+    text.split("\n\n").any(|event| {
+        event.contains(&format!("event: {kind}\n")) && event.contains(&format!("\"{id}\""))
+    })
+}
