@@ -4,7 +4,7 @@
 //!
 //! `axum::serve` gives no access to hyper's settings, so a client that sent
 //! half a request head, or nothing after the handshake, held its connection
-//! (and its ~21 KiB of buffers) for ever. Here every connection is bounded:
+//! (and its buffers) for ever. Here every connection is bounded:
 //!
 //! | phase | bound |
 //! | --- | --- |
@@ -13,6 +13,18 @@
 //! | reading a request body | [`ServeOptions::body_timeout`] |
 //! | writing a response (the live stream included): no byte taken by the client for this long | [`ServeOptions::write_timeout`]; the connection is closed |
 //! | open connections, handshakes included | [`ServeOptions::max_connections`]; beyond it new ones wait in the kernel's accept queue |
+//!
+//! Between requests a connection is parked: hyper's HTTP/1.1 state, with
+//! its 8 KiB read buffer and 8 KiB buffer for response heads (sizes hyper
+//! does not let us change), lives only while a request is being served.
+//! An agent that reports every 5 s on a keep-alive connection spends
+//! almost all of its time parked, holding only its socket (and its TLS
+//! state), so 10,000 connected agents cost the server about 6 KiB each
+//! instead of 22 (docs/performance.md). Each request is served by a hyper
+//! connection that stops after its response without closing the socket
+//! (keep-alive is turned off only once the response head is written, so
+//! the client is not told to close); the bytes hyper read beyond it
+//! (pipelined requests) start the next one.
 //!
 //! ```no_run
 //! use std::future::pending;
@@ -35,12 +47,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use hyper::body::Incoming;
+use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tower::Service;
@@ -54,7 +66,7 @@ pub struct ServeOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Open connections at most, TLS handshakes in progress included. The
     /// server stops accepting while it holds this many; each idle one costs
-    /// about 21 KiB (docs/performance.md).
+    /// about 10 KiB with TLS (docs/performance.md).
     pub max_connections: usize,
     /// How long a client may take to finish the TLS handshake.
     pub handshake_timeout: Duration,
@@ -108,8 +120,12 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    // At most `u32::MAX` so that the shutdown can wait for every permit.
+    let cap = u32::try_from(options.max_connections.max(1)).unwrap_or(u32::MAX);
+    let permits = Arc::new(Semaphore::new(cap as usize));
+    // Tells the connections to finish: parked ones close at once, busy
+    // ones after their response.
+    let (stop, stopping) = watch::channel(false);
     let acceptor = options.tls.clone().map(TlsAcceptor::from);
     let options = Arc::new(options);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -138,11 +154,11 @@ pub async fn serve(
         }
         let tcp = WriteTimeout::new(tcp, options.write_timeout);
         let (app, options, acceptor) = (app.clone(), Arc::clone(&options), acceptor.clone());
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        let stopping = stopping.clone();
+        let task = async move {
             let _permit = permit;
             match acceptor {
-                None => connection(tcp, peer, app, &options, watcher).await,
+                None => connection(tcp, peer, app, &options, stopping).await,
                 Some(acceptor) => {
                     let handshake = async {
                         if speaks_plain_http(&tcp).await {
@@ -152,7 +168,7 @@ pub async fn serve(
                         Some(acceptor.accept(tcp).await)
                     };
                     match tokio::time::timeout(options.handshake_timeout, handshake).await {
-                        Ok(Some(Ok(tls))) => connection(tls, peer, app, &options, watcher).await,
+                        Ok(Some(Ok(tls))) => connection(tls, peer, app, &options, stopping).await,
                         Ok(Some(Err(error))) => {
                             tracing::debug!(%peer, %error, "TLS handshake failed.");
                         }
@@ -161,10 +177,13 @@ pub async fn serve(
                     }
                 }
             }
-        });
+        };
+        tokio::spawn(task);
     }
     drop(listener);
-    if tokio::time::timeout(options.shutdown_grace, graceful.shutdown())
+    let _ = stop.send(true);
+    // Every connection holds a permit until it ends.
+    if tokio::time::timeout(options.shutdown_grace, permits.acquire_many(cap))
         .await
         .is_err()
     {
@@ -196,40 +215,265 @@ async fn answer_https_required(mut tcp: WriteTimeout<tokio::net::TcpStream>) {
     let _ = tcp.shutdown().await;
 }
 
-/// Serves one connection's requests with hyper's HTTP/1.1.
+/// Serves one connection's requests with hyper's HTTP/1.1, one hyper
+/// connection a request, parked between them (see the module docs).
 async fn connection<I>(
     io: I,
     peer: std::net::SocketAddr,
     app: Router,
     options: &ServeOptions,
-    watcher: hyper_util::server::graceful::Watcher,
+    mut stopping: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let body_timeout = options.body_timeout;
     let trusted = options
         .trusted_proxies
         .iter()
         .any(|proxy| proxy.contains(peer.ip()));
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let mut request =
-            request.map(|body| axum::body::Body::new(Deadline::new(body, body_timeout)));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.idle_timeout)
+        .keep_alive(true);
+    let mut io = Rewind {
+        inner: io,
+        prefix: Bytes::new(),
+    };
+    loop {
+        if io.prefix.is_empty() {
+            // Parked: waits for the next request's first byte holding no
+            // HTTP buffers.
+            let mut first = [0u8; 1];
+            let read = tokio::select! {
+                read = tokio::time::timeout(options.idle_timeout, io.inner.read(&mut first)) => read,
+                _ = stopping.wait_for(|stop| *stop) => return,
+            };
+            match read {
+                Ok(Ok(1)) => io.prefix = Bytes::copy_from_slice(&first),
+                // Closed by the client, failed, or idle too long.
+                _ => return,
+            }
+        }
+        // Boxed: the hyper connection's state is not carried by the parked
+        // connection's task.
+        let next = Box::pin(request(io, &http, &app, peer, trusted, options, &stopping)).await;
+        match next {
+            Some(rest) => io = rest,
+            None => return,
+        }
+    }
+}
+
+/// Serves the request that begins on `io` (more if hyper takes several
+/// pipelined ones in one go); the connection back when it can carry
+/// another.
+async fn request<I>(
+    io: Rewind<I>,
+    http: &hyper::server::conn::http1::Builder,
+    app: &Router,
+    peer: std::net::SocketAddr,
+    trusted: bool,
+    options: &ServeOptions,
+    stopping: &watch::Receiver<bool>,
+) -> Option<Rewind<I>>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let round = Arc::new(Round::default());
+    let service = service(app, peer, trusted, options.body_timeout, &round);
+    let mut conn = http.serve_connection(TokioIo::new(io), service);
+    let mut stopped = std::pin::pin!(stopped(stopping.clone()));
+    let mut last = false;
+    let served = std::future::poll_fn(|cx| {
+        loop {
+            let done = if round.spent() {
+                // Hyper ends it as it would any connection (flushing and
+                // shutting the socket down).
+                Pin::new(&mut conn).poll(cx)
+            } else {
+                conn.poll_without_shutdown(cx)
+            };
+            if done.is_ready() {
+                return done;
+            }
+            if !last && (round.answered() || stopped.as_mut().poll(cx).is_ready()) {
+                // After the response head: this request is the last of this
+                // hyper connection, but the client is not told to close
+                // (or, when stopping, is).
+                Pin::new(&mut conn).graceful_shutdown();
+                last = true;
+                continue;
+            }
+            return Poll::Pending;
+        }
+    })
+    .await;
+    if let Err(error) = served {
+        // Closed by the client, timed out, or not HTTP at all.
+        tracing::debug!(%peer, %error, "Connection ended with an error.");
+        return None;
+    }
+    if round.spent() {
+        return None;
+    }
+    let parts = conn.into_parts();
+    let mut io = parts.io.into_inner();
+    if *stopping.borrow() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), io.inner.shutdown()).await;
+        return None;
+    }
+    // A copy: the bytes hyper hands back share (and so would keep alive)
+    // its whole read buffer, even when there are none.
+    io.prefix = if parts.read_buf.is_empty() {
+        Bytes::new()
+    } else {
+        Bytes::copy_from_slice(&parts.read_buf)
+    };
+    Some(io)
+}
+
+/// Resolves when the server stops (or has gone).
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// What one request's hyper connection tells the connection's loop.
+#[derive(Default)]
+struct Round {
+    /// The service has answered the request it was last given, so hyper
+    /// has written that response's head (in the same poll) and keep-alive
+    /// may be turned off without the client being told to close. (Hyper
+    /// may serve several pipelined requests in one poll: each clears it
+    /// when it starts.)
+    answered: AtomicBool,
+    /// The connection cannot carry another request: the client asked to
+    /// close (or speaks HTTP/1.0), or the request body was left unread.
+    spent: AtomicBool,
+}
+
+impl Round {
+    fn answered(&self) -> bool {
+        self.answered.load(Ordering::Acquire)
+    }
+
+    fn spent(&self) -> bool {
+        self.spent.load(Ordering::Acquire)
+    }
+
+    fn spend(&self) {
+        self.spent.store(true, Ordering::Release);
+    }
+}
+
+/// A boxed response future (hyper's `poll_without_shutdown` needs it
+/// `Unpin`).
+type Answer = Pin<
+    Box<dyn Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send>,
+>;
+
+/// The service of one request's hyper connection: the router, with the
+/// body's deadline, the peer's address, and the request's news for `round`.
+fn service(
+    app: &Router,
+    peer: std::net::SocketAddr,
+    trusted: bool,
+    body_timeout: Duration,
+    round: &Arc<Round>,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = Answer,
+> + Unpin {
+    let app = app.clone();
+    let round = Arc::clone(round);
+    hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        round.answered.store(false, Ordering::Release);
+        if !reusable(&request) {
+            round.spend();
+        }
+        let body_round = Arc::clone(&round);
+        let mut request = request
+            .map(|body| axum::body::Body::new(Deadline::new(body, body_timeout, body_round)));
         request
             .extensions_mut()
             .insert(ConnectInfo(ClientAddr(peer)));
         if trusted {
             request.extensions_mut().insert(crate::limit::TrustedProxy);
         }
-        app.clone().call(request)
-    });
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(options.idle_timeout)
-        .keep_alive(true);
-    let conn = http.serve_connection(TokioIo::new(io), service);
-    if let Err(error) = watcher.watch(conn).await {
-        // Closed by the client, timed out, or not HTTP at all.
-        tracing::debug!(%peer, %error, "Connection ended with an error.");
+        let answer = app.clone().call(request);
+        let round = Arc::clone(&round);
+        Box::pin(async move {
+            let response = answer.await;
+            round.answered.store(true, Ordering::Release);
+            response
+        }) as Answer
+    })
+}
+
+/// Whether the client lets the connection carry another request after
+/// this one: HTTP/1.1 without `Connection: close` (as hyper decides).
+fn reusable<B>(request: &hyper::Request<B>) -> bool {
+    request.version() == hyper::Version::HTTP_11
+        && !request
+            .headers()
+            .get_all(hyper::header::CONNECTION)
+            .iter()
+            .any(|value| {
+                value
+                    .to_str()
+                    .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+            })
+}
+
+/// A connection with bytes already read from it in front: the first byte
+/// a parked connection waited for, or what hyper read beyond a request.
+struct Rewind<I> {
+    inner: I,
+    prefix: Bytes,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Rewind<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Rewind<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -340,20 +584,34 @@ pub struct BodyTimeout(pub Duration);
 
 /// A request body that fails with [`BodyTimeout`] once its deadline has
 /// passed. The timer is only made if the body is not already there.
+/// Dropped before its end, it tells its `round` that the connection
+/// cannot carry another request (what is left of it would be read as one).
 struct Deadline {
     inner: Incoming,
     timeout: Duration,
     deadline: Instant,
     sleep: Option<Pin<Box<Sleep>>>,
+    round: Arc<Round>,
+    ended: bool,
 }
 
 impl Deadline {
-    fn new(inner: Incoming, timeout: Duration) -> Self {
+    fn new(inner: Incoming, timeout: Duration, round: Arc<Round>) -> Self {
         Deadline {
             inner,
             timeout,
             deadline: Instant::now() + timeout,
             sleep: None,
+            round,
+            ended: false,
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if !self.ended && !self.inner.is_end_stream() {
+            self.round.spend();
         }
     }
 }
@@ -368,7 +626,11 @@ impl HttpBody for Deadline {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Ready(None) => {
+                this.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(Into::into))),
             Poll::Pending => {
                 let deadline = this.deadline;
                 let sleep = this

@@ -7,37 +7,18 @@
 
 mod common;
 
-use common::Dir;
+use common::{Dir, serve_on_loopback};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use monitor_server::api::{AppState, router};
-use monitor_server::auth::Token;
 use monitor_server::serve::{ServeOptions, serve};
-use monitor_store::{SqlStore, StoreOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The server's router on a loopback port with `options`.
 async fn start(options: ServeOptions) -> (SocketAddr, Dir) {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("monitor-conn-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let store = SqlStore::open(StoreOptions::sqlite(dir.join("db")))
-        .await
-        .unwrap();
-    let admin = Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
-    let app = router(AppState::new(Arc::new(store), &admin, None));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        serve(listener, app, options, std::future::pending())
-            .await
-            .unwrap();
-    });
-    (addr, Dir(dir))
+    let (addr, dir, _) = serve_on_loopback(options, std::future::pending()).await;
+    (addr, dir)
 }
 
 fn short(options: ServeOptions) -> ServeOptions {
@@ -103,6 +84,182 @@ async fn a_client_that_keeps_reporting_keeps_its_connection() {
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
+}
+
+/// Reads one response with a `Content-Length` body from `stream`, after
+/// `pending` (bytes of it already read).
+async fn read_response(stream: &mut TcpStream, pending: &mut Vec<u8>) -> String {
+    loop {
+        let text = String::from_utf8_lossy(pending).into_owned();
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .expect("a response without Content-Length");
+            let end = head_end + 4 + length;
+            if pending.len() >= end {
+                let response = String::from_utf8_lossy(&pending[..end]).into_owned();
+                pending.drain(..end);
+                return response;
+            }
+        }
+        let mut buf = vec![0; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("no response within 5 s")
+            .unwrap();
+        assert_ne!(n, 0, "closed before a whole response: {text}");
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Between requests a connection holds no HTTP state (it is parked): the
+/// requests a client sends in one go (pipelined) are each answered, in
+/// order, and the connection still carries more afterwards.
+#[tokio::test]
+async fn pipelined_requests_are_each_answered_in_order() {
+    let (addr, _dir) = start(short(ServeOptions::default())).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let missing = b"GET /api/nothing-here HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let mut batch = Vec::new();
+    for _ in 0..3 {
+        batch.extend_from_slice(HEALTH);
+        batch.extend_from_slice(missing);
+    }
+    stream.write_all(&batch).await.unwrap();
+    let mut pending = Vec::new();
+    for _ in 0..3 {
+        let health = read_response(&mut stream, &mut pending).await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        assert!(
+            !health.to_ascii_lowercase().contains("connection: close"),
+            "{health}"
+        );
+        let missing = read_response(&mut stream, &mut pending).await;
+        assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    }
+    assert!(pending.is_empty(), "{}", String::from_utf8_lossy(&pending));
+    stream.write_all(HEALTH).await.unwrap();
+    let again = read_response(&mut stream, &mut pending).await;
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+}
+
+/// A client that asks to close (`Connection: close`, or HTTP/1.0) gets its
+/// answer and the end of the connection, not a parked connection waiting
+/// for a request that never comes.
+#[tokio::test]
+async fn a_client_that_asks_to_close_is_answered_and_closed_at_once() {
+    let (addr, _dir) = start(ServeOptions::default()).await;
+    for request in [
+        &b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"[..],
+        b"GET /api/health HTTP/1.0\r\n\r\n",
+    ] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let (got, took) = read_to_close(&mut stream).await;
+        assert!(
+            got.starts_with("HTTP/1.") && got.contains(" 200 OK"),
+            "{got}"
+        );
+        assert!(got.contains("\"status\""), "{got}");
+        assert!(took < Duration::from_secs(5), "closed after {took:?}");
+    }
+}
+
+/// A request answered without its body being read (refused before the
+/// body matters): what is left of the body must not be read as the next
+/// request. The client gets its answer and the connection ends.
+#[tokio::test]
+async fn a_body_left_unread_is_not_taken_for_the_next_request() {
+    let (addr, _dir) = start(short(ServeOptions::default())).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // No token: refused before the body is read. The body is larger than
+    // what a first read takes, and looks like a request.
+    let mut body = Vec::new();
+    while body.len() < 200_000 {
+        body.extend_from_slice(HEALTH);
+    }
+    stream
+        .write_all(
+            format!(
+                "POST /api/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let writing = tokio::spawn(async move {
+        let _ = stream.write_all(&body).await;
+        stream
+    });
+    let mut stream = writing.await.unwrap();
+    let (got, _) = read_to_close(&mut stream).await;
+    assert!(got.starts_with("HTTP/1.1 401"), "{got}");
+    assert_eq!(got.matches("HTTP/1.1").count(), 1, "{got}");
+}
+
+/// At shutdown a parked connection is closed at once, a request in progress
+/// is let finish (told to close), and `serve` returns within the grace.
+#[tokio::test]
+async fn a_shutdown_closes_parked_connections_and_lets_requests_finish() {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (addr, _dir, serving) = serve_on_loopback(
+        ServeOptions {
+            shutdown_grace: Duration::from_secs(5),
+            ..ServeOptions::default()
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    )
+    .await;
+    let mut parked = TcpStream::connect(addr).await.unwrap();
+    parked.write_all(HEALTH).await.unwrap();
+    let mut pending = Vec::new();
+    let answer = read_response(&mut parked, &mut pending).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // In progress: a registration whose body has not all arrived.
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    let body = br#"{"name":"shutdown-test"}"#;
+    busy.write_all(
+        format!(
+            "POST /api/register HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Admin-Token: smk_adm_test_admin_token_0123456789\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    busy.write_all(&body[..5]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = Instant::now();
+    stop.send(()).unwrap();
+    let (rest, _) = read_to_close(&mut parked).await;
+    assert_eq!(rest, "", "the parked connection got more than its end");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(2),
+        "the parked connection was closed after {:?}",
+        stopping.elapsed()
+    );
+    busy.write_all(&body[5..]).await.unwrap();
+    let (got, _) = read_to_close(&mut busy).await;
+    assert!(
+        got.starts_with("HTTP/1.1 200") || got.starts_with("HTTP/1.1 201"),
+        "{got}"
+    );
+    assert!(
+        got.to_ascii_lowercase().contains("connection: close"),
+        "{got}"
+    );
+    tokio::time::timeout(Duration::from_secs(5), serving)
+        .await
+        .expect("serve did not return within the grace")
+        .unwrap();
 }
 
 #[tokio::test]

@@ -65,3 +65,35 @@ pub(crate) fn client(ca: Option<&Path>) -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// The server's router (SQLite in a directory of its own, admin token
+/// `smk_adm_test_admin_token_0123456789`) served with `options` on a
+/// loopback port until `shutdown` completes: its address, its directory
+/// and the serving task.
+pub(crate) async fn serve_on_loopback(
+    options: monitor_server::serve::ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (std::net::SocketAddr, Dir, tokio::task::JoinHandle<()>) {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("monitor-conn-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = monitor_store::SqlStore::open(monitor_store::StoreOptions::sqlite(dir.join("db")))
+        .await
+        .unwrap();
+    let admin =
+        monitor_server::auth::Token::from_secret("smk_adm_test_admin_token_0123456789").unwrap();
+    let app = monitor_server::api::router(monitor_server::api::AppState::new(
+        Arc::new(store),
+        &admin,
+        None,
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = tokio::spawn(async move {
+        monitor_server::serve::serve(listener, app, options, shutdown)
+            .await
+            .unwrap();
+    });
+    (addr, Dir(dir), serving)
+}
