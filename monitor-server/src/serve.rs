@@ -19,8 +19,8 @@
 //! does not let us change), lives only while a request is being served.
 //! An agent that reports every 5 s on a keep-alive connection spends
 //! almost all of its time parked, holding only its socket (and its TLS
-//! state), so 10,000 connected agents cost the server about 6 KiB each
-//! instead of 22 (docs/performance.md). Each request is served by a hyper
+//! state), so 10,000 agents connected over TLS cost the server about
+//! 10 KiB each instead of 22 (docs/performance.md). Each request is served by a hyper
 //! connection that stops after its response without closing the socket
 //! (keep-alive is turned off only once the response head is written, so
 //! the client is not told to close); the bytes hyper read beyond it
@@ -41,6 +41,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -49,7 +50,6 @@ use axum::extract::ConnectInfo;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -155,7 +155,7 @@ pub async fn serve(
         let tcp = WriteTimeout::new(tcp, options.write_timeout);
         let (app, options, acceptor) = (app.clone(), Arc::clone(&options), acceptor.clone());
         let stopping = stopping.clone();
-        let task = async move {
+        tokio::spawn(async move {
             let _permit = permit;
             match acceptor {
                 None => connection(tcp, peer, app, &options, stopping).await,
@@ -177,8 +177,7 @@ pub async fn serve(
                     }
                 }
             }
-        };
-        tokio::spawn(task);
+        });
     }
     drop(listener);
     let _ = stop.send(true);
@@ -313,6 +312,10 @@ where
         return None;
     }
     if round.spent() {
+        // Hyper may have ended the exchange in the poll that read it (a
+        // client's `Connection: close`): it flushes what is left and shuts
+        // the socket down as it would have (TLS close_notify included).
+        let _ = tokio::time::timeout(options.write_timeout, &mut conn).await;
         return None;
     }
     let parts = conn.into_parts();
