@@ -489,7 +489,12 @@ async fn share_with_other_processes(
         }),
     )
     .await?;
-    hub.forward_to(move |kind, payload| bus.send(kind, payload.text().to_owned()));
+    // The text is made only when another process listens.
+    hub.forward_to(move |kind, payload| {
+        if bus.has_peers() {
+            bus.send(kind, payload.text().to_owned());
+        }
+    });
     tracing::info!("Sharing live events with the other server processes on this database.");
 
     let mut leading = monitor_store::lease::spawn(url, monitor_store::lease::ALERTS);

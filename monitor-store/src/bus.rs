@@ -18,15 +18,23 @@
 //! one transaction: a batch costs the database one round trip and a few
 //! notifications, not one of each per event. The listener puts the parts
 //! of a frame together again and hands its events on in order.
+//!
+//! A process sends only while another listens: each greets the others
+//! once it listens (a hello that asks for answers, which every listening
+//! process gives at once), and says hello every [`HELLO`] after. A lone process, the common way to
+//! start on PostgreSQL, so sends nothing but its hellos instead of every
+//! report for nobody; [`Bus::connect`] waits a moment for an answer, so
+//! that a process joining others knows them before it serves. A process
+//! not heard for three hellos is gone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monitor_core::StoreError;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc, watch};
 
 /// The channel of the notifications.
 const CHANNEL: &str = "monitor_stream";
@@ -49,6 +57,14 @@ const BATCH: usize = 256;
 /// between parts leaves an incomplete one).
 const ASSEMBLING: usize = 1_024;
 
+/// How often a process says hello; one not heard for three of these is
+/// gone.
+pub const HELLO: Duration = Duration::from_secs(5);
+
+/// How long [`Bus::connect`] waits for another process to answer its
+/// first hello (a lone process starts this much later).
+const ANSWER: Duration = Duration::from_millis(500);
+
 /// What the bus calls with each event another process published: its
 /// kind (`snapshot`, `alert`) and its text.
 pub type EventHandler = Arc<dyn Fn(&str, String) + Send + Sync>;
@@ -58,6 +74,33 @@ pub type EventHandler = Arc<dyn Fn(&str, String) + Send + Sync>;
 pub struct Bus {
     tx: mpsc::Sender<(String, String)>,
     dropped: AtomicU64,
+    peers: Arc<Peers>,
+}
+
+/// When this process last heard another, and the hello it owes.
+#[derive(Debug)]
+struct Peers {
+    /// Milliseconds from `start` to the last notification of another
+    /// process (0: none yet).
+    heard: AtomicU64,
+    start: Instant,
+    /// Wakes the sender to greet the others (once listening: whoever is
+    /// there answers).
+    greet: Notify,
+    /// Wakes the sender to answer a greeting.
+    answer: Notify,
+}
+
+impl Peers {
+    fn heard_now(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.heard.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    fn any(&self) -> bool {
+        let heard = self.heard.load(Ordering::Relaxed);
+        heard != 0 && Duration::from_millis(heard) + 3 * HELLO > self.start.elapsed()
+    }
 }
 
 impl Bus {
@@ -79,17 +122,50 @@ impl Bus {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(send(pool, rx, origin));
-        tokio::spawn(listen(url.to_owned(), origin, handler));
+        let peers = Arc::new(Peers {
+            heard: AtomicU64::new(0),
+            start: Instant::now(),
+            greet: Notify::new(),
+            answer: Notify::new(),
+        });
+        let (listening, mut listens) = watch::channel(false);
+        tokio::spawn(send(pool, rx, origin, Arc::clone(&peers)));
+        tokio::spawn(listen(
+            url.to_owned(),
+            origin,
+            handler,
+            Arc::clone(&peers),
+            listening,
+        ));
+        // Whoever is there answers the first hello: known before serving.
+        let answered = async {
+            let _ = listens.wait_for(|l| *l).await;
+            let started = Instant::now();
+            while !peers.any() && started.elapsed() < ANSWER {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), answered).await;
         Ok(Bus {
             tx,
             dropped: AtomicU64::new(0),
+            peers,
         })
     }
 
-    /// Queues an event for the other processes; dropped when the queue is
-    /// full (counted in [`Bus::dropped`]).
+    /// Whether another process listens (heard within three hellos): the
+    /// events sent meanwhile go nowhere, so a caller may skip making them.
+    pub fn has_peers(&self) -> bool {
+        self.peers.any()
+    }
+
+    /// Queues an event for the other processes; nothing when no other
+    /// process listens; dropped when the queue is full (counted in
+    /// [`Bus::dropped`]).
     pub fn send(&self, kind: &str, text: String) {
+        if !self.peers.any() {
+            return;
+        }
         if self.tx.try_send((kind.to_owned(), text)).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
@@ -109,7 +185,9 @@ impl Bus {
 
 /// A batch of events as a frame: each event's kind, a newline, its
 /// text's length in bytes, a newline and its text; deflated, in base64.
-fn frame(events: &[(String, String)]) -> String {
+/// (Public for the benchmark of what the bus costs a report,
+/// `monitor-server/benches/bus.rs`.)
+pub fn frame(events: &[(String, String)]) -> String {
     use base64::Engine;
     use std::io::Write;
     let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -122,7 +200,7 @@ fn frame(events: &[(String, String)]) -> String {
 }
 
 /// The events of a frame, or `None` when it is not one.
-fn unframe(frame: &str) -> Option<Vec<(String, String)>> {
+pub fn unframe(frame: &str) -> Option<Vec<(String, String)>> {
     use base64::Engine;
     use std::io::Read;
     let deflated = base64::engine::general_purpose::STANDARD
@@ -171,6 +249,16 @@ fn parts(origin: u64, id: u64, frame: &str) -> Vec<String> {
         .collect()
 }
 
+/// The piece of a hello that asks the others to answer.
+const GREETING: &str = "?";
+
+/// A hello of `origin`: a notification of frame 0, whose piece is
+/// [`GREETING`] when it asks for answers (the processes listening answer
+/// at once), empty otherwise.
+fn hello(origin: u64, piece: &str) -> String {
+    format!("{origin:x}:0:0:1:{piece}")
+}
+
 /// One notification: its origin, frame id, part, parts and piece.
 fn parse(payload: &str) -> Option<(u64, u64, usize, usize, &str)> {
     let mut fields = payload.splitn(5, ':');
@@ -182,14 +270,32 @@ fn parse(payload: &str) -> Option<(u64, u64, usize, usize, &str)> {
     (part < total && total <= 65_536).then_some((origin, id, part, total, piece))
 }
 
-async fn send(pool: PgPool, mut rx: mpsc::Receiver<(String, String)>, origin: u64) {
+async fn send(
+    pool: PgPool,
+    mut rx: mpsc::Receiver<(String, String)>,
+    origin: u64,
+    peers: Arc<Peers>,
+) {
     let mut next_id: u64 = 0;
     let mut failing = false;
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        next_id += 1;
-        let notes = parts(origin, next_id, &frame(&batch));
-        batch.clear();
+    let mut hellos = tokio::time::interval(HELLO);
+    hellos.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let notes = tokio::select! {
+            received = rx.recv_many(&mut batch, BATCH) => {
+                if received == 0 {
+                    return;
+                }
+                next_id += 1;
+                let notes = parts(origin, next_id, &frame(&batch));
+                batch.clear();
+                notes
+            }
+            () = peers.greet.notified() => vec![hello(origin, GREETING)],
+            () = peers.answer.notified() => vec![hello(origin, "")],
+            _ = hellos.tick() => vec![hello(origin, "")],
+        };
         // One statement: one transaction, one round trip.
         let sent = sqlx::query("SELECT pg_notify($1, note) FROM unnest($2::text[]) AS note")
             .bind(CHANNEL)
@@ -213,7 +319,13 @@ async fn send(pool: PgPool, mut rx: mpsc::Receiver<(String, String)>, origin: u6
     }
 }
 
-async fn listen(url: String, origin: u64, handler: EventHandler) {
+async fn listen(
+    url: String,
+    origin: u64,
+    handler: EventHandler,
+    peers: Arc<Peers>,
+    listening: watch::Sender<bool>,
+) {
     let mut assembling: HashMap<(u64, u64), Vec<Option<String>>> = HashMap::new();
     let mut failing = false;
     loop {
@@ -235,6 +347,9 @@ async fn listen(url: String, origin: u64, handler: EventHandler) {
             }
         };
         failing = false;
+        // Listening (again): whoever is there answers.
+        peers.greet.notify_one();
+        let _ = listening.send(true);
         loop {
             let note = match listener.try_recv().await {
                 Ok(Some(note)) => note,
@@ -252,6 +367,13 @@ async fn listen(url: String, origin: u64, handler: EventHandler) {
                 continue;
             };
             if from == origin {
+                continue;
+            }
+            peers.heard_now();
+            if id == 0 {
+                if piece == GREETING {
+                    peers.answer.notify_one();
+                }
                 continue;
             }
             let whole = if total == 1 {

@@ -373,3 +373,78 @@ async fn a_leader_whose_machine_vanishes_is_replaced_within_seconds_without_over
     );
     drop(partition);
 }
+
+/// The event bus sends only when another process listens. A lone server
+/// process on PostgreSQL (the common way to start using it) used to
+/// serialize, deflate and `NOTIFY` every report for nobody, and logged
+/// that the bus was "behind" under load. Now it says hello and sends
+/// nothing else until another process answers; a second process is heard
+/// before its `connect` returns, and events then flow both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_bus_sends_only_when_another_process_listens() {
+    use monitor_store::bus::Bus;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    let Some((url, _cluster)) = database().await else {
+        return;
+    };
+    // What a bystander hears on the channel: every notification.
+    let mut bystander = sqlx::postgres::PgListener::connect(&url).await.unwrap();
+    bystander.listen("monitor_stream").await.unwrap();
+    let heard_by = |name: &'static str, log: &Arc<Mutex<Vec<String>>>| {
+        let log = Arc::clone(log);
+        Arc::new(move |kind: &str, text: String| {
+            log.lock().unwrap().push(format!("{name} {kind} {text}"));
+        }) as monitor_store::bus::EventHandler
+    };
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let a = Bus::connect(&url, heard_by("a", &log)).await.unwrap();
+    assert!(!a.has_peers(), "a lone process believes it has company");
+    for i in 0..20 {
+        a.send("snapshot", format!("alone {i}"));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut frames = 0;
+    while let Ok(Ok(Some(note))) =
+        tokio::time::timeout(Duration::from_millis(200), bystander.try_recv()).await
+    {
+        // `origin:id:part:parts:piece`; id 0 is a hello.
+        let id = note
+            .payload()
+            .split(':')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        if id != "0" {
+            frames += 1;
+        }
+    }
+    assert_eq!(frames, 0, "a lone process sent its events to nobody");
+
+    let b = Bus::connect(&url, heard_by("b", &log)).await.unwrap();
+    assert!(b.has_peers(), "the second process did not hear the first");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !a.has_peers() {
+        assert!(std::time::Instant::now() < deadline, "a never heard b");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.send("snapshot", "to b".to_owned());
+    b.send("alert", "to a".to_owned());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = log.lock().unwrap().clone();
+        if got.contains(&"b snapshot to b".to_owned()) && got.contains(&"a alert to a".to_owned()) {
+            assert!(
+                !got.iter().any(|e| e.contains("alone")),
+                "events sent alone arrived later: {got:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events did not cross: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.dropped() + b.dropped(), 0);
+}
