@@ -25,7 +25,9 @@
 //! start on PostgreSQL, so sends nothing but its hellos instead of every
 //! report for nobody; [`Bus::connect`] waits a moment for an answer, so
 //! that a process joining others knows them before it serves. A process
-//! not heard for three hellos is gone.
+//! not heard for three hellos is gone. A process's own hellos come back to
+//! it: its listening connection, having heard nothing for three, was cut
+//! silently and is made anew.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -351,14 +353,24 @@ async fn listen(
         peers.greet.notify_one();
         let _ = listening.send(true);
         loop {
-            let note = match listener.try_recv().await {
-                Ok(Some(note)) => note,
+            // This process's own hellos come back every `HELLO`: hearing
+            // nothing at all for three means the connection was cut without
+            // a word (a vanished network path closes nothing).
+            let note = match tokio::time::timeout(3 * HELLO, listener.try_recv()).await {
+                Err(_) => {
+                    tracing::warn!(
+                        "The connection that hears live events heard nothing for {:?}, not even this process's own hellos; reconnecting.",
+                        3 * HELLO
+                    );
+                    break;
+                }
+                Ok(Ok(Some(note))) => note,
                 // Lost and reconnected by the next call: parts may be missing.
-                Ok(None) => {
+                Ok(Ok(None)) => {
                     assembling.clear();
                     continue;
                 }
-                Err(error) => {
+                Ok(Err(error)) => {
                     tracing::warn!(%error, "Lost the connection that hears live events; reconnecting.");
                     break;
                 }

@@ -448,3 +448,66 @@ async fn the_event_bus_sends_only_when_another_process_listens() {
     }
     assert_eq!(a.dropped() + b.dropped(), 0);
 }
+
+/// The connection on which a process hears the others is cut without a
+/// word (its packets dropped, nothing closed): before, it waited for ever
+/// (the system's TCP keepalive, two hours), and the process heard no other
+/// process's live events nor their reports for evaluation. Now, having
+/// heard nothing for three hellos (not even its own), it connects anew and
+/// hears them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silently_cut_event_connection_is_made_anew() {
+    use monitor_store::bus::{Bus, HELLO};
+    use sqlx::Connection;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let Some((url, _cluster)) = database().await else {
+        return;
+    };
+    let heard = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&heard);
+    let a = Bus::connect(
+        &url,
+        Arc::new(move |_: &str, text: String| log.lock().unwrap().push(text)),
+    )
+    .await
+    .unwrap();
+    // A's listening session (B's does not exist yet) and its port.
+    let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
+    let (port,) = sqlx::query_as::<_, (i32,)>(
+        "SELECT client_port FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut watcher)
+    .await
+    .unwrap();
+    let b = Bus::connect(&url, Arc::new(|_: &str, _: String| {}))
+        .await
+        .unwrap();
+    b.send("snapshot", "before".to_owned());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !heard.lock().unwrap().contains(&"before".to_owned()) {
+        assert!(Instant::now() < deadline, "A did not hear B before the cut");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let Some(partition) = Partition::cut(port as u16) else {
+        eprintln!("skipped: iptables cannot be used here");
+        return;
+    };
+    let cut = Instant::now();
+    let mut i = 0;
+    loop {
+        i += 1;
+        b.send("snapshot", format!("after {i}"));
+        if heard.lock().unwrap().iter().any(|t| t.starts_with("after")) {
+            break;
+        }
+        assert!(
+            cut.elapsed() < 3 * HELLO + Duration::from_secs(10),
+            "A heard nothing of B {:?} after its connection was cut",
+            cut.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(partition);
+    drop(a);
+}
