@@ -21,13 +21,13 @@
 //!
 //! A process sends only while another listens: each greets the others
 //! once it listens (a hello that asks for answers, which every listening
-//! process gives at once), and says hello every [`HELLO`] after. A lone process, the common way to
-//! start on PostgreSQL, so sends nothing but its hellos instead of every
-//! report for nobody; [`Bus::connect`] waits a moment for an answer, so
-//! that a process joining others knows them before it serves. A process
-//! not heard for three hellos is gone. A process's own hellos come back to
-//! it: its listening connection, having heard nothing for three, was cut
-//! silently and is made anew.
+//! process gives at once), and says hello every [`HELLO`] after. A lone
+//! process, the common way to start on PostgreSQL, so sends nothing but
+//! its hellos instead of every report for nobody; [`Bus::connect`] waits
+//! a moment for an answer, so that a process joining others knows them
+//! before it serves. A process not heard for three hellos is gone. A
+//! process's own hellos come back to it: its listening connection, having
+//! heard nothing for three, was cut silently and is made anew.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -79,7 +79,7 @@ pub struct Bus {
     peers: Arc<Peers>,
 }
 
-/// When this process last heard another, and the hello it owes.
+/// When this process last heard another, and the hellos it owes.
 #[derive(Debug)]
 struct Peers {
     /// Milliseconds from `start` to the last notification of another
