@@ -265,6 +265,19 @@ async fn one_process_leads_alerts_each_transition_is_notified_once_and_another_t
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    // Reports to B alone, with no dashboard open anywhere: B hands A only
+    // what the rules read, and A fires on it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while notified(&got, "lead-01", "firing") == 0 {
+        assert_eq!(send(&client, &b, &token, "lead-01", 50.0).await, 200);
+        assert!(
+            Instant::now() < deadline,
+            "the leader did not fire on the follower's reports: {:?}",
+            got.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // The host's reports are spread over both processes, as a load
     // balancer would: A, leading, evaluates them all and fires once
     // (before, each process fired on its own reports: two notifications).

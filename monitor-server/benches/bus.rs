@@ -3,7 +3,10 @@
 //! in batches of 256 as the bus sends them: the sending process makes the
 //! report's live-stream text and frames the batch (deflate, base64); every
 //! other process unframes it; the leader parses each report to evaluate the
-//! rules, a follower reads only its head.
+//! rules, a follower reads only its head. Then the same for what a follower
+//! sends when no other process's dashboards are watched: only what the
+//! leader evaluates (`monitor_server::alerts::Reads`, for the default rules),
+//! and nothing from the leader.
 //!
 //! Run with: `cargo bench -p monitor-server --features postgres --bench bus`
 //!
@@ -18,6 +21,7 @@ use std::time::Instant;
 
 use monitor_core::testing::{Rng, report};
 use monitor_core::{ServerId, Snapshot, Timestamp};
+use monitor_server::alerts::{Reads, effective_rules};
 use monitor_store::bus::{frame, unframe};
 
 mod common;
@@ -106,6 +110,59 @@ fn main() {
         println!(
             "with two processes, a report costs the pair about {:.1} us more than one process alone: its text and frame where it arrived, its unframing by the other, and a parse by the leader for half of the reports, a head for the other half",
             text + framing + unframing + (parse + head) / 2.0
+        );
+    }
+
+    // No dashboard watched elsewhere: a follower sends the leader what
+    // it evaluates; the leader sends nothing.
+    let reads = Reads::of(&effective_rules(
+        &monitor_core::Thresholds::default(),
+        Vec::new(),
+    ));
+    for round in ["warm-up", "measured"] {
+        let (cut, inputs) = time(reports, || {
+            snapshots
+                .iter()
+                .map(|s| ("input".to_owned(), reads.cut(s)))
+                .collect::<Vec<_>>()
+        });
+        let (framing, frames) = time(reports, || {
+            inputs.chunks(256).map(frame).collect::<Vec<_>>()
+        });
+        let (unframing, events) = time(reports, || {
+            frames
+                .iter()
+                .flat_map(|f| unframe(f).unwrap())
+                .collect::<Vec<_>>()
+        });
+        let (read, kept) = time(reports, || {
+            let mut samples = 0;
+            for (_, text) in &events {
+                let (snapshot, current) = reads.read(text).unwrap();
+                assert!(current);
+                samples += std::hint::black_box(snapshot).sample_count();
+            }
+            samples
+        });
+        if round == "warm-up" {
+            continue;
+        }
+        let raw: usize = inputs.iter().map(|(_, t)| t.len()).sum();
+        let framed: usize = frames.iter().map(String::len).sum();
+        let samples: usize = snapshots.iter().map(Snapshot::sample_count).sum();
+        println!(
+            "no dashboard watched elsewhere: a follower's report cut to what the default rules read: {} of {} samples, {} bytes of JSON, {} bytes on the bus",
+            kept / reports,
+            samples / reports,
+            raw / reports,
+            framed / reports
+        );
+        println!(
+            "follower: cut {cut:.1} us, frame {framing:.1} us; leader: unframe {unframing:.1} us, read {read:.1} us"
+        );
+        println!(
+            "with two processes, a report costs the pair about {:.1} us more than one process alone (half of the reports arrive at the follower; the leader's cross nothing)",
+            (cut + framing + unframing + read) / 2.0
         );
     }
 }

@@ -271,13 +271,8 @@ impl Ingest {
             && let Ok(Some(latest)) = self.store.latest_timestamp(sender).await
             && latest == snapshot.timestamp
         {
-            self.stream.publish(
-                "snapshot",
-                crate::stream::Payload::lazy(
-                    crate::stream::snapshot_weight(&snapshot),
-                    move || serde_json::to_string(&*snapshot).unwrap_or_default(),
-                ),
-            );
+            self.stream
+                .publish("snapshot", crate::stream::Payload::of_snapshot(snapshot));
         }
         if receipt.conflicts > 0 {
             tracing::warn!(server = %sender, conflicts = receipt.conflicts, stored = receipt.stored,

@@ -443,6 +443,14 @@ struct ReportHead {
 /// bus) and alone delivers notifications, so each transition is notified
 /// once; when it dies another takes over within seconds, from the states
 /// it saved.
+///
+/// What crosses the bus depends on who wants it: while another process's
+/// dashboards are watched, every live event (a whole report serves the
+/// leader's evaluation too); otherwise only a follower's reports, cut to
+/// what the leader evaluates ([`crate::alerts::Alerts::input`]): neither
+/// the leader's reports (a process that takes over reads when each host
+/// last reported from the database) nor alert transitions (the others
+/// read the states the leader saves).
 #[cfg(feature = "postgres")]
 async fn share_with_other_processes(
     config: &ServerConfig,
@@ -455,6 +463,7 @@ async fn share_with_other_processes(
     }
     let hub = state.stream_hub();
     let receiving = Arc::clone(&hub);
+    let watched = Arc::clone(&hub);
     let evaluating = alerts.clone();
     let bus = monitor_store::bus::Bus::connect(
         &url,
@@ -482,17 +491,36 @@ async fn share_with_other_processes(
                     }
                     "snapshot"
                 }
+                // For the leader's evaluation only.
+                "input" => {
+                    evaluating.evaluate_input(&text);
+                    return;
+                }
                 "alert" => "alert",
                 _ => return,
             };
             receiving.publish_forwarded(kind, crate::stream::Payload::ready(text));
         }),
+        Arc::new(move || watched.watched()),
     )
     .await?;
-    // The text is made only when another process listens.
+    let bus = Arc::new(bus);
+    let announcing = Arc::clone(&bus);
+    hub.on_first_client(move || announcing.announce());
+    // Live events go only to processes whose dashboards are watched (the
+    // text made only then); otherwise a follower's reports go to the
+    // leader cut to what its rules read, and nothing else goes.
+    let forwarding = alerts.clone();
     hub.forward_to(move |kind, payload| {
-        if bus.has_peers() {
+        if !bus.has_peers() {
+            return;
+        }
+        if bus.peers_watching() {
             bus.send(kind, payload.text().to_owned());
+        } else if let Some(snapshot) = payload.snapshot()
+            && !forwarding.is_leading()
+        {
+            bus.send("input", forwarding.input(snapshot));
         }
     });
     tracing::info!("Sharing live events with the other server processes on this database.");

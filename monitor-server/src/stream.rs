@@ -42,6 +42,8 @@ pub struct Payload {
     text: std::sync::OnceLock<String>,
     make: Mutex<Option<Box<dyn FnOnce() -> String + Send>>>,
     weight: usize,
+    /// The report it is the JSON of, when it is one.
+    snapshot: Option<Arc<monitor_core::Snapshot>>,
 }
 
 impl std::fmt::Debug for Payload {
@@ -61,6 +63,19 @@ impl Payload {
             text: std::sync::OnceLock::new(),
             make: Mutex::new(Some(Box::new(make))),
             weight,
+            snapshot: None,
+        }
+    }
+
+    /// A report's JSON, made when first asked for; the report stays at
+    /// hand ([`Payload::snapshot`]).
+    pub fn of_snapshot(snapshot: Arc<monitor_core::Snapshot>) -> Self {
+        let kept = Arc::clone(&snapshot);
+        Payload {
+            snapshot: Some(kept),
+            ..Payload::lazy(snapshot_weight(&snapshot), move || {
+                serde_json::to_string(&*snapshot).unwrap_or_default()
+            })
         }
     }
 
@@ -70,7 +85,14 @@ impl Payload {
             weight: text.len(),
             text: std::sync::OnceLock::from(text),
             make: Mutex::new(None),
+            snapshot: None,
         }
+    }
+
+    /// The report this is the JSON of, when made by
+    /// [`Payload::of_snapshot`].
+    pub fn snapshot(&self) -> Option<&Arc<monitor_core::Snapshot>> {
+        self.snapshot.as_ref()
     }
 
     /// The JSON text.
@@ -155,6 +177,17 @@ pub struct StreamHub {
     /// Where the events published here go besides (the other server
     /// processes on the same database).
     forward: std::sync::OnceLock<Forward>,
+    /// Called when a client connects while no other is.
+    on_first_client: std::sync::OnceLock<FirstClient>,
+}
+
+/// What [`StreamHub::on_first_client`] was given.
+struct FirstClient(Box<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for FirstClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FirstClient")
+    }
 }
 
 /// What [`StreamHub::forward_to`] was given.
@@ -262,6 +295,7 @@ impl StreamHub {
             reconnect_window: RECONNECT_WINDOW,
             max_bytes,
             forward: std::sync::OnceLock::new(),
+            on_first_client: std::sync::OnceLock::new(),
             slots: Arc::new(Slots {
                 max: max_clients,
                 max_per_key,
@@ -287,6 +321,13 @@ impl StreamHub {
     /// [`StreamHub::publish_forwarded`]); once only.
     pub fn forward_to(&self, forward: impl Fn(&'static str, &Payload) + Send + Sync + 'static) {
         let _ = self.forward.set(Forward(Box::new(forward)));
+    }
+
+    /// Calls `hook` whenever a client connects while no other is (the
+    /// other server processes are told at once that this one's dashboards
+    /// are watched); once only.
+    pub fn on_first_client(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_first_client.set(FirstClient(Box::new(hook)));
     }
 
     /// Publishes an event to every client and keeps it for reconnections,
@@ -341,10 +382,15 @@ impl StreamHub {
     /// Whether a published event may be read: a client is connected, or
     /// one left recently enough to reconnect and ask for what it missed.
     pub fn wants_events(&self) -> bool {
-        if self.forward.get().is_some() {
-            // Another process's clients may.
-            return true;
-        }
+        // Another process's clients may.
+        self.forward.get().is_some() || self.watched()
+    }
+
+    /// Whether this hub's own clients may read an event published now: one
+    /// is connected, or one left recently enough to reconnect and ask for
+    /// what it missed (what this process tells the others, which send it
+    /// their reports only then).
+    pub fn watched(&self) -> bool {
         let used = self.slots.lock();
         used.total > 0
             || used.ever
@@ -389,11 +435,18 @@ impl StreamHub {
             used.total += 1;
             used.empty_since = None;
             used.ever = true;
-            Slot {
-                slots: Arc::clone(&self.slots),
-                key: key.to_owned(),
-            }
+            (
+                Slot {
+                    slots: Arc::clone(&self.slots),
+                    key: key.to_owned(),
+                },
+                used.total == 1,
+            )
         };
+        let (slot, first) = slot;
+        if first && let Some(hook) = self.on_first_client.get() {
+            (hook.0)();
+        }
         let cursor = {
             let log = self.lock();
             // An id above the newest (another server's, a clock gone back)
@@ -457,6 +510,49 @@ mod tests {
         assert!(subscribed.is_ok());
         hub.publish("snapshot", Payload::ready("{}".into()));
         assert_eq!(hub.lock().events.len(), 1, "a connected client: kept again");
+    }
+
+    #[tokio::test]
+    async fn the_first_client_is_told_and_watching_lasts_the_reconnect_window() {
+        let mut hub = StreamHub::new(4, 4, DEFAULT_MAX_BYTES);
+        hub.reconnect_window = Duration::from_millis(50);
+        let told = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counting = Arc::clone(&told);
+        hub.on_first_client(move || {
+            counting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let hub = Arc::new(hub);
+        let count = || told.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(!hub.watched(), "nobody has connected");
+        let first = hub.subscribe(None, "a");
+        let second = hub.subscribe(None, "b");
+        assert!(first.is_ok() && second.is_ok());
+        assert_eq!(count(), 1, "told once for the first of two");
+        assert!(hub.watched());
+        drop((first, second));
+        assert!(hub.watched(), "a client that just left may reconnect");
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(!hub.watched(), "nobody for longer than the window");
+        let again = hub.subscribe(None, "a");
+        assert!(again.is_ok());
+        assert_eq!(count(), 2, "a client after nobody is told again");
+    }
+
+    #[test]
+    fn a_report_s_payload_keeps_the_report() {
+        let snapshot = Arc::new(monitor_core::Snapshot::new(
+            monitor_core::ServerId::new("p-01").unwrap_or_else(|e| panic!("{e}")),
+            monitor_core::Timestamp::from_millis(1_000),
+            monitor_core::Collection::new(),
+        ));
+        let payload = Payload::of_snapshot(Arc::clone(&snapshot));
+        assert!(
+            payload
+                .snapshot()
+                .is_some_and(|s| Arc::ptr_eq(s, &snapshot))
+        );
+        assert!(payload.text().contains("\"p-01\""), "{}", payload.text());
+        assert!(Payload::ready("{}".into()).snapshot().is_none());
     }
 
     #[tokio::test]

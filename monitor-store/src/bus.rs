@@ -28,6 +28,13 @@
 //! before it serves. A process not heard for three hellos is gone. A
 //! process's own hellos come back to it: its listening connection, having
 //! heard nothing for three, was cut silently and is made anew.
+//!
+//! A hello also says whether the process has live-stream clients
+//! ([`Bus::peers_watching`]), again as soon as that changes: a process
+//! whose dashboards nobody watches needs no other process's reports for
+//! them, so senders can send less (the server then sends only what its
+//! alert leader evaluates). A hello that says nothing of it (a process of
+//! an earlier version) counts as watching.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,13 +70,24 @@ const ASSEMBLING: usize = 1_024;
 /// gone.
 pub const HELLO: Duration = Duration::from_secs(5);
 
+/// How long sending a batch may take, connection included, before it is
+/// given up (its events are lost, as when the queue is full).
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long [`Bus::connect`] waits for another process to answer its
 /// first hello (a lone process starts this much later).
 const ANSWER: Duration = Duration::from_millis(500);
 
 /// What the bus calls with each event another process published: its
-/// kind (`snapshot`, `alert`) and its text.
+/// kind (the server's are `snapshot`, `alert` and `input`) and its text.
 pub type EventHandler = Arc<dyn Fn(&str, String) + Send + Sync>;
+
+/// Says whether this process has live-stream clients now (asked a few
+/// times a second; told to the others when it changes).
+pub type Watching = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How often the sender asks [`Watching`] whether it changed.
+const WATCH_POLL: Duration = Duration::from_millis(250);
 
 /// The bus of one process (see the module docs). Cheap to share.
 #[derive(Debug)]
@@ -91,30 +109,85 @@ struct Peers {
     greet: Notify,
     /// Wakes the sender to answer a greeting.
     answer: Notify,
+    /// Milliseconds from `start` until which another process is known to
+    /// watch (its last word, plus three hellos; 0: none).
+    watched_until: AtomicU64,
 }
 
 impl Peers {
-    fn heard_now(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.heard.store(ms.max(1), Ordering::Relaxed);
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     fn any(&self) -> bool {
         let heard = self.heard.load(Ordering::Relaxed);
         heard != 0 && Duration::from_millis(heard) + 3 * HELLO > self.start.elapsed()
     }
+
+    fn watching(&self) -> bool {
+        self.watched_until.load(Ordering::Relaxed) > self.now_ms()
+    }
+}
+
+/// What a listener knows of each other process: when it was last heard,
+/// and whether it watches (`None`: it does not say).
+#[derive(Debug, Default)]
+struct Others {
+    known: HashMap<u64, (u64, Option<bool>)>,
+}
+
+impl Others {
+    /// Notes a notification of `origin` (with its word on watching, for a
+    /// hello that says), forgets the processes gone, and tells `peers`.
+    fn heard(&mut self, peers: &Peers, origin: u64, says: Option<Option<bool>>) {
+        let now = peers.now_ms();
+        let gone = u64::try_from((3 * HELLO).as_millis()).unwrap_or(u64::MAX);
+        let entry = self.known.entry(origin).or_insert((now, None));
+        entry.0 = now;
+        if let Some(watching) = says {
+            entry.1 = watching;
+        }
+        self.known.retain(|_, (at, _)| *at + gone > now);
+        let until = self
+            .known
+            .values()
+            .filter(|(_, watching)| *watching != Some(false))
+            .map(|(at, _)| at + gone)
+            .max()
+            .unwrap_or(0);
+        peers.heard.store(now, Ordering::Relaxed);
+        peers.watched_until.store(until, Ordering::Relaxed);
+    }
 }
 
 impl Bus {
     /// Connects to the database at `url`, starts listening (calling
-    /// `handler` with other processes' events) and sending.
+    /// `handler` with other processes' events) and sending; `watching`
+    /// says whether this process has live-stream clients, which its hellos
+    /// tell the others.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the database cannot be reached.
-    pub async fn connect(url: &str, handler: EventHandler) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &str,
+        handler: EventHandler,
+        watching: Watching,
+    ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(SEND_TIMEOUT)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Live events need no durability: a commit waits for
+                    // no flush of the write-ahead log, which under a heavy
+                    // ingest held the sender long enough to fill its queue.
+                    sqlx::Executor::execute(&mut *conn, "SET synchronous_commit = off")
+                        .await
+                        .map(|_| ())
+                })
+            })
             .connect(url)
             .await
             .map_err(|e| StoreError::Unavailable(format!("the event bus: {e}")))?;
@@ -129,9 +202,10 @@ impl Bus {
             start: Instant::now(),
             greet: Notify::new(),
             answer: Notify::new(),
+            watched_until: AtomicU64::new(0),
         });
         let (listening, mut listens) = watch::channel(false);
-        tokio::spawn(send(pool, rx, origin, Arc::clone(&peers)));
+        tokio::spawn(send(pool, rx, origin, Arc::clone(&peers), watching));
         tokio::spawn(listen(
             url.to_owned(),
             origin,
@@ -159,6 +233,22 @@ impl Bus {
     /// events sent meanwhile go nowhere, so a caller may skip making them.
     pub fn has_peers(&self) -> bool {
         self.peers.any()
+    }
+
+    /// Whether another process has live-stream clients, or does not say
+    /// (a process of an earlier version, which also needs every report to
+    /// evaluate its alerts when it leads): the events its dashboards show
+    /// are wanted.
+    pub fn peers_watching(&self) -> bool {
+        self.peers.watching()
+    }
+
+    /// Tells the others at once whether this process watches (as the
+    /// [`Watching`] given to [`Bus::connect`] says), rather than within
+    /// the quarter of a second in which the bus would notice the change:
+    /// for a dashboard that just connected.
+    pub fn announce(&self) {
+        self.peers.answer.notify_one();
     }
 
     /// Queues an event for the other processes; nothing when no other
@@ -254,11 +344,35 @@ fn parts(origin: u64, id: u64, frame: &str) -> Vec<String> {
 /// The piece of a hello that asks the others to answer.
 const GREETING: &str = "?";
 
+/// The piece of a hello of a process with live-stream clients.
+const WATCHING: &str = "w";
+
+/// The piece of a hello of a process without.
+const NOT_WATCHING: &str = "-";
+
 /// A hello of `origin`: a notification of frame 0, whose piece is
 /// [`GREETING`] when it asks for answers (the processes listening answer
-/// at once), empty otherwise.
+/// at once), [`WATCHING`] or [`NOT_WATCHING`] when it says whether it
+/// watches (an earlier version's plain hello is empty). A greeting comes
+/// with the word on watching, in the same statement.
 fn hello(origin: u64, piece: &str) -> String {
     format!("{origin:x}:0:0:1:{piece}")
+}
+
+/// The hello that says whether this process watches.
+fn watching_hello(origin: u64, watching: bool) -> String {
+    hello(origin, if watching { WATCHING } else { NOT_WATCHING })
+}
+
+/// What a hello's piece says of watching: `None` for a greeting (the word
+/// follows), `Some(None)` when it does not say (an earlier version).
+fn says(piece: &str) -> Option<Option<bool>> {
+    match piece {
+        GREETING => None,
+        WATCHING => Some(Some(true)),
+        NOT_WATCHING => Some(Some(false)),
+        _ => Some(None),
+    }
 }
 
 /// One notification: its origin, frame id, part, parts and piece.
@@ -277,12 +391,16 @@ async fn send(
     mut rx: mpsc::Receiver<(String, String)>,
     origin: u64,
     peers: Arc<Peers>,
+    watching: Watching,
 ) {
     let mut next_id: u64 = 0;
     let mut failing = false;
     let mut batch = Vec::with_capacity(BATCH);
     let mut hellos = tokio::time::interval(HELLO);
     hellos.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut polls = tokio::time::interval(WATCH_POLL);
+    polls.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut told = watching();
     loop {
         let notes = tokio::select! {
             received = rx.recv_many(&mut batch, BATCH) => {
@@ -294,16 +412,44 @@ async fn send(
                 batch.clear();
                 notes
             }
-            () = peers.greet.notified() => vec![hello(origin, GREETING)],
-            () = peers.answer.notified() => vec![hello(origin, "")],
-            _ = hellos.tick() => vec![hello(origin, "")],
+            () = peers.greet.notified() => {
+                told = watching();
+                vec![hello(origin, GREETING), watching_hello(origin, told)]
+            }
+            () = peers.answer.notified() => {
+                told = watching();
+                vec![watching_hello(origin, told)]
+            }
+            _ = hellos.tick() => {
+                told = watching();
+                vec![watching_hello(origin, told)]
+            }
+            _ = polls.tick() => {
+                let now = watching();
+                if now == told {
+                    continue;
+                }
+                told = now;
+                vec![watching_hello(origin, told)]
+            }
         };
-        // One statement: one transaction, one round trip.
-        let sent = sqlx::query("SELECT pg_notify($1, note) FROM unnest($2::text[]) AS note")
-            .bind(CHANNEL)
-            .bind(&notes)
-            .execute(&pool)
-            .await;
+        // One statement: one transaction, one round trip. One that takes
+        // too long (a connection cut without a word) is given up, and its
+        // connection with it: the pool makes a new one.
+        let sent = tokio::time::timeout(
+            SEND_TIMEOUT,
+            sqlx::query("SELECT pg_notify($1, note) FROM unnest($2::text[]) AS note")
+                .bind(CHANNEL)
+                .bind(&notes)
+                .execute(&pool),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the database did not answer within {SEND_TIMEOUT:?}"),
+            )))
+        });
         match sent {
             Ok(_) if failing => {
                 tracing::info!("The event bus to the other server processes works again.");
@@ -329,6 +475,7 @@ async fn listen(
     listening: watch::Sender<bool>,
 ) {
     let mut assembling: HashMap<(u64, u64), Vec<Option<String>>> = HashMap::new();
+    let mut others = Others::default();
     let mut failing = false;
     loop {
         let listener = async {
@@ -381,13 +528,14 @@ async fn listen(
             if from == origin {
                 continue;
             }
-            peers.heard_now();
             if id == 0 {
+                others.heard(&peers, from, says(piece));
                 if piece == GREETING {
                     peers.answer.notify_one();
                 }
                 continue;
             }
+            others.heard(&peers, from, None);
             let whole = if total == 1 {
                 piece.to_owned()
             } else {

@@ -89,6 +89,7 @@ impl Engine {
         state
             .evaluator
             .retain(&rules, |id| servers.contains_key(id));
+        state.reads = Arc::new(super::input::Reads::of(&rules));
         state.rules = rules;
         state.servers = servers;
         state.silences = silences;

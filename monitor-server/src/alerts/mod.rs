@@ -47,8 +47,10 @@ use crate::stream::StreamHub;
 
 mod delivery;
 mod engine;
+mod input;
 
 use delivery::Deliverer;
+pub use input::Reads;
 
 /// The setting key of the original's three thresholds.
 pub const THRESHOLDS_KEY: &str = "thresholds";
@@ -210,6 +212,8 @@ impl std::fmt::Debug for Engine {
 struct State {
     evaluator: Evaluator,
     rules: Vec<AlertRule>,
+    /// What the rules read of a report (with `rules`).
+    reads: Arc<input::Reads>,
     /// Kept current by the snapshots evaluated (last seen, interval) and
     /// read again from the store every 30 s.
     servers: HashMap<ServerId, ServerRecord>,
@@ -295,6 +299,7 @@ impl Alerts {
             state: std::sync::Mutex::new(State {
                 evaluator,
                 rules: Vec::new(),
+                reads: Arc::default(),
                 servers: HashMap::new(),
                 silences: Vec::new(),
                 unknown: false,
@@ -376,6 +381,40 @@ impl Alerts {
         // they happened.
         if self.tx.send(Work::Events(events)).is_err() {
             tracing::error!("The alert engine has stopped; a transition was not stored.");
+        }
+    }
+
+    /// What the leading process needs of `snapshot`, a report this one
+    /// accepted, to evaluate it ([`Alerts::evaluate_input`] there): its
+    /// head and the metric families the rules read, as JSON. What a
+    /// follower sends the leader when no other process's dashboards want
+    /// the whole report.
+    pub fn input(&self, snapshot: &Snapshot) -> String {
+        let reads = Arc::clone(&lock(&self.engine.state).reads);
+        reads.cut(snapshot)
+    }
+
+    /// Evaluates a report another process accepted, given as its
+    /// [`Alerts::input`], when this process leads; one cut for other rules
+    /// (the rules changed meanwhile) only tells that its host reported.
+    pub fn evaluate_input(&self, text: &str) {
+        if !self.is_leading() {
+            return;
+        }
+        let reads = Arc::clone(&lock(&self.engine.state).reads);
+        match reads.read(text) {
+            Ok((snapshot, true)) => self.evaluate(&snapshot),
+            Ok((snapshot, false)) => {
+                tracing::debug!(server = %snapshot.server_id, "A report from another process was cut for other alert rules (they changed): only its time is used.");
+                self.seen(
+                    &snapshot.server_id,
+                    snapshot.timestamp,
+                    snapshot.interval_secs,
+                );
+            }
+            Err(error) => {
+                tracing::warn!(%error, "A report from another process cannot be read.");
+            }
         }
     }
 
