@@ -453,6 +453,89 @@ async fn the_event_bus_sends_only_when_another_process_listens() {
     assert_eq!(a.dropped() + b.dropped(), 0);
 }
 
+/// The connection on which a process hears catalog changes is cut
+/// without a word (packets dropped, nothing closed): before, it waited
+/// for ever (the system's TCP keepalive, two hours) and the process missed
+/// every change meanwhile (a rotated token stayed valid there until its
+/// cache expired, changed alert rules were not reloaded). Changes are rare,
+/// so silence proves nothing: now the listener checks its connection after
+/// 10 s without a word, takes one that does not answer within 5 s as cut,
+/// listens anew and resynchronizes, and hears the next change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silently_cut_catalog_listener_is_made_anew() {
+    use monitor_core::catalog::{CatalogChange, NewServer};
+    use sqlx::Connection;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let Some((url, _cluster)) = database().await else {
+        return;
+    };
+    let one = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
+    let other = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
+    let heard: Arc<Mutex<Vec<CatalogChange>>> = Arc::default();
+    let sink = Arc::clone(&heard);
+    assert!(Catalog::watch(
+        &other,
+        Arc::new(move |change| sink.lock().unwrap().push(change))
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heard.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the listener never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
+    let (port,) = sqlx::query_as::<_, (i32,)>(
+        "SELECT client_port FROM pg_stat_activity WHERE query ILIKE 'LISTEN%monitor_catalog%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut watcher)
+    .await
+    .unwrap();
+    let id = ServerId::new("cut-01").unwrap();
+    one.register_server(NewServer {
+        id: id.clone(),
+        name: String::new(),
+        tags: vec![],
+        token_hash: monitor_core::TokenHash([1; 32]),
+        created: Timestamp::now(),
+    })
+    .await
+    .unwrap();
+    let Some(partition) = Partition::cut(port as u16) else {
+        eprintln!("skipped: iptables cannot be used here");
+        return;
+    };
+    let cut = Instant::now();
+    // Said while the connection is cut: lost, so a resynchronization is owed.
+    one.rotate_token(&id, monitor_core::TokenHash([2; 32]))
+        .await
+        .unwrap();
+    while heard.lock().unwrap().len() < 2 {
+        assert!(
+            cut.elapsed() < Duration::from_secs(40),
+            "nothing heard {:?} after the cut: {:?}",
+            cut.elapsed(),
+            heard.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("listening again {:?} after the cut", cut.elapsed());
+    drop(partition);
+    assert_eq!(heard.lock().unwrap()[1], CatalogChange::Resync);
+    // And the next change is heard as it happens.
+    one.rotate_token(&id, monitor_core::TokenHash([3; 32]))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !heard
+        .lock()
+        .unwrap()
+        .contains(&CatalogChange::TokenRotated(id.clone()))
+    {
+        assert!(Instant::now() < deadline, "{:?}", heard.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Sends `before` from `from` until `heard` has it, cuts the connection
 /// on `port` with iptables (packets dropped, nothing closed), then sends
 /// until an event sent after the cut is heard: how long that took, `None`

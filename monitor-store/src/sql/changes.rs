@@ -4,13 +4,25 @@
 //! sends `NOTIFY monitor_catalog` in its own transaction, so the others
 //! hear it the moment it commits; each process keeps one connection that
 //! `LISTEN`s, and after losing it (the database restarted) tells its
-//! handler to resynchronize, since what was said meanwhile is lost.
+//! handler to resynchronize, since what was said meanwhile is lost. Changes
+//! are rare, so silence says nothing of the connection: after
+//! [`QUIET`] without a word the listener asks the database something, and
+//! a connection that does not answer within [`CHECK_TIMEOUT`] (cut without
+//! a word: a vanished network path closes nothing) is made anew.
 //! SQLite serves one process and says nothing.
 
 use monitor_core::catalog::CatalogChange;
 
 /// The channel of the notifications.
 pub(super) const CHANNEL: &str = "monitor_catalog";
+
+/// How long the listener hears nothing before it checks its connection.
+#[cfg(feature = "postgres")]
+const QUIET: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long the check may take before the connection is taken as cut.
+#[cfg(feature = "postgres")]
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A change as a notification's payload.
 pub(super) fn payload(change: &CatalogChange) -> String {
@@ -58,7 +70,24 @@ pub(super) fn spawn_listener(url: String, handler: monitor_core::catalog::Change
                         // Whatever was said before this connection listened.
                         handler(CatalogChange::Resync);
                         loop {
-                            match listener.try_recv().await {
+                            let Ok(received) =
+                                tokio::time::timeout(QUIET, listener.try_recv()).await
+                            else {
+                                let check = tokio::time::timeout(
+                                    CHECK_TIMEOUT,
+                                    sqlx::query("SELECT 1").execute(&mut listener),
+                                )
+                                .await;
+                                if !matches!(check, Ok(Ok(_))) {
+                                    tracing::warn!(
+                                        "The connection that hears catalog changes did not answer within {CHECK_TIMEOUT:?}; reconnecting."
+                                    );
+                                    told_down = true;
+                                    break;
+                                }
+                                continue;
+                            };
+                            match received {
                                 Ok(Some(note)) => handler(parse(note.payload())),
                                 // Lost; the next call reconnects and listens again.
                                 Ok(None) => handler(CatalogChange::Resync),
