@@ -357,6 +357,116 @@ async fn one_process_leads_alerts_each_transition_is_notified_once_and_another_t
     );
 }
 
+/// A report with a gauge no built-in rule reads.
+fn report_with_level(id: &str, level: f64) -> Vec<u8> {
+    let mut c = Collection::new();
+    c.gauge("e2e_level", Unit::NONE, Labels::new(), level);
+    wire::encode(&Snapshot::new(
+        ServerId::new(id).unwrap(),
+        Timestamp::now(),
+        c,
+    ))
+    .unwrap()
+}
+
+/// Drops the packets of one loopback TCP port while it lives (iptables).
+struct Partition(String);
+
+impl Partition {
+    fn cut(port: i32) -> Option<Partition> {
+        let rules = Partition(port.to_string());
+        rules.iptables("-I").then_some(rules)
+    }
+
+    fn iptables(&self, action: &str) -> bool {
+        ["--sport", "--dport"].iter().all(|side| {
+            Command::new("iptables")
+                .args([
+                    action, "INPUT", "-p", "tcp", "-i", "lo", side, &self.0, "-j", "DROP",
+                ])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        self.iptables("-D");
+    }
+}
+
+/// The follower has not heard of a new rule (its connection that hears
+/// catalog changes is cut, as in a network fault, or it runs another
+/// version): the reports it cuts for its own rules lack the family the new
+/// rule reads. The leader, finding them cut for other rules, asks for whole
+/// reports and fires on them; without that it would not fire until the
+/// follower heard of the rule (before 5 s the follower cannot have: its
+/// connection's check takes that long to give up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_behind_on_the_rules_sends_the_leader_whole_reports() {
+    use sqlx::Connection;
+    let Some(cluster) = common::postgres() else {
+        return;
+    };
+    let Pair {
+        dir: _dir,
+        got,
+        a_process: _a_process,
+        a,
+        b_process: _b_process,
+        b,
+    } = pair(&cluster, "behind").await;
+    let client = common::client(None);
+    let token = register(&client, &a, "behind-01").await;
+    // B's connection that hears catalog changes: the later of the two.
+    let mut db = sqlx::PgConnection::connect(&cluster.url).await.unwrap();
+    let (port,) = sqlx::query_as::<_, (i32,)>(
+        "SELECT client_port FROM pg_stat_activity WHERE query ILIKE 'LISTEN%monitor_catalog%' ORDER BY backend_start DESC LIMIT 1",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    let Some(partition) = Partition::cut(port) else {
+        eprintln!("skipped: iptables cannot be used here");
+        return;
+    };
+    let cut = Instant::now();
+    let rule = admin(
+        &client,
+        "POST",
+        format!("{a}/api/alerts/rules"),
+        r#"{"name": "level high", "metric": "e2e_level", "op": ">", "threshold": 20}"#,
+    )
+    .await;
+    assert!(rule["id"].is_string(), "{rule}");
+    while !got
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|n| n["event"]["rule_id"] == rule["id"] && n["event"]["state"] == "firing")
+    {
+        let status = client
+            .post(format!("{b}/api/metrics"))
+            .header("x-auth-token", &token)
+            .header("content-type", "application/json")
+            .body(report_with_level("behind-01", 50.0))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        assert!(
+            cut.elapsed() < Duration::from_secs(4),
+            "the leader did not fire on the follower's reports: {:?}",
+            got.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("fired {:?} after the cut", cut.elapsed());
+    drop(partition);
+}
+
 /// The issue's process test: two processes on one PostgreSQL, real agents
 /// (failing over between both) and simulated ones spread over them, a
 /// dashboard stream on each, alerts firing, and the leading process killed

@@ -424,6 +424,11 @@ impl Server {
     }
 }
 
+/// How long a leading process sent a report cut for other alert rules
+/// than its own asks for whole reports, in milliseconds.
+#[cfg(feature = "postgres")]
+const WHOLE_REPORTS_FOR_MS: i64 = 60_000;
+
 /// What a follower reads of another process's report: who reported, when,
 /// and how often it reports.
 #[cfg(feature = "postgres")]
@@ -450,7 +455,9 @@ struct ReportHead {
 /// what the leader evaluates ([`crate::alerts::Alerts::input`]): neither
 /// the leader's reports (a process that takes over reads when each host
 /// last reported from the database) nor alert transitions (the others
-/// read the states the leader saves).
+/// read the states the leader saves). A leader sent a report cut for other
+/// rules than its own says it is watched for [`WHOLE_REPORTS_FOR_MS`], so
+/// that whole reports come.
 #[cfg(feature = "postgres")]
 async fn share_with_other_processes(
     config: &ServerConfig,
@@ -465,6 +472,10 @@ async fn share_with_other_processes(
     let receiving = Arc::clone(&hub);
     let watched = Arc::clone(&hub);
     let evaluating = alerts.clone();
+    // Until when (ms since the epoch) this process, leading, asks for
+    // whole reports: another cut one for other rules than its own.
+    let whole_until = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let asking = Arc::clone(&whole_until);
     let bus = monitor_store::bus::Bus::connect(
         &url,
         Arc::new(move |kind: &str, text: String| {
@@ -493,7 +504,17 @@ async fn share_with_other_processes(
                 }
                 // For the leader's evaluation only.
                 "input" => {
-                    evaluating.evaluate_input(&text);
+                    if !evaluating.evaluate_input(&text) {
+                        let now = monitor_core::Timestamp::now().as_millis();
+                        if asking.swap(
+                            now + WHOLE_REPORTS_FOR_MS,
+                            std::sync::atomic::Ordering::Relaxed,
+                        ) < now {
+                            tracing::warn!(
+                                "Another server process cuts its reports for other alert rules than this one's (rules changed a moment ago, or it runs another version): asking for whole reports for a minute."
+                            );
+                        }
+                    }
                     return;
                 }
                 "alert" => "alert",
@@ -501,7 +522,11 @@ async fn share_with_other_processes(
             };
             receiving.publish_forwarded(kind, crate::stream::Payload::ready(text));
         }),
-        Arc::new(move || watched.watched()),
+        // Whole reports for this process's dashboards, or while it asks.
+        Arc::new(move || {
+            watched.watched()
+                || whole_until.load(std::sync::atomic::Ordering::Relaxed) > monitor_core::Timestamp::now().as_millis()
+        }),
     )
     .await?;
     let bus = Arc::new(bus);

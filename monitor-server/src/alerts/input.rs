@@ -13,7 +13,9 @@
 //! than the leader's may lack a family a rule now reads, which the
 //! evaluator would take as the series gone (ending its alerts), so the
 //! leader notes only that the host reported and leaves such an input's
-//! values alone (its next report, cut for the new rules, is evaluated).
+//! values alone; the server then asks for whole reports for a while (a
+//! process that missed the change, or runs another version, is evaluated
+//! on everything meanwhile).
 
 use std::collections::BTreeSet;
 

@@ -395,25 +395,31 @@ impl Alerts {
     }
 
     /// Evaluates a report another process accepted, given as its
-    /// [`Alerts::input`], when this process leads; one cut for other rules
-    /// (the rules changed meanwhile) only tells that its host reported.
-    pub fn evaluate_input(&self, text: &str) {
+    /// [`Alerts::input`], when this process leads. One cut for other rules
+    /// (they changed a moment ago, or the other process runs another
+    /// version) only tells that its host reported, and the answer is
+    /// `false`: the caller then asks for whole reports for a while.
+    pub fn evaluate_input(&self, text: &str) -> bool {
         if !self.is_leading() {
-            return;
+            return true;
         }
         let reads = Arc::clone(&lock(&self.engine.state).reads);
         match reads.read(text) {
-            Ok((snapshot, true)) => self.evaluate(&snapshot),
+            Ok((snapshot, true)) => {
+                self.evaluate(&snapshot);
+                true
+            }
             Ok((snapshot, false)) => {
-                tracing::debug!(server = %snapshot.server_id, "A report from another process was cut for other alert rules (they changed): only its time is used.");
                 self.seen(
                     &snapshot.server_id,
                     snapshot.timestamp,
                     snapshot.interval_secs,
                 );
+                false
             }
             Err(error) => {
                 tracing::warn!(%error, "A report from another process cannot be read.");
+                true
             }
         }
     }
