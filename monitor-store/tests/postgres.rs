@@ -79,38 +79,58 @@ async fn postgres_store_conforms() {
 /// Two stores on one database, as two server processes: each hears what
 /// the other changes (and what it changes itself), in order, and SQLite
 /// says it serves one process.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stores_sharing_a_database_hear_each_others_catalog_changes() {
-    use monitor_core::catalog::{CatalogChange, NewServer};
-    use std::sync::{Arc, Mutex};
+/// Two stores on the database at `url`, the second listening for catalog
+/// changes, once it listens (its first word is a resynchronization): the
+/// store that writes, the one that hears, and what it heard.
+async fn one_store_hears_another(
+    url: &str,
+) -> (
+    SqlStore,
+    SqlStore,
+    std::sync::Arc<std::sync::Mutex<Vec<monitor_core::catalog::CatalogChange>>>,
+) {
     use std::time::{Duration, Instant};
-    let Some((url, _cluster)) = database().await else {
-        return;
-    };
-    let one = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
-    let other = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
-    let heard: Arc<Mutex<Vec<CatalogChange>>> = Arc::default();
-    let sink = Arc::clone(&heard);
+    let one = SqlStore::open(StoreOptions::postgres(url)).await.unwrap();
+    let other = SqlStore::open(StoreOptions::postgres(url)).await.unwrap();
+    let heard: std::sync::Arc<std::sync::Mutex<Vec<_>>> = std::sync::Arc::default();
+    let sink = std::sync::Arc::clone(&heard);
     assert!(Catalog::watch(
         &other,
-        Arc::new(move |change| sink.lock().unwrap().push(change))
+        std::sync::Arc::new(move |change| sink.lock().unwrap().push(change))
     ));
-    // Listening: its first word is a resynchronization.
     let deadline = Instant::now() + Duration::from_secs(10);
     while heard.lock().unwrap().is_empty() {
         assert!(Instant::now() < deadline, "the listener never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    (one, other, heard)
+}
+
+/// Registers `id` through `store`, with token hash 1.
+async fn register(store: &SqlStore, id: &ServerId) {
+    store
+        .register_server(monitor_core::catalog::NewServer {
+            id: id.clone(),
+            name: String::new(),
+            tags: vec![],
+            token_hash: monitor_core::TokenHash([1; 32]),
+            created: Timestamp::now(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_sharing_a_database_hear_each_others_catalog_changes() {
+    use monitor_core::catalog::CatalogChange;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let Some((url, _cluster)) = database().await else {
+        return;
+    };
+    let (one, _other, heard) = one_store_hears_another(&url).await;
     let id = ServerId::new("heard-01").unwrap();
-    one.register_server(NewServer {
-        id: id.clone(),
-        name: String::new(),
-        tags: vec![],
-        token_hash: monitor_core::TokenHash([1; 32]),
-        created: Timestamp::now(),
-    })
-    .await
-    .unwrap();
+    register(&one, &id).await;
     one.rotate_token(&id, monitor_core::TokenHash([2; 32]))
         .await
         .unwrap();
@@ -463,26 +483,13 @@ async fn the_event_bus_sends_only_when_another_process_listens() {
 /// listens anew and resynchronizes, and hears the next change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silently_cut_catalog_listener_is_made_anew() {
-    use monitor_core::catalog::{CatalogChange, NewServer};
+    use monitor_core::catalog::CatalogChange;
     use sqlx::Connection;
-    use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
     let Some((url, _cluster)) = database().await else {
         return;
     };
-    let one = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
-    let other = SqlStore::open(StoreOptions::postgres(&url)).await.unwrap();
-    let heard: Arc<Mutex<Vec<CatalogChange>>> = Arc::default();
-    let sink = Arc::clone(&heard);
-    assert!(Catalog::watch(
-        &other,
-        Arc::new(move |change| sink.lock().unwrap().push(change))
-    ));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while heard.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "the listener never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (one, _other, heard) = one_store_hears_another(&url).await;
     let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
     let (port,) = sqlx::query_as::<_, (i32,)>(
         "SELECT client_port FROM pg_stat_activity WHERE query ILIKE 'LISTEN%monitor_catalog%' AND pid <> pg_backend_pid()",
@@ -491,15 +498,7 @@ async fn a_silently_cut_catalog_listener_is_made_anew() {
     .await
     .unwrap();
     let id = ServerId::new("cut-01").unwrap();
-    one.register_server(NewServer {
-        id: id.clone(),
-        name: String::new(),
-        tags: vec![],
-        token_hash: monitor_core::TokenHash([1; 32]),
-        created: Timestamp::now(),
-    })
-    .await
-    .unwrap();
+    register(&one, &id).await;
     let Some(partition) = Partition::cut(port as u16) else {
         eprintln!("skipped: iptables cannot be used here");
         return;
