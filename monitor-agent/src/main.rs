@@ -30,12 +30,20 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Whether logs are coloured: only on a terminal, and not when `NO_COLOR`
+/// is set (journald, files and pipes get no escape codes).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(colour());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -45,6 +45,42 @@ fn once_prints_one_valid_snapshot() {
 }
 
 #[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    // Standard error is a pipe here, as under systemd's journal; a server
+    // that cannot be reached makes the agent log.
+    let spool = std::env::temp_dir().join(format!("monitor-cli-colour-{}", std::process::id()));
+    let mut child = agent()
+        .args([
+            "--server",
+            "http://127.0.0.1:1",
+            "--server-id",
+            "srv-01",
+            "--token",
+            "abcdefghijklmnopqrstuvwxyz012345",
+            "--interval",
+            "0.5",
+            "--spool-dir",
+        ])
+        .arg(&spool)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&spool);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARN"),
+        "no log line to look at: {stderr:?}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "escape codes: {stderr:?}");
+}
+
+#[test]
 fn stdout_prints_a_snapshot_per_interval_until_terminated() {
     let mut child = agent()
         .args([

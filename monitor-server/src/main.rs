@@ -25,6 +25,7 @@ async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour())
         .init();
     match run(Flags::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -33,6 +34,13 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Whether logs are coloured: only on a terminal, and not when `NO_COLOR`
+/// is set (journald, files and pipes get no escape codes).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 async fn run(flags: Flags) -> anyhow::Result<()> {

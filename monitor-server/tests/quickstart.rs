@@ -77,6 +77,11 @@ fn quickstart_shows_this_host_with_live_values() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(status.success(), "{status}: {stderr}");
+    // Standard error is a pipe here, as under systemd: no colour codes.
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape codes in logs that go to a pipe: {stderr:?}"
+    );
     assert!(
         stderr.contains(&format!("http://127.0.0.1:{port}")),
         "the URL is printed: {stderr}"

@@ -169,6 +169,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("MONITOR_READ_TOKEN", "(secret)"),
     ("MONITOR_ADMIN_TOKEN", "(secret)"),
     ("RUST_LOG", "(the log filter)"),
+    ("NO_COLOR", "(no colour in the logs)"),
 ];
 
 impl ServerConfig {
