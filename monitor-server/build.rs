@@ -8,14 +8,20 @@
 //! - `MONITOR_WEB_DIST=/path/to/dist`: embed a dashboard built elsewhere
 //!   (no Node.js needed).
 //! - Without the feature: no dashboard; `/` says how to get one.
+//!
+//! It also gives the crate `MONITOR_COMMIT`, the commit `--version` shows.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../build/commit.rs"]
+mod commit;
+
 fn main() {
     let manifest = PathBuf::from(env("CARGO_MANIFEST_DIR"));
+    commit::emit(&manifest);
     let out = PathBuf::from(env("OUT_DIR"));
     let web = manifest.join("web");
     println!("cargo:rerun-if-env-changed=MONITOR_WEB_DIST");

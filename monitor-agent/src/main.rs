@@ -3,6 +3,7 @@
 mod cli;
 
 use std::io::Write;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,21 +12,42 @@ use monitor_collectors::HostPaths;
 
 use cli::{Cli, LogFormat, Mode};
 
+/// The exit status of a configuration error (`EX_CONFIG` of sysexits.h):
+/// the systemd unit's `RestartPreventExitStatus` does not restart on it.
+const EXIT_CONFIG: u8 = 78;
+
+/// Why the agent stopped.
+enum Stop {
+    /// A setting or a file it names is wrong: starting again cannot help.
+    Config(anyhow::Error),
+    /// Something failed while running.
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Stop {
+    fn from(error: anyhow::Error) -> Self {
+        Stop::Failed(error)
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> std::process::ExitCode {
-    let cli = match Cli::load() {
-        Ok(cli) => cli,
-        Err(error) => {
-            eprintln!("monitor-agent: {error:#}");
-            return std::process::ExitCode::FAILURE;
+async fn main() -> ExitCode {
+    let outcome = match Cli::load() {
+        Ok(cli) => {
+            init_logging(cli.log_format);
+            run(cli).await
         }
+        Err(error) => Err(Stop::Config(error)),
     };
-    init_logging(cli.log_format);
-    match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Stop::Config(error)) => {
             eprintln!("monitor-agent: {error:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(Stop::Failed(error)) => {
+            eprintln!("monitor-agent: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -50,8 +72,8 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = cli.settings()?;
+async fn run(cli: Cli) -> Result<(), Stop> {
+    let settings = cli.settings().map_err(Stop::Config)?;
     let paths = HostPaths {
         proc: settings.host_proc.clone(),
         sys: settings.host_sys.clone(),
@@ -69,7 +91,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         );
     for name in &settings.collectors {
         builder = if name == "docker" {
-            builder.with_collector(docker_collector(&paths, settings.docker_host.clone())?)
+            builder.with_collector(
+                docker_collector(&paths, settings.docker_host.clone()).map_err(Stop::Config)?,
+            )
         } else {
             builder.with_builtin_collectors(&[name.as_str()])
         };
@@ -83,7 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.exec_timeout,
         )));
     }
-    let mut agent = builder.build()?;
+    let mut agent = builder.build().map_err(|e| Stop::Config(e.into()))?;
 
     match settings.mode {
         Mode::Once => {
@@ -121,7 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             if let Some(otlp) = settings.otlp {
-                agent = with_otlp(agent, otlp)?;
+                agent = with_otlp(agent, otlp).map_err(Stop::Config)?;
             }
             let mut listening = None;
             if let Some(listen) = settings.listen {
@@ -132,7 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match settings.push {
                 Some(config) => {
                     let pusher = monitor_agent::push::Pusher::new(config)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                        .map_err(|e| Stop::Config(anyhow::anyhow!("{e}")))?;
                     monitor_agent::push::run(&mut agent, &pusher, settings.interval, stopped())
                         .await;
                 }
@@ -153,16 +177,16 @@ async fn start_listen(
     agent: Agent,
     listen: cli::Listen,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<(Agent, tokio::task::JoinHandle<std::io::Result<()>>)> {
+) -> Result<(Agent, tokio::task::JoinHandle<std::io::Result<()>>), Stop> {
     use monitor_agent::export::listen::{BasicAuth, ListenConfig, serve, tls_config};
     use monitor_agent::export::prometheus::PrometheusExporter;
     use std::sync::Arc;
     let tls = match &listen.tls {
-        Some((cert, key)) => Some(tls_config(cert, key)?),
+        Some((cert, key)) => Some(tls_config(cert, key).map_err(|e| Stop::Config(e.into()))?),
         None => None,
     };
     let basic_auth = match &listen.basic_auth_file {
-        Some(path) => Some(BasicAuth::from_file(path)?),
+        Some(path) => Some(BasicAuth::from_file(path).map_err(|e| Stop::Config(e.into()))?),
         None => None,
     };
     let exporter = Arc::new(PrometheusExporter::new());
@@ -185,8 +209,10 @@ async fn start_listen(
     _agent: Agent,
     _listen: cli::Listen,
     _stopped: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<(Agent, tokio::task::JoinHandle<std::io::Result<()>>)> {
-    anyhow::bail!("--listen: this agent was built without the `prometheus` feature")
+) -> Result<(Agent, tokio::task::JoinHandle<std::io::Result<()>>), Stop> {
+    Err(Stop::Config(anyhow::anyhow!(
+        "--listen: this agent was built without the `prometheus` feature"
+    )))
 }
 
 /// Adds the OTLP exporter.

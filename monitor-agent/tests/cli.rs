@@ -110,35 +110,78 @@ fn stdout_prints_a_snapshot_per_interval_until_terminated() {
     assert!(HostMetrics::from_snapshot(&snapshots[2]).cpu.is_some());
 }
 
+/// A configuration error exits with 78 (EX_CONFIG), which the systemd unit
+/// does not restart on; a command line clap cannot read with 2.
 #[test]
-fn bad_flags_get_clear_messages_and_a_failure_status() {
-    let cases: &[(&[&str], &str)] = &[
+fn bad_flags_get_clear_messages_and_a_status_that_names_the_kind() {
+    const CONFIG: i32 = 78;
+    const USAGE: i32 = 2;
+    let cases: &[(&[&str], &str, i32)] = &[
         (
             &["--once", "--interval", "0"],
             "--interval 0 is out of range",
+            CONFIG,
         ),
         (
             &["--once", "--collectors", "memory,gpu"],
             "unknown collector \"gpu\"",
+            CONFIG,
         ),
-        (&["--once", "--server-id", "bad id"], "invalid server id"),
+        (
+            &["--once", "--server-id", "bad id"],
+            "invalid server id",
+            CONFIG,
+        ),
         (
             &["--once", "--host-proc", "/nonexistent"],
             "point it at the host's /proc",
+            CONFIG,
         ),
-        (&[], "--server is required"),
+        (&[], "--server is required", CONFIG),
         (
             &["--server", "ftp://x", "--server-id", "a", "--token", "t"],
             "must be a URL",
+            CONFIG,
         ),
-        (&["--once", "--stdout"], "cannot be used with"),
-        (&["--interval", "abc"], "invalid value 'abc'"),
+        (
+            &["--once", "--config", "/nonexistent/agent.toml"],
+            "--config /nonexistent/agent.toml: cannot read it",
+            CONFIG,
+        ),
+        (&["--once", "--stdout"], "cannot be used with", USAGE),
+        (&["--interval", "abc"], "invalid value 'abc'", USAGE),
     ];
-    for (args, expected) in cases {
+    for (args, expected, code) in cases {
         let out = agent().args(*args).output().unwrap();
-        assert!(!out.status.success(), "{args:?} should fail");
+        assert_eq!(out.status.code(), Some(*code), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn the_version_names_the_commit_it_was_built_from() {
+    let out = agent().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let shown = String::from_utf8(out.stdout).unwrap();
+    let commit = shown
+        .trim()
+        .strip_prefix(concat!(
+            "monitor-agent ",
+            env!("CARGO_PKG_VERSION"),
+            " (commit "
+        ))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{shown:?}"));
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    if head.status.success() {
+        assert_eq!(commit, String::from_utf8_lossy(&head.stdout).trim());
+    } else {
+        assert_eq!(commit, "unknown");
     }
 }
 

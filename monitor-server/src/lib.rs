@@ -33,6 +33,19 @@
 //! # }
 //! ```
 
+/// This build's version and the commit it was built from, as `--version`
+/// shows it: `0.1.0 (commit 2ba5600c1d2e)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MONITOR_COMMIT"),
+    ")"
+);
+
+/// The commit this build was built from (12 hex digits), or `unknown` for a
+/// build outside a git checkout without `MONITOR_BUILD_COMMIT`.
+pub const COMMIT: &str = env!("MONITOR_COMMIT");
+
 pub mod access;
 pub mod admission;
 pub mod alerts;

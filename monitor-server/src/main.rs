@@ -1,12 +1,14 @@
 //! The `monitor-server` command line. Run `monitor-server --help`.
 
+use std::io::Write as _;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
 use monitor_server::auth::{Scope, Token};
-use monitor_server::config::{Command, Flags};
-use monitor_server::server::Server;
+use monitor_server::config::{Command, ConfigError, DEFAULT_FILE, Flags, LogFormat, ServerConfig};
+use monitor_server::server::{Server, ServerError};
 
 /// mimalloc: under thousands of agents the server allocates and frees many
 /// small objects per request from several threads; glibc's allocator spent
@@ -18,21 +20,71 @@ use monitor_server::server::Server;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The exit status of a configuration error (`EX_CONFIG` of sysexits.h):
+/// the systemd unit's `RestartPreventExitStatus` does not restart on it.
+const EXIT_CONFIG: u8 = 78;
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let env = |name: &str| std::env::var(name).ok();
+    // The configuration first: it says how to log.
+    let config = flags.resolve(env);
+    let format = match &config {
+        Ok(config) => config.log_format,
+        // As asked, where the rest could not be read.
+        Err(_) => flags
+            .log_format
+            .or_else(|| {
+                let text = env(&monitor_server::config::env::variable("log_format"))?;
+                clap::ValueEnum::from_str(text.trim(), true).ok()
+            })
+            .unwrap_or_default(),
+    };
+    init_logging(format);
+    let outcome = match config {
+        Ok(config) => run(flags, config).await,
+        Err(error) => Err(anyhow::Error::new(error)),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let configuration = is_configuration(&error);
+            match format {
+                LogFormat::Json => {
+                    tracing::error!(configuration, "monitor-server stopped: {error:#}");
+                }
+                LogFormat::Text => eprintln!("monitor-server: {error:#}"),
+            }
+            if configuration {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Whether `error` is one starting again cannot mend.
+fn is_configuration(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.is::<ConfigError>()
+            || cause
+                .downcast_ref::<ServerError>()
+                .is_some_and(ServerError::is_configuration)
+    })
+}
+
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(colour())
-        .init();
-    match run(Flags::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("monitor-server: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
+        .with_ansi(colour());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
     }
 }
 
@@ -43,45 +95,58 @@ fn colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-async fn run(flags: Flags) -> anyhow::Result<()> {
-    let config = flags.resolve(|name| std::env::var(name).ok())?;
+/// A token from the variable `name`, if set.
+fn token_from_env(name: &str, advice: &str) -> anyhow::Result<Option<Token>> {
+    let Ok(secret) = std::env::var(name) else {
+        return Ok(None);
+    };
+    Token::from_secret(secret).map(Some).map_err(|e| {
+        anyhow::Error::new(ConfigError::Invalid {
+            setting: name.to_owned(),
+            problem: format!("unusable: {e}{advice}"),
+        })
+    })
+}
+
+async fn run(flags: Flags, config: ServerConfig) -> anyhow::Result<()> {
     if flags.print_config {
         print!("{}", config.to_toml());
         return Ok(());
     }
+    if let Some(Command::CheckConfig) = flags.command {
+        return check_config(&flags, &config);
+    }
     let quickstart = match flags.command {
         Some(Command::Quickstart { interval, .. }) => {
             if !(0.1..=3600.0).contains(&interval) {
-                bail!("--interval {interval}: give seconds between 0.1 and 3600");
+                return Err(ConfigError::Invalid {
+                    setting: "--interval".into(),
+                    problem: format!("{interval}: give seconds between 0.1 and 3600"),
+                }
+                .into());
             }
             Some(Duration::from_secs_f64(interval))
         }
-        None => None,
+        _ => None,
     };
     let mut builder = Server::builder().with_config(config.clone());
-    if let Ok(secret) = std::env::var("MONITOR_ADMIN_TOKEN") {
-        let token = Token::from_secret(secret).map_err(|e| {
-            anyhow::anyhow!(
-                "MONITOR_ADMIN_TOKEN is unusable: {e} (better: leave it unset and use the generated one)"
-            )
-        })?;
+    if let Some(token) = token_from_env(
+        "MONITOR_ADMIN_TOKEN",
+        " (better: leave it unset and use the generated one)",
+    )? {
         builder = builder.with_admin_token(token);
     }
-    if let Ok(secret) = std::env::var("DASHBOARD_TOKEN") {
-        let token = Token::from_secret(secret).map_err(|e| {
-            anyhow::anyhow!("DASHBOARD_TOKEN is unusable: {e} (or unset it to leave reads open)")
-        })?;
+    if let Some(token) = token_from_env("DASHBOARD_TOKEN", " (or unset it to leave reads open)")? {
         builder = builder.with_dashboard_token(token);
     }
-    if let Ok(secret) = std::env::var("MONITOR_READ_TOKEN") {
-        let token = Token::from_secret(secret)
-            .map_err(|e| anyhow::anyhow!("MONITOR_READ_TOKEN is unusable: {e}"))?;
+    if let Some(token) = token_from_env("MONITOR_READ_TOKEN", "")? {
         builder = builder.with_read_token(token);
     }
     let server = builder.build().await.context("cannot start the server")?;
     if let Some(ca) = server.ca_file() {
-        eprintln!(
-            "monitor-server: TLS with the local CA {} (give it to agents: --verify {})",
+        tracing::info!(
+            ca = %ca.display(),
+            "TLS with the local CA {} (give it to agents: --verify {}).",
             ca.display(),
             ca.display()
         );
@@ -114,24 +179,57 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             }
         });
         let base = format!("http://{}", config.listen);
-        eprintln!(
-            "\nmonitor is running: server {base}, this host registered as {id:?}, an agent reporting every {secs} s.\n\
-             \n  Dashboard: {dashboard}\n\
-             \n  curl -s {base}/api/health\n  curl -s {base}/api/servers\n  curl -s '{base}/api/metrics/history?server_id={id}'\n  curl -s {base}/api/alerts\n  curl -s {base}/metrics\n\
-             \nThe admin token is in {admin}. Stop with Ctrl-C.\n",
-            dashboard = if monitor_server::dashboard::embedded() {
-                format!("{base}/")
-            } else {
-                "(not in this build: see the dashboard feature)".into()
-            },
-            id = local_id().as_str(),
-            secs = interval.as_secs_f64(),
-            admin = server
-                .admin_token_file()
-                .map_or("MONITOR_ADMIN_TOKEN".into(), |p| p.display().to_string()),
-        );
+        let dashboard = if monitor_server::dashboard::embedded() {
+            format!("{base}/")
+        } else {
+            "(not in this build: see the dashboard feature)".into()
+        };
+        let admin = server
+            .admin_token_file()
+            .map_or("MONITOR_ADMIN_TOKEN".into(), |p| p.display().to_string());
+        let (id, secs) = (local_id(), interval.as_secs_f64());
+        match config.log_format {
+            LogFormat::Json => tracing::info!(
+                server = %base,
+                %dashboard,
+                server_id = id.as_str(),
+                interval_secs = secs,
+                admin_token_file = %admin,
+                "monitor is running: dashboard at {dashboard}."
+            ),
+            LogFormat::Text => eprintln!(
+                "\nmonitor is running: server {base}, this host registered as {id:?}, an agent reporting every {secs} s.\n\
+                 \n  Dashboard: {dashboard}\n\
+                 \n  curl -s {base}/api/health\n  curl -s {base}/api/servers\n  curl -s '{base}/api/metrics/history?server_id={id}'\n  curl -s {base}/api/alerts\n  curl -s {base}/metrics\n\
+                 \nThe admin token is in {admin}. Stop with Ctrl-C.\n",
+                id = id.as_str(),
+            ),
+        }
     }
     server.serve(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `check-config`: what was checked on standard output, or the first
+/// fault (exit 78).
+fn check_config(flags: &Flags, config: &ServerConfig) -> anyhow::Result<()> {
+    let file = flags.file(
+        |name| std::env::var(name).ok(),
+        std::path::Path::new(DEFAULT_FILE),
+    );
+    let found = monitor_server::config::check(config)?;
+    let mut out = std::io::stdout().lock();
+    match file {
+        Some(path) => writeln!(out, "file: {}", path.display())?,
+        None => writeln!(out, "file: none (defaults, environment and flags)")?,
+    }
+    for line in found {
+        writeln!(out, "{line}")?;
+    }
+    writeln!(
+        out,
+        "The configuration is valid: the server would start with it."
+    )?;
     Ok(())
 }
 

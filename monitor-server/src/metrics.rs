@@ -21,7 +21,7 @@
 //! | `monitor_notifications_delivered_total{notifier}`, `monitor_notifications_failed_total{notifier}` | counter | notifications delivered; given up on |
 //! | `monitor_notifications_queued{notifier}` | gauge | notifications waiting in the outbox, being retried included |
 //! | `monitor_notifications_oldest_queued_age_seconds{notifier}` | gauge | how long the oldest of them has waited (0 when none) |
-//! | `monitor_build_info{version}` | gauge | always 1 |
+//! | `monitor_build_info{version,revision}` | gauge | always 1; `revision` is the commit of the build |
 //! | `process_*` | | the server process: CPU seconds, resident memory, open files |
 //!
 //! Hosts that stopped reporting keep `monitor_host_up 0` but their values
@@ -486,9 +486,15 @@ impl Exposition<'_> {
         }
         families.push(family(
             "monitor_build_info",
-            "The server's version; always 1.",
+            "The server's version and the commit it was built from; always 1.",
             MetricKind::Gauge,
-            [(labels(&[("version", env!("CARGO_PKG_VERSION"))]), 1.0)],
+            [(
+                labels(&[
+                    ("version", env!("CARGO_PKG_VERSION")),
+                    ("revision", crate::COMMIT),
+                ]),
+                1.0,
+            )],
         ));
         families
     }

@@ -72,6 +72,29 @@ pub enum ServerError {
     Plugin(String),
 }
 
+impl ServerError {
+    /// True when starting again cannot help until someone changes the
+    /// configuration or a file it names: a setting, the TLS files, a token,
+    /// a webhook, a database URL or a database of a newer version. False
+    /// for what may pass (the database unreachable, a full disk, a port in
+    /// use). The binary exits with 78 (`EX_CONFIG`) on the first kind,
+    /// which the systemd unit does not restart.
+    pub fn is_configuration(&self) -> bool {
+        use monitor_core::StoreError;
+        match self {
+            ServerError::Config(_)
+            | ServerError::Tls(_)
+            | ServerError::Token(_)
+            | ServerError::Plugin(_) => true,
+            ServerError::Store(e) => matches!(
+                e,
+                StoreError::InvalidInput(_) | StoreError::SchemaTooNew { .. }
+            ),
+            ServerError::Io { .. } => false,
+        }
+    }
+}
+
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
     let what = what.into();
     move |source| ServerError::Io { what, source }
@@ -647,7 +670,7 @@ fn retention(
 }
 
 /// The notifiers of `[[alerts.webhooks]]`.
-fn webhooks(
+pub(crate) fn webhooks(
     settings: &crate::config::AlertSettings,
 ) -> Result<Vec<Arc<dyn Notifier>>, ServerError> {
     let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
@@ -701,10 +724,7 @@ fn admin_token(config: &ServerConfig) -> Result<(Token, Option<PathBuf>), Server
     let token = Token::generate(Scope::Admin)
         .map_err(|e| ServerError::Token(format!("cannot make the admin token: {e}")))?;
     write_private(&path, token.expose())?;
-    eprintln!(
-        "monitor-server: generated the admin token in {}",
-        path.display()
-    );
+    tracing::info!(file = %path.display(), "Generated the admin token in {}.", path.display());
     Ok((token, Some(path)))
 }
 

@@ -1,11 +1,23 @@
 //! Command-line flags and their validation.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use monitor_core::ServerId;
+
+/// The file read when neither `--config` nor `MONITOR_AGENT_CONFIG` names
+/// one and it exists (the Debian package installs it).
+pub(crate) const DEFAULT_FILE: &str = "/etc/monitor/agent.toml";
+
+/// This build's version and commit, as `--version` shows it.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MONITOR_COMMIT"),
+    ")"
+);
 
 /// The monitor agent: collects host and container metrics and reports them.
 ///
@@ -15,12 +27,18 @@ use monitor_core::ServerId;
 ///
 /// Print one snapshot as JSON:   monitor-agent --once --pretty
 #[derive(Debug, Parser)]
-#[command(name = "monitor-agent", version, verbatim_doc_comment)]
+#[command(name = "monitor-agent", version = VERSION, verbatim_doc_comment)]
 pub(crate) struct Cli {
     /// TOML file with any of the settings below (the flags' names with `_`
     /// for `-`, token_file but never the token itself); a flag or variable
-    /// wins over the file.
-    #[arg(long, env = "MONITOR_AGENT_CONFIG", value_name = "PATH")]
+    /// wins over the file. Default: /etc/monitor/agent.toml when it exists;
+    /// an empty value reads none.
+    #[arg(
+        long,
+        env = "MONITOR_AGENT_CONFIG",
+        value_name = "PATH",
+        value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
+    )]
     pub(crate) config: Option<PathBuf>,
 
     /// The server's URL (https://HOST:8443). Repeat it (or separate URLs
@@ -200,7 +218,7 @@ pub(crate) struct Cli {
     pub(crate) otlp_verify: Option<PathBuf>,
 
     /// Log format on standard error (level from RUST_LOG, default info).
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, env = "MONITOR_LOG_FORMAT", value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
 }
 
@@ -253,12 +271,22 @@ pub(crate) struct AgentFile {
 }
 
 impl Cli {
-    /// The flags, the environment, then the `--config` file under both.
+    /// The flags, the environment, then the `--config` file under both
+    /// ([`DEFAULT_FILE`] when none is named and it exists;
+    /// `MONITOR_AGENT_CONFIG=""` reads none).
     pub(crate) fn load() -> anyhow::Result<Cli> {
         use clap::{CommandFactory, FromArgMatches};
         let matches = Cli::command().get_matches();
         let mut cli = Cli::from_arg_matches(&matches)?;
-        if let Some(path) = cli.config.clone() {
+        let named = cli.config.is_some() || std::env::var_os("MONITOR_AGENT_CONFIG").is_some();
+        let default = Path::new(DEFAULT_FILE);
+        let file = match &cli.config {
+            Some(path) if path.as_os_str().is_empty() => None,
+            Some(path) => Some(path.clone()),
+            None if !named && default.is_file() => Some(default.to_owned()),
+            None => None,
+        };
+        if let Some(path) = file {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("--config {}: cannot read it", path.display()))?;
             let file: AgentFile = toml::from_str(&text)

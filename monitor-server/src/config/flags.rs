@@ -4,19 +4,23 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::{ConfigError, ServerConfig};
+use super::{ConfigError, DEFAULT_FILE, LogFormat, ServerConfig};
 
 /// The command line of `monitor-server` (every flag overrides the file and
 /// the environment).
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "monitor-server",
-    version,
+    version = crate::VERSION,
     about = "The monitor server: registers hosts, receives their metrics, keeps history.",
-    after_help = "Every setting can also come from a TOML file (--config) or the environment: see docs/configuration.md."
+    after_help = "Every setting can also come from a TOML file (--config; /etc/monitor/server.toml when it exists) or \
+the environment (MONITOR_ and the key in capitals, dots as underscores: MONITOR_RETENTION_RAW=14d): see \
+docs/configuration.md.\n\nExit status: 0 stopped cleanly; 1 failed while running (starting again may work); \
+2 wrong command line; 78 configuration error (fix it first: the systemd unit does not restart on it)."
 )]
 pub struct Flags {
-    /// TOML configuration file (also MONITOR_CONFIG).
+    /// TOML configuration file (also MONITOR_CONFIG; default
+    /// /etc/monitor/server.toml when it exists).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
@@ -65,6 +69,11 @@ pub struct Flags {
     #[arg(long = "allowed-host", value_name = "NAME")]
     pub allowed_hosts: Vec<String>,
 
+    /// Log format on standard error: text or json (level from RUST_LOG,
+    /// default info).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
     /// Print the configuration in effect (as TOML) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -87,6 +96,10 @@ pub enum Command {
         #[arg(long, default_value = "2")]
         interval: f64,
     },
+    /// Check the configuration and the files it names (TLS certificate and
+    /// key, token files, data directory, webhooks) without starting; exit
+    /// 0 when the server would start with it, 78 naming what to fix.
+    CheckConfig,
 }
 
 impl Flags {
@@ -99,11 +112,34 @@ impl Flags {
         &self,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<ServerConfig, ConfigError> {
-        let file = self
-            .config
-            .clone()
-            .or_else(|| env("MONITOR_CONFIG").map(PathBuf::from));
-        let mut c = match file {
+        self.resolve_with_default(env, std::path::Path::new(DEFAULT_FILE))
+    }
+
+    /// The file read: `--config`, else `MONITOR_CONFIG`, else `default`
+    /// when it exists. `MONITOR_CONFIG=""` reads none.
+    pub fn file(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        default: &std::path::Path,
+    ) -> Option<PathBuf> {
+        match (&self.config, env("MONITOR_CONFIG")) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(path)) if path.is_empty() => None,
+            (None, Some(path)) => Some(PathBuf::from(path)),
+            (None, None) => default.is_file().then(|| default.to_owned()),
+        }
+    }
+
+    /// [`Flags::resolve`] with another default file than [`DEFAULT_FILE`].
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, variable, key or flag at fault.
+    pub fn resolve_with_default(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        default: &std::path::Path,
+    ) -> Result<ServerConfig, ConfigError> {
+        let mut c = match self.file(&env, default) {
             Some(path) => ServerConfig::from_file(&path)?,
             None => ServerConfig::default(),
         };
@@ -127,6 +163,9 @@ impl Flags {
         c.tls.names.extend(self.tls_names.iter().cloned());
         c.insecure_http |= self.insecure_http;
         c.allowed_hosts.extend(self.allowed_hosts.iter().cloned());
+        if let Some(format) = self.log_format {
+            c.log_format = format;
+        }
         if let Some(Command::Quickstart { port, .. }) = &self.command {
             c.listen = SocketAddr::from(([127, 0, 0, 1], *port));
         }

@@ -1,7 +1,8 @@
 //! Every setting of the server in one typed struct, [`ServerConfig`].
 //!
-//! Built from, later winning: the defaults, an optional TOML file
-//! (`--config` or `MONITOR_CONFIG`), environment variables, then flags.
+//! Built from, later winning: the defaults, a TOML file (`--config`,
+//! `MONITOR_CONFIG`, or [`DEFAULT_FILE`] when it exists), environment
+//! variables (every key, by the rule of [`mod@env`]), then flags.
 //! `docs/configuration.md` lists every key, variable and flag; a test checks
 //! it against this module so the two cannot drift.
 //!
@@ -22,9 +23,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod check;
+pub mod env;
 mod flags;
 mod settings;
 
+pub use check::check;
 pub use flags::{Command, Flags};
 pub use settings::{
     AlertSettings, LimitSettings, OtlpSettings, RemoteWriteSettings, RetentionSettings,
@@ -84,6 +88,21 @@ pub fn hide_password(url: &str) -> String {
     }
 }
 
+/// The file read when neither `--config` nor `MONITOR_CONFIG` names one and
+/// it exists (the Debian package installs it).
+pub const DEFAULT_FILE: &str = "/etc/monitor/server.toml";
+
+/// How logs are written on standard error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for journald, Loki or Elasticsearch.
+    Json,
+}
+
 /// Every setting of `monitor-server`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -111,6 +130,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// How many servers' newest snapshots stay in memory (`CACHE_MAX_ITEMS`).
     pub cache_max_items: usize,
+    /// How logs are written.
+    pub log_format: LogFormat,
     /// TLS.
     pub tls: TlsSettings,
     /// Where tokens come from.
@@ -139,6 +160,7 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
             cache_max_items: 1000,
+            log_format: LogFormat::Text,
             tls: TlsSettings::default(),
             tokens: TokenSettings::default(),
             retention: RetentionSettings::default(),
@@ -151,20 +173,11 @@ impl Default for ServerConfig {
     }
 }
 
-/// The environment variables the server reads, with the key each sets
-/// (secrets have no key: they never go in the file).
+/// The environment variables the server reads besides those of the rule
+/// of [`mod@env`] (`MONITOR_` and a key of the file), with what each gives.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("MONITOR_CONFIG", "(the file itself)"),
-    ("MONITOR_LISTEN", "listen"),
-    ("MONITOR_DATA_DIR", "data_dir"),
-    ("MONITOR_DATABASE_URL", "database_url"),
-    ("MONITOR_TLS_CERT", "tls.cert"),
-    ("MONITOR_TLS_KEY", "tls.key"),
-    ("CACHE_MAX_ITEMS", "cache_max_items"),
-    ("MONITOR_OTLP_ENDPOINT", "otlp.endpoint"),
-    ("MONITOR_REMOTE_WRITE_URL", "remote_write.url"),
-    ("MONITOR_ALLOWED_HOSTS", "allowed_hosts"),
-    ("MONITOR_TRUSTED_PROXIES", "trusted_proxies"),
+    ("CACHE_MAX_ITEMS", "cache_max_items (the original's name)"),
     ("DASHBOARD_TOKEN", "(secret)"),
     ("MONITOR_READ_TOKEN", "(secret)"),
     ("MONITOR_ADMIN_TOKEN", "(secret)"),
@@ -225,40 +238,15 @@ impl ServerConfig {
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot show the configuration: {e}"))
     }
 
-    /// Applies the variables of [`ENVIRONMENT`] that `get` knows (secrets
-    /// excepted: the binary reads `DASHBOARD_TOKEN` and `MONITOR_ADMIN_TOKEN` itself).
+    /// Applies the variables that `get` knows: `CACHE_MAX_ITEMS`, then every
+    /// key's variable by the rule of [`mod@env`] (which wins). Secrets are not
+    /// read here: the binary reads `DASHBOARD_TOKEN`, `MONITOR_READ_TOKEN`
+    /// and `MONITOR_ADMIN_TOKEN` itself.
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the variable.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(v) = get("MONITOR_LISTEN") {
-            self.listen = parse_addr("MONITOR_LISTEN", &v)?;
-        }
-        if let Some(v) = get("MONITOR_DATA_DIR") {
-            self.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = get("MONITOR_DATABASE_URL") {
-            self.database_url = Some(v);
-        }
-        if let Some(v) = get("MONITOR_OTLP_ENDPOINT") {
-            self.otlp.endpoint = Some(v);
-        }
-        if let Some(v) = get("MONITOR_REMOTE_WRITE_URL") {
-            self.remote_write.url = Some(v);
-        }
-        if let Some(v) = get("MONITOR_TLS_CERT") {
-            self.tls.cert = Some(PathBuf::from(v));
-        }
-        if let Some(v) = get("MONITOR_TLS_KEY") {
-            self.tls.key = Some(PathBuf::from(v));
-        }
-        if let Some(v) = get("MONITOR_ALLOWED_HOSTS") {
-            self.allowed_hosts = comma_list(&v);
-        }
-        if let Some(v) = get("MONITOR_TRUSTED_PROXIES") {
-            self.trusted_proxies = comma_list(&v);
-        }
-        if let Some(v) = get("CACHE_MAX_ITEMS") {
+        if let Some(v) = get("CACHE_MAX_ITEMS").filter(|v| !v.trim().is_empty()) {
             self.cache_max_items = v.trim().parse().map_err(|_| {
                 invalid(
                     "CACHE_MAX_ITEMS",
@@ -266,7 +254,15 @@ impl ServerConfig {
                 )
             })?;
         }
+        *self = env::apply(self, &get)?;
         Ok(())
+    }
+
+    /// A configuration from a TOML table of its keys.
+    fn try_from_table(table: toml::Table) -> Result<Self, String> {
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().to_owned())
     }
 
     /// Checks the settings together.
@@ -427,23 +423,6 @@ impl ServerConfig {
             None => format!("sqlite://{}", self.data_dir.join("monitor.db").display()),
         }
     }
-}
-
-/// The non-empty items of a comma-separated list, trimmed.
-fn comma_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(|item| item.trim().to_owned())
-        .filter(|item| !item.is_empty())
-        .collect()
-}
-
-fn parse_addr(setting: &str, text: &str) -> Result<SocketAddr, ConfigError> {
-    text.trim().parse().map_err(|_| {
-        invalid(
-            setting,
-            format!("{text:?}: give an address and port, such as 0.0.0.0:8443"),
-        )
-    })
 }
 
 /// Parses `"30s"`, `"15m"`, `"12h"`, `"7d"` or `"2w"` (or plain seconds).

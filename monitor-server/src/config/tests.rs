@@ -147,3 +147,101 @@ fn trusted_proxies_from_the_file_and_the_environment_and_a_wrong_one_named() {
         "{e}"
     );
 }
+
+#[test]
+fn every_key_has_its_own_variable_and_each_reads_back_its_value() {
+    let keys = env::keys();
+    assert!(keys.len() > 50, "{keys:?}");
+    let variables: std::collections::BTreeSet<String> =
+        keys.iter().map(|k| env::variable(k)).collect();
+    assert_eq!(variables.len(), keys.len(), "two keys share a variable");
+    for (other, _) in ENVIRONMENT {
+        assert!(!variables.contains(*other), "{other} is also a key's");
+    }
+    // Each variable given its key's value in the file's form (lists as
+    // TOML arrays) gives back the same configuration.
+    let mut full = ServerConfig {
+        database_url: Some("postgres://db/monitor".into()),
+        log_format: LogFormat::Json,
+        ..ServerConfig::default()
+    };
+    full.tls.self_signed = true;
+    full.tls.names = vec!["a.example".into(), "b.example".into()];
+    full.otlp.endpoint = Some("http://127.0.0.1:4318".into());
+    full.limits.ingest_per_token_per_second = 2.5;
+    let table = toml::Table::try_from(&full).unwrap_or_default();
+    let mut given = std::collections::BTreeMap::new();
+    for key in &keys {
+        let mut value = Some(toml::Value::Table(table.clone()));
+        for part in key.split('.') {
+            value = value.and_then(|v| v.get(part).cloned());
+        }
+        let Some(value) = value else { continue };
+        let text = match value {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        given.insert(env::variable(key), text);
+    }
+    assert!(given.len() > 40, "{}", given.len());
+    let mut c = ServerConfig::default();
+    c.apply_env(|name| given.get(name).cloned())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c, full);
+}
+
+#[test]
+fn a_variable_of_the_wrong_type_is_named_and_an_empty_one_ignored() {
+    for (name, text, expected) in [
+        (
+            "MONITOR_LIMITS_MAX_BODY_BYTES",
+            "lots",
+            "give a whole number",
+        ),
+        ("MONITOR_INSECURE_HTTP", "maybe", "give true or false"),
+        ("MONITOR_LISTEN", "8443", "8443"),
+        ("MONITOR_RETENTION_RAW", "a week", "a week"),
+        (
+            "MONITOR_ALERTS_WEBHOOKS",
+            "https://h.example",
+            "https://h.example",
+        ),
+        ("MONITOR_ALERTS_WEBHOOKS", "[{ url = ", "not a TOML array"),
+        ("MONITOR_LOG_FORMAT", "xml", "xml"),
+    ] {
+        let mut c = ServerConfig::default();
+        let e = c
+            .apply_env(|k| (k == name).then(|| text.to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(name) && e.contains(expected), "{name}: {e}");
+        assert_eq!(c, ServerConfig::default(), "{name} left a change");
+    }
+    let mut c = ServerConfig::default();
+    c.apply_env(|k| k.starts_with("MONITOR_").then(String::new))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c, ServerConfig::default());
+}
+
+#[test]
+fn the_default_file_is_read_when_present_and_not_when_another_is_named() {
+    let dir = std::env::temp_dir().join(format!("monitor-default-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let default = dir.join("server.toml");
+    let flags = <Flags as clap::Parser>::parse_from(["monitor-server", "--insecure-http"]);
+    let no_env = |_: &str| None;
+    let c = flags
+        .resolve_with_default(no_env, &default)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listen, ServerConfig::default().listen);
+    std::fs::write(&default, "listen = \"127.0.0.1:8123\"\n").unwrap_or_else(|e| panic!("{e}"));
+    let c = flags
+        .resolve_with_default(no_env, &default)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listen.port(), 8123);
+    let c = flags
+        .resolve_with_default(|k| (k == "MONITOR_CONFIG").then(String::new), &default)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listen, ServerConfig::default().listen);
+    let _ = std::fs::remove_dir_all(&dir);
+}
