@@ -391,3 +391,152 @@ async fn the_nginx_recipe_in_front_of_two_processes_survives_one_dying() {
         assert_stored_once(&web, &front, &id, sent.acknowledged).await;
     }
 }
+
+/// The original system's nginx block, exactly as its users have it:
+/// `proxy_pass` ends in a slash, so nginx sends `/api/servers` to the
+/// server as `/servers` and the agents' `POST /api/metrics` as
+/// `POST /metrics`. Upgraded behind it, the server still registers, takes
+/// the stock agent's reports and answers the API through it, and logs once
+/// what to fix.
+const ORIGINAL_BLOCK: &str = "location /api/ { proxy_pass http://127.0.0.1:8001/; }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_originals_nginx_block_that_cuts_off_api_still_works() {
+    let Some(nginx) = nginx() else { return };
+    let dir = common::dir("nginx", "original");
+    let logs = dir.0.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let server_port = free_port();
+    let server_log = dir.0.join("server.log");
+    let _server = Process(
+        Command::new(common::SERVER)
+            .args(["--listen", &format!("127.0.0.1:{server_port}")])
+            .arg("--data-dir")
+            .arg(dir.0.join("data"))
+            .env("MONITOR_ADMIN_TOKEN", ADMIN)
+            .env_remove("DASHBOARD_TOKEN")
+            .env("MONITOR_CONFIG", "")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&server_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let port = free_port();
+    let block = ORIGINAL_BLOCK.replace("8001", &server_port.to_string());
+    let conf = dir.0.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "user root;\nworker_processes 1;\nerror_log {logs}/error.log warn;\npid {logs}/nginx.pid;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log {logs}/access.log;\n  client_body_temp_path {logs}/body;\n  proxy_temp_path {logs}/proxy;\n\
+               fastcgi_temp_path {logs}/fastcgi;\n  uwsgi_temp_path {logs}/uwsgi;\n  scgi_temp_path {logs}/scgi;\n\
+               server {{\n    listen 127.0.0.1:{port};\n    {block}\n  }}\n}}\n",
+            logs = logs.display()
+        ),
+    )
+    .unwrap();
+    let _nginx = Process(
+        Command::new(&nginx)
+            .arg("-c")
+            .arg(&conf)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let front = format!("http://127.0.0.1:{port}");
+    let web = client(None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = web.get(format!("{front}/api/health")).send().await;
+        if health.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no health through the block");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The original's flow: register, then the stock agent pushes.
+    let registered = web
+        .post(format!("{front}/api/register"))
+        .header("x-admin-token", ADMIN)
+        .json(&serde_json::json!({"server_id": "srv-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201, "register through the block");
+    let registered: serde_json::Value = registered.json().await.unwrap();
+    let token = registered["token"].as_str().unwrap().to_owned();
+    let _agent = Process(
+        Command::new(common::AGENT)
+            .args(["--server", &front, "--server-id", "srv-01"])
+            .args(["--interval", "0.5", "--collectors", "memory,cpu"])
+            .arg("--spool-dir")
+            .arg(dir.0.join("spool"))
+            .env("MONITOR_TOKEN", &token)
+            .env("MONITOR_AGENT_CONFIG", "")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let history = loop {
+        let history: serde_json::Value = web
+            .get(format!(
+                "{front}/api/metrics/history?server_id=srv-01&metric=memory_used_bytes&step=1"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if history.to_string().contains("\"points\":[{") {
+            break history;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent's reports never arrived through the block: {history}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(history.to_string().contains("srv-01"), "{history}");
+    let servers: serde_json::Value = web
+        .get(format!("{front}/api/servers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(servers[0]["server_id"], "srv-01", "{servers}");
+    assert_eq!(servers[0]["online"], true, "{servers}");
+    let alerts = web.get(format!("{front}/api/alerts")).send().await.unwrap();
+    assert_eq!(alerts.status(), 200);
+
+    // Writes still pass every check: a wrong token is refused.
+    let refused = web
+        .post(format!("{front}/api/metrics"))
+        .header("x-auth-token", "smk_ing_a_wrong_token_of_nobody_000")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    // The server said, once, what to change.
+    let said = std::fs::read_to_string(&server_log).unwrap();
+    assert_eq!(
+        said.matches("without its /api/ prefix").count(),
+        1,
+        "{said}"
+    );
+    assert!(
+        said.contains("write `proxy_pass http://127.0.0.1:8001;`"),
+        "{said}"
+    );
+}

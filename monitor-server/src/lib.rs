@@ -65,5 +65,6 @@ pub mod serve;
 pub mod server;
 pub mod storage;
 pub mod stream;
+pub mod stripped;
 pub mod tls;
 pub mod webhook;

@@ -261,9 +261,11 @@ pub(super) fn server_id(text: impl Into<String>) -> Result<ServerId, ApiError> {
     ServerId::new(text).map_err(|e| ApiError::bad_request("invalid_server_id", e.to_string()))
 }
 
-/// The API router.
+/// The API router. A request whose proxy cut off `/api/` is routed with
+/// it put back ([`crate::stripped`]).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    use tower::Layer as _;
+    let routes = Router::new()
         .route("/api/health", get(status::health))
         .route("/metrics", get(status::prometheus_metrics))
         .route("/api/openapi.json", get(openapi::openapi_json))
@@ -312,7 +314,9 @@ pub fn router(state: AppState) -> Router {
             crate::body::drain_refused,
         ))
         .layer(axum::middleware::from_fn(crate::error::json_errors))
-        .with_state(state)
+        .with_state(state);
+    Router::new()
+        .fallback_service(axum::middleware::from_fn(crate::stripped::restore_prefix).layer(routes))
 }
 
 pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
