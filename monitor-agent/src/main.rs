@@ -33,6 +33,9 @@ impl From<anyhow::Error> for Stop {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let outcome = match Cli::load() {
+        Ok(cli) if cli.man || cli.completions.is_some() => {
+            print_documentation(cli.man, cli.completions).map_err(|e| Stop::Failed(e.into()))
+        }
         Ok(cli) => {
             init_logging(cli.log_format);
             run(cli).await
@@ -50,6 +53,23 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--man` or `--completions SHELL`: the man page or the completions on
+/// standard output.
+fn print_documentation(
+    man: bool,
+    completions: Option<clap_complete::Shell>,
+) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut out = std::io::stdout().lock();
+    if man {
+        clap_mangen::Man::new(command).render(&mut out)?;
+    } else if let Some(shell) = completions {
+        clap_complete::generate(shell, &mut command, "monitor-agent", &mut out);
+    }
+    out.flush()
 }
 
 /// Whether logs are coloured: only on a terminal, and not when `NO_COLOR`

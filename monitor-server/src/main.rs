@@ -27,6 +27,15 @@ const EXIT_CONFIG: u8 = 78;
 #[tokio::main]
 async fn main() -> ExitCode {
     let flags = Flags::parse();
+    if flags.man || flags.completions.is_some() {
+        return match print_documentation(flags.man, flags.completions) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("monitor-server: cannot write to standard output: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let env = |name: &str| std::env::var(name).ok();
     // The configuration first: it says how to log.
     let config = flags.resolve(env);
@@ -63,6 +72,23 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `--man` or `--completions SHELL`: the man page or the completions on
+/// standard output.
+fn print_documentation(
+    man: bool,
+    completions: Option<clap_complete::Shell>,
+) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let mut command = Flags::command();
+    let mut out = std::io::stdout().lock();
+    if man {
+        clap_mangen::Man::new(command).render(&mut out)?;
+    } else if let Some(shell) = completions {
+        clap_complete::generate(shell, &mut command, "monitor-server", &mut out);
+    }
+    out.flush()
 }
 
 /// Whether `error` is one starting again cannot mend.

@@ -220,6 +220,15 @@ pub(crate) struct Cli {
     /// Log format on standard error (level from RUST_LOG, default info).
     #[arg(long, env = "MONITOR_LOG_FORMAT", value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
+
+    /// Print this command's completions for SHELL (bash, zsh, fish, elvish,
+    /// powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    pub(crate) completions: Option<clap_complete::Shell>,
+
+    /// Print this command's man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    pub(crate) man: bool,
 }
 
 /// A file key that takes one value or a list (`server`).
@@ -278,6 +287,9 @@ impl Cli {
         use clap::{CommandFactory, FromArgMatches};
         let matches = Cli::command().get_matches();
         let mut cli = Cli::from_arg_matches(&matches)?;
+        if cli.man || cli.completions.is_some() {
+            return Ok(cli);
+        }
         let named = cli.config.is_some() || std::env::var_os("MONITOR_AGENT_CONFIG").is_some();
         let default = Path::new(DEFAULT_FILE);
         let file = match &cli.config {

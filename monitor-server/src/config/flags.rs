@@ -74,6 +74,15 @@ pub struct Flags {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
 
+    /// Print this command's completions for SHELL (bash, zsh, fish, elvish,
+    /// powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print this command's man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    pub man: bool,
+
     /// Print the configuration in effect (as TOML) and exit.
     #[arg(long)]
     pub print_config: bool,
