@@ -7,7 +7,7 @@
 set -euo pipefail
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(docker postgres prometheus chromium nginx)
+[ ${#want[@]} -eq 0 ] && want=(docker postgres prometheus chromium nginx packages)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -58,6 +58,9 @@ for service in "${want[@]}"; do
     # The tests start their own throwaway cluster from these binaries
     # (initdb/pg_ctl, run as the postgres user the package creates).
     postgres) apt_install postgresql ;;
+    # What the Debian package test uses: systemd-analyze and
+    # systemd-sysusers (systemd), deb-systemd-helper, man-db for the pages.
+    packages) apt_install systemd init-system-helpers man-db ;;
     *) echo "services: unknown service $service" >&2; exit 2 ;;
   esac
 done

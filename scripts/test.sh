@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/services.sh docker postgres prometheus chromium nginx
+scripts/services.sh docker postgres prometheus chromium nginx packages
 # With the services just installed and started, a test that cannot reach
 # one fails instead of printing "skipped".
-export MONITOR_REQUIRE_DOCKER=1 MONITOR_REQUIRE_POSTGRES=1 MONITOR_REQUIRE_PROMETHEUS=1 MONITOR_REQUIRE_CHROMIUM=1 MONITOR_REQUIRE_NGINX=1
+export MONITOR_REQUIRE_DOCKER=1 MONITOR_REQUIRE_POSTGRES=1 MONITOR_REQUIRE_PROMETHEUS=1 MONITOR_REQUIRE_CHROMIUM=1 MONITOR_REQUIRE_NGINX=1 MONITOR_REQUIRE_PACKAGES=1
 
 locked=()
 [ -n "${CI:-}" ] && locked=(--locked)

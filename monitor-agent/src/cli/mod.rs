@@ -563,7 +563,10 @@ impl Cli {
                 }
             }
         }
+        // Read only to push: `--once` on a host whose agent.toml names a
+        // token file it may not read still prints.
         if let Some(path) = &self.token_file
+            && pushing
             && let Err(e) = std::fs::metadata(path)
         {
             problems.push(format!("--token-file {}: {e}", path.display()));
