@@ -97,6 +97,7 @@ async fn run(cli: Cli) -> Result<(), Stop> {
     let paths = HostPaths {
         proc: settings.host_proc.clone(),
         sys: settings.host_sys.clone(),
+        root: settings.host_root.clone(),
     };
     let mut builder = Agent::builder()
         .with_server_id(settings.server_id.clone())

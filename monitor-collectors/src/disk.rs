@@ -148,9 +148,10 @@ fn is_network(fstype: &str) -> bool {
     NETWORK_FSTYPES.contains(&fstype) || fstype.starts_with("fuse.")
 }
 
-/// Sizes of one filesystem as `df -B1` computes them.
-fn statvfs(mount: &Mount) -> Option<FilesystemMetrics> {
-    let st = rustix::fs::statvfs(mount.mountpoint.as_str()).ok()?;
+/// Sizes of one filesystem as `df -B1` computes them, measured at `at`
+/// (its mount point, under the host's root).
+fn statvfs(mount: &Mount, at: &std::path::Path) -> Option<FilesystemMetrics> {
+    let st = rustix::fs::statvfs(at).ok()?;
     let frsize = if st.f_frsize > 0 {
         st.f_frsize
     } else {
@@ -208,14 +209,21 @@ impl DiskCollector {
     /// # Errors
     /// [`CollectError::Io`] when `/proc/mounts` cannot be read.
     pub async fn filesystems(&mut self) -> Result<Vec<FilesystemMetrics>, CollectError> {
-        let path = self.paths.proc("mounts");
+        // The host's mount table: its first process's, when this process
+        // sees the host's root elsewhere (a container).
+        let path = if self.paths.root_elsewhere() {
+            self.paths.proc("1/mounts")
+        } else {
+            self.paths.proc("mounts")
+        };
         procfs::read_into(&path, &mut self.buf)?;
         let mounts = select_mounts(procfs::parse_mounts(&self.buf), &self.config);
         let mut out = Vec::with_capacity(mounts.len());
         for mount in mounts {
+            let at = self.paths.root(&mount.mountpoint);
             if !is_network(&mount.fstype) {
                 // Local filesystems answer from memory: no task needed.
-                out.extend(statvfs(&mount));
+                out.extend(statvfs(&mount, &at));
                 continue;
             }
             if lock(&self.stuck).contains(&mount.mountpoint) {
@@ -225,7 +233,7 @@ impl DiskCollector {
             let key = mount.mountpoint.clone();
             lock(&stuck).insert(key.clone());
             let task = tokio::task::spawn_blocking(move || {
-                let result = statvfs(&mount);
+                let result = statvfs(&mount, &at);
                 lock(&stuck).remove(&mount.mountpoint);
                 result
             });

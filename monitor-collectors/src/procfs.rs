@@ -8,14 +8,19 @@ use std::path::{Path, PathBuf};
 
 use monitor_core::CollectError;
 
-/// Where the host's `/proc` and `/sys` are. Inside a container that watches
-/// its host, mount them elsewhere (`-v /proc:/host/proc:ro`) and point here.
+/// Where the host's `/proc`, `/sys` and root file system are. Inside a
+/// container that watches its host, mount them elsewhere (`-v
+/// /proc:/host/proc:ro -v /:/host/root:ro,rslave`) and point here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPaths {
     /// The host's procfs (default `/proc`).
     pub proc: PathBuf,
     /// The host's sysfs (default `/sys`).
     pub sys: PathBuf,
+    /// The host's root file system (default `/`; node_exporter's
+    /// `--path.rootfs`). Other than `/`, the mounts are those of the host's
+    /// first process (`<proc>/1/mounts`) and each is measured under it.
+    pub root: PathBuf,
 }
 
 impl Default for HostPaths {
@@ -23,6 +28,7 @@ impl Default for HostPaths {
         HostPaths {
             proc: PathBuf::from("/proc"),
             sys: PathBuf::from("/sys"),
+            root: PathBuf::from("/"),
         }
     }
 }
@@ -36,6 +42,17 @@ impl HostPaths {
     /// A file under the sysfs root.
     pub fn sys(&self, rel: &str) -> PathBuf {
         self.sys.join(rel)
+    }
+
+    /// Where the host's `path` (absolute, as its mount table names it) is
+    /// seen from here.
+    pub fn root(&self, path: &str) -> PathBuf {
+        self.root.join(path.trim_start_matches('/'))
+    }
+
+    /// Whether the host's root is elsewhere than `/`.
+    pub fn root_elsewhere(&self) -> bool {
+        self.root != Path::new("/")
     }
 }
 

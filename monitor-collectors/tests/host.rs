@@ -50,6 +50,41 @@ fn df(mountpoint: &str) -> (u64, u64, u64, f64) {
     )
 }
 
+/// With the host's root elsewhere (an agent in a container), the mounts
+/// are the host's first process's, measured under that root and reported
+/// under the host's own mount points.
+#[tokio::test]
+async fn a_host_root_elsewhere_is_measured_there_under_the_hosts_names() {
+    let dir = std::env::temp_dir().join(format!("monitor-host-root-{}", std::process::id()));
+    let proc_dir = dir.join("proc");
+    std::fs::create_dir_all(proc_dir.join("1")).unwrap();
+    // The host as its mount table says: / and /srv, both on the file
+    // system of `dir` here.
+    std::fs::write(
+        proc_dir.join("1/mounts"),
+        "/dev/hostdisk / ext4 rw 0 0\n/dev/hostdata /srv xfs rw 0 0\nproc /proc proc rw 0 0\n",
+    )
+    .unwrap();
+    std::fs::write(proc_dir.join("mounts"), "overlay / overlay rw 0 0\n").unwrap();
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("srv")).unwrap();
+    let paths = HostPaths {
+        proc: proc_dir,
+        root: root.clone(),
+        ..HostPaths::default()
+    };
+    let mut disk = DiskCollector::new(paths, DiskConfig::default());
+    let filesystems = disk.filesystems().await.unwrap();
+    let points: Vec<(&str, &str)> = filesystems
+        .iter()
+        .map(|f| (f.mountpoint.as_str(), f.device.as_str()))
+        .collect();
+    assert_eq!(points, [("/", "/dev/hostdisk"), ("/srv", "/dev/hostdata")]);
+    let (size, _, _, _) = df(root.to_str().unwrap());
+    assert_eq!(filesystems[0].size_bytes, size);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn filesystems_match_df() {
     let mut disk = DiskCollector::new(HostPaths::default(), DiskConfig::default());

@@ -142,6 +142,17 @@ pub(crate) struct Cli {
     )]
     pub(crate) host_sys: PathBuf,
 
+    /// Where the host's root file system is (when the agent runs in a
+    /// container: -v /:/host/root:ro,rslave --host-root /host/root); its
+    /// file systems are measured there.
+    #[arg(
+        long,
+        env = "MONITOR_HOST_ROOT",
+        default_value = "/",
+        value_name = "PATH"
+    )]
+    pub(crate) host_root: PathBuf,
+
     /// Where snapshots wait while the server is unreachable.
     #[arg(
         long,
@@ -264,6 +275,7 @@ pub(crate) struct AgentFile {
     docker_host: Option<String>,
     host_proc: Option<PathBuf>,
     host_sys: Option<PathBuf>,
+    host_root: Option<PathBuf>,
     spool_dir: Option<PathBuf>,
     spool_max_mib: Option<u64>,
     listen: Option<std::net::SocketAddr>,
@@ -355,6 +367,7 @@ impl Cli {
         );
         set(&mut self.host_proc, file.host_proc, given("host_proc"));
         set(&mut self.host_sys, file.host_sys, given("host_sys"));
+        set(&mut self.host_root, file.host_root, given("host_root"));
         set(&mut self.spool_dir, file.spool_dir, given("spool_dir"));
         set(
             &mut self.spool_max_mib,
@@ -459,6 +472,7 @@ pub(crate) struct Settings {
     pub(crate) docker_host: Option<String>,
     pub(crate) host_proc: PathBuf,
     pub(crate) host_sys: PathBuf,
+    pub(crate) host_root: PathBuf,
     /// Server URL, token and CA when pushing.
     pub(crate) push: Option<monitor_agent::push::PushConfig>,
     /// The metrics endpoint, when serving one.
@@ -599,6 +613,18 @@ impl Cli {
                 self.host_proc.display()
             ));
         }
+        if !self.host_root.is_dir() {
+            problems.push(format!(
+                "--host-root {}: not a directory; point it at where the host's / is mounted",
+                self.host_root.display()
+            ));
+        } else if self.host_root != Path::new("/") && !self.host_proc.join("1/mounts").exists() {
+            problems.push(format!(
+                "--host-root {}: the host's mount table {} is not there; mount the host's /proc too (--host-proc)",
+                self.host_root.display(),
+                self.host_proc.join("1/mounts").display()
+            ));
+        }
 
         if self.listen.is_some() && !cfg!(feature = "prometheus") {
             problems.push("--listen: this agent was built without the `prometheus` feature".into());
@@ -720,6 +746,7 @@ impl Cli {
             docker_host: self.docker_host.clone(),
             host_proc: self.host_proc.clone(),
             host_sys: self.host_sys.clone(),
+            host_root: self.host_root.clone(),
             push,
             listen,
             otlp,
