@@ -27,7 +27,7 @@ apt_install() {
 }
 
 start_docker() {
-  apt_install docker.io busybox-static
+  apt_install docker.io busybox-static docker-compose
   if docker info >/dev/null 2>&1; then
     return 0
   fi
