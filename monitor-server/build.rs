@@ -2,11 +2,18 @@
 //! file of its `dist/` becomes a static asset of the binary, with a gzip
 //! copy when that is smaller.
 //!
-//! - Feature `dashboard` (default): `npm ci` when `node_modules` is missing
-//!   or older than the lockfile, then `vite build` into `OUT_DIR`; runs
-//!   again only when the web sources change.
-//! - `MONITOR_WEB_DIST=/path/to/dist`: embed a dashboard built elsewhere
-//!   (no Node.js needed).
+//! - Feature `dashboard` (default), in order:
+//!   1. `MONITOR_WEB_DIST=/path/to/dist`: embed a dashboard built elsewhere
+//!      (the release's `monitor-dashboard-VERSION.tar.gz`; no Node.js).
+//!   2. With npm: `vite build` into `OUT_DIR`. From `web/` itself when its
+//!      `node_modules` is installed and up to date (a developer's `npm
+//!      ci`); otherwise from a copy of the sources in `OUT_DIR`, where `npm
+//!      ci` installs (from npm's cache when it has the packages). The
+//!      source tree is never written to: offline and distribution builds
+//!      work from a read-only checkout. Runs again only when the web
+//!      sources change.
+//!   3. Without npm: `web/dist` when it holds a build (a source package
+//!      with the dashboard prebuilt).
 //! - Without the feature: no dashboard; `/` says how to get one.
 //!
 //! It also gives the crate `MONITOR_COMMIT`, the commit `--version` shows.
@@ -67,54 +74,127 @@ fn write(path: &Path, bytes: &[u8]) {
 
 const NO_NODE: &str = "the dashboard is built with Node.js (>= 20.19) and npm from monitor-server/web, and \
     `npm` was not found. Install Node.js, or build with a dashboard made elsewhere \
-    (MONITOR_WEB_DIST=/path/to/dist), or without the dashboard \
-    (cargo build -p monitor-server --no-default-features --features postgres)";
+    (MONITOR_WEB_DIST=/path/to/dist, such as the release's monitor-dashboard tarball), or without the \
+    dashboard (cargo build -p monitor-server --no-default-features --features postgres)";
 
-/// `npm ci` if needed, then `vite build` into `out/dist`.
+/// What the dashboard is built from.
+const INPUTS: &[&str] = &[
+    "src",
+    "index.html",
+    "package.json",
+    "package-lock.json",
+    "vite.config.ts",
+    "tsconfig.json",
+];
+
+/// `vite build` into `out/dist` (see the module docs), or `web/dist`
+/// without npm.
 fn build(web: &Path, out: &Path) -> PathBuf {
-    for input in [
-        "src",
-        "index.html",
-        "package.json",
-        "package-lock.json",
-        "vite.config.ts",
-        "tsconfig.json",
-    ] {
+    for input in INPUTS {
         println!("cargo:rerun-if-changed={}", web.join(input).display());
     }
-    let npm = |args: &[&str]| {
+    let has_npm = Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_npm {
+        let prebuilt = web.join("dist");
+        if prebuilt.join("index.html").is_file() {
+            println!(
+                "cargo:warning=npm not found: embedding the prebuilt dashboard in {}",
+                prebuilt.display()
+            );
+            return prebuilt;
+        }
+        fail(NO_NODE);
+    }
+    let npm = |dir: &Path, args: &[&str]| {
         let status = Command::new("npm")
             .args(args)
-            .current_dir(web)
+            .current_dir(dir)
             .status()
             .unwrap_or_else(|_| fail(NO_NODE));
         if !status.success() {
             fail(&format!(
                 "`npm {}` failed in {} (its output is above)",
                 args.join(" "),
-                web.display()
+                dir.display()
             ));
         }
     };
-    let installed = web.join("node_modules/.package-lock.json");
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&installed) < modified(&web.join("package-lock.json")) {
-        npm(&["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
-    }
+    let installed = |dir: &Path| {
+        let stamp = modified(&dir.join("node_modules/.package-lock.json"));
+        stamp.is_some() && stamp >= modified(&dir.join("package-lock.json"))
+    };
+    let from = if installed(web) {
+        web.to_owned()
+    } else {
+        // A copy of the sources beside the build, with its own modules.
+        let copy = out.join("web");
+        for input in INPUTS {
+            let (source, target) = (web.join(input), copy.join(input));
+            if source.is_dir() {
+                // Files deleted from the sources go from the copy too.
+                let _ = std::fs::remove_dir_all(&target);
+            }
+            copy_all(&source, &target);
+        }
+        if !installed(&copy) {
+            npm(
+                &copy,
+                &[
+                    "ci",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    "--prefer-offline",
+                ],
+            );
+        }
+        copy
+    };
     let dist = out.join("dist");
     let dist_arg = dist.to_string_lossy().into_owned();
-    npm(&[
-        "exec",
-        "--",
-        "vite",
-        "build",
-        "--logLevel",
-        "warn",
-        "--emptyOutDir",
-        "--outDir",
-        &dist_arg,
-    ]);
+    npm(
+        &from,
+        &[
+            "exec",
+            "--",
+            "vite",
+            "build",
+            "--logLevel",
+            "warn",
+            "--emptyOutDir",
+            "--outDir",
+            &dist_arg,
+        ],
+    );
     dist
+}
+
+/// Copies a file, or a directory and everything in it; a file already there
+/// with the same bytes is left as it is (its time too, which tells whether
+/// `npm ci` must run again).
+fn copy_all(source: &Path, target: &Path) {
+    if source.is_dir() {
+        let entries = std::fs::read_dir(source)
+            .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", source.display())));
+        for entry in entries.flatten() {
+            copy_all(&entry.path(), &target.join(entry.file_name()));
+        }
+    } else if std::fs::read(source).ok() != std::fs::read(target).ok() {
+        if let Some(parent) = target.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        std::fs::copy(source, target).unwrap_or_else(|e| {
+            fail(&format!(
+                "cannot copy {} to {}: {e}",
+                source.display(),
+                target.display()
+            ))
+        });
+    }
 }
 
 /// Every file of `dist`, as Rust source for the asset table; gzip copies
