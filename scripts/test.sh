@@ -58,3 +58,9 @@ echo "tests: $passed passed, $failed failed"
 
 step "API fuzz: schemathesis from the OpenAPI document (bounded)"
 scripts/fuzz-api.sh
+
+step "release: packages, images, SBOM and checksums (scripts/release.sh)"
+release_out="${CARGO_TARGET_DIR:-target}/release-check"
+scripts/release.sh "$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)" "$release_out" >/dev/null
+(cd "$release_out" && sha256sum --quiet -c SHA256SUMS)
+rm -rf "$release_out"
