@@ -192,41 +192,14 @@ async fn the_images_build_read_the_host_and_run_together_with_compose() {
     }
     let web = common::client(Some(&ca_file));
     let base = format!("https://localhost:{port}");
-    loop {
-        let health = web.get(format!("{base}/api/health")).send().await;
-        if health.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server's container never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let registered: serde_json::Value = web
-        .post(format!("{base}/api/register"))
-        .header("x-admin-token", admin)
-        .json(&serde_json::json!({"server_id": "compose-host"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = registered["token"].as_str().unwrap().to_owned();
+    common::wait_healthy(&web, &base).await;
+    let token = common::register(&web, &base, admin, "compose-host").await;
     compose.env.push(("MONITOR_TOKEN".into(), token));
     let out = compose.run(&["up", "-d", "agent"]);
     assert!(out.status.success(), "compose up agent: {}", said(&out));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let servers: serde_json::Value = web
-            .get(format!("{base}/api/servers"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let servers = common::get_json(&web, &format!("{base}/api/servers")).await;
         if servers[0]["online"] == true && servers[0]["memory_used_percent"].is_number() {
             break;
         }

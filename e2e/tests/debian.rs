@@ -179,29 +179,9 @@ async fn the_packages_install_run_upgrade_and_purge() {
     std::fs::copy(ca, "/etc/monitor/ca.pem").unwrap();
     let web = client(Some(Path::new("/etc/monitor/ca.pem")));
     let base = format!("https://localhost:{port}");
-    loop {
-        let health = web.get(format!("{base}/api/health")).send().await;
-        if health.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the installed server never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_healthy(&web, &base).await;
     let admin = std::fs::read_to_string("/var/lib/monitor-server/admin.token").unwrap();
-    let registered: serde_json::Value = web
-        .post(format!("{base}/api/register"))
-        .header("x-admin-token", admin.trim())
-        .json(&serde_json::json!({"server_id": "packaged"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = registered["token"].as_str().unwrap();
+    let token = &common::register(&web, &base, admin.trim(), "packaged").await;
 
     // The agent configured as its file says to.
     std::fs::write("/etc/monitor/agent.token", token).unwrap();
@@ -231,14 +211,7 @@ async fn the_packages_install_run_upgrade_and_purge() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let servers: serde_json::Value = web
-            .get(format!("{base}/api/servers"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let servers = common::get_json(&web, &format!("{base}/api/servers")).await;
         if servers[0]["server_id"] == "packaged" && servers[0]["online"] == true {
             break;
         }

@@ -35,6 +35,43 @@ fn nginx() -> Option<PathBuf> {
     found
 }
 
+/// nginx running `site` (http-level blocks) with its logs and temporary
+/// files under `dir/logs`, once `nginx -t` accepts it.
+fn run_nginx(nginx: &std::path::Path, dir: &std::path::Path, site: &str) -> Process {
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let main = format!(
+        "user root;\nworker_processes 1;\nerror_log {logs}/error.log warn;\npid {logs}/nginx.pid;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n  access_log {logs}/access.log;\n  client_body_temp_path {logs}/body;\n  proxy_temp_path {logs}/proxy;\n\
+           fastcgi_temp_path {logs}/fastcgi;\n  uwsgi_temp_path {logs}/uwsgi;\n  scgi_temp_path {logs}/scgi;\n{site}\n}}\n",
+        logs = logs.display()
+    );
+    let conf = dir.join("nginx.conf");
+    std::fs::write(&conf, main).unwrap();
+    let test = Command::new(nginx)
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "nginx -t refused the configuration: {}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    Process(
+        Command::new(nginx)
+            .arg("-c")
+            .arg(&conf)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// nginx running the recipe.
 struct Front {
     nginx: Process,
@@ -48,7 +85,6 @@ struct Front {
 /// `upstreams`, on the recipe's two "server" lines) replaced, once it
 /// answers for the server behind it.
 async fn front(nginx: &std::path::Path, dir: &std::path::Path, upstreams: &[u16]) -> Front {
-    std::fs::create_dir_all(dir.join("logs")).unwrap();
     let certs = monitor_server::tls::self_signed(&dir.join("tls"), &[]).unwrap();
     let (https, http) = (free_port(), free_port());
     let recipe = std::fs::read_to_string(concat!(
@@ -81,36 +117,7 @@ async fn front(nginx: &std::path::Path, dir: &std::path::Path, upstreams: &[u16]
             certs.key.to_str().unwrap(),
         )
         .replace("server_name monitor.example;", "server_name localhost;");
-    let main = format!(
-        "user root;\nworker_processes 1;\nerror_log {logs}/error.log warn;\npid {logs}/nginx.pid;\n\
-         events {{ worker_connections 256; }}\n\
-         http {{\n  access_log {logs}/access.log;\n  client_body_temp_path {logs}/body;\n  proxy_temp_path {logs}/proxy;\n\
-           fastcgi_temp_path {logs}/fastcgi;\n  uwsgi_temp_path {logs}/uwsgi;\n  scgi_temp_path {logs}/scgi;\n{site}\n}}\n",
-        logs = dir.join("logs").display()
-    );
-    let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, main).unwrap();
-    let test = Command::new(nginx)
-        .arg("-t")
-        .arg("-c")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(
-        test.status.success(),
-        "nginx -t refused the recipe: {}",
-        String::from_utf8_lossy(&test.stderr)
-    );
-    let process = Process(
-        Command::new(nginx)
-            .arg("-c")
-            .arg(&conf)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let process = run_nginx(nginx, dir, &site);
     let web = client(Some(&certs.ca));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -404,8 +411,6 @@ const ORIGINAL_BLOCK: &str = "location /api/ { proxy_pass http://127.0.0.1:8001/
 async fn the_originals_nginx_block_that_cuts_off_api_still_works() {
     let Some(nginx) = nginx() else { return };
     let dir = common::dir("nginx", "original");
-    let logs = dir.0.join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
     let server_port = free_port();
     let server_log = dir.0.join("server.log");
     let _server = Process(
@@ -424,52 +429,17 @@ async fn the_originals_nginx_block_that_cuts_off_api_still_works() {
     );
     let port = free_port();
     let block = ORIGINAL_BLOCK.replace("8001", &server_port.to_string());
-    let conf = dir.0.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "user root;\nworker_processes 1;\nerror_log {logs}/error.log warn;\npid {logs}/nginx.pid;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n  access_log {logs}/access.log;\n  client_body_temp_path {logs}/body;\n  proxy_temp_path {logs}/proxy;\n\
-               fastcgi_temp_path {logs}/fastcgi;\n  uwsgi_temp_path {logs}/uwsgi;\n  scgi_temp_path {logs}/scgi;\n\
-               server {{\n    listen 127.0.0.1:{port};\n    {block}\n  }}\n}}\n",
-            logs = logs.display()
-        ),
-    )
-    .unwrap();
-    let _nginx = Process(
-        Command::new(&nginx)
-            .arg("-c")
-            .arg(&conf)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _nginx = run_nginx(
+        &nginx,
+        &dir.0,
+        &format!("  server {{\n    listen 127.0.0.1:{port};\n    {block}\n  }}"),
     );
     let front = format!("http://127.0.0.1:{port}");
     let web = client(None);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let health = web.get(format!("{front}/api/health")).send().await;
-        if health.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no health through the block");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_healthy(&web, &front).await;
 
     // The original's flow: register, then the stock agent pushes.
-    let registered = web
-        .post(format!("{front}/api/register"))
-        .header("x-admin-token", ADMIN)
-        .json(&serde_json::json!({"server_id": "srv-01"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201, "register through the block");
-    let registered: serde_json::Value = registered.json().await.unwrap();
-    let token = registered["token"].as_str().unwrap().to_owned();
+    let token = common::register(&web, &front, ADMIN, "srv-01").await;
     let _agent = Process(
         Command::new(common::AGENT)
             .args(["--server", &front, "--server-id", "srv-01"])
@@ -485,16 +455,13 @@ async fn the_originals_nginx_block_that_cuts_off_api_still_works() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     let history = loop {
-        let history: serde_json::Value = web
-            .get(format!(
+        let history = common::get_json(
+            &web,
+            &format!(
                 "{front}/api/metrics/history?server_id=srv-01&metric=memory_used_bytes&step=1"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            ),
+        )
+        .await;
         if history.to_string().contains("\"points\":[{") {
             break history;
         }
@@ -505,14 +472,7 @@ async fn the_originals_nginx_block_that_cuts_off_api_still_works() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(history.to_string().contains("srv-01"), "{history}");
-    let servers: serde_json::Value = web
-        .get(format!("{front}/api/servers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let servers = common::get_json(&web, &format!("{front}/api/servers")).await;
     assert_eq!(servers[0]["server_id"], "srv-01", "{servers}");
     assert_eq!(servers[0]["online"], true, "{servers}");
     let alerts = web.get(format!("{front}/api/alerts")).send().await.unwrap();

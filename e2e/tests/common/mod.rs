@@ -106,3 +106,43 @@ pub(crate) async fn start_prometheus(
 
 /// Server processes on one database and simulated agents.
 pub(crate) mod fleet;
+
+/// Waits (up to 60 s) until `GET {base}/api/health` answers 200.
+pub(crate) async fn wait_healthy(web: &reqwest::Client, base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let health = web.get(format!("{base}/api/health")).send().await;
+        if health.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{base} never answered /api/health"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Registers `server_id` with the admin token; its agent token.
+pub(crate) async fn register(
+    web: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    server_id: &str,
+) -> String {
+    let response = web
+        .post(format!("{base}/api/register"))
+        .header("x-admin-token", admin)
+        .json(&serde_json::json!({ "server_id": server_id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "registering {server_id}");
+    let registered: serde_json::Value = response.json().await.unwrap();
+    registered["token"].as_str().unwrap().to_owned()
+}
+
+/// `GET url` as JSON.
+pub(crate) async fn get_json(web: &reqwest::Client, url: &str) -> serde_json::Value {
+    web.get(url).send().await.unwrap().json().await.unwrap()
+}
