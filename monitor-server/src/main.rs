@@ -51,6 +51,8 @@ async fn main() -> ExitCode {
             .unwrap_or_default(),
     };
     init_logging(format);
+    // Whatever check-config finds is the configuration's fault.
+    let checking = matches!(flags.command, Some(Command::CheckConfig));
     let outcome = match config {
         Ok(config) => run(flags, config).await,
         Err(error) => Err(anyhow::Error::new(error)),
@@ -58,7 +60,7 @@ async fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let configuration = is_configuration(&error);
+            let configuration = checking || is_configuration(&error);
             match format {
                 LogFormat::Json => {
                     tracing::error!(configuration, "monitor-server stopped: {error:#}");

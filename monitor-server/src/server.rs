@@ -733,8 +733,12 @@ fn admin_token(config: &ServerConfig) -> Result<(Token, Option<PathBuf>), Server
 /// # Errors
 /// [`ServerError`] naming the setting when the file is unreadable or short.
 pub fn read_secret(path: &Path, setting: &str) -> Result<Token, ServerError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(io(format!("{setting}: cannot read {}", path.display())))?;
+    // A file the configuration names and that cannot be read is the
+    // configuration's fault (a wrong path, the wrong owner): a Token error,
+    // exit 78.
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ServerError::Token(format!("{setting}: cannot read {}: {e}", path.display()))
+    })?;
     Token::from_secret(text).map_err(|e| {
         ServerError::Token(format!(
             "{setting}: {} holds no usable token ({e})",

@@ -132,6 +132,22 @@ fn check_config_names_what_it_checked_or_what_to_fix() {
         said(&out)
     );
 
+    // A token file that is not there: the configuration's fault too.
+    let out = server(&data)
+        .args(["--listen", "127.0.0.1:8001", "check-config"])
+        .env(
+            "MONITOR_TOKENS_DASHBOARD_TOKEN_FILE",
+            data.join("missing.token"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(CONFIG), "{}", said(&out));
+    assert!(
+        said(&out).contains("tokens.dashboard_token_file: cannot read"),
+        "{}",
+        said(&out)
+    );
+
     std::fs::write(&file, "listen = \"127.0.0.1:8001\"\nretention = 7\n").unwrap();
     let out = server(&data)
         .args(["--config", file.to_str().unwrap(), "check-config"])
