@@ -33,7 +33,7 @@ fn mem_total() -> f64 {
     kib * 1024.0
 }
 
-/// GETs `url` until it answers 200 with `memory_total_bytes` in it.
+/// GETs `url` until it answers 200 with `monitor_memory_total_bytes` in it.
 async fn scrape(
     client: &reqwest::Client,
     url: &str,
@@ -53,7 +53,7 @@ async fn scrape(
                 .unwrap()
                 .to_owned();
             let body = response.text().await.unwrap();
-            if body.contains("memory_total_bytes ") {
+            if body.contains("monitor_memory_total_bytes ") {
                 return (content_type, body);
             }
         }
@@ -81,12 +81,15 @@ async fn prometheus_scrapes_the_host_with_no_server_at_all() {
         content_type.starts_with("text/plain; version=0.0.4"),
         "{content_type}"
     );
-    assert!(body.contains("# TYPE memory_total_bytes gauge\n"), "{body}");
     assert!(
-        body.contains("# HELP memory_total_bytes Installed memory.\n"),
+        body.contains("# TYPE monitor_memory_total_bytes gauge\n"),
         "{body}"
     );
-    assert_eq!(value(&body, "memory_total_bytes"), mem_total());
+    assert!(
+        body.contains("# HELP monitor_memory_total_bytes Installed memory.\n"),
+        "{body}"
+    );
+    assert_eq!(value(&body, "monitor_memory_total_bytes"), mem_total());
     // No server_id label on one host's endpoint (node_exporter style).
     assert!(!body.contains("server_id="), "{body}");
     let other = client
@@ -123,7 +126,7 @@ async fn https_and_basic_auth_guard_the_endpoint() {
     let client = client(Some(&certs.ca));
     let url = format!("https://localhost:{port}/metrics");
     let (_, body) = scrape(&client, &url, Some(("prom", "a-long-password"))).await;
-    assert_eq!(value(&body, "memory_total_bytes"), mem_total());
+    assert_eq!(value(&body, "monitor_memory_total_bytes"), mem_total());
     for auth in [
         None,
         Some(("prom", "wrong")),

@@ -209,8 +209,11 @@ async fn textfile_exec_and_push_metrics_travel_like_built_in_ones() {
     }
     let memory = text
         .lines()
-        .find(|l| l.starts_with("memory_used_percent{"))
+        .find(|l| l.starts_with("monitor_memory_used_ratio{"))
         .expect("the built-in memory metric");
-    assert!(!memory.ends_with(" 1.5"), "the plugin's copy won: {memory}");
+    assert!(
+        !memory.ends_with(" 0.015"),
+        "the plugin's copy won: {memory}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

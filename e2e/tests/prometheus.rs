@@ -266,7 +266,7 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
     let used = eventually(
         &client,
         &prometheus,
-        r#"memory_used_bytes{job="monitor-server"}"#,
+        r#"monitor_memory_used_bytes{job="monitor-server"}"#,
     )
     .await;
     assert_eq!(used[0].1, 123_456_789.0);
@@ -280,10 +280,44 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
     let total = eventually(
         &client,
         &prometheus,
-        r#"memory_total_bytes{job="monitor-agent"}"#,
+        r#"monitor_memory_total_bytes{job="monitor-agent"}"#,
     )
     .await;
     assert_eq!(total[0].1, mem_total());
+    // A percentage arrives as a 0–1 ratio; CPU time as counters that rate()
+    // reads, their modes adding up to every CPU's wall time.
+    let ratio = eventually(
+        &client,
+        &prometheus,
+        r#"monitor_memory_used_ratio{job="monitor-agent"}"#,
+    )
+    .await;
+    assert!(ratio[0].1 > 0.0 && ratio[0].1 < 1.0, "{ratio:?}");
+    eventually(
+        &client,
+        &prometheus,
+        r#"count_over_time(monitor_cpu_seconds_total{job="monitor-agent",mode="idle"}[10s]) >= 8"#,
+    )
+    .await;
+    let cores = eventually(
+        &client,
+        &prometheus,
+        r#"sum(rate(monitor_cpu_seconds_total{job="monitor-agent"}[10s])) > 0"#,
+    )
+    .await;
+    let nproc = std::thread::available_parallelism().unwrap().get() as f64;
+    assert!(
+        (cores[0].1 - nproc).abs() < 0.5,
+        "CPU seconds per second over every mode: {cores:?}, {nproc} CPUs"
+    );
+    // No unprefixed built-in name reaches Prometheus.
+    let bare = query(
+        &client,
+        &prometheus,
+        r#"{__name__=~"memory_.*|cpu_.*|filesystem_.*"}"#,
+    )
+    .await;
+    assert!(bare.is_empty(), "{bare:?}");
     let rate = eventually(
         &client,
         &prometheus,
@@ -311,7 +345,14 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
         .text()
         .await
         .unwrap();
-    assert!(agent_text.contains("cpu_logical_cores "), "{agent_text}");
+    assert!(
+        agent_text.contains("\nmonitor_cpu_logical_cores "),
+        "{agent_text}"
+    );
+    assert!(
+        agent_text.contains("\nmonitor_cpu_seconds_total{mode=\"idle\"} "),
+        "{agent_text}"
+    );
     assert_eq!(promtool(&agent_text), "", "{agent_text}");
     pusher.abort();
 }

@@ -158,7 +158,7 @@ async fn every_stored_report_reaches_a_real_prometheus_with_its_own_timestamp() 
     }
 
     // Every report, with its own timestamp and value, in Prometheus.
-    let selector = r#"memory_used_bytes{server_id="rw-01"}"#;
+    let selector = r#"monitor_memory_used_bytes{server_id="rw-01"}"#;
     let deadline = Instant::now() + Duration::from_secs(60);
     let held = loop {
         let held = samples(&client, &prometheus, selector).await;
@@ -172,8 +172,14 @@ async fn every_stored_report_reaches_a_real_prometheus_with_its_own_timestamp() 
     let disk = samples(
         &client,
         &prometheus,
-        r#"filesystem_used_percent{server_id="rw-01", mountpoint="/"}"#,
+        r#"monitor_filesystem_used_ratio{server_id="rw-01", mountpoint="/"}"#,
     )
     .await;
     assert_eq!(disk.len(), expected.len(), "{disk:?}");
+    // A percentage goes out as a ratio, as the /metrics endpoints show it.
+    let ratios: Vec<(i64, f64)> = expected
+        .iter()
+        .map(|(t, v)| (*t, v / 1e9 / 100.0))
+        .collect();
+    assert_eq!(disk, ratios);
 }

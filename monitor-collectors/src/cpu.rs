@@ -137,7 +137,38 @@ impl Collector for CpuCollector {
                 out.gauge(names::LOAD_AVERAGE_15M, Unit::NONE, Labels::new(), load[2]);
             }
         }
+        if let Some(stat) = &self.previous {
+            write_seconds(&stat.total, &mut out);
+        }
         Ok(out)
+    }
+}
+
+/// `cpu_seconds_total{mode}` from the machine-wide line: counters need no
+/// delta, so the first collection has them too.
+fn write_seconds(times: &CpuTimes, out: &mut Collection) {
+    use monitor_core::{Labels, Unit, names, names::label};
+    // USER_HZ: the unit of /proc/stat, 100 on every Linux port but a few.
+    let hz = rustix::param::clock_ticks_per_second() as f64;
+    if hz <= 0.0 {
+        return;
+    }
+    for (mode, ticks) in [
+        ("user", times.user),
+        ("nice", times.nice),
+        ("system", times.system),
+        ("idle", times.idle),
+        ("iowait", times.iowait),
+        ("irq", times.irq),
+        ("softirq", times.softirq),
+        ("steal", times.steal),
+    ] {
+        out.counter(
+            names::CPU_SECONDS_TOTAL,
+            Unit::SECONDS,
+            Labels::new().with(label::MODE, mode),
+            ticks as f64 / hz,
+        );
     }
 }
 

@@ -129,12 +129,19 @@ async fn states_cpu_memory_limit_health_against_a_real_engine() {
     assert_eq!(b.info.id.len(), 64);
     let cpu = b.usage.cpu_percent.expect("busy container has a CPU %");
     assert!(cpu > 50.0, "busy container at {cpu}% CPU");
+    // Its CPU time: more than a second after three busy seconds.
+    let seconds = b
+        .usage
+        .cpu_seconds_total
+        .expect("a running container's CPU time");
+    assert!(seconds > 1.0, "busy container used {seconds} s of CPU");
     assert!(b.usage.memory_usage_bytes.unwrap() > 0);
 
     let i = find(&idle);
     assert_eq!(i.info.state, ContainerState::Running);
     assert_eq!(i.usage.memory_limit_bytes, Some(32 << 20));
     assert!(i.usage.cpu_percent.unwrap() < 20.0);
+    assert!(i.usage.cpu_seconds_total.unwrap() < 1.0);
     assert_eq!(i.info.health, Some(ContainerHealth::Healthy));
     assert!(i.info.status.starts_with("Up"), "{}", i.info.status);
 

@@ -1,5 +1,6 @@
 //! The host collectors agree with independent sources read in the test:
-//! `/proc/meminfo`, `df -B1`, `nproc`, `/proc/net/dev`, and a busy thread.
+//! `/proc/meminfo`, `df -B1`, `nproc`, `/proc/stat`, `/proc/net/dev`, and a
+//! busy thread.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -194,6 +195,113 @@ async fn cpu_count_matches_nproc_and_a_busy_thread_shows() {
         assert!((0.0..=100.0).contains(&v));
     }
     assert!(m.user_percent >= one_core_share * 0.5);
+}
+
+/// The unit of `/proc/stat`'s and `/proc/*/stat`'s times, from `getconf`.
+fn clk_tck() -> f64 {
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        String::from_utf8(
+            Command::new("getconf")
+                .arg("CLK_TCK")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+    })
+}
+
+/// The machine-wide `cpu` line of `/proc/stat`, in seconds (`getconf
+/// CLK_TCK` ticks each).
+fn proc_stat_seconds() -> Vec<f64> {
+    let hz = clk_tck();
+    let text = std::fs::read_to_string("/proc/stat").unwrap();
+    let line = text.lines().find(|l| l.starts_with("cpu ")).unwrap();
+    line.split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse::<f64>().unwrap() / hz)
+        .collect()
+}
+
+/// This thread's user time (`/proc/thread-self/stat`, field 14).
+fn own_user_seconds() -> f64 {
+    let hz = clk_tck();
+    let text = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // Fields after the command name, which ends at the last ')'.
+    let rest = &text[text.rfind(')').unwrap() + 2..];
+    rest.split_whitespace()
+        .nth(11)
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
+        / hz
+}
+
+#[tokio::test]
+async fn cpu_seconds_counters_match_proc_stat_from_the_first_collection() {
+    let modes = [
+        "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+    ];
+    let mut cpu = CpuCollector::new(HostPaths::default());
+    let ctx = CollectContext::new(Timestamp::now(), Duration::from_secs(1));
+    let before = proc_stat_seconds();
+    let out = cpu.collect(&ctx).await.unwrap();
+    let after = proc_stat_seconds();
+    let family = out
+        .families
+        .iter()
+        .find(|f| f.name == "cpu_seconds_total")
+        .expect("counters need no baseline");
+    assert_eq!(family.kind, monitor_core::MetricKind::Counter);
+    assert_eq!(family.samples.len(), modes.len());
+    let ours = |mode: &str| {
+        family
+            .get(&monitor_core::Labels::new().with("mode", mode))
+            .unwrap_or_else(|| panic!("no mode {mode}"))
+    };
+    for (i, mode) in modes.iter().enumerate() {
+        let value = ours(mode);
+        assert!(
+            before[i] <= value && value <= after[i],
+            "{mode}: {} <= {value} <= {}",
+            before[i],
+            after[i]
+        );
+    }
+
+    // Half a second of this thread's user time (however loaded the
+    // machine) shows in the host's user time.
+    let user_before = ours("user") + ours("nice");
+    let own = own_user_seconds();
+    let give_up = Instant::now() + Duration::from_secs(30);
+    let mut x = 0u64;
+    while own_user_seconds() < own + 0.5 && Instant::now() < give_up {
+        for _ in 0..1_000_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+    }
+    std::hint::black_box(x);
+    let out = cpu.collect(&ctx).await.unwrap();
+    let family = out
+        .families
+        .iter()
+        .find(|f| f.name == "cpu_seconds_total")
+        .unwrap();
+    let user = |mode: &str| {
+        family
+            .get(&monitor_core::Labels::new().with("mode", mode))
+            .unwrap()
+    };
+    let grown = user("user") + user("nice") - user_before;
+    assert!(
+        grown >= 0.4,
+        "user time grew by {grown} s while this thread ran 0.5 s"
+    );
 }
 
 fn proc_net_dev() -> Vec<(String, u64, u64)> {

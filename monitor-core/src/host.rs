@@ -401,6 +401,8 @@ impl IoMetrics {
 pub struct ContainerUsage {
     /// CPU as `docker stats` shows it (100 = one core).
     pub cpu_percent: Option<f64>,
+    /// CPU time used since the container started, in seconds.
+    pub cpu_seconds_total: Option<f64>,
     /// Memory as `docker stats` shows it.
     pub memory_usage_bytes: Option<u64>,
     /// The memory limit.
@@ -470,6 +472,12 @@ impl ContainerMetrics {
             u.cpu_percent,
         );
         put(
+            names::CONTAINER_CPU_SECONDS_TOTAL,
+            MetricKind::Counter,
+            Unit::SECONDS,
+            u.cpu_seconds_total,
+        );
+        put(
             names::CONTAINER_MEMORY_USAGE_BYTES,
             MetricKind::Gauge,
             Unit::BYTES,
@@ -528,6 +536,7 @@ impl ContainerMetrics {
                     info: info.clone(),
                     usage: ContainerUsage {
                         cpu_percent: f(names::CONTAINER_CPU_PERCENT),
+                        cpu_seconds_total: f(names::CONTAINER_CPU_SECONDS_TOTAL),
                         memory_usage_bytes: u(names::CONTAINER_MEMORY_USAGE_BYTES),
                         memory_limit_bytes: u(names::CONTAINER_MEMORY_LIMIT_BYTES),
                         network_rx_bytes: u(names::CONTAINER_NETWORK_RECEIVE_BYTES_TOTAL),
@@ -672,6 +681,7 @@ mod tests {
             },
             usage: ContainerUsage {
                 cpu_percent: Some(12.5),
+                cpu_seconds_total: Some(3.25),
                 memory_usage_bytes: Some(50),
                 memory_limit_bytes: Some(200),
                 network_rx_bytes: Some(1),

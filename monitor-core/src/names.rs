@@ -55,6 +55,10 @@ names! {
     CPU_IOWAIT_PERCENT = "cpu_iowait_percent";
     /// CPU time stolen by the hypervisor over the last interval.
     CPU_STEAL_PERCENT = "cpu_steal_percent";
+    /// CPU time spent in each mode since boot (`mode` label: user, nice,
+    /// system, idle, iowait, irq, softirq, steal), all CPUs together, as
+    /// node_exporter's `node_cpu_seconds_total` counts it.
+    CPU_SECONDS_TOTAL = "cpu_seconds_total";
     /// Number of logical CPUs (cores times hardware threads). Not
     /// `cpu_count`: Prometheus reserves the `_count` suffix for histograms.
     CPU_LOGICAL_CORES = "cpu_logical_cores";
@@ -110,6 +114,9 @@ names! {
     CONTAINER_RESTARTS_TOTAL = "container_restarts_total";
     /// CPU use as `docker stats` shows it: 100 is one full core.
     CONTAINER_CPU_PERCENT = "container_cpu_percent";
+    /// CPU time the container used, all CPUs together (cAdvisor's
+    /// `container_cpu_usage_seconds_total`).
+    CONTAINER_CPU_SECONDS_TOTAL = "container_cpu_seconds_total";
     /// Memory use as `docker stats` shows it (usage minus inactive page cache).
     CONTAINER_MEMORY_USAGE_BYTES = "container_memory_usage_bytes";
     /// The container's memory limit (the host's memory when it has none).
@@ -130,6 +137,8 @@ names! {
 pub mod label {
     /// Logical CPU number (`cpu_usage_percent{cpu="3"}`).
     pub const CPU: &str = "cpu";
+    /// CPU mode of `cpu_seconds_total` (`user`, `idle`, ...).
+    pub const MODE: &str = "mode";
     /// Filesystem mount point.
     pub const MOUNTPOINT: &str = "mountpoint";
     /// Block device (`/dev/vda1`, `vda`).
@@ -208,6 +217,7 @@ const FS_LABELS: &[&str] = &["mountpoint", "device", "fstype"];
 const DISK_ATTRS: &[(&str, &str)] = &[("device", "system.device")];
 const NET_ATTRS: &[(&str, &str)] = &[("interface", "network.interface.name")];
 const CPU_ATTRS: &[(&str, &str)] = &[("cpu", "cpu.logical_number")];
+const CPU_MODE_ATTRS: &[(&str, &str)] = &[("mode", "cpu.mode")];
 const CONTAINER_ATTRS: &[(&str, &str)] = &[("name", "container.name")];
 
 const fn otel(
@@ -293,6 +303,8 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
         otel("system.cpu.utilization", "1", &[("cpu.mode", "iowait")], &[], 0.01)),
     gauge(CPU_STEAL_PERCENT, "percent", &[], "CPU time stolen by the hypervisor.",
         otel("system.cpu.utilization", "1", &[("cpu.mode", "steal")], &[], 0.01)),
+    counter(CPU_SECONDS_TOTAL, "seconds", &["mode"], "CPU time in each mode since boot, all CPUs together.",
+        otel("system.cpu.time", "s", &[], CPU_MODE_ATTRS, 1.0)),
     gauge(CPU_LOGICAL_CORES, "count", &[], "Number of logical CPUs.",
         otel("system.cpu.logical.count", "{cpu}", &[], &[], 1.0).updown()),
     gauge(LOAD_AVERAGE_1M, "", &[], "Load average over 1 minute.",
@@ -341,6 +353,8 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
         otel("container.restarts", "{restart}", &[], CONTAINER_ATTRS, 1.0)),
     gauge(CONTAINER_CPU_PERCENT, "percent", &["name"], "CPU as docker stats shows it (100 = one core).",
         otel("container.cpu.usage", "{cpu}", &[], CONTAINER_ATTRS, 0.01)),
+    counter(CONTAINER_CPU_SECONDS_TOTAL, "seconds", &["name"], "CPU time used, all CPUs together.",
+        otel("container.cpu.time", "s", &[], CONTAINER_ATTRS, 1.0)),
     gauge(CONTAINER_MEMORY_USAGE_BYTES, "bytes", &["name"], "Memory as docker stats shows it.",
         otel("container.memory.usage", "By", &[], CONTAINER_ATTRS, 1.0).updown()),
     gauge(CONTAINER_MEMORY_LIMIT_BYTES, "bytes", &["name"], "Memory limit.",
@@ -362,6 +376,80 @@ pub fn describe(name: &str) -> Option<&'static MetricDescriptor> {
     WELL_KNOWN.iter().find(|d| d.name == name)
 }
 
+/// The namespace of the built-in metrics in the Prometheus exposition (the
+/// agent's and the server's `/metrics`, remote write): `monitor_`, so that
+/// they sit beside node_exporter's `node_` and cAdvisor's `container_`
+/// without clashing.
+pub const PROMETHEUS_NAMESPACE: &str = "monitor";
+
+/// How a built-in metric appears in the Prometheus exposition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrometheusName {
+    /// The exposed name (`monitor_memory_used_ratio`).
+    pub name: String,
+    /// What the value is divided by on the way out (100 turns a percentage
+    /// into a ratio; a division, so that 70 % is exactly 0.7).
+    pub divisor: f64,
+    /// What the exposed value means when it is not the collected one,
+    /// added to the `# HELP` line.
+    pub note: Option<&'static str>,
+}
+
+impl MetricDescriptor {
+    /// The metric's name and value in the Prometheus exposition: the
+    /// [`PROMETHEUS_NAMESPACE`] prefix, and a percentage as a ratio from 0
+    /// to 1 (`_percent` becomes `_ratio`), as the Prometheus naming guide
+    /// asks; the container CPU percentage (100 is one core) becomes a
+    /// number of cores. The data model, history, alert rules, the dashboard
+    /// and OTLP keep the collected names.
+    pub fn prometheus(&self) -> PrometheusName {
+        let ns = PROMETHEUS_NAMESPACE;
+        if self.name == CONTAINER_CPU_PERCENT {
+            return PrometheusName {
+                name: format!("{ns}_container_cpu_usage_cores"),
+                divisor: 100.0,
+                note: Some("In cores: 1 is one full core."),
+            };
+        }
+        match self.name.strip_suffix("_percent") {
+            Some(base) if self.unit == "percent" => PrometheusName {
+                name: format!("{ns}_{base}_ratio"),
+                divisor: 100.0,
+                note: Some("As a ratio: 1 is 100 %."),
+            },
+            _ => PrometheusName {
+                name: format!("{ns}_{}", self.name),
+                divisor: 1.0,
+                note: None,
+            },
+        }
+    }
+}
+
+/// The Prometheus name, divisor and note of `name` when it is a built-in
+/// metric (see [`MetricDescriptor::prometheus`]); `None` for any other
+/// name, which a plugin chose and which is exposed as it is.
+pub fn prometheus(name: &str) -> Option<&'static PrometheusName> {
+    NAMES.get(name)
+}
+
+/// The built-in metric exposed to Prometheus as `exposed`
+/// (`monitor_memory_used_ratio` → `memory_used_percent`): a plugin metric
+/// of that name would clash with it, and is left out of the exposition.
+pub fn from_prometheus(exposed: &str) -> Option<&'static str> {
+    static SOURCES: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static str>> =
+        std::sync::LazyLock::new(|| NAMES.iter().map(|(k, v)| (v.name.as_str(), *k)).collect());
+    SOURCES.get(exposed).copied()
+}
+
+static NAMES: std::sync::LazyLock<std::collections::HashMap<&'static str, PrometheusName>> =
+    std::sync::LazyLock::new(|| {
+        WELL_KNOWN
+            .iter()
+            .map(|d| (d.name, d.prometheus()))
+            .collect()
+    });
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,7 +464,7 @@ mod tests {
             let suffix_ok = match d.unit {
                 "bytes" => d.name.ends_with("_bytes") || d.name.ends_with("_bytes_total"),
                 "percent" => d.name.ends_with("_percent"),
-                "seconds" => d.name.ends_with("_seconds"),
+                "seconds" => d.name.ends_with("_seconds") || d.name.ends_with("_seconds_total"),
                 "bytes_per_second" => d.name.ends_with("_bytes_per_second"),
                 _ => true,
             };
@@ -400,6 +488,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn prometheus_names_are_namespaced_unique_and_ratios_where_percent() {
+        let mut seen = std::collections::HashSet::new();
+        for d in WELL_KNOWN {
+            let p = prometheus(d.name).expect("every built-in has one");
+            assert!(is_valid_name(&p.name), "{}", p.name);
+            assert!(p.name.starts_with("monitor_"), "{}", p.name);
+            assert!(seen.insert(p.name.clone()), "duplicate {}", p.name);
+            assert!(!p.name.contains("percent"), "{}", p.name);
+            if d.kind == MetricKind::Counter {
+                assert!(p.name.ends_with("_total"), "{}", p.name);
+            }
+            assert_eq!(p.divisor != 1.0, p.note.is_some(), "{}", d.name);
+        }
+        let memory = prometheus(MEMORY_USED_PERCENT).expect("built in");
+        assert_eq!(
+            (memory.name.as_str(), memory.divisor),
+            ("monitor_memory_used_ratio", 100.0)
+        );
+        let container = prometheus(CONTAINER_MEMORY_USAGE_BYTES).expect("built in");
+        assert_eq!(container.name, "monitor_container_memory_usage_bytes");
+        assert_eq!(
+            prometheus(CONTAINER_CPU_PERCENT).map(|p| p.name.as_str()),
+            Some("monitor_container_cpu_usage_cores")
+        );
+        assert!(prometheus("backup_age_seconds").is_none());
+        assert_eq!(
+            from_prometheus("monitor_memory_used_ratio"),
+            Some(MEMORY_USED_PERCENT)
+        );
+        assert_eq!(from_prometheus("memory_used_percent"), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use monitor_core::names::{Instrument, WELL_KNOWN};
 
 #[test]
-fn metrics_page_lists_every_metric_with_its_opentelemetry_name() {
+fn metrics_page_lists_every_metric_with_its_prometheus_and_opentelemetry_names() {
     let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md"))
         .expect("docs/metrics.md exists");
     let mut missing = Vec::new();
@@ -16,6 +16,14 @@ fn metrics_page_lists_every_metric_with_its_opentelemetry_name() {
         match row {
             None => missing.push(format!("{} (no table row)", d.name)),
             Some(row) => {
+                let prometheus = d.prometheus();
+                let exposed = match prometheus.divisor {
+                    1.0 => format!("| `{}` | `{}` |", d.name, prometheus.name),
+                    divisor => format!("| `{}` | `{}` ÷ {divisor} |", d.name, prometheus.name),
+                };
+                if !row.starts_with(&exposed) {
+                    missing.push(format!("{}: Prometheus name ({exposed})", d.name));
+                }
                 if !row.contains(&format!("`{}`", d.otel.name)) {
                     missing.push(format!("{}: OpenTelemetry name {}", d.name, d.otel.name));
                 }

@@ -423,9 +423,10 @@ async fn metrics_show_every_reporting_host_and_the_servers_health() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     for expected in [
-        "# TYPE cpu_usage_percent gauge\ncpu_usage_percent{server_id=\"srv-01\"} 42.5\n",
-        "filesystem_used_percent{server_id=\"srv-01\",mountpoint=\"/\"} 70\n",
-        "# TYPE network_receive_bytes_total counter\nnetwork_receive_bytes_total{server_id=\"srv-01\",interface=\"eth0\"} 123456\n",
+        // Built-in metrics under the monitor_ namespace, percentages as ratios.
+        "# TYPE monitor_cpu_usage_ratio gauge\nmonitor_cpu_usage_ratio{server_id=\"srv-01\"} 0.425\n",
+        "monitor_filesystem_used_ratio{server_id=\"srv-01\",mountpoint=\"/\"} 0.7\n",
+        "# TYPE monitor_network_receive_bytes_total counter\nmonitor_network_receive_bytes_total{server_id=\"srv-01\",interface=\"eth0\"} 123456\n",
         // A plugin's metric, with a help line made for it.
         "# HELP jobs_waiting jobs_waiting (reported by a monitor agent).\n# TYPE jobs_waiting gauge\njobs_waiting{server_id=\"srv-01\",queue=\"mail\"} 7\n",
         "monitor_host_up{server_id=\"srv-01\"} 1\nmonitor_host_up{server_id=\"srv-02\"} 0\n",
@@ -446,7 +447,8 @@ async fn metrics_show_every_reporting_host_and_the_servers_health() {
         assert!(text.contains(expected), "no {expected:?} in\n{text}");
     }
     // srv-02 never reported: it is down, and has no values.
-    assert!(!text.contains("cpu_usage_percent{server_id=\"srv-02\"}"));
+    assert!(!text.contains("monitor_cpu_usage_ratio{server_id=\"srv-02\"}"));
+    assert!(!text.contains("\ncpu_usage_percent"), "{text}");
     assert!(!text.contains("monitor_host_last_report_timestamp_seconds{server_id=\"srv-02\"}"));
     assert_eq!(promtool_problems(&text), None, "{text}");
 }

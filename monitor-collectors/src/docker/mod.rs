@@ -390,6 +390,7 @@ impl DockerCollector {
         });
         Some(ContainerUsage {
             cpu_percent,
+            cpu_seconds_total: Some(raw.cpu_ns as f64 / 1e9),
             memory_usage_bytes: Some(raw.memory_docker()),
             memory_limit_bytes: limit.map(|l| l.min(self.host_memory.unwrap_or(u64::MAX))),
             network_rx_bytes: network.map(|n| n.0),
@@ -460,6 +461,7 @@ impl DockerCollector {
             });
         ContainerUsage {
             cpu_percent,
+            cpu_seconds_total: container_ns.map(|ns| ns as f64 / 1e9),
             memory_usage_bytes: memory_usage,
             memory_limit_bytes: memory.and_then(|m| m.limit),
             network_rx_bytes: rx,

@@ -2,9 +2,12 @@
 //! text encoder): what the agent's `/metrics` (`--listen`) and the server's
 //! `/metrics` serve.
 //!
-//! Names and labels are the snapshots' own: they already follow the
-//! Prometheus conventions (`_bytes`, `_seconds`, `_total` for counters; see
-//! `docs/metrics.md`). Each family gets a `# HELP` line (the family's help,
+//! The built-in metrics are exposed under the `monitor_` namespace, a
+//! percentage as a 0–1 `_ratio` ([`names::prometheus`]:
+//! `memory_used_percent` 42 is `monitor_memory_used_ratio` 0.42), so they
+//! sit beside node_exporter's and cAdvisor's without clashing; a plugin's
+//! metric keeps its own name (as node_exporter's textfile collector does).
+//! Labels are the snapshots' own. Each family gets a `# HELP` line (the family's help,
 //! else the built-in description, else one made from the name and unit) and
 //! a `# TYPE` line (`gauge` or `counter`). With [`Render::server_label`] every
 //! sample also carries `server_id` (a plugin label of that name is renamed
@@ -21,7 +24,7 @@
 //! let mut c = Collection::new();
 //! c.gauge("memory_used_bytes", Unit::BYTES, Labels::new(), 2048.0);
 //! exporter.export(&[Snapshot::new(ServerId::new("srv-01")?, Timestamp::now(), c)]).await?;
-//! assert!(exporter.render().contains("memory_used_bytes 2048"));
+//! assert!(exporter.render().contains("monitor_memory_used_bytes 2048"));
 //! # Ok(())
 //! # }
 //! ```
@@ -60,6 +63,7 @@ impl Render {
     ) -> Vec<MetricFamily> {
         struct Building {
             kind: MetricKind,
+            divisor: f64,
             help: String,
             metrics: Vec<Metric>,
         }
@@ -69,13 +73,18 @@ impl Render {
         for snapshot in snapshots {
             let server = snapshot.server_id.as_str();
             for family in &snapshot.metrics {
-                let building = by_name
-                    .entry(family.name.as_str())
-                    .or_insert_with(|| Building {
-                        kind: family.kind,
-                        help: help(family),
-                        metrics: Vec::new(),
-                    });
+                let exposed = names::prometheus(&family.name);
+                if exposed.is_none() && names::from_prometheus(&family.name).is_some() {
+                    tracing::debug!(metric = %family.name, server, "Left out: a built-in metric is exposed under that name.");
+                    continue;
+                }
+                let name = exposed.map_or(family.name.as_str(), |p| p.name.as_str());
+                let building = by_name.entry(name).or_insert_with(|| Building {
+                    kind: family.kind,
+                    divisor: exposed.map_or(1.0, |p| p.divisor),
+                    help: help(family, exposed.and_then(|p| p.note)),
+                    metrics: Vec::new(),
+                });
                 if building.kind != family.kind {
                     tracing::debug!(metric = %family.name, server, "Left out: the metric came with another kind before.");
                     continue;
@@ -100,9 +109,11 @@ impl Render {
                         };
                         pairs.push(pair(name, value));
                     }
-                    building
-                        .metrics
-                        .push(metric(pairs, building.kind, sample.value));
+                    building.metrics.push(metric(
+                        pairs,
+                        building.kind,
+                        sample.value / building.divisor,
+                    ));
                 }
             }
         }
@@ -153,17 +164,22 @@ fn metric(pairs: Vec<LabelPair>, kind: MetricKind, value: f64) -> Metric {
 }
 
 /// The help text of a family: its own, the built-in description, or one
-/// made from its name and unit.
-fn help(family: &monitor_core::MetricFamily) -> String {
-    if let Some(help) = family.help.as_deref().filter(|h| !h.trim().is_empty()) {
-        return help.to_owned();
-    }
-    if let Some(known) = names::describe(&family.name) {
-        return known.help.to_owned();
-    }
-    match family.unit.as_str() {
-        "" => format!("{} (reported by a monitor agent).", family.name),
-        unit => format!("{} in {unit} (reported by a monitor agent).", family.name),
+/// made from its name and unit; then what the exposed value means when it
+/// is not the collected one (a ratio for a percentage).
+fn help(family: &monitor_core::MetricFamily, note: Option<&str>) -> String {
+    let help = if let Some(help) = family.help.as_deref().filter(|h| !h.trim().is_empty()) {
+        help.to_owned()
+    } else if let Some(known) = names::describe(&family.name) {
+        known.help.to_owned()
+    } else {
+        match family.unit.as_str() {
+            "" => format!("{} (reported by a monitor agent).", family.name),
+            unit => format!("{} in {unit} (reported by a monitor agent).", family.name),
+        }
+    };
+    match note {
+        Some(note) => format!("{help} {note}"),
+        None => help,
     }
 }
 
@@ -340,20 +356,36 @@ mod tests {
         let text = encode(&Render::default().families([&snapshot("srv-01", 2048.0)]));
         assert_eq!(
             text,
-            "# HELP cpu_usage_percent Busy CPU over the last interval; no label for the whole machine.\n\
-             # TYPE cpu_usage_percent gauge\n\
-             cpu_usage_percent{cpu=\"1\"} 20\n\
-             cpu_usage_percent 12.5\n\
-             # HELP memory_used_bytes Memory in use (total minus available).\n\
-             # TYPE memory_used_bytes gauge\n\
-             memory_used_bytes 2048\n\
-             # HELP network_receive_bytes_total Bytes received.\n\
-             # TYPE network_receive_bytes_total counter\n\
-             network_receive_bytes_total{interface=\"eth0\"} 1000000000\n\
+            "# HELP monitor_cpu_usage_ratio Busy CPU over the last interval; no label for the whole machine. As a ratio: 1 is 100 %.\n\
+             # TYPE monitor_cpu_usage_ratio gauge\n\
+             monitor_cpu_usage_ratio{cpu=\"1\"} 0.2\n\
+             monitor_cpu_usage_ratio 0.125\n\
+             # HELP monitor_memory_used_bytes Memory in use (total minus available).\n\
+             # TYPE monitor_memory_used_bytes gauge\n\
+             monitor_memory_used_bytes 2048\n\
+             # HELP monitor_network_receive_bytes_total Bytes received.\n\
+             # TYPE monitor_network_receive_bytes_total counter\n\
+             monitor_network_receive_bytes_total{interface=\"eth0\"} 1000000000\n\
              # HELP queue_depth queue_depth (reported by a monitor agent).\n\
              # TYPE queue_depth gauge\n\
              queue_depth{server_id=\"x\"} 3\n"
         );
+    }
+
+    #[test]
+    fn a_plugin_metric_named_like_an_exposed_built_in_is_left_out() {
+        let mut c = Collection::new();
+        c.gauge("monitor_memory_used_bytes", Unit::BYTES, Labels::new(), 6.0);
+        c.gauge("memory_used_bytes", Unit::BYTES, Labels::new(), 5.0);
+        let snapshot = Snapshot::new(ServerId::new("z").unwrap(), Timestamp::from_millis(1), c);
+        let text = encode(&Render::default().families([&snapshot]));
+        assert_eq!(
+            text.matches("# TYPE monitor_memory_used_bytes").count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("monitor_memory_used_bytes 5\n"), "{text}");
+        assert!(!text.contains(" 6\n"), "{text}");
     }
 
     #[test]
@@ -362,7 +394,7 @@ mod tests {
         let text = encode(&render.families([&snapshot("a", 1.0), &snapshot("b", 2.0)]));
         assert!(
             text.contains(
-                "memory_used_bytes{server_id=\"a\"} 1\nmemory_used_bytes{server_id=\"b\"} 2\n"
+                "monitor_memory_used_bytes{server_id=\"a\"} 1\nmonitor_memory_used_bytes{server_id=\"b\"} 2\n"
             ),
             "{text}"
         );
@@ -372,7 +404,11 @@ mod tests {
         );
         assert!(!text.contains("broken"), "{text}");
         // One HELP and TYPE per family, however many hosts.
-        assert_eq!(text.matches("# TYPE memory_used_bytes gauge").count(), 1);
+        assert_eq!(
+            text.matches("# TYPE monitor_memory_used_bytes gauge")
+                .count(),
+            1
+        );
     }
 
     #[test]
@@ -395,7 +431,7 @@ mod tests {
         let late = Snapshot::new(ServerId::new("y").unwrap(), Timestamp::from_millis(1), c);
         let text = encode(&render.families([&clash, &late]));
         assert!(
-            text.contains("memory_used_bytes{server_id=\"z\"} 5"),
+            text.contains("monitor_memory_used_bytes{server_id=\"z\"} 5"),
             "{text}"
         );
         assert!(!text.contains("server_id=\"y\""), "{text}");
@@ -411,11 +447,11 @@ mod tests {
         exporter.export(&[snapshot("a", 1.0)]).await.unwrap();
         let text = exporter.render();
         assert!(
-            text.contains("memory_used_bytes{server_id=\"a\"} 7"),
+            text.contains("monitor_memory_used_bytes{server_id=\"a\"} 7"),
             "{text}"
         );
         assert!(
-            text.contains("memory_used_bytes{server_id=\"b\"} 3"),
+            text.contains("monitor_memory_used_bytes{server_id=\"b\"} 3"),
             "{text}"
         );
     }
@@ -428,7 +464,7 @@ mod tests {
         for server in ["conformance-a", "conformance-b"] {
             assert!(
                 text.contains(&format!(
-                    "memory_used_bytes{{server_id=\"{server}\"}} 1000000001\n"
+                    "monitor_memory_used_bytes{{server_id=\"{server}\"}} 1000000001\n"
                 )),
                 "{text}"
             );

@@ -5,7 +5,10 @@
 //! VictoriaMetrics, Cortex, an OpenTelemetry Collector's
 //! `prometheusremotewrite` receiver…).
 //!
-//! Each series is the family's name as `__name__`, the report's server as
+//! Each series is the family's name as `__name__` (a built-in metric's
+//! Prometheus name, as the `/metrics` endpoints expose it:
+//! `monitor_memory_used_ratio` for `memory_used_percent`, see
+//! [`monitor_core::names::prometheus`]), the report's server as
 //! `server_id`, and the sample's labels (a sample label named `server_id`
 //! becomes `exported_server_id`, as Prometheus renames clashing labels).
 //! Requests are a snappy-compressed protobuf `WriteRequest` of at most
@@ -35,7 +38,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use monitor_core::{ExportError, Exporter, Snapshot};
+use monitor_core::{ExportError, Exporter, Snapshot, names};
 use prost::Message;
 
 use super::DeliveryStats;
@@ -281,9 +284,16 @@ fn write_request(batch: &[Snapshot]) -> WriteRequest {
     for snapshot in batch {
         let timestamp = snapshot.timestamp.as_millis();
         for family in &snapshot.metrics {
+            let exposed = names::prometheus(&family.name);
+            if exposed.is_none() && names::from_prometheus(&family.name).is_some() {
+                // A plugin metric named like an exposed built-in one.
+                continue;
+            }
+            let name = exposed.map_or(family.name.as_str(), |p| p.name.as_str());
+            let divisor = exposed.map_or(1.0, |p| p.divisor);
             for sample in &family.samples {
                 let mut labels = Vec::with_capacity(sample.labels.len() + 2);
-                labels.push(label("__name__", &family.name));
+                labels.push(label("__name__", name));
                 labels.push(label("server_id", snapshot.server_id.as_str()));
                 for (name, value) in sample.labels.iter() {
                     let name = match name {
@@ -297,7 +307,7 @@ fn write_request(batch: &[Snapshot]) -> WriteRequest {
                 }
                 labels.sort_by(|a, b| a.name.cmp(&b.name));
                 let point = Sample {
-                    value: sample.value,
+                    value: sample.value / divisor,
                     timestamp,
                 };
                 match index.get(&labels) {
@@ -333,6 +343,7 @@ mod tests {
     fn snapshot(t: i64, value: f64) -> Snapshot {
         let mut c = Collection::new();
         c.gauge("memory_used_bytes", Unit::BYTES, Labels::new(), value);
+        c.gauge("memory_used_percent", Unit::PERCENT, Labels::new(), 50.0);
         c.gauge(
             "plugin_value",
             Unit::NONE,
@@ -349,7 +360,7 @@ mod tests {
     #[test]
     fn each_series_carries_its_samples_in_order_with_their_own_timestamps() {
         let request = write_request(&[snapshot(1_000, 1.0), snapshot(2_000, 2.0)]);
-        assert_eq!(request.timeseries.len(), 2);
+        assert_eq!(request.timeseries.len(), 3);
         let memory = &request.timeseries[0];
         let names: Vec<(&str, &str)> = memory
             .labels
@@ -358,8 +369,15 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            [("__name__", "memory_used_bytes"), ("server_id", "srv-01")]
+            [
+                ("__name__", "monitor_memory_used_bytes"),
+                ("server_id", "srv-01")
+            ]
         );
+        // A percentage goes out as a ratio, under its Prometheus name.
+        let ratio = &request.timeseries[1];
+        assert_eq!(ratio.labels[0].value, "monitor_memory_used_ratio");
+        assert_eq!(ratio.samples[0].value, 0.5);
         let points: Vec<(i64, f64)> = memory
             .samples
             .iter()
@@ -367,7 +385,7 @@ mod tests {
             .collect();
         assert_eq!(points, [(1_000, 1.0), (2_000, 2.0)]);
         // Sorted by name (upper case first, as bytes), the clashing label renamed.
-        let plugin: Vec<&str> = request.timeseries[1]
+        let plugin: Vec<&str> = request.timeseries[2]
             .labels
             .iter()
             .map(|l| l.name.as_str())

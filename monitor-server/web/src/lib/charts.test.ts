@@ -15,6 +15,8 @@ const infos: SeriesInfo[] = [
   info('cpu_usage_percent', {}, 'gauge', 'percent'),
   info('cpu_usage_percent', { cpu: '2' }, 'gauge', 'percent'),
   info('cpu_user_percent', {}, 'gauge', 'percent'),
+  // For Prometheus's rate(): the CPU charts already show its shares.
+  info('cpu_seconds_total', { mode: 'idle' }, 'counter', 'seconds'),
   info('memory_used_bytes', {}, 'gauge', 'bytes'),
   info('memory_free_bytes', {}, 'gauge', 'bytes'),
   info('memory_total_bytes', {}, 'gauge', 'bytes'),

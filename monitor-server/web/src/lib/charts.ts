@@ -51,6 +51,7 @@ function line(info: SeriesInfo, label: string): LineSpec {
 /** Metrics shown elsewhere on the page (header, tables) or as their rate gauge. */
 const NOT_CHARTED = new Set([
   'cpu_logical_cores',
+  'cpu_seconds_total',
   'memory_total_bytes',
   'system_uptime_seconds',
   'system_boot_time_seconds',
