@@ -61,7 +61,10 @@ package() {
     "$bin" --completions bash >"$stage/usr/share/bash-completion/completions/$name"
     "$bin" --completions zsh >"$stage/usr/share/zsh/vendor-completions/_$name"
     "$bin" --completions fish >"$stage/usr/share/fish/vendor_completions.d/$name.fish"
-    install -m 0644 "$root/docs/configuration.md" "$root/docs/deploy.md" "$stage/usr/share/doc/$name/"
+    install -m 0644 "$root/docs/configuration.md" "$root/docs/deploy.md" "$root/docs/metrics.md" \
+        "$stage/usr/share/doc/$name/"
+    install -D -m 0644 "$root/deploy/prometheus/monitor-legacy-names.rules.yml" \
+        "$stage/usr/share/doc/$name/examples/monitor-legacy-names.rules.yml"
     cat >"$stage/usr/share/doc/$name/copyright" <<COPYRIGHT
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: monitor

@@ -131,6 +131,7 @@ async fn the_packages_install_run_upgrade_and_purge() {
         "/usr/share/bash-completion/completions/monitor-agent",
         "/usr/share/zsh/vendor-completions/_monitor-server",
         "/usr/share/fish/vendor_completions.d/monitor-server.fish",
+        "/usr/share/doc/monitor-agent/examples/monitor-legacy-names.rules.yml",
     ] {
         assert!(Path::new(file).exists(), "{file} was not installed");
     }

@@ -207,7 +207,8 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             rule_files: ['{rules}']\n\
              scrape_configs:\n\
              \x20 - job_name: monitor-server\n\
              \x20   authorization:\n\
@@ -218,7 +219,11 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
              \x20 - job_name: monitor-agent\n\
              \x20   static_configs:\n\
              \x20     - targets: ['127.0.0.1:{agent_port}']\n",
-            read = read.expose()
+            read = read.expose(),
+            rules = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../deploy/prometheus/monitor-legacy-names.rules.yml"
+            ),
         ),
     )
     .unwrap();
@@ -310,14 +315,25 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
         (cores[0].1 - nproc).abs() < 0.5,
         "CPU seconds per second over every mode: {cores:?}, {nproc} CPUs"
     );
-    // No unprefixed built-in name reaches Prometheus.
-    let bare = query(
+    // The migration's recording rules give the old names back, percentages
+    // in percent.
+    let legacy = eventually(
         &client,
         &prometheus,
-        r#"{__name__=~"memory_.*|cpu_.*|filesystem_.*"}"#,
+        r#"memory_total_bytes{job="monitor-agent"}"#,
     )
     .await;
-    assert!(bare.is_empty(), "{bare:?}");
+    assert_eq!(legacy[0].1, mem_total());
+    let percent = eventually(
+        &client,
+        &prometheus,
+        r#"memory_used_percent{job="monitor-agent"}"#,
+    )
+    .await;
+    assert!(
+        percent[0].1 > 1.0 && percent[0].1 <= 100.0,
+        "memory use in percent: {percent:?}"
+    );
     let rate = eventually(
         &client,
         &prometheus,
@@ -337,6 +353,17 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
         .await
         .unwrap();
     assert_eq!(promtool(&server_text), "", "{server_text}");
+    // No built-in metric goes out under its unprefixed name.
+    let bare = |text: &str| {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                monitor_core::names::describe(l.split(['{', ' ']).next().unwrap_or("")).is_some()
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bare(&server_text), Vec::<String>::new());
     let agent_text = client
         .get(format!("http://127.0.0.1:{agent_port}/metrics"))
         .send()
@@ -354,5 +381,6 @@ async fn a_real_prometheus_scrapes_the_server_and_an_agent() {
         "{agent_text}"
     );
     assert_eq!(promtool(&agent_text), "", "{agent_text}");
+    assert_eq!(bare(&agent_text), Vec::<String>::new());
     pusher.abort();
 }

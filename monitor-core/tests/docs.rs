@@ -47,3 +47,32 @@ fn metrics_page_lists_every_metric_with_its_prometheus_and_opentelemetry_names()
         "docs/metrics.md is out of date: {missing:#?}"
     );
 }
+
+#[test]
+fn the_legacy_names_rules_record_every_old_name_from_its_new_one() {
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/prometheus/monitor-legacy-names.rules.yml"
+    ))
+    .expect("the rules file exists");
+    // Metrics that came with the monitor_ names have no old name.
+    let new_since = ["cpu_seconds_total", "container_cpu_seconds_total"];
+    let mut missing = Vec::new();
+    for d in WELL_KNOWN.iter().filter(|d| !new_since.contains(&d.name)) {
+        let p = d.prometheus();
+        let expr = match p.divisor {
+            1.0 => p.name.clone(),
+            divisor => format!("{} * {divisor}", p.name),
+        };
+        let rule = format!("      - record: {}\n        expr: {expr}\n", d.name);
+        if !rules.contains(&rule) {
+            missing.push(rule);
+        }
+    }
+    assert!(missing.is_empty(), "rules missing or wrong: {missing:#?}");
+    assert_eq!(
+        rules.matches("- record:").count(),
+        WELL_KNOWN.len() - new_since.len(),
+        "a rule for a name that is not a built-in metric"
+    );
+}
