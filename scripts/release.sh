@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Builds a release: the binaries, the dashboard, the Debian packages, the
-# container images, an SBOM and the checksums of all of them.
+# Builds a release: the binaries, the dashboard, the Debian and RPM
+# packages, the container images, an SBOM and the checksums of all of them.
 #
 #   scripts/release.sh VERSION [OUT_DIR]     # OUT_DIR defaults to dist/VERSION
 #
 # VERSION is the workspace's version (Cargo.toml), with or without a
-# leading v (a tag: v0.1.0). Needs Rust, Node.js and npm, dpkg-deb, and for
-# the images a Docker engine (RELEASE_IMAGES=0 leaves them out). CI runs it
+# leading v (a tag: v0.1.0). Needs Rust, Node.js and npm, dpkg-deb,
+# rpmbuild (RELEASE_RPMS=0 leaves the RPMs out), and for the images a
+# Docker engine (RELEASE_IMAGES=0 leaves them out). CI runs it
 # (scripts/test.sh) and checks SHA256SUMS.
 #
 # OUT_DIR receives:
 #   monitor-VERSION-linux-ARCH.tar.gz      both binaries, units, configuration examples, docs
 #   monitor-dashboard-VERSION.tar.gz       the dashboard's dist/ (MONITOR_WEB_DIST for builds without Node.js)
 #   monitor-server_VERSION_ARCH.deb, monitor-agent_VERSION_ARCH.deb
+#   monitor-server-VERSION-1.ARCH.rpm, monitor-agent-VERSION-1.ARCH.rpm   (RELEASE_RPMS=0: none)
 #   monitor-server-VERSION.image.tar.gz, monitor-agent-VERSION.image.tar.gz   (docker load < …)
 #   monitor-VERSION.cdx.json               the SBOM (CycloneDX 1.5)
 #   SHA256SUMS
@@ -66,6 +68,11 @@ tar -C "$stage" -czf "$out/monitor-$version-linux-$arch.tar.gz" "monitor-$versio
 
 step "Debian packages"
 deploy/debian/build.sh "$version" "$out" "$server" "$agent" >/dev/null
+
+if [ "${RELEASE_RPMS:-1}" != 0 ]; then
+    step "RPM packages"
+    deploy/rpm/build.sh "$version" "$out" "$server" "$agent" >/dev/null
+fi
 
 if [ "${RELEASE_IMAGES:-1}" != 0 ]; then
     step "container images"

@@ -58,9 +58,10 @@ for service in "${want[@]}"; do
     # The tests start their own throwaway cluster from these binaries
     # (initdb/pg_ctl, run as the postgres user the package creates).
     postgres) apt_install postgresql ;;
-    # What the Debian package test uses: systemd-analyze and
-    # systemd-sysusers (systemd), deb-systemd-helper, man-db for the pages.
-    packages) apt_install systemd init-system-helpers man-db ;;
+    # What the package tests use: systemd-analyze and systemd-sysusers
+    # (systemd), deb-systemd-helper, man-db for the pages, and rpm
+    # (rpmbuild) for the RPMs.
+    packages) apt_install systemd init-system-helpers man-db rpm ;;
     *) echo "services: unknown service $service" >&2; exit 2 ;;
   esac
 done

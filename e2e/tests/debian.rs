@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Process, client, free_port};
+use common::{Process, client, free_port, run};
 
 const PACKAGES: [&str; 2] = ["monitor-agent", "monitor-server"];
 
@@ -36,17 +36,6 @@ fn can_install() -> bool {
         eprintln!("skipped: the package test needs root and dpkg");
     }
     root && dpkg
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{program} {args:?}: {said}");
-    said
 }
 
 /// Purges the packages and the administrator's files of this test, now and
@@ -76,29 +65,7 @@ impl Drop for Installed {
 
 fn build(version: &str, out: &Path) -> Vec<PathBuf> {
     // Uncompressed: the debug binaries take a minute to compress.
-    let built = Command::new("bash")
-        .env("DEB_COMPRESSION", "none")
-        .args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/debian/build.sh"),
-            version,
-            out.to_str().unwrap(),
-            common::SERVER,
-            common::AGENT,
-        ])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&built.stdout).into_owned();
-    assert!(
-        built.status.success(),
-        "build.sh: {said}{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    let debs: Vec<PathBuf> = said.lines().map(PathBuf::from).collect();
-    assert_eq!(debs.len(), 2, "{said}");
-    for deb in &debs {
-        assert!(deb.is_file(), "{said}");
-    }
-    debs
+    common::build_packages("debian/build.sh", ("DEB_COMPRESSION", "none"), version, out)
 }
 
 fn install(debs: &[PathBuf]) {

@@ -146,3 +146,48 @@ pub(crate) async fn register(
 pub(crate) async fn get_json(web: &reqwest::Client, url: &str) -> serde_json::Value {
     web.get(url).send().await.unwrap().json().await.unwrap()
 }
+
+/// Runs a package build script of `deploy/` (`debian/build.sh`,
+/// `rpm/build.sh`) for `version` into `out` with the test binaries and
+/// `env`; the two packages it prints (server first).
+pub(crate) fn build_packages(
+    script: &str,
+    env: (&str, &str),
+    version: &str,
+    out: &std::path::Path,
+) -> Vec<std::path::PathBuf> {
+    let built = std::process::Command::new("bash")
+        .env(env.0, env.1)
+        .arg(format!("{}/../deploy/{script}", env!("CARGO_MANIFEST_DIR")))
+        .args([version, out.to_str().unwrap(), SERVER, AGENT])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&built.stdout).into_owned();
+    assert!(
+        built.status.success(),
+        "{script}: {said}{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let packages: Vec<std::path::PathBuf> = said.lines().map(std::path::PathBuf::from).collect();
+    assert_eq!(packages.len(), 2, "{said}");
+    for package in &packages {
+        assert!(package.is_file(), "{said}");
+    }
+    packages
+}
+
+/// Runs `program` with `args`, which must succeed; what it wrote to
+/// standard output, then to standard error.
+pub(crate) fn run(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?}: {said}");
+    said
+}
