@@ -94,6 +94,16 @@ fn init_logging(format: LogFormat) {
 
 async fn run(cli: Cli) -> Result<(), Stop> {
     let settings = cli.settings().map_err(Stop::Config)?;
+    // Before anything that takes time: a stop during start-up is a clean
+    // one. (--once keeps the default disposition: a signal ends it.)
+    let stop = match settings.mode {
+        Mode::Once => None,
+        Mode::Stdout | Mode::Run => Some(
+            shutdown_signal()
+                .context("cannot watch for SIGINT and SIGTERM")
+                .map_err(Stop::Failed)?,
+        ),
+    };
     let paths = HostPaths {
         proc: settings.host_proc.clone(),
         sys: settings.host_sys.clone(),
@@ -130,18 +140,17 @@ async fn run(cli: Cli) -> Result<(), Stop> {
     }
     let mut agent = builder.build().map_err(|e| Stop::Config(e.into()))?;
 
-    match settings.mode {
-        Mode::Once => {
+    match (settings.mode, stop) {
+        (Mode::Once, _) | (_, None) => {
             // Rates and CPU % are differences: take a baseline, wait, read.
             agent.collect().await;
             tokio::time::sleep(Duration::from_secs(1).min(settings.interval)).await;
             let snapshot = agent.collect().await;
             print(&snapshot, settings.pretty)?;
         }
-        Mode::Stdout => {
+        (Mode::Stdout, Some(stop)) => {
             let mut ticker = tokio::time::interval(settings.interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let stop = shutdown_signal();
             tokio::pin!(stop);
             loop {
                 tokio::select! {
@@ -153,10 +162,10 @@ async fn run(cli: Cli) -> Result<(), Stop> {
                 }
             }
         }
-        Mode::Run => {
+        (Mode::Run, Some(signal)) => {
             let (stop_tx, stop) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
-                shutdown_signal().await;
+                signal.await;
                 let _ = stop_tx.send(true);
             });
             let stopped = move || {
@@ -290,25 +299,17 @@ fn print(snapshot: &monitor_core::Snapshot, pretty: bool) -> anyhow::Result<()> 
     stdout.flush().context("cannot write to standard output")
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+/// Watches for SIGINT and SIGTERM from now on (a signal that comes before
+/// the future is awaited is kept, not lost to the default disposition,
+/// which kills); the future resolves at the first.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
 }

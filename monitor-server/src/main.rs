@@ -144,6 +144,8 @@ async fn run(flags: Flags, config: ServerConfig) -> anyhow::Result<()> {
     if let Some(Command::CheckConfig) = flags.command {
         return check_config(&flags, &config);
     }
+    // Before anything that takes time: a stop during start-up is a clean one.
+    let stop = shutdown_signal().context("cannot watch for SIGINT and SIGTERM")?;
     let quickstart = match flags.command {
         Some(Command::Quickstart { interval, .. }) => {
             if !(0.1..=3600.0).contains(&interval) {
@@ -234,7 +236,7 @@ async fn run(flags: Flags, config: ServerConfig) -> anyhow::Result<()> {
             ),
         }
     }
-    server.serve(shutdown_signal()).await?;
+    server.serve(stop).await?;
     Ok(())
 }
 
@@ -286,17 +288,17 @@ async fn register_local(catalog: &dyn monitor_core::Catalog) -> anyhow::Result<(
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
-            }
+/// Watches for SIGINT and SIGTERM from now on (a signal that comes before
+/// the future is awaited is kept, not lost to the default disposition,
+/// which kills); the future resolves at the first.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
+    })
 }

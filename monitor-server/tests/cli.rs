@@ -40,49 +40,47 @@ fn said(out: &Output) -> String {
     )
 }
 
+/// Runs `command`, which must exit 78 (a configuration error) with
+/// `message` in what it says.
+fn refused(command: &mut Command, message: &str) {
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(CONFIG), "{}", said(&out));
+    assert!(
+        said(&out).contains(message),
+        "no {message:?} in {}",
+        said(&out)
+    );
+}
+
 #[test]
 fn a_configuration_error_exits_78_and_a_failure_while_running_1() {
     let data = dir("exit");
     // Not loopback, no TLS: refused before anything starts.
-    let out = server(&data)
-        .args(["--listen", "0.0.0.0:8443"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(CONFIG), "{}", said(&out));
-    assert!(said(&out).contains("serve TLS"), "{}", said(&out));
+    refused(
+        server(&data).args(["--listen", "0.0.0.0:8443"]),
+        "serve TLS",
+    );
 
-    let out = server(&data)
-        .env("MONITOR_RETENTION_RAW", "a week")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(CONFIG), "{}", said(&out));
-    assert!(
-        said(&out).contains("MONITOR_RETENTION_RAW: \"a week\""),
-        "{}",
-        said(&out)
+    refused(
+        server(&data).env("MONITOR_RETENTION_RAW", "a week"),
+        "MONITOR_RETENTION_RAW: \"a week\"",
     );
 
     let short = data.join("short.token");
     std::fs::write(&short, "abc").unwrap();
-    let out = server(&data)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("MONITOR_TOKENS_READ_TOKEN_FILE", &short)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(CONFIG), "{}", said(&out));
-    assert!(
-        said(&out).contains("holds no usable token"),
-        "{}",
-        said(&out)
+    refused(
+        server(&data)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("MONITOR_TOKENS_READ_TOKEN_FILE", &short),
+        "holds no usable token",
     );
 
-    let out = server(&data)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("DASHBOARD_TOKEN", "short")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(CONFIG), "{}", said(&out));
-    assert!(said(&out).contains("DASHBOARD_TOKEN"), "{}", said(&out));
+    refused(
+        server(&data)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("DASHBOARD_TOKEN", "short"),
+        "DASHBOARD_TOKEN",
+    );
 
     let out = server(&data).arg("--no-such-flag").output().unwrap();
     assert_eq!(out.status.code(), Some(USAGE), "{}", said(&out));
@@ -121,40 +119,27 @@ fn check_config_names_what_it_checked_or_what_to_fix() {
         "listen = \"127.0.0.1:8001\"\n[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
     )
     .unwrap();
-    let out = server(&data)
-        .args(["--config", file.to_str().unwrap(), "check-config"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(CONFIG), "{}", said(&out));
-    assert!(
-        said(&out).contains("/nonexistent/cert.pem"),
-        "{}",
-        said(&out)
+    refused(
+        server(&data).args(["--config", file.to_str().unwrap(), "check-config"]),
+        "/nonexistent/cert.pem",
     );
 
     // A token file that is not there: the configuration's fault too.
-    let out = server(&data)
-        .args(["--listen", "127.0.0.1:8001", "check-config"])
-        .env(
-            "MONITOR_TOKENS_DASHBOARD_TOKEN_FILE",
-            data.join("missing.token"),
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(CONFIG), "{}", said(&out));
-    assert!(
-        said(&out).contains("tokens.dashboard_token_file: cannot read"),
-        "{}",
-        said(&out)
+    refused(
+        server(&data)
+            .args(["--listen", "127.0.0.1:8001", "check-config"])
+            .env(
+                "MONITOR_TOKENS_DASHBOARD_TOKEN_FILE",
+                data.join("missing.token"),
+            ),
+        "tokens.dashboard_token_file: cannot read",
     );
 
     std::fs::write(&file, "listen = \"127.0.0.1:8001\"\nretention = 7\n").unwrap();
-    let out = server(&data)
-        .args(["--config", file.to_str().unwrap(), "check-config"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(CONFIG), "{}", said(&out));
-    assert!(said(&out).contains("server.toml"), "{}", said(&out));
+    refused(
+        server(&data).args(["--config", file.to_str().unwrap(), "check-config"]),
+        "server.toml",
+    );
 
     // The file comes from MONITOR_CONFIG too, and is named.
     std::fs::write(&file, "listen = \"127.0.0.1:8002\"\n").unwrap();
@@ -231,8 +216,10 @@ fn json_logs_are_one_object_a_line_from_the_first_to_the_last() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(child.wait().unwrap().success());
-    for line in lines.iter() {
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.iter().collect();
+    assert!(status.success(), "{status}: {rest:#?}");
+    for line in rest {
         serde_json::from_str::<serde_json::Value>(&line)
             .unwrap_or_else(|e| panic!("not a JSON object ({e}): {line:?}"));
     }
@@ -315,4 +302,31 @@ fn every_setting_comes_from_the_environment_by_one_rule() {
     );
     // The flag wins over the variable.
     assert_eq!(shown["listen"].as_str(), Some("127.0.0.1:0"));
+}
+
+#[test]
+fn a_stop_during_start_up_is_a_clean_stop() {
+    // systemd may stop the server while it starts (a restart, a shutdown):
+    // the stop must be the graceful one, never the default disposition of
+    // SIGTERM, which kills before the store is closed.
+    let data = dir("early-stop");
+    let mut child = server(&data)
+        .args(["--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first line (the admin token was generated) comes before the
+    // store is opened and the port bound.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains("admin token"), "{first}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    assert!(status.success(), "{status}: {first}{rest}");
 }
