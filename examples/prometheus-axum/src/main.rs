@@ -110,6 +110,9 @@ mod tests {
             .to_bytes();
         let text = String::from_utf8_lossy(&body);
         assert!(text.contains("app_hellos_total 1\n"), "{text}");
-        assert!(text.contains("# TYPE memory_total_bytes gauge\n"), "{text}");
+        assert!(
+            text.contains("# TYPE monitor_memory_total_bytes gauge\n"),
+            "{text}"
+        );
     }
 }
