@@ -1,4 +1,5 @@
-//! The Docker collector against a real Docker engine.
+//! The Docker collector against a real Docker engine (over its socket,
+//! and over TCP and TLS through a forwarder in front of it).
 //!
 //! Needs a running dockerd; `scripts/services.sh` starts one. Without one
 //! these tests print "skipped: no Docker engine", unless
@@ -7,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monitor_collectors::{DockerCollector, DockerConfig, HostPaths, MemoryCollector};
 use monitor_core::{CollectError, ContainerHealth, ContainerState};
@@ -208,5 +209,225 @@ async fn an_agent_without_docker_keeps_reporting_the_rest() {
         monitor_core::HostMetrics::from_snapshot(&snapshot)
             .memory
             .is_some()
+    );
+}
+
+/// A TCP address in front of this machine's Docker socket (with `tls`,
+/// a TLS one that asks for a client certificate, as `dockerd --tlsverify`
+/// does): the engine is real, only the transport is the test's.
+async fn docker_over_tcp(
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let Ok(mut socket) = tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                else {
+                    return;
+                };
+                match tls {
+                    None => {
+                        let _ = tokio::io::copy_bidirectional(&mut tcp, &mut socket).await;
+                    }
+                    Some(config) => {
+                        if let Ok(mut tls) =
+                            tokio_rustls::TlsAcceptor::from(config).accept(tcp).await
+                        {
+                            let _ = tokio::io::copy_bidirectional(&mut tls, &mut socket).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// A CA, a daemon certificate for 127.0.0.1 and a client certificate, as
+/// Docker's TLS guide makes them: `dir` gets `ca.pem`, `cert.pem` and
+/// `key.pem` (the client's, the layout of `DOCKER_CERT_PATH`); the daemon's
+/// TLS configuration trusts client certificates of that CA only.
+fn docker_tls(dir: &std::path::Path) -> std::sync::Arc<rustls::ServerConfig> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca.distinguished_name
+        .push(DnType::CommonName, "test Docker CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, &ca_key);
+    let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        (cert, key)
+    };
+    let (daemon, daemon_key) = leaf(
+        vec!["127.0.0.1".into()],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client, client_key) = leaf(Vec::new(), ExtendedKeyUsagePurpose::ClientAuth);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), client.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), client_key.serialize_pem()).unwrap();
+
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca_cert.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(daemon.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(daemon_key.serialize_der())),
+        )
+        .unwrap();
+    std::sync::Arc::new(config)
+}
+
+#[tokio::test]
+async fn docker_over_tcp_and_tls_with_client_certificates() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let name = format!("monitor-test-remote-{}", std::process::id());
+    let _cleanup = Containers(vec![name.clone()]);
+    docker(&["run", "-d", "--name", &name, IMAGE, "sleep", "3600"]).unwrap();
+    let listed = |containers: &[monitor_core::host::ContainerMetrics]| {
+        containers
+            .iter()
+            .find(|c| c.info.name == name)
+            .map(|c| c.info.state)
+    };
+
+    // tcp://: plain HTTP, as dockerd -H tcp:// serves it.
+    let plain = docker_over_tcp(None).await;
+    let mut collector = DockerCollector::new(DockerConfig {
+        host: Some(format!("tcp://{plain}")),
+        ..DockerConfig::default()
+    });
+    let containers = collector.read().await.unwrap();
+    assert_eq!(listed(&containers), Some(ContainerState::Running));
+
+    // https:// with the client certificate of a DOCKER_CERT_PATH directory.
+    let dir = std::env::temp_dir().join(format!("monitor-docker-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let tls = docker_over_tcp(Some(docker_tls(&dir))).await;
+    let mut collector = DockerCollector::new(DockerConfig {
+        host: Some(format!("https://{tls}")),
+        cert_path: Some(dir.clone()),
+        ..DockerConfig::default()
+    });
+    let containers = collector.read().await.unwrap();
+    assert_eq!(listed(&containers), Some(ContainerState::Running));
+
+    // A certificate directory without the files: the reason says which
+    // files a TLS daemon needs.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut collector = DockerCollector::new(DockerConfig {
+        host: Some(format!("https://{tls}")),
+        cert_path: Some(empty),
+        timeout: Duration::from_secs(5),
+        ..DockerConfig::default()
+    });
+    match collector.read().await {
+        Err(CollectError::Unavailable { reason, .. }) => {
+            assert!(reason.contains("DOCKER_CERT_PATH"), "{reason}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    // A scheme Docker does not speak is named.
+    let mut collector = DockerCollector::new(DockerConfig {
+        host: Some("ftp://127.0.0.1:1".into()),
+        ..DockerConfig::default()
+    });
+    match collector.read().await {
+        Err(CollectError::Unavailable { reason, .. }) => {
+            assert!(reason.contains("unix://, tcp://"), "{reason}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_container_killed_by_its_memory_limit_is_counted() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let name = format!("monitor-test-oom-{}", std::process::id());
+    let _cleanup = Containers(vec![name.clone()]);
+    let mut collector = DockerCollector::new(DockerConfig::default());
+    collector.read().await.unwrap(); // follows Docker's events from now on
+    // A shell doubling a string until the kernel kills it: 8 MiB, no swap.
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--memory",
+        "8m",
+        "--memory-swap",
+        "8m",
+        IMAGE,
+        "sh",
+        "-c",
+        "x=0123456789; while :; do x=$x$x; done",
+    ])
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let containers = collector.read().await.unwrap();
+        let hog = containers.iter().find(|c| c.info.name == name);
+        if let Some(hog) = hog
+            && hog.usage.oom_kills_total >= Some(1)
+            && hog.info.oom_killed
+        {
+            assert_eq!(hog.usage.oom_kills_total, Some(1));
+            assert_eq!(hog.info.state, ContainerState::Exited);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no OOM kill counted: {hog:?}, docker says {:?}",
+            docker(&[
+                "inspect",
+                "-f",
+                "{{.State.OOMKilled}} {{.State.ExitCode}}",
+                &name
+            ])
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Every other container has the series too, at 0.
+    let containers = collector.read().await.unwrap();
+    assert!(
+        containers
+            .iter()
+            .filter(|c| c.info.name != name)
+            .all(|c| c.usage.oom_kills_total == Some(0))
     );
 }

@@ -415,6 +415,9 @@ pub struct ContainerUsage {
     pub block_read_bytes: Option<u64>,
     /// Bytes written to block devices.
     pub block_write_bytes: Option<u64>,
+    /// Kills for lack of memory that Docker reported (`oom` events) since
+    /// the collector started; set for every container, running or not.
+    pub oom_kills_total: Option<u64>,
 }
 
 /// A container: its inventory facts and its usage.
@@ -519,6 +522,12 @@ impl ContainerMetrics {
             Unit::BYTES,
             as_f64(u.block_write_bytes),
         );
+        put(
+            names::CONTAINER_OOM_KILLS_TOTAL,
+            MetricKind::Counter,
+            Unit::COUNT,
+            as_f64(u.oom_kills_total),
+        );
     }
 
     /// Every container of a snapshot's inventory, with its usage samples.
@@ -543,6 +552,7 @@ impl ContainerMetrics {
                         network_tx_bytes: u(names::CONTAINER_NETWORK_TRANSMIT_BYTES_TOTAL),
                         block_read_bytes: u(names::CONTAINER_BLOCK_READ_BYTES_TOTAL),
                         block_write_bytes: u(names::CONTAINER_BLOCK_WRITE_BYTES_TOTAL),
+                        oom_kills_total: u(names::CONTAINER_OOM_KILLS_TOTAL),
                     },
                 }
             })
@@ -688,6 +698,7 @@ mod tests {
                 network_tx_bytes: Some(2),
                 block_read_bytes: Some(3),
                 block_write_bytes: Some(4),
+                oom_kills_total: Some(1),
             },
         };
         container.write_to(&mut out);

@@ -112,6 +112,10 @@ names! {
     /// How many times Docker restarted the container (a counter: it only
     /// grows while the container exists).
     CONTAINER_RESTARTS_TOTAL = "container_restarts_total";
+    /// Times the kernel killed a process of the container for lack of
+    /// memory, as Docker's `oom` events tell, since the agent started (every
+    /// container has it, from 0).
+    CONTAINER_OOM_KILLS_TOTAL = "container_oom_kills_total";
     /// CPU use as `docker stats` shows it: 100 is one full core.
     CONTAINER_CPU_PERCENT = "container_cpu_percent";
     /// CPU time the container used, all CPUs together (cAdvisor's
@@ -351,6 +355,8 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
         otel("monitor.container.healthy", "1", &[], CONTAINER_ATTRS, 1.0)),
     counter(CONTAINER_RESTARTS_TOTAL, "count", &["name"], "Restarts by Docker.",
         otel("container.restarts", "{restart}", &[], CONTAINER_ATTRS, 1.0)),
+    counter(CONTAINER_OOM_KILLS_TOTAL, "count", &["name"], "Kills for lack of memory seen since the agent started.",
+        otel("monitor.container.oom_kills", "{kill}", &[], CONTAINER_ATTRS, 1.0)),
     gauge(CONTAINER_CPU_PERCENT, "percent", &["name"], "CPU as docker stats shows it (100 = one core).",
         otel("container.cpu.usage", "{cpu}", &[], CONTAINER_ATTRS, 0.01)),
     counter(CONTAINER_CPU_SECONDS_TOTAL, "seconds", &["name"], "CPU time used, all CPUs together.",

@@ -9,8 +9,8 @@ mod api_common;
 mod common;
 
 use api_common::{
-    call, fixture, fixture_with_alerts, get, hook_receiver, notify_options, poll, post, register,
-    report_cpu, snapshot,
+    Fixture, call, fixture, fixture_with_alerts, get, hook_receiver, notify_options, poll, post,
+    register, report_cpu, snapshot,
 };
 
 use axum::body::Body;
@@ -257,6 +257,27 @@ async fn hosts_silent_while_the_server_was_down_are_not_offline_at_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Reports of `srv-01` over the last five minutes, one per entry of
+/// `points`, each with the samples of the counter `metric` it gives.
+async fn report_counter(f: &Fixture, token: &str, metric: &str, points: &[Vec<(Labels, f64)>]) {
+    for (i, samples) in points.iter().enumerate() {
+        let mut c = Collection::new();
+        for (labels, value) in samples {
+            c.counter(metric, Unit::COUNT, labels.clone(), *value);
+        }
+        // (Within the last ten minutes: the trends forget a series unseen
+        // longer, by the clock.)
+        let at = Timestamp::now().add_millis(-300_000 + i as i64 * 100_000);
+        let s = Snapshot::new(ServerId::new("srv-01").unwrap(), at, c);
+        let req = post(
+            "/api/metrics",
+            &[("x-auth-token", token)],
+            wire::encode(&s).unwrap(),
+        );
+        assert_eq!(call(&f.app, req).await.0, StatusCode::OK);
+    }
+}
+
 #[tokio::test]
 async fn a_container_restarting_repeatedly_fires_the_built_in_rule() {
     let dir = std::env::temp_dir().join(format!("monitor-restarts-{}", std::process::id()));
@@ -266,29 +287,11 @@ async fn a_container_restarting_repeatedly_fires_the_built_in_rule() {
     let app = Labels::new().with("name", "web");
     let worker = Labels::new().with("name", "worker");
     // Over five minutes, "web" restarts three times, "worker" once.
-    for (i, (web, work)) in [(0.0, 5.0), (1.0, 5.0), (2.0, 6.0), (3.0, 6.0)]
+    let points: Vec<Vec<(Labels, f64)>> = [(0.0, 5.0), (1.0, 5.0), (2.0, 6.0), (3.0, 6.0)]
         .into_iter()
-        .enumerate()
-    {
-        let mut c = Collection::new();
-        c.counter("container_restarts_total", Unit::COUNT, app.clone(), web);
-        c.counter(
-            "container_restarts_total",
-            Unit::COUNT,
-            worker.clone(),
-            work,
-        );
-        // (Within the last ten minutes: the trends forget a series unseen
-        // longer, by the clock.)
-        let at = Timestamp::now().add_millis(-300_000 + i as i64 * 100_000);
-        let s = Snapshot::new(ServerId::new("srv-01").unwrap(), at, c);
-        let req = post(
-            "/api/metrics",
-            &[("x-auth-token", token.as_str())],
-            wire::encode(&s).unwrap(),
-        );
-        assert_eq!(call(&f.app, req).await.0, StatusCode::OK);
-    }
+        .map(|(web, work)| vec![(app.clone(), web), (worker.clone(), work)])
+        .collect();
+    report_counter(&f, &token, "container_restarts_total", &points).await;
     let firing = poll(&f, "/api/alerts/firing", |b| {
         b.as_array().unwrap().len() == 1
     })
@@ -305,6 +308,34 @@ async fn a_container_restarting_repeatedly_fires_the_built_in_rule() {
         message.contains("increase of container_restarts_total"),
         "{message}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_container_killed_for_lack_of_memory_fires_the_built_in_rule() {
+    let dir = std::env::temp_dir().join(format!("monitor-oom-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, _alerts, _store) = fixture_with_alerts(&dir, Default::default()).await;
+    let token = register(&f, "srv-01").await;
+    let db = Labels::new().with("name", "db");
+    let web = Labels::new().with("name", "web");
+    // "db" is killed once; "web" never is.
+    let points: Vec<Vec<(Labels, f64)>> = [0.0, 0.0, 1.0]
+        .into_iter()
+        .map(|kills| vec![(db.clone(), kills), (web.clone(), 0.0)])
+        .collect();
+    report_counter(&f, &token, "container_oom_kills_total", &points).await;
+    let firing = poll(&f, "/api/alerts/firing", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(firing[0]["rule_id"], "container_oom_killed");
+    assert_eq!(firing[0]["labels"]["name"], "db");
+    let events = poll(&f, "/api/alerts/events?rule_id=container_oom_killed", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(events[0]["severity"], "critical");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -331,10 +362,11 @@ async fn rules_on_plugin_metrics_through_the_api() {
             "filesystem_will_fill",
             "container_unhealthy",
             "container_restarting",
+            "container_oom_killed",
             "container_stopped"
         ]
     );
-    let stopped = &rules[7];
+    let stopped = &rules[8];
     assert_eq!(stopped["enabled"], false, "off by default: {stopped}");
     assert_eq!(rules[6]["function"]["kind"], "increase");
 
@@ -413,7 +445,7 @@ async fn rules_on_plugin_metrics_through_the_api() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, rules) = call(&f.app, get("/api/alerts/rules", &[])).await;
     let rules = rules.as_array().unwrap();
-    assert_eq!(rules.len(), 9, "3 thresholds, 5 built-in rules, 1 stored");
+    assert_eq!(rules.len(), 10, "3 thresholds, 6 built-in rules, 1 stored");
     assert!(
         rules
             .iter()

@@ -52,10 +52,20 @@ use cgroup::{CgroupMounts, ContainerCgroup};
 /// How the Docker collector reaches Docker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DockerConfig {
-    /// The Docker host (`unix:///var/run/docker.sock`, `tcp://host:2375`).
-    /// `None` finds it as the Docker CLI does: `DOCKER_HOST`, else the
+    /// The Docker host: `unix:///var/run/docker.sock` (or Podman's
+    /// `unix:///run/podman/podman.sock`), `tcp://host:2375` (plain HTTP),
+    /// or `https://host:2376` (TLS with the client certificate of
+    /// [`DockerConfig::cert_path`], else of `DOCKER_CERT_PATH`, as the
+    /// Docker CLI finds it; `tcp://` with `DOCKER_TLS_VERIFY` set is TLS
+    /// too). `None` finds it as the Docker CLI does: `DOCKER_HOST`, else the
     /// default socket.
     pub host: Option<String>,
+    /// A directory with `ca.pem` (the CA that signed the daemon's
+    /// certificate), `cert.pem` and `key.pem` (the client's certificate and
+    /// key): the daemon at `host` is then reached over TLS, as
+    /// `docker --tlsverify` does. `None`: `DOCKER_CERT_PATH`, for an
+    /// `https://` host or with `DOCKER_TLS_VERIFY`.
+    pub cert_path: Option<std::path::PathBuf>,
     /// Bound on each API call.
     pub timeout: Duration,
     /// Bound on concurrent inspect and stats calls.
@@ -74,6 +84,7 @@ impl Default for DockerConfig {
     fn default() -> Self {
         DockerConfig {
             host: None,
+            cert_path: None,
             timeout: Duration::from_secs(5),
             max_concurrent_requests: 8,
             reinspect_after: Duration::from_secs(60),
@@ -137,6 +148,8 @@ pub struct DockerCollector {
     previous_cpu: HashMap<String, CpuReading>,
     cgroup_mounts: Option<CgroupMounts>,
     host_memory: Option<u64>,
+    /// `oom` events per container id, counted by the event watch.
+    oom_kills: Arc<Mutex<HashMap<String, u64>>>,
     buf: String,
 }
 
@@ -154,6 +167,7 @@ impl DockerCollector {
             previous_cpu: HashMap::new(),
             cgroup_mounts: None,
             host_memory: None,
+            oom_kills: Arc::default(),
             buf: String::new(),
         }
     }
@@ -187,6 +201,12 @@ impl DockerCollector {
             "permission denied on the socket: run the agent as root or add its user to the docker group".to_owned()
         } else if chain.contains("onnection refused") {
             "connection refused: is the Docker daemon running?".to_owned()
+        } else if chain.contains("ertificate") || chain.contains("CertPath") {
+            format!(
+                "{chain}: a TLS daemon needs ca.pem, cert.pem and key.pem in the certificate directory (DOCKER_CERT_PATH)"
+            )
+        } else if chain.contains("scheme is not supported") {
+            format!("{chain}: use unix://, tcp://, http:// or https://")
         } else {
             chain
         };
@@ -197,9 +217,18 @@ impl DockerCollector {
         if let Some(client) = &self.client {
             return Ok(client.clone());
         }
-        let connected = match &self.config.host {
-            Some(host) => Docker::connect_with_host(host),
-            None => Docker::connect_with_defaults(),
+        let connected = match (&self.config.host, &self.config.cert_path) {
+            (Some(host), Some(dir)) => Docker::connect_with_ssl(
+                host,
+                &dir.join("key.pem"),
+                &dir.join("cert.pem"),
+                &dir.join("ca.pem"),
+                // Bollard's own bound; each call also has ours.
+                120,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            (Some(host), None) => Docker::connect_with_host(host),
+            (None, _) => Docker::connect_with_defaults(),
         }
         .map_err(|e| self.explain(&e))?;
         let negotiated = tokio::time::timeout(self.config.timeout, connected.negotiate_version())
@@ -230,9 +259,20 @@ impl DockerCollector {
         let task = {
             let changed = Arc::clone(&changed);
             let alive = Arc::clone(&alive);
+            let oom_kills = Arc::clone(&self.oom_kills);
             tokio::spawn(async move {
                 while let Some(Ok(event)) = stream.next().await {
                     if let Some(id) = event.actor.and_then(|a| a.id) {
+                        // Counted by id from the event itself: a container
+                        // killed before any list shows it still counts;
+                        // forgotten when Docker removes the container.
+                        match event.action.as_deref() {
+                            Some("oom") => *lock(&oom_kills).entry(id.clone()).or_default() += 1,
+                            Some("destroy") => {
+                                lock(&oom_kills).remove(&id);
+                            }
+                            _ => {}
+                        }
                         lock(&changed).insert(id);
                     }
                 }
@@ -397,6 +437,7 @@ impl DockerCollector {
             network_tx_bytes: network.map(|n| n.1),
             block_read_bytes: Some(raw.block_read),
             block_write_bytes: Some(raw.block_write),
+            oom_kills_total: None,
         })
     }
 
@@ -468,6 +509,7 @@ impl DockerCollector {
             network_tx_bytes: tx,
             block_read_bytes: read,
             block_write_bytes: write,
+            oom_kills_total: None,
         }
     }
 
@@ -603,14 +645,21 @@ impl DockerCollector {
                 }
             }
         }
+        let oom_kills = lock(&self.oom_kills);
+        for c in &mut out {
+            c.usage.oom_kills_total = Some(oom_kills.get(&c.info.id).copied().unwrap_or(0));
+        }
+        drop(oom_kills);
         self.listed = listed;
         Ok(out)
     }
 }
 
-fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
-    // A panic while holding this lock cannot leave the set inconsistent.
-    set.lock()
+fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks (a set, counters) cannot leave
+    // them inconsistent.
+    shared
+        .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -288,8 +288,8 @@ pub const OFFLINE_INTERVALS: f64 = 3.0;
 
 /// The built-in rules beyond the original's three thresholds: host
 /// offline, a filesystem full within a day, a container unhealthy,
-/// restarting repeatedly, or stopped (the last one off by default: Docker
-/// keeps containers that exited on purpose). A stored rule with the same
+/// restarting repeatedly, killed for lack of memory, or stopped (the last
+/// one off by default: Docker keeps containers that exited on purpose). A stored rule with the same
 /// id takes a built-in one's place.
 pub fn builtin_rules() -> Vec<AlertRule> {
     let rule = |id: &str, name: &str, metric: &str, op: Comparison, threshold: f64| {
@@ -332,6 +332,15 @@ pub fn builtin_rules() -> Vec<AlertRule> {
         3.0,
     );
     restarting.function = Function::Increase { window_secs: 900 };
+    let mut oom = rule(
+        "container_oom_killed",
+        "container killed for lack of memory",
+        names::CONTAINER_OOM_KILLS_TOTAL,
+        Comparison::GreaterOrEqual,
+        1.0,
+    );
+    oom.function = Function::Increase { window_secs: 900 };
+    oom.severity = Severity::Critical;
     let mut stopped = rule(
         "container_stopped",
         "container stopped",
@@ -341,7 +350,7 @@ pub fn builtin_rules() -> Vec<AlertRule> {
     );
     stopped.for_secs = 60;
     stopped.enabled = false;
-    vec![offline, fill, unhealthy, restarting, stopped]
+    vec![offline, fill, unhealthy, restarting, oom, stopped]
 }
 
 impl AlertRule {

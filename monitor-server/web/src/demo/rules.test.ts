@@ -19,7 +19,7 @@ describe('the rules in force', () => {
     expect(rules.filter((r) => r.id === 'container_stopped')).toHaveLength(1);
     expect(byId(rules, 'container_stopped').enabled).toBe(true);
     expect(rules.at(-1)?.id).toBe('mine');
-    expect(rules).toHaveLength(9);
+    expect(rules).toHaveLength(3 + builtinRules().length + 1);
   });
 });
 

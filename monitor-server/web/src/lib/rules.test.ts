@@ -46,6 +46,7 @@ describe('conditionText', () => {
       ],
       ['container_unhealthy', 'container_healthy < 0.5 for 60 s'],
       ['container_restarting', 'increase of container_restarts_total over 15 min >= 3'],
+      ['container_oom_killed', 'increase of container_oom_kills_total over 15 min >= 1'],
       ['container_stopped', 'container_running < 1 for 60 s'],
     ]);
   });
