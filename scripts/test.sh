@@ -27,9 +27,11 @@ cargo check "${locked[@]}" -p monitor-collectors --no-default-features --feature
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features otlp
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features opentelemetry
 cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features remote-write
+cargo check "${locked[@]}" -p monitor-collectors --no-default-features --features probe
 cargo check "${locked[@]}" -p monitor-agent --no-default-features
 cargo check "${locked[@]}" -p monitor-agent --no-default-features --features otlp
 cargo check "${locked[@]}" -p monitor-agent --no-default-features --features prometheus
+cargo check "${locked[@]}" -p monitor-agent --no-default-features --features cli
 cargo check "${locked[@]}" -p monitor-store --no-default-features --features postgres
 cargo check "${locked[@]}" -p monitor-server --no-default-features --features postgres
 

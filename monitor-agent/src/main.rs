@@ -138,6 +138,12 @@ async fn run(cli: Cli) -> Result<(), Stop> {
             settings.exec_timeout,
         )));
     }
+    #[cfg(feature = "probe")]
+    if !settings.probes.is_empty() {
+        let probes = monitor_collectors::ProbeCollector::new(settings.probes.clone())
+            .map_err(|e| Stop::Config(e.into()))?;
+        builder = builder.with_collector(Box::new(probes));
+    }
     let mut agent = builder.build().map_err(|e| Stop::Config(e.into()))?;
 
     match (settings.mode, stop) {

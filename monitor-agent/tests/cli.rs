@@ -207,3 +207,40 @@ fn missing_docker_does_not_stop_the_agent() {
     assert!(HostMetrics::from_snapshot(&s).memory.is_some());
     assert!(s.containers.is_none());
 }
+
+/// `--probe` from the command line reaches the snapshot; a failing probe
+/// is logged with its cause.
+#[cfg(feature = "probe")]
+#[test]
+fn once_reports_probes() {
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_port = open.local_addr().unwrap().port();
+    let out = agent()
+        .args(["--once", "--collectors", "memory", "--server-id", "srv-01"])
+        .args(["--probe", &format!("tcp://127.0.0.1:{open_port}")])
+        // Port 1 of this host: nothing listens there (it needs root).
+        .args(["--probe", "tcp://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let snapshots = wire::decode(&out.stdout, &wire::Limits::default()).unwrap();
+    let success = |probe: &str| {
+        snapshots[0]
+            .metrics
+            .iter()
+            .find(|f| f.name == "probe_success")
+            .and_then(|f| {
+                f.samples
+                    .iter()
+                    .find(|s| s.labels.get("probe") == Some(probe))
+            })
+            .map(|s| s.value)
+    };
+    assert_eq!(success(&format!("tcp://127.0.0.1:{open_port}")), Some(1.0));
+    assert_eq!(success("tcp://127.0.0.1:1"), Some(0.0));
+    assert!(
+        stderr.contains("probe failing") && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
+}

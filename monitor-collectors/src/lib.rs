@@ -16,6 +16,7 @@
 //! | [`DockerCollector`] (feature `docker`) | Docker API (bollard) + cgroup files | every container's state, health, restarts; CPU, memory, network, block I/O |
 //! | [`TextfileCollector`] | `*.prom` files of a directory | metrics that scripts and cron jobs write, Prometheus text format |
 //! | [`ExecCollector`] | a command's output | metrics that any program prints, Prometheus text or JSON |
+//! | `ProbeCollector` (feature `probe`) | HTTP(S) requests, TCP connections | whether services answer, how fast, days left on their certificates |
 //!
 //! Each file says why it reads `/proc` directly or goes through sysinfo.
 //! Rates and percentages are differences between two calls: keep a collector
@@ -62,6 +63,8 @@ pub mod export;
 pub mod exposition;
 mod memory;
 mod network;
+#[cfg(feature = "probe")]
+mod probe;
 mod procfs;
 mod rates;
 mod system;
@@ -75,6 +78,11 @@ pub use docker::{DockerCollector, DockerConfig};
 pub use exec::ExecCollector;
 pub use memory::MemoryCollector;
 pub use network::{NetworkCollector, NetworkConfig};
+#[cfg(feature = "probe")]
+pub use probe::{
+    DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, ProbeCollector, ProbeConfig, ProbeError,
+    ProbeTarget,
+};
 pub use procfs::HostPaths;
 pub use system::SystemCollector;
 pub use textfile::TextfileCollector;

@@ -135,6 +135,18 @@ names! {
     CONTAINER_BLOCK_READ_BYTES_TOTAL = "container_block_read_bytes_total";
     /// Bytes written to block devices by the container.
     CONTAINER_BLOCK_WRITE_BYTES_TOTAL = "container_block_write_bytes_total";
+    /// 1 when the probe's last check succeeded (an HTTP answer with an
+    /// expected status, a TCP connection), else 0: blackbox_exporter's
+    /// `probe_success`.
+    PROBE_SUCCESS = "probe_success";
+    /// How long the probe's last check took: to the HTTP answer's headers,
+    /// or to the TCP connection.
+    PROBE_DURATION_SECONDS = "probe_duration_seconds";
+    /// The HTTP status of the probe's last answer (after redirects).
+    PROBE_HTTP_STATUS_CODE = "probe_http_status_code";
+    /// Seconds until the certificate of an `https://` probe's server expires
+    /// (negative once it has).
+    PROBE_TLS_CERT_EXPIRES_IN_SECONDS = "probe_tls_cert_expires_in_seconds";
 }
 
 /// Label names used by the built-in metrics.
@@ -153,6 +165,8 @@ pub mod label {
     pub const INTERFACE: &str = "interface";
     /// Container name.
     pub const NAME: &str = "name";
+    /// Probe name (the `name` of a `[[probe]]`, or its target).
+    pub const PROBE: &str = "probe";
 }
 
 /// How one built-in metric maps to OpenTelemetry.
@@ -223,6 +237,7 @@ const NET_ATTRS: &[(&str, &str)] = &[("interface", "network.interface.name")];
 const CPU_ATTRS: &[(&str, &str)] = &[("cpu", "cpu.logical_number")];
 const CPU_MODE_ATTRS: &[(&str, &str)] = &[("mode", "cpu.mode")];
 const CONTAINER_ATTRS: &[(&str, &str)] = &[("name", "container.name")];
+const PROBE_ATTRS: &[(&str, &str)] = &[("probe", "monitor.probe.name")];
 
 const fn otel(
     name: &'static str,
@@ -375,6 +390,14 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
         otel("container.disk.io", "By", &[("disk.io.direction", "read")], CONTAINER_ATTRS, 1.0)),
     counter(CONTAINER_BLOCK_WRITE_BYTES_TOTAL, "bytes", &["name"], "Bytes written to block devices.",
         otel("container.disk.io", "By", &[("disk.io.direction", "write")], CONTAINER_ATTRS, 1.0)),
+    gauge(PROBE_SUCCESS, "", &["probe"], "1 when the last check succeeded, else 0.",
+        otel("monitor.probe.success", "1", &[], PROBE_ATTRS, 1.0)),
+    gauge(PROBE_DURATION_SECONDS, "seconds", &["probe"], "How long the last check took.",
+        otel("monitor.probe.duration", "s", &[], PROBE_ATTRS, 1.0)),
+    gauge(PROBE_HTTP_STATUS_CODE, "", &["probe"], "HTTP status of the last answer.",
+        otel("monitor.probe.http.status_code", "1", &[], PROBE_ATTRS, 1.0)),
+    gauge(PROBE_TLS_CERT_EXPIRES_IN_SECONDS, "seconds", &["probe"], "Time until the server's certificate expires.",
+        otel("monitor.probe.tls.certificate.time_left", "s", &[], PROBE_ATTRS, 1.0)),
 ];
 
 /// The descriptor of a built-in metric.

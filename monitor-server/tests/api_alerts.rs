@@ -340,6 +340,60 @@ async fn a_container_killed_for_lack_of_memory_fires_the_built_in_rule() {
 }
 
 #[tokio::test]
+async fn a_probe_down_and_a_certificate_expiring_fire_the_built_in_rules() {
+    let dir = std::env::temp_dir().join(format!("monitor-probes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, _alerts, _store) = fixture_with_alerts(&dir, Default::default()).await;
+    let token = register(&f, "srv-01").await;
+    let shop = Labels::new().with("probe", "shop");
+    let api = Labels::new().with("probe", "api");
+    let day = 86_400.0;
+    // "shop" is down and its certificate has 10 days left; "api" answers
+    // and has 60.
+    let report = |at: Timestamp| {
+        let mut c = Collection::new();
+        c.gauge("probe_success", Unit::NONE, shop.clone(), 0.0);
+        c.gauge("probe_success", Unit::NONE, api.clone(), 1.0);
+        let left = "probe_tls_cert_expires_in_seconds";
+        c.gauge(left, Unit::SECONDS, shop.clone(), 10.0 * day);
+        c.gauge(left, Unit::SECONDS, api.clone(), 60.0 * day);
+        let s = Snapshot::new(ServerId::new("srv-01").unwrap(), at, c);
+        post(
+            "/api/metrics",
+            &[("x-auth-token", &token)],
+            wire::encode(&s).unwrap(),
+        )
+    };
+    let now = Timestamp::now();
+    // The certificate's rule fires at once, the probe's is pending.
+    let minute_ago = now.add_millis(-61_000);
+    assert_eq!(call(&f.app, report(minute_ago)).await.0, StatusCode::OK);
+    let firing = poll(&f, "/api/alerts/firing", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(firing[0]["rule_id"], "probe_certificate_expiring");
+    assert_eq!(firing[0]["labels"]["probe"], "shop");
+    let events = poll(
+        &f,
+        "/api/alerts/events?rule_id=probe_certificate_expiring",
+        |b| b.as_array().unwrap().len() == 1,
+    )
+    .await;
+    assert_eq!(events[0]["severity"], "warning");
+    assert_eq!(events[0]["threshold"], 14.0 * day);
+    // Still down a minute later: the probe's rule fires.
+    assert_eq!(call(&f.app, report(now)).await.0, StatusCode::OK);
+    let down = poll(&f, "/api/alerts/events?rule_id=probe_down", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(down[0]["labels"]["probe"], "shop");
+    assert_eq!(down[0]["severity"], "critical");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn rules_on_plugin_metrics_through_the_api() {
     let dir = std::env::temp_dir().join(format!("monitor-rules-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -363,7 +417,9 @@ async fn rules_on_plugin_metrics_through_the_api() {
             "container_unhealthy",
             "container_restarting",
             "container_oom_killed",
-            "container_stopped"
+            "container_stopped",
+            "probe_down",
+            "probe_certificate_expiring"
         ]
     );
     let stopped = &rules[8];
@@ -445,7 +501,7 @@ async fn rules_on_plugin_metrics_through_the_api() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, rules) = call(&f.app, get("/api/alerts/rules", &[])).await;
     let rules = rules.as_array().unwrap();
-    assert_eq!(rules.len(), 10, "3 thresholds, 6 built-in rules, 1 stored");
+    assert_eq!(rules.len(), 12, "3 thresholds, 8 built-in rules, 1 stored");
     assert!(
         rules
             .iter()

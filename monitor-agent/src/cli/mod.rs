@@ -107,6 +107,17 @@ pub(crate) struct Cli {
     #[arg(long, default_value = "10", value_name = "SECONDS")]
     pub(crate) exec_timeout: f64,
 
+    /// Check that a service answers, every 30 s: an http:// or https:// URL
+    /// (a 2xx answer, a valid certificate) or tcp://host:port (a
+    /// connection); repeat for more. `[[probe]]` tables in the file set a
+    /// name, interval, timeout, expected statuses and a CA.
+    #[arg(long, value_name = "TARGET")]
+    pub(crate) probe: Vec<String>,
+
+    /// The `[[probe]]` tables of the file (none when `--probe` is given).
+    #[arg(skip)]
+    pub(crate) probe_tables: Vec<ProbeTable>,
+
     /// Print one snapshot as JSON to standard output and exit (takes about a
     /// second: CPU % and rates are measured over it).
     #[arg(long, conflicts_with = "stdout")]
@@ -259,6 +270,24 @@ impl OneOrMany {
     }
 }
 
+/// A `[[probe]]` table of the configuration file.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProbeTable {
+    /// `https://…`, `http://…` or `tcp://host:port`.
+    target: String,
+    /// The `probe` label; the target by default.
+    name: Option<String>,
+    /// Seconds between checks.
+    interval: Option<f64>,
+    /// Seconds a check may take.
+    timeout: Option<f64>,
+    /// HTTP statuses that count as success (any 2xx when absent).
+    expect_status: Option<Vec<u16>>,
+    /// PEM CA (or pinned certificate) for an `https://` target.
+    ca_file: Option<PathBuf>,
+}
+
 /// The agent's configuration file: every key optional.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -272,6 +301,7 @@ pub(crate) struct AgentFile {
     textfile_dir: Option<PathBuf>,
     exec: Option<Vec<String>>,
     exec_timeout: Option<f64>,
+    probe: Option<Vec<ProbeTable>>,
     docker_host: Option<String>,
     host_proc: Option<PathBuf>,
     host_sys: Option<PathBuf>,
@@ -355,6 +385,8 @@ impl Cli {
             given("textfile_dir"),
         );
         set(&mut self.exec, file.exec, given("exec"));
+        // `--probe` flags replace the file's probes rather than add to them.
+        set(&mut self.probe_tables, file.probe, given("probe"));
         set(
             &mut self.exec_timeout,
             file.exec_timeout,
@@ -468,6 +500,9 @@ pub(crate) struct Settings {
     /// `--exec` commands with their timeout.
     pub(crate) exec: Vec<String>,
     pub(crate) exec_timeout: Duration,
+    /// `--probe` targets and `[[probe]]` tables, checked.
+    #[cfg(feature = "probe")]
+    pub(crate) probes: Vec<monitor_collectors::ProbeConfig>,
     pub(crate) pretty: bool,
     pub(crate) docker_host: Option<String>,
     pub(crate) host_proc: PathBuf,
@@ -607,6 +642,12 @@ impl Cli {
         if self.exec.iter().any(|c| c.trim().is_empty()) {
             problems.push("--exec: give a command (an empty one would run nothing)".into());
         }
+        #[cfg(feature = "probe")]
+        let probes = self.probes(&mut problems);
+        #[cfg(not(feature = "probe"))]
+        if !self.probe.is_empty() || !self.probe_tables.is_empty() {
+            problems.push("--probe: this agent was built without the `probe` feature".into());
+        }
         if !self.host_proc.join("stat").exists() {
             problems.push(format!(
                 "--host-proc {}: no stat file there; point it at the host's /proc",
@@ -742,6 +783,8 @@ impl Cli {
             textfile_dir: self.textfile_dir.clone(),
             exec: self.exec.clone(),
             exec_timeout: Duration::from_secs_f64(self.exec_timeout.clamp(0.1, 3600.0)),
+            #[cfg(feature = "probe")]
+            probes,
             pretty: self.pretty,
             docker_host: self.docker_host.clone(),
             host_proc: self.host_proc.clone(),
@@ -751,6 +794,67 @@ impl Cli {
             listen,
             otlp,
         })
+    }
+}
+
+#[cfg(feature = "probe")]
+impl Cli {
+    /// The probes of `--probe` and of `[[probe]]` tables, each checked
+    /// (with their CA files read); problems go to `problems`.
+    fn probes(&self, problems: &mut Vec<String>) -> Vec<monitor_collectors::ProbeConfig> {
+        use monitor_collectors::ProbeConfig;
+        let before = problems.len();
+        let mut probes = Vec::new();
+        for target in &self.probe {
+            match ProbeConfig::new(target) {
+                Ok(probe) => probes.push(probe),
+                Err(e) => problems.push(format!("--probe {e}")),
+            }
+        }
+        for (i, table) in self.probe_tables.iter().enumerate() {
+            let place = format!("[[probe]] {} ({:?})", i + 1, table.target);
+            let mut probe = match ProbeConfig::new(&table.target) {
+                Ok(probe) => probe,
+                Err(e) => {
+                    problems.push(format!("[[probe]] {}: target {e}", i + 1));
+                    continue;
+                }
+            };
+            if let Some(name) = &table.name {
+                probe.name.clone_from(name);
+            }
+            for (key, value, slot, range) in [
+                (
+                    "interval",
+                    table.interval,
+                    &mut probe.interval,
+                    1.0..=86_400.0,
+                ),
+                ("timeout", table.timeout, &mut probe.timeout, 0.1..=3600.0),
+            ] {
+                match value {
+                    Some(secs) if secs.is_finite() && range.contains(&secs) => {
+                        *slot = Duration::from_secs_f64(secs);
+                    }
+                    Some(secs) => problems.push(format!(
+                        "{place}: {key} {secs} is out of range: give seconds between {} and {}",
+                        range.start(),
+                        range.end()
+                    )),
+                    None => {}
+                }
+            }
+            probe.expect_status = table.expect_status.clone().unwrap_or_default();
+            probe.ca_file.clone_from(&table.ca_file);
+            probes.push(probe);
+        }
+        // Checks the settings together, and reads the CA files.
+        if problems.len() == before
+            && let Err(e) = monitor_collectors::ProbeCollector::new(probes.clone())
+        {
+            problems.push(e.to_string());
+        }
+        probes
     }
 }
 

@@ -22,23 +22,35 @@ pub struct ClientError(String);
 /// # Errors
 /// [`ClientError`] naming the file or what is missing.
 pub fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
+    tls_config_for("--verify", verify)
+}
+
+/// [`tls_config`] for a setting other than `--verify`: its errors name
+/// `setting` (`probe "web": ca_file`).
+///
+/// # Errors
+/// [`ClientError`] naming the setting, the file or what is missing.
+pub fn tls_config_for(
+    setting: &str,
+    verify: Option<&Path>,
+) -> Result<rustls::ClientConfig, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     let mut pinned = Vec::new();
     match verify {
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| ClientError(format!("--verify {}: {e}", path.display())))?;
+                .map_err(|e| ClientError(format!("{setting} {}: {e}", path.display())))?;
             for cert in certs {
                 let cert =
-                    cert.map_err(|e| ClientError(format!("--verify {}: {e}", path.display())))?;
+                    cert.map_err(|e| ClientError(format!("{setting} {}: {e}", path.display())))?;
                 pinned.push(cert.clone());
                 roots
                     .add(cert)
-                    .map_err(|e| ClientError(format!("--verify {}: {e}", path.display())))?;
+                    .map_err(|e| ClientError(format!("{setting} {}: {e}", path.display())))?;
             }
             if roots.is_empty() {
                 return Err(ClientError(format!(
-                    "--verify {}: no certificate in this file",
+                    "{setting} {}: no certificate in this file",
                     path.display()
                 )));
             }
@@ -49,9 +61,9 @@ pub fn tls_config(verify: Option<&Path>) -> Result<rustls::ClientConfig, ClientE
                 let _ = roots.add(cert);
             }
             if roots.is_empty() {
-                return Err(ClientError(
-                    "no system CA certificates found: give the server's CA with --verify".into(),
-                ));
+                return Err(ClientError(format!(
+                    "no system CA certificates found: give the server's CA with {setting}"
+                )));
             }
         }
     }

@@ -288,9 +288,10 @@ pub const OFFLINE_INTERVALS: f64 = 3.0;
 
 /// The built-in rules beyond the original's three thresholds: host
 /// offline, a filesystem full within a day, a container unhealthy,
-/// restarting repeatedly, killed for lack of memory, or stopped (the last
-/// one off by default: Docker keeps containers that exited on purpose). A stored rule with the same
-/// id takes a built-in one's place.
+/// restarting repeatedly, killed for lack of memory, or stopped (off by
+/// default: Docker keeps containers that exited on purpose), a probe down
+/// and a probed certificate expiring within [`CERT_EXPIRY_WARNING_DAYS`].
+/// A stored rule with the same id takes a built-in one's place.
 pub fn builtin_rules() -> Vec<AlertRule> {
     let rule = |id: &str, name: &str, metric: &str, op: Comparison, threshold: f64| {
         let mut rule = AlertRule::threshold(name, metric, op, threshold);
@@ -350,8 +351,37 @@ pub fn builtin_rules() -> Vec<AlertRule> {
     );
     stopped.for_secs = 60;
     stopped.enabled = false;
-    vec![offline, fill, unhealthy, restarting, oom, stopped]
+    let mut probe_down = rule(
+        "probe_down",
+        "probe failing",
+        names::PROBE_SUCCESS,
+        Comparison::Less,
+        1.0,
+    );
+    probe_down.for_secs = 60;
+    probe_down.severity = Severity::Critical;
+    let certificate = rule(
+        "probe_certificate_expiring",
+        "certificate expiring soon",
+        names::PROBE_TLS_CERT_EXPIRES_IN_SECONDS,
+        Comparison::Less,
+        CERT_EXPIRY_WARNING_DAYS * 86_400.0,
+    );
+    vec![
+        offline,
+        fill,
+        unhealthy,
+        restarting,
+        oom,
+        stopped,
+        probe_down,
+        certificate,
+    ]
 }
+
+/// Days before a probed certificate's expiry when the built-in rule
+/// `probe_certificate_expiring` fires.
+pub const CERT_EXPIRY_WARNING_DAYS: f64 = 14.0;
 
 impl AlertRule {
     /// A rule with defaults: every series of `metric`, every server, fires

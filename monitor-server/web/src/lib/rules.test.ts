@@ -48,6 +48,8 @@ describe('conditionText', () => {
       ['container_restarting', 'increase of container_restarts_total over 15 min >= 3'],
       ['container_oom_killed', 'increase of container_oom_kills_total over 15 min >= 1'],
       ['container_stopped', 'container_running < 1 for 60 s'],
+      ['probe_down', 'probe_success < 1 for 60 s'],
+      ['probe_certificate_expiring', 'probe_tls_cert_expires_in_seconds < 1209600 s (14 d)'],
     ]);
   });
 

@@ -161,7 +161,12 @@ export function subjectText(rule: Pick<AlertRule, 'metric' | 'matchers' | 'funct
  */
 export function conditionText(rule: AlertRule): string {
   let text = `${subjectText(rule)} ${rule.op} ${numberText(rule.threshold)}`;
-  if (rule.function?.kind === 'seconds_until') text += ` s (${formatDuration(rule.threshold)})`;
+  const kind = rule.function?.kind ?? 'value';
+  if (kind === 'seconds_until') text += ` s (${formatDuration(rule.threshold)})`;
+  // A threshold on a value in seconds: a minute and more reads better in days and hours.
+  else if (kind === 'value' && unitOf(rule.metric) === 'seconds' && rule.threshold >= 60) {
+    text += ` s (${formatDuration(rule.threshold)})`;
+  }
   if (rule.for_secs > 0) text += ` for ${numberText(rule.for_secs)} s`;
   if (rule.resolve_threshold !== null && rule.resolve_threshold !== undefined && rule.resolve_threshold !== rule.threshold) {
     const back = rule.op === '>' || rule.op === '>=' ? '<=' : '>=';
