@@ -13,6 +13,7 @@
 //! | [`DiskCollector`] | `/proc/mounts`, `statvfs`, `/proc/diskstats` | space per filesystem as `df` counts it, I/O per disk |
 //! | [`NetworkCollector`] | `/proc/net/dev` | bytes/s and errors per interface |
 //! | [`SystemCollector`] | sysinfo | host name, OS, kernel, uptime, boot time |
+//! | [`SensorsCollector`] | `/sys/class/hwmon`, `/sys/class/thermal` | temperatures with their critical thresholds, fan speeds |
 //! | [`DockerCollector`] (feature `docker`) | Docker API (bollard) + cgroup files | every container's state, health, restarts; CPU, memory, network, block I/O |
 //! | [`TextfileCollector`] | `*.prom` files of a directory | metrics that scripts and cron jobs write, Prometheus text format |
 //! | [`ExecCollector`] | a command's output | metrics that any program prints, Prometheus text or JSON |
@@ -67,6 +68,7 @@ mod network;
 mod probe;
 mod procfs;
 mod rates;
+mod sensors;
 mod system;
 mod textfile;
 
@@ -84,13 +86,16 @@ pub use probe::{
     ProbeTarget,
 };
 pub use procfs::HostPaths;
+pub use sensors::{RESCAN as SENSORS_RESCAN, SensorReading, SensorValue, SensorsCollector};
 pub use system::SystemCollector;
 pub use textfile::TextfileCollector;
 
 use monitor_core::{CollectError, Collector};
 
 /// The names of the built-in collectors, in the order the agent runs them.
-pub const BUILTIN: &[&str] = &["system", "memory", "cpu", "disk", "network", "docker"];
+pub const BUILTIN: &[&str] = &[
+    "system", "memory", "cpu", "disk", "network", "sensors", "docker",
+];
 
 /// A built-in collector by name, with default settings.
 ///
@@ -107,6 +112,7 @@ pub fn builtin(name: &str, paths: &HostPaths) -> Result<Box<dyn Collector>, Coll
             paths.clone(),
             NetworkConfig::default(),
         )),
+        "sensors" => Box::new(SensorsCollector::new(paths.clone())),
         #[cfg(feature = "docker")]
         "docker" => Box::new(DockerCollector::new(DockerConfig {
             paths: paths.clone(),

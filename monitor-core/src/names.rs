@@ -147,6 +147,15 @@ names! {
     /// Seconds until the certificate of an `https://` probe's server expires
     /// (negative once it has).
     PROBE_TLS_CERT_EXPIRES_IN_SECONDS = "probe_tls_cert_expires_in_seconds";
+    /// A temperature sensor's reading, °C (hwmon, thermal zones).
+    SENSOR_TEMPERATURE_CELSIUS = "sensor_temperature_celsius";
+    /// The critical threshold the hardware gives for that sensor, °C.
+    SENSOR_TEMPERATURE_CRITICAL_CELSIUS = "sensor_temperature_critical_celsius";
+    /// Critical threshold minus reading, °C: how far the sensor is from
+    /// critical (negative past it).
+    SENSOR_TEMPERATURE_HEADROOM_CELSIUS = "sensor_temperature_headroom_celsius";
+    /// A fan's speed, revolutions per minute.
+    SENSOR_FAN_RPM = "sensor_fan_rpm";
 }
 
 /// Label names used by the built-in metrics.
@@ -167,6 +176,10 @@ pub mod label {
     pub const NAME: &str = "name";
     /// Probe name (the `name` of a `[[probe]]`, or its target).
     pub const PROBE: &str = "probe";
+    /// Hardware monitoring chip (`coretemp`, `nvme-nvme0`, `thermal_zone0`).
+    pub const CHIP: &str = "chip";
+    /// A sensor of a chip (`Package id 0`, `temp1`, `fan2`).
+    pub const SENSOR: &str = "sensor";
 }
 
 /// How one built-in metric maps to OpenTelemetry.
@@ -238,6 +251,7 @@ const CPU_ATTRS: &[(&str, &str)] = &[("cpu", "cpu.logical_number")];
 const CPU_MODE_ATTRS: &[(&str, &str)] = &[("mode", "cpu.mode")];
 const CONTAINER_ATTRS: &[(&str, &str)] = &[("name", "container.name")];
 const PROBE_ATTRS: &[(&str, &str)] = &[("probe", "monitor.probe.name")];
+const SENSOR_ATTRS: &[(&str, &str)] = &[("chip", "hw.parent"), ("sensor", "hw.name")];
 
 const fn otel(
     name: &'static str,
@@ -398,6 +412,14 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
         otel("monitor.probe.http.status_code", "1", &[], PROBE_ATTRS, 1.0)),
     gauge(PROBE_TLS_CERT_EXPIRES_IN_SECONDS, "seconds", &["probe"], "Time until the server's certificate expires.",
         otel("monitor.probe.tls.certificate.time_left", "s", &[], PROBE_ATTRS, 1.0)),
+    gauge(SENSOR_TEMPERATURE_CELSIUS, "celsius", &["chip", "sensor"], "Temperature.",
+        otel("hw.temperature", "Cel", &[], SENSOR_ATTRS, 1.0)),
+    gauge(SENSOR_TEMPERATURE_CRITICAL_CELSIUS, "celsius", &["chip", "sensor"], "Critical temperature the hardware gives.",
+        otel("hw.temperature.limit", "Cel", &[("hw.limit_type", "high.critical")], SENSOR_ATTRS, 1.0)),
+    gauge(SENSOR_TEMPERATURE_HEADROOM_CELSIUS, "celsius", &["chip", "sensor"], "Critical temperature minus the reading.",
+        otel("monitor.hw.temperature.headroom", "Cel", &[], SENSOR_ATTRS, 1.0)),
+    gauge(SENSOR_FAN_RPM, "rpm", &["chip", "sensor"], "Fan speed.",
+        otel("hw.fan.speed", "rpm", &[], SENSOR_ATTRS, 1.0)),
 ];
 
 /// The descriptor of a built-in metric.
@@ -495,6 +517,8 @@ mod tests {
                 "percent" => d.name.ends_with("_percent"),
                 "seconds" => d.name.ends_with("_seconds") || d.name.ends_with("_seconds_total"),
                 "bytes_per_second" => d.name.ends_with("_bytes_per_second"),
+                "celsius" => d.name.ends_with("_celsius"),
+                "rpm" => d.name.ends_with("_rpm"),
                 _ => true,
             };
             assert!(

@@ -339,6 +339,21 @@ async fn a_container_killed_for_lack_of_memory_fires_the_built_in_rule() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A report of `srv-01` at `at` holding the gauges `(metric, unit,
+/// labels, value)`.
+fn gauges_at(token: &str, at: Timestamp, gauges: &[(&str, Unit, Labels, f64)]) -> Request<Body> {
+    let mut c = Collection::new();
+    for (metric, unit, labels, value) in gauges {
+        c.gauge(metric, unit.clone(), labels.clone(), *value);
+    }
+    let s = Snapshot::new(ServerId::new("srv-01").unwrap(), at, c);
+    post(
+        "/api/metrics",
+        &[("x-auth-token", token)],
+        wire::encode(&s).unwrap(),
+    )
+}
+
 #[tokio::test]
 async fn a_probe_down_and_a_certificate_expiring_fire_the_built_in_rules() {
     let dir = std::env::temp_dir().join(format!("monitor-probes-{}", std::process::id()));
@@ -350,20 +365,14 @@ async fn a_probe_down_and_a_certificate_expiring_fire_the_built_in_rules() {
     let day = 86_400.0;
     // "shop" is down and its certificate has 10 days left; "api" answers
     // and has 60.
-    let report = |at: Timestamp| {
-        let mut c = Collection::new();
-        c.gauge("probe_success", Unit::NONE, shop.clone(), 0.0);
-        c.gauge("probe_success", Unit::NONE, api.clone(), 1.0);
-        let left = "probe_tls_cert_expires_in_seconds";
-        c.gauge(left, Unit::SECONDS, shop.clone(), 10.0 * day);
-        c.gauge(left, Unit::SECONDS, api.clone(), 60.0 * day);
-        let s = Snapshot::new(ServerId::new("srv-01").unwrap(), at, c);
-        post(
-            "/api/metrics",
-            &[("x-auth-token", &token)],
-            wire::encode(&s).unwrap(),
-        )
-    };
+    let left = "probe_tls_cert_expires_in_seconds";
+    let gauges = [
+        ("probe_success", Unit::NONE, shop.clone(), 0.0),
+        ("probe_success", Unit::NONE, api.clone(), 1.0),
+        (left, Unit::SECONDS, shop, 10.0 * day),
+        (left, Unit::SECONDS, api, 60.0 * day),
+    ];
+    let report = |at: Timestamp| gauges_at(&token, at, &gauges);
     let now = Timestamp::now();
     // The certificate's rule fires at once, the probe's is pending.
     let minute_ago = now.add_millis(-61_000);
@@ -394,6 +403,35 @@ async fn a_probe_down_and_a_certificate_expiring_fire_the_built_in_rules() {
 }
 
 #[tokio::test]
+async fn a_temperature_near_critical_fires_the_built_in_rule() {
+    let dir = std::env::temp_dir().join(format!("monitor-hot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (f, _alerts, _store) = fixture_with_alerts(&dir, Default::default()).await;
+    let token = register(&f, "srv-01").await;
+    let sensor = |chip: &str| Labels::new().with("chip", chip).with("sensor", "Tctl");
+    // k10temp is 2 °C from its critical threshold for a minute, nvme 40.
+    let headroom = "sensor_temperature_headroom_celsius";
+    let gauges = [
+        (headroom, Unit::new("celsius"), sensor("k10temp"), 2.0),
+        (headroom, Unit::new("celsius"), sensor("nvme"), 40.0),
+    ];
+    let report = |at: Timestamp| gauges_at(&token, at, &gauges);
+    let now = Timestamp::now();
+    assert_eq!(
+        call(&f.app, report(now.add_millis(-61_000))).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(call(&f.app, report(now)).await.0, StatusCode::OK);
+    let events = poll(&f, "/api/alerts/events?rule_id=temperature_critical", |b| {
+        b.as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(events[0]["labels"]["chip"], "k10temp");
+    assert_eq!(events[0]["severity"], "critical");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn rules_on_plugin_metrics_through_the_api() {
     let dir = std::env::temp_dir().join(format!("monitor-rules-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -419,7 +457,8 @@ async fn rules_on_plugin_metrics_through_the_api() {
             "container_oom_killed",
             "container_stopped",
             "probe_down",
-            "probe_certificate_expiring"
+            "probe_certificate_expiring",
+            "temperature_critical"
         ]
     );
     let stopped = &rules[8];
@@ -501,7 +540,7 @@ async fn rules_on_plugin_metrics_through_the_api() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, rules) = call(&f.app, get("/api/alerts/rules", &[])).await;
     let rules = rules.as_array().unwrap();
-    assert_eq!(rules.len(), 12, "3 thresholds, 8 built-in rules, 1 stored");
+    assert_eq!(rules.len(), 13, "3 thresholds, 9 built-in rules, 1 stored");
     assert!(
         rules
             .iter()

@@ -289,8 +289,10 @@ pub const OFFLINE_INTERVALS: f64 = 3.0;
 /// The built-in rules beyond the original's three thresholds: host
 /// offline, a filesystem full within a day, a container unhealthy,
 /// restarting repeatedly, killed for lack of memory, or stopped (off by
-/// default: Docker keeps containers that exited on purpose), a probe down
-/// and a probed certificate expiring within [`CERT_EXPIRY_WARNING_DAYS`].
+/// default: Docker keeps containers that exited on purpose), a probe down,
+/// a probed certificate expiring within [`CERT_EXPIRY_WARNING_DAYS`], and a
+/// temperature within [`TEMPERATURE_HEADROOM_WARNING_CELSIUS`] of the
+/// critical threshold its hardware gives.
 /// A stored rule with the same id takes a built-in one's place.
 pub fn builtin_rules() -> Vec<AlertRule> {
     let rule = |id: &str, name: &str, metric: &str, op: Comparison, threshold: f64| {
@@ -367,6 +369,15 @@ pub fn builtin_rules() -> Vec<AlertRule> {
         Comparison::Less,
         CERT_EXPIRY_WARNING_DAYS * 86_400.0,
     );
+    let mut hot = rule(
+        "temperature_critical",
+        "temperature near critical",
+        names::SENSOR_TEMPERATURE_HEADROOM_CELSIUS,
+        Comparison::Less,
+        TEMPERATURE_HEADROOM_WARNING_CELSIUS,
+    );
+    hot.for_secs = 60;
+    hot.severity = Severity::Critical;
     vec![
         offline,
         fill,
@@ -376,8 +387,14 @@ pub fn builtin_rules() -> Vec<AlertRule> {
         stopped,
         probe_down,
         certificate,
+        hot,
     ]
 }
+
+/// Degrees Celsius below a sensor's critical threshold where the built-in
+/// rule `temperature_critical` fires (held a minute): the hardware
+/// throttles or shuts down at the threshold itself.
+pub const TEMPERATURE_HEADROOM_WARNING_CELSIUS: f64 = 5.0;
 
 /// Days before a probed certificate's expiry when the built-in rule
 /// `probe_certificate_expiring` fires.

@@ -87,6 +87,8 @@ describe('formatValue', () => {
     expect(formatValue(12.34, 'percent')).toBe('12.3%');
     expect(formatValue(90, 'seconds')).toBe('1 min');
     expect(formatValue(3, 'count')).toBe('3');
+    expect(formatValue(52.5, 'celsius')).toBe('52.5 °C');
+    expect(formatValue(1250, 'rpm')).toBe('1.25k rpm');
     expect(formatValue(0.42, '')).toBe('0.42');
     expect(formatValue(2.5, 'per_second')).toBe('2.5/s');
     expect(formatValue(41.5, 'degrees_celsius')).toBe('41.5 degrees celsius');

@@ -105,6 +105,10 @@ export function formatValue(v: number | null | undefined, unit: Unit): string {
     }
     case 'seconds':
       return formatDuration(v);
+    case 'celsius': {
+      const text = formatNumber(v);
+      return text === MISSING ? text : `${text} °C`;
+    }
     case '':
     case 'count':
       return formatNumber(v);

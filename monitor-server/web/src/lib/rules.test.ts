@@ -50,6 +50,7 @@ describe('conditionText', () => {
       ['container_stopped', 'container_running < 1 for 60 s'],
       ['probe_down', 'probe_success < 1 for 60 s'],
       ['probe_certificate_expiring', 'probe_tls_cert_expires_in_seconds < 1209600 s (14 d)'],
+      ['temperature_critical', 'sensor_temperature_headroom_celsius < 5 for 60 s'],
     ]);
   });
 
