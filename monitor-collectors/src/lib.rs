@@ -13,6 +13,7 @@
 //! | [`DiskCollector`] | `/proc/mounts`, `statvfs`, `/proc/diskstats` | space per filesystem as `df` counts it, I/O per disk |
 //! | [`NetworkCollector`] | `/proc/net/dev` | bytes/s and errors per interface |
 //! | [`SystemCollector`] | sysinfo | host name, OS, kernel, uptime, boot time |
+//! | [`ProcessesCollector`] | `/proc/<pid>/stat`, `status`, `cmdline` | the top processes by CPU and by memory (an inventory, not metrics) |
 //! | [`SensorsCollector`] | `/sys/class/hwmon`, `/sys/class/thermal` | temperatures with their critical thresholds, fan speeds |
 //! | [`DockerCollector`] (feature `docker`) | Docker API (bollard) + cgroup files | every container's state, health, restarts; CPU, memory, network, block I/O |
 //! | [`TextfileCollector`] | `*.prom` files of a directory | metrics that scripts and cron jobs write, Prometheus text format |
@@ -66,6 +67,7 @@ mod memory;
 mod network;
 #[cfg(feature = "probe")]
 mod probe;
+mod processes;
 mod procfs;
 mod rates;
 mod sensors;
@@ -85,6 +87,7 @@ pub use probe::{
     DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, ProbeCollector, ProbeConfig, ProbeError,
     ProbeTarget,
 };
+pub use processes::{ProcessesCollector, ProcessesConfig};
 pub use procfs::HostPaths;
 pub use sensors::{RESCAN as SENSORS_RESCAN, SensorReading, SensorValue, SensorsCollector};
 pub use system::SystemCollector;
@@ -94,7 +97,14 @@ use monitor_core::{CollectError, Collector};
 
 /// The names of the built-in collectors, in the order the agent runs them.
 pub const BUILTIN: &[&str] = &[
-    "system", "memory", "cpu", "disk", "network", "sensors", "docker",
+    "system",
+    "memory",
+    "cpu",
+    "disk",
+    "network",
+    "sensors",
+    "processes",
+    "docker",
 ];
 
 /// A built-in collector by name, with default settings.
@@ -113,6 +123,10 @@ pub fn builtin(name: &str, paths: &HostPaths) -> Result<Box<dyn Collector>, Coll
             NetworkConfig::default(),
         )),
         "sensors" => Box::new(SensorsCollector::new(paths.clone())),
+        "processes" => Box::new(ProcessesCollector::new(
+            paths.clone(),
+            ProcessesConfig::default(),
+        )),
         #[cfg(feature = "docker")]
         "docker" => Box::new(DockerCollector::new(DockerConfig {
             paths: paths.clone(),

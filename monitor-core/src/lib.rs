@@ -90,7 +90,8 @@ pub use exporter::Exporter;
 pub use host::HostMetrics;
 pub use model::{
     Collection, ContainerHealth, ContainerInfo, ContainerState, Discarded, HostInfo, LabelMatcher,
-    Labels, MatchOp, MetricFamily, MetricKind, Sample, ServerId, Snapshot, Timestamp, Unit,
+    Labels, MatchOp, MetricFamily, MetricKind, ProcessInfo, Sample, ServerId, Snapshot, Timestamp,
+    Unit,
 };
 pub use notifier::{Notification, Notifier};
 pub use store::Store;

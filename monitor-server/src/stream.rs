@@ -139,7 +139,12 @@ pub fn snapshot_weight(snapshot: &monitor_core::Snapshot) -> usize {
             .map(|c| 256 + c.id.len() + c.name.len() + c.image.len() + c.status.len())
             .sum()
     });
-    256 + families + containers
+    let processes = snapshot.processes.as_ref().map_or(0, |p| {
+        p.iter()
+            .map(|p| 96 + p.name.len() + p.user.len() + p.command.len())
+            .sum()
+    });
+    256 + families + containers + processes
 }
 
 /// The events kept, newest last, with their ids consecutive.

@@ -285,3 +285,54 @@ async fn wrong_tokens_from_one_address_get_429() {
     let (status, _) = call(&f.app, from([10, 0, 0, 2], wrong())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// A host's top processes reach the newest snapshot; a process name that
+/// would mislead a reader is refused with the field named, and the report
+/// is not kept.
+#[tokio::test]
+async fn top_processes_in_the_newest_snapshot() {
+    let f = fixture(None).await;
+    let token = register(&f, "srv-01").await;
+    let now = Timestamp::now();
+    let report = |t: Timestamp, name: &str| {
+        serde_json::json!({
+            "version": 1, "server_id": "srv-01", "timestamp": t.to_rfc3339(),
+            "processes": [
+                {"pid": 4242, "name": name, "user": "postgres", "cpu_percent": 12.5,
+                 "rss_bytes": 67_108_864u64, "command": "postgres: checkpointer"},
+                {"pid": 2, "name": "kthreadd", "user": "root", "rss_bytes": 0}
+            ],
+            "metrics": []
+        })
+        .to_string()
+    };
+    let req = post(
+        "/api/metrics",
+        &[("x-auth-token", &token)],
+        report(now.add_millis(-1000), "postgres"),
+    );
+    let (status, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, latest) = call(&f.app, get("/api/servers/srv-01/latest", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{latest}");
+    assert_eq!(latest["processes"][0]["name"], "postgres");
+    assert_eq!(latest["processes"][0]["cpu_percent"], 12.5);
+    assert_eq!(latest["processes"][1]["pid"], 2);
+    assert!(latest["processes"][1].get("cpu_percent").is_none());
+    assert!(latest["processes"][1].get("command").is_none());
+
+    let req = post(
+        "/api/metrics",
+        &[("x-auth-token", &token)],
+        report(now, "gpj\u{202e}exe."),
+    );
+    let (status, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("processes[0].name"), "{message}");
+    let (_, latest) = call(&f.app, get("/api/servers/srv-01/latest", &[])).await;
+    assert_eq!(
+        latest["processes"][0]["name"], "postgres",
+        "the refused report is not kept"
+    );
+}

@@ -18,8 +18,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use monitor_core::{
-    ContainerInfo, HostInfo, Labels, MetricFamily, MetricKind, Sample, ServerId, Snapshot,
-    Timestamp, Unit,
+    ContainerInfo, HostInfo, Labels, MetricFamily, MetricKind, ProcessInfo, Sample, ServerId,
+    Snapshot, Timestamp, Unit,
 };
 
 /// The names, kinds, units and labels of a snapshot's samples, in order.
@@ -99,6 +99,7 @@ pub(crate) struct Packed {
     /// Host facts.
     pub(crate) host: Option<Box<HostInfo>>,
     containers: Option<Box<[ContainerInfo]>>,
+    processes: Option<Box<[ProcessInfo]>>,
 }
 
 impl Packed {
@@ -133,6 +134,7 @@ impl Packed {
         snapshot.interval_secs = self.interval_secs;
         snapshot.host = self.host.as_deref().cloned();
         snapshot.containers = self.containers.as_deref().map(<[ContainerInfo]>::to_vec);
+        snapshot.processes = self.processes.as_deref().map(<[ProcessInfo]>::to_vec);
         snapshot.metrics = metrics;
         snapshot
     }
@@ -210,6 +212,7 @@ impl Latest {
             interval_secs: snapshot.interval_secs,
             host: snapshot.host.map(Box::new),
             containers: snapshot.containers.map(Vec::into_boxed_slice),
+            processes: snapshot.processes.map(Vec::into_boxed_slice),
         });
         let replaced = match inner.map.get_mut(&name) {
             Some(e) => {

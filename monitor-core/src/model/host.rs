@@ -135,3 +135,29 @@ pub struct ContainerInfo {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub oom_killed: bool,
 }
+
+/// One process of a host's top lists (the busiest by CPU and the largest
+/// by memory), as `top` shows it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProcessInfo {
+    /// Process id.
+    pub pid: u32,
+    /// The process's name (`comm`: at most 15 bytes, as `top` shows it).
+    pub name: String,
+    /// The owner's user name, or the uid in digits when it has none.
+    #[serde(default)]
+    pub user: String,
+    /// CPU used since the previous scan, in percent of one core (200 is two
+    /// full cores); absent on an agent's first scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub cpu_percent: Option<f64>,
+    /// Resident memory, bytes.
+    #[serde(default)]
+    pub rss_bytes: u64,
+    /// The command line, arguments joined by spaces, cut to 255 bytes;
+    /// empty for a kernel thread.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub command: String,
+}

@@ -15,7 +15,7 @@ mod host;
 mod ids;
 mod labels;
 
-pub use host::{ContainerHealth, ContainerInfo, ContainerState, HostInfo};
+pub use host::{ContainerHealth, ContainerInfo, ContainerState, HostInfo, ProcessInfo};
 pub use ids::{ServerId, Timestamp, is_safe_text, is_valid_label_value, is_valid_name};
 pub use labels::{LabelMatcher, Labels, MatchOp, matches_all};
 
@@ -195,6 +195,9 @@ pub struct Collection {
     /// Container inventory (from the Docker collector): `Some(vec![])` means
     /// "Docker answered and runs no container", `None` means "not collected".
     pub containers: Option<Vec<ContainerInfo>>,
+    /// The top processes (from the processes collector): `None` means "not
+    /// collected".
+    pub processes: Option<Vec<ProcessInfo>>,
 }
 
 impl Collection {
@@ -288,6 +291,11 @@ impl Collection {
                 .get_or_insert_with(Vec::new)
                 .extend(containers);
         }
+        if let Some(processes) = other.processes {
+            self.processes
+                .get_or_insert_with(Vec::new)
+                .extend(processes);
+        }
         discarded
     }
 
@@ -373,6 +381,10 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub containers: Option<Vec<ContainerInfo>>,
+    /// The host's top processes, when the processes collector ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub processes: Option<Vec<ProcessInfo>>,
     /// The metric families.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(default = json!([])))]
@@ -389,6 +401,7 @@ impl Snapshot {
             interval_secs: None,
             host: collection.host,
             containers: collection.containers,
+            processes: collection.processes,
             metrics: collection.families,
         }
     }
@@ -413,6 +426,9 @@ impl Snapshot {
         }
         if let Some(containers) = &mut self.containers {
             containers.shrink_to_fit();
+        }
+        if let Some(processes) = &mut self.processes {
+            processes.shrink_to_fit();
         }
     }
 

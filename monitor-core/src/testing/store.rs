@@ -91,7 +91,8 @@ fn id(name: &str) -> ServerId {
     ServerId::new(name).unwrap()
 }
 
-/// A snapshot with a gauge per core, a memory gauge and a counter.
+/// A snapshot with a gauge per core, a memory gauge, a counter and a
+/// process.
 fn snapshot(server: &str, t: i64, rng: &mut Rng) -> Snapshot {
     let mut c = Collection::new();
     c.gauge(
@@ -120,6 +121,15 @@ fn snapshot(server: &str, t: i64, rng: &mut Rng) -> Snapshot {
         Labels::new().with("kind", "x"),
         (t / 1000) as f64,
     );
+    // The top processes, which a store keeps with the newest snapshot.
+    c.processes = Some(vec![crate::ProcessInfo {
+        pid: 4242,
+        name: "postgres".into(),
+        user: "postgres".into(),
+        cpu_percent: Some((rng.next_u64() % 1000) as f64 / 10.0),
+        rss_bytes: 64 << 20,
+        command: "postgres: checkpointer".into(),
+    }]);
     let mut s = Snapshot::new(id(server), Timestamp::from_millis(t), c);
     s.interval_secs = Some(5.0);
     s

@@ -41,6 +41,8 @@ pub struct Limits {
     pub max_labels_per_sample: usize,
     /// Containers in one snapshot.
     pub max_containers: usize,
+    /// Processes in one snapshot's top lists.
+    pub max_processes: usize,
     /// Length of free-text fields (host name, image, status), in bytes.
     pub max_text_len: usize,
     /// Largest accepted absolute value (2^53, the last integer a browser's
@@ -55,6 +57,7 @@ impl Default for Limits {
             max_samples_per_snapshot: 5_000,
             max_labels_per_sample: 16,
             max_containers: 1_000,
+            max_processes: 200,
             max_text_len: MAX_LABEL_VALUE_LEN,
             max_abs_value: 9_007_199_254_740_992.0,
         }
@@ -315,6 +318,32 @@ pub fn validate(snapshot: &Snapshot, limits: &Limits) -> Result<(), WireError> {
                 ("status", &c.status),
             ] {
                 check_text(&format!("containers[{i}].{field}"), text, limits)?;
+            }
+        }
+    }
+    if let Some(processes) = &snapshot.processes {
+        if processes.len() > limits.max_processes {
+            return Err(WireError::TooMany {
+                field: "processes".into(),
+                count: processes.len(),
+                limit: limits.max_processes,
+            });
+        }
+        for (i, p) in processes.iter().enumerate() {
+            for (field, text) in [
+                ("name", &p.name),
+                ("user", &p.user),
+                ("command", &p.command),
+            ] {
+                check_text(&format!("processes[{i}].{field}"), text, limits)?;
+            }
+            if let Some(cpu) = p.cpu_percent
+                && !(cpu.is_finite() && (0.0..=limits.max_abs_value).contains(&cpu))
+            {
+                return Err(WireError::invalid(
+                    format!("processes[{i}].cpu_percent"),
+                    "give a finite number, 0 or more",
+                ));
             }
         }
     }

@@ -243,6 +243,22 @@ fn errors_name_the_field() {
             "invalid timestamp",
         ),
         (r#"[[[["#, "invalid JSON"),
+        (
+            r#"{"version":1,"server_id":"a","timestamp":1,"processes":[{"pid":1,"name":"a\u0007b","rss_bytes":1}]}"#,
+            "processes[0].name",
+        ),
+        (
+            r#"{"version":1,"server_id":"a","timestamp":1,"processes":[{"pid":1,"name":"a","cpu_percent":-5,"rss_bytes":1}]}"#,
+            "processes[0].cpu_percent: give a finite number, 0 or more",
+        ),
+        (
+            r#"{"version":1,"server_id":"a","timestamp":1,"processes":[{"pid":-1,"name":"a","rss_bytes":1}]}"#,
+            "invalid JSON",
+        ),
+        (
+            r#"{"version":1,"server_id":"a","timestamp":1,"processes":[{"pid":1,"rss_bytes":1}]}"#,
+            "missing field `name`",
+        ),
     ];
     for (body, expected) in cases {
         let err = decode(body.as_bytes(), &Limits::default())
@@ -276,6 +292,13 @@ fn limits_are_enforced() {
         decode(&batch, &limits),
         Err(WireError::TooMany { .. })
     ));
+    let mut many = snapshot();
+    many.processes = Some(vec![crate::ProcessInfo::default(); 201]);
+    let err = decode(&encode(&many).unwrap(), &Limits::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "processes: 201 items exceed the limit of 200"
+    );
 }
 
 /// A sample with `n` labels whose names come in descending order.

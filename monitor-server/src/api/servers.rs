@@ -283,8 +283,9 @@ async fn known(state: &AppState, id: &monitor_core::ServerId) -> Result<(), ApiE
     }
 }
 
-/// A server's newest snapshot, whole (host facts, containers, every
-/// sample): what the dashboard shows before the first live event.
+/// A server's newest snapshot, whole (host facts, containers, top
+/// processes, every sample): what the dashboard shows before the first live
+/// event.
 #[utoipa::path(
     get,
     path = "/api/servers/{id}/latest",

@@ -214,6 +214,41 @@ await check('the server page charts the host, and a live point arrives', async (
   noErrors(page);
 });
 
+await check('the server page lists the host\'s top processes; a click on Memory sorts them by memory', async () => {
+  const page = await tab();
+  await page.goto(`${site}/?token=${encodeURIComponent(token)}#/server/local`);
+  await page.waitForSelector('[data-testid=server-page]');
+  // The page shows the list the next live snapshot brings (the agent
+  // reports every 0.5 s, scanning processes at most every 10 s).
+  const table = page.locator('section[aria-labelledby=section-processes] [data-testid=processes-table]');
+  const rows = table.locator('[data-testid=process-row]');
+  await until('three process rows', async () => (await rows.count()) >= 3);
+  const read = () =>
+    rows.evaluateAll((trs) =>
+      trs.map((tr) => ({
+        pid: tr.dataset.pid ?? '',
+        rss: tr.dataset.rss ?? '',
+        name: tr.querySelector('[data-testid=process-name]')?.textContent?.trim() ?? '',
+      })),
+    );
+  for (const row of await read()) {
+    assert(/^\d+$/.test(row.pid), `a row's pid is ${JSON.stringify(row.pid)}`);
+    assert(row.name !== '', `process ${row.pid} has no name`);
+    assert(/^\d+$/.test(row.rss), `process ${row.pid}'s rss is ${JSON.stringify(row.rss)}`);
+  }
+  // Ascending on the first click, descending on the second.
+  const memory = table.locator('thead th').filter({ hasText: 'Memory' });
+  for (const [direction, sign] of [['ascending', 1], ['descending', -1]]) {
+    await memory.locator('button').click();
+    await until(`the Memory column ${direction}`, async () => (await memory.getAttribute('aria-sort')) === direction);
+    const shown = (await read()).map((r) => Number(r.rss));
+    const unsorted = shown.findIndex((v, i) => i > 0 && sign * (v - shown[i - 1]) < 0);
+    assert(unsorted === -1, `not ${direction} by memory: ${shown.join(', ')}`);
+  }
+  await page.screenshot({ path: `${shots}/processes.png`, fullPage: true });
+  noErrors(page);
+});
+
 await check('a threshold edited in the page is what GET /api/alerts returns; an alert fires live, is silenced, a rule enabled', async () => {
   const page = await tab();
   await page.goto(`${site}/?token=${encodeURIComponent(token)}#/alerts`);

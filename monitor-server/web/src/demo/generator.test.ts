@@ -69,6 +69,34 @@ describe('demo generator', () => {
     expect(demoSnapshot('nope', NOW)).toBeNull();
   });
 
+  it('reports each host\'s top processes: a stable list whose CPU moves, with a kernel thread', () => {
+    const bytes = (text: string) => new TextEncoder().encode(text).length;
+    for (const id of DEMO_SERVER_IDS) {
+      for (let t = NOW; t < NOW + 86_400; t += 7777) {
+        const processes = demoSnapshot(id, t)?.processes ?? [];
+        expect(processes.length).toBeGreaterThanOrEqual(3);
+        expect(processes.length).toBeLessThanOrEqual(20);
+        expect(new Set(processes.map((p) => p.pid)).size).toBe(processes.length);
+        for (const p of processes) {
+          expect(bytes(p.name)).toBeGreaterThan(0);
+          expect(bytes(p.name)).toBeLessThanOrEqual(15);
+          expect(p.user).not.toBe('');
+          expect(bytes(p.command ?? '')).toBeLessThanOrEqual(255);
+          expect(p.cpu_percent).toBeGreaterThanOrEqual(0);
+          expect(Number.isInteger(p.rss_bytes)).toBe(true);
+        }
+        expect(processes.find((p) => p.command === undefined)).toMatchObject({ name: 'kworker/0:1', rss_bytes: 0 });
+      }
+    }
+    // Scanned every 10 s: the collection in between reports the same list.
+    expect(demoSnapshot('web-01', NOW + 5)?.processes).toEqual(demoSnapshot('web-01', NOW)?.processes);
+    const api = (t: number) => demoSnapshot('web-01', t)?.processes?.find((p) => p.pid === 2310);
+    expect(api(NOW)).toMatchObject({ name: 'node', user: '1000', command: 'node --max-old-space-size=1536 dist/server.js' });
+    expect(api(NOW + 600)?.cpu_percent).not.toBe(api(NOW)?.cpu_percent);
+    // The database has more processes than the two top lists keep.
+    expect(demoSnapshot('db-01', NOW)?.processes?.length).toBeLessThan(20);
+  });
+
   it('keeps counters increasing between reboots', () => {
     let previous = -1;
     let boot = -1;
@@ -148,6 +176,7 @@ describe('demo generator', () => {
     const live = demoLiveSnapshots(tick);
     expect(live.map((s) => s.server_id)).toEqual(DEMO_SERVER_IDS.filter((id) => id !== 'backup-01'));
     expect(live.every((s) => parseTimestamp(s.timestamp) === tick * 1000)).toBe(true);
+    expect(live.every((s) => (s.processes?.length ?? 0) > 0)).toBe(true);
   });
 
   it('draws 30 days of every chart of a server quickly', () => {

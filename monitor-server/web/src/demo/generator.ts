@@ -14,6 +14,7 @@ import type {
   MetricFamily,
   MetricKind,
   Point,
+  ProcessInfo,
   Sample,
   Series,
   SeriesInfo,
@@ -33,6 +34,7 @@ export const DEMO_THRESHOLDS: Thresholds = {
   disk_used_percent: 90,
 };
 
+const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
 const DAY = 86_400;
 const WEEK = 7 * DAY;
@@ -122,6 +124,17 @@ interface PluginDef {
   level: number;
 }
 
+interface ProcessDef {
+  pid: number;
+  name: string;
+  user: string;
+  /** Empty for a kernel thread. */
+  command: string;
+  /** Mean CPU, in percent of one core. */
+  cpuPercent: number;
+  rssBytes: number;
+}
+
 interface ServerDef {
   id: string;
   name: string;
@@ -140,6 +153,8 @@ interface ServerDef {
   interfaces: { name: string; bytesPerSecond: number }[];
   devices: string[];
   containers: ContainerDef[] | null;
+  /** Every process that may make the agent's top lists. */
+  processes: ProcessDef[];
   plugins: PluginDef[];
   /** True while the server sends nothing (relative to the current time `now`). */
   down: (t: number, now: number) => boolean;
@@ -173,6 +188,53 @@ const webContainers = (unhealthyApi: boolean): ContainerDef[] => [
   { name: 'worker', image: 'ghcr.io/example/api:2.14.1', state: 'running', restarts: 1, cpuPercent: 12, memoryBytes: 420e6, memoryLimitBytes: 2 * GIB },
 ];
 
+/**
+ * What runs on every host: init, a kernel thread (busier where much is
+ * written), the system daemons, the agent, and Docker's daemons.
+ */
+const systemProcesses = (docker: boolean, kworkerCpu = 1.5): ProcessDef[] => [
+  { pid: 1, name: 'systemd', user: 'root', command: '/sbin/init', cpuPercent: 0.1, rssBytes: 13 * MIB },
+  { pid: 127, name: 'kworker/0:1', user: 'root', command: '', cpuPercent: kworkerCpu, rssBytes: 0 },
+  { pid: 402, name: 'systemd-journal', user: 'root', command: '/lib/systemd/systemd-journald', cpuPercent: 0.2, rssBytes: 41 * MIB },
+  { pid: 688, name: 'cron', user: 'root', command: '/usr/sbin/cron -f', cpuPercent: 0.01, rssBytes: 3 * MIB },
+  { pid: 731, name: 'sshd', user: 'root', command: 'sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups', cpuPercent: 0.02, rssBytes: 9 * MIB },
+  { pid: 905, name: 'monitor-agent', user: 'monitor', command: '/usr/local/bin/monitor-agent --config /etc/monitor/agent.toml', cpuPercent: 0.6, rssBytes: 15 * MIB },
+  ...(docker
+    ? [
+        { pid: 944, name: 'containerd', user: 'root', command: '/usr/bin/containerd', cpuPercent: 0.4, rssBytes: 52 * MIB },
+        { pid: 1012, name: 'dockerd', user: 'root', command: '/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock', cpuPercent: 0.7, rssBytes: 98 * MIB },
+      ]
+    : []),
+];
+
+// A container's processes run as users the host does not know: the uid in digits.
+const webProcesses = (redis: boolean): ProcessDef[] => [
+  ...systemProcesses(true),
+  { pid: 2101, name: 'nginx', user: 'root', command: 'nginx: master process nginx -g daemon off;', cpuPercent: 0.1, rssBytes: 11 * MIB },
+  ...[2140, 2141, 2142, 2143].map((pid) => ({ pid, name: 'nginx', user: '101', command: 'nginx: worker process', cpuPercent: 1, rssBytes: 14 * MIB })),
+  { pid: 2310, name: 'node', user: '1000', command: 'node --max-old-space-size=1536 dist/server.js', cpuPercent: 22, rssBytes: 560 * MIB },
+  { pid: 2388, name: 'node', user: '1000', command: 'node dist/worker.js --queue default --queue mail', cpuPercent: 12, rssBytes: 390 * MIB },
+  ...(redis ? [{ pid: 2450, name: 'redis-server', user: '999', command: 'redis-server *:6379', cpuPercent: 2, rssBytes: 88 * MIB }] : []),
+];
+
+const postgres = (pid: number, command: string, cpuPercent: number, rssBytes: number): ProcessDef => ({
+  pid,
+  name: 'postgres',
+  user: '999',
+  command,
+  cpuPercent,
+  rssBytes,
+});
+
+const rustc = (pid: number, crate: string, cpuPercent: number, rssBytes: number): ProcessDef => ({
+  pid,
+  name: 'rustc',
+  user: 'root',
+  command: `/usr/local/rustup/toolchains/1.95.0-x86_64-unknown-linux-gnu/bin/rustc --crate-name ${crate} --edition=2024 --crate-type lib -C opt-level=3 -C codegen-units=16`,
+  cpuPercent,
+  rssBytes,
+});
+
 const SERVERS: readonly ServerDef[] = [
   {
     id: 'web-01',
@@ -194,6 +256,7 @@ const SERVERS: readonly ServerDef[] = [
       { name: 'redis', image: 'redis:7.4-alpine', state: 'running', restarts: 0, cpuPercent: 2, memoryBytes: 96e6, memoryLimitBytes: 8 * GIB },
       { name: 'migrations', image: 'ghcr.io/example/api:2.14.1', state: 'exited', restarts: 0, exitCode: 0, cpuPercent: 0, memoryBytes: 0, memoryLimitBytes: 0 },
     ],
+    processes: webProcesses(true),
     plugins: [
       { name: 'queue_depth', kind: 'gauge', unit: 'count', help: 'Jobs waiting in a queue.', labelName: 'queue', labelValues: ['mail', 'webhooks'], level: 40 },
       { name: 'app_requests_total', kind: 'counter', unit: 'count', help: 'HTTP requests served.', labelName: null, labelValues: [''], level: 180 },
@@ -217,6 +280,7 @@ const SERVERS: readonly ServerDef[] = [
     interfaces: [{ name: 'eth0', bytesPerSecond: 2.7e6 }],
     devices: ['vda'],
     containers: webContainers(true),
+    processes: webProcesses(false),
     plugins: [],
     // Its agent stops for 15 minutes every 8 hours: gaps in every chart.
     down: (t) => t % (8 * 3600) >= 10_000 && t % (8 * 3600) < 10_900,
@@ -244,6 +308,21 @@ const SERVERS: readonly ServerDef[] = [
       { name: 'postgres', image: 'postgres:17', state: 'running', health: 'healthy', restarts: 0, cpuPercent: 140, memoryBytes: 22 * GIB, memoryLimitBytes: 32 * GIB },
       { name: 'pgbouncer', image: 'edoburu/pgbouncer:1.23', state: 'running', restarts: 0, cpuPercent: 3, memoryBytes: 20e6, memoryLimitBytes: 32 * GIB },
     ],
+    processes: [
+      ...systemProcesses(true, 4),
+      postgres(1893, 'postgres -c shared_buffers=8GB -c max_connections=200', 0.2, 210 * MIB),
+      postgres(1951, 'postgres: checkpointer', 1.2, 6.4 * GIB),
+      postgres(1952, 'postgres: background writer', 0.8, 3.9 * GIB),
+      postgres(1954, 'postgres: walwriter', 0.9, 130 * MIB),
+      postgres(1955, 'postgres: autovacuum launcher', 0.1, 24 * MIB),
+      postgres(8123, 'postgres: app app 172.18.0.3(40512) SELECT', 38, 2.3 * GIB),
+      postgres(8127, 'postgres: app app 172.18.0.3(40520) idle', 26, 2.1 * GIB),
+      postgres(8140, 'postgres: app app 172.18.0.3(40588) UPDATE', 21, 1.7 * GIB),
+      postgres(8152, 'postgres: app app 172.18.0.3(40602) idle', 14, 1.2 * GIB),
+      postgres(9310, 'postgres: analytics analytics 10.0.4.20(52210) SELECT', 31, 3.1 * GIB),
+      postgres(9377, 'postgres: autovacuum worker app', 7, 410 * MIB),
+      { pid: 2040, name: 'pgbouncer', user: '70', command: 'pgbouncer /etc/pgbouncer/pgbouncer.ini', cpuPercent: 3, rssBytes: 19 * MIB },
+    ],
     plugins: [
       { name: 'postgres_connections', kind: 'gauge', unit: 'count', help: 'Open connections per database.', labelName: 'database', labelValues: ['app', 'analytics'], level: 60 },
     ],
@@ -266,6 +345,11 @@ const SERVERS: readonly ServerDef[] = [
     interfaces: [{ name: 'ens3', bytesPerSecond: 9e5 }],
     devices: ['vda'],
     containers: null,
+    processes: [
+      ...systemProcesses(false),
+      { pid: 1187, name: 'redis-server', user: 'redis', command: '/usr/bin/redis-server 127.0.0.1:6379', cpuPercent: 7, rssBytes: 2.4 * GIB },
+      { pid: 1203, name: 'memcached', user: 'memcached', command: '/usr/bin/memcached -p 11211 -u memcached -m 512 -c 1024 -l 127.0.0.1', cpuPercent: 1.6, rssBytes: 470 * MIB },
+    ],
     plugins: [],
     down: never,
     rebootOffset: 3 * DAY,
@@ -289,6 +373,15 @@ const SERVERS: readonly ServerDef[] = [
       { name: 'runner', image: 'gitlab/gitlab-runner:v17.5.0', state: 'running', restarts: 0, cpuPercent: 6, memoryBytes: 150e6, memoryLimitBytes: 64 * GIB },
       { name: 'build-7731', image: 'rust:1.95', state: 'running', restarts: 0, cpuPercent: 800, memoryBytes: 9 * GIB, memoryLimitBytes: 64 * GIB },
     ],
+    processes: [
+      ...systemProcesses(true),
+      { pid: 1420, name: 'gitlab-runner', user: 'root', command: 'gitlab-runner run --user=gitlab-runner --working-directory=/home/gitlab-runner', cpuPercent: 1.4, rssBytes: 118 * MIB },
+      { pid: 30711, name: 'cargo', user: 'root', command: 'cargo build --release --locked --workspace', cpuPercent: 3, rssBytes: 240 * MIB },
+      rustc(31022, 'monitor_server', 310, 2.6 * GIB),
+      rustc(31047, 'monitor_store', 240, 1.9 * GIB),
+      rustc(31090, 'monitor_collectors', 160, 1.2 * GIB),
+      { pid: 31115, name: 'cc', user: 'root', command: 'cc -O3 -ffunction-sections -fdata-sections -fPIC -m64 -c sqlite3/sqlite3.c -o libsqlite3.o', cpuPercent: 95, rssBytes: 310 * MIB },
+    ],
     plugins: [],
     down: never,
     rebootOffset: 1 * DAY,
@@ -309,6 +402,11 @@ const SERVERS: readonly ServerDef[] = [
     interfaces: [{ name: 'eth0', bytesPerSecond: 4e5 }],
     devices: ['sda', 'sdb'],
     containers: null,
+    processes: [
+      ...systemProcesses(false),
+      { pid: 1033, name: 'master', user: 'root', command: '/usr/lib/postfix/sbin/master -w', cpuPercent: 0.05, rssBytes: 6 * MIB },
+      { pid: 2210, name: 'restic', user: 'root', command: 'restic backup --repo /srv/backup/restic --exclude-caches /etc /home /var/lib', cpuPercent: 42, rssBytes: 780 * MIB },
+    ],
     plugins: [],
     // Silent since two hours before the start of the current hour.
     down: (t, now) => t >= Math.floor(now / 3600) * 3600 - 2 * 3600,
@@ -618,6 +716,37 @@ function inventory(def: ServerDef, t: number): ContainerInfo[] | undefined {
   });
 }
 
+/** The agent scans processes at most this often; collections in between report the last scan's list again. */
+const PROCESS_SCAN = 10;
+/** How many processes the agent keeps by CPU, and again by memory. */
+const TOP_PROCESSES = 10;
+
+interface Scanned {
+  p: ProcessDef;
+  cpu: number;
+  rss: number;
+}
+
+/** The agent's top lists at `t`: the busiest processes and the largest, each once. */
+function topProcesses(def: ServerDef, t: number): ProcessInfo[] {
+  const scan = Math.floor(t / PROCESS_SCAN) * PROCESS_SCAN;
+  const seen = def.processes.map((p): Scanned => {
+    const seed = (what: string) => seedOf(`${def.id}/process/${p.pid}/${what}`);
+    const rss = p.rssBytes * (0.97 + 0.06 * wave(seed('rss'), scan));
+    // Resident memory is whole 4-KiB pages.
+    return { p, cpu: p.cpuPercent * (0.4 + 1.2 * wave(seed('cpu'), scan)), rss: Math.round(rss / 4096) * 4096 };
+  });
+  const top = (value: (s: Scanned) => number) => [...seen].sort((a, b) => value(b) - value(a)).slice(0, TOP_PROCESSES);
+  const kept = new Set([...top((s) => s.cpu), ...top((s) => s.rss)]);
+  return seen
+    .filter((s) => kept.has(s))
+    .map(({ p, cpu, rss }) => {
+      const info: ProcessInfo = { pid: p.pid, name: p.name, user: p.user, cpu_percent: cpu, rss_bytes: rss };
+      if (p.command !== '') info.command = p.command;
+      return info;
+    });
+}
+
 /** What a demo server reports at `t` (Unix seconds), whether or not it is up then. */
 export function demoSnapshot(serverId: string, t: number): Snapshot | null {
   const def = serverDef(serverId);
@@ -647,6 +776,7 @@ export function demoSnapshot(serverId: string, t: number): Snapshot | null {
   };
   const containers = inventory(def, t);
   if (containers) snapshot.containers = containers;
+  snapshot.processes = topProcesses(def, t);
   return snapshot;
 }
 

@@ -756,6 +756,37 @@ export interface components {
             /** @description Start of the bucket. */
             t: components["schemas"]["Timestamp"];
         };
+        /**
+         * @description One process of a host's top lists (the busiest by CPU and the largest
+         *     by memory), as `top` shows it.
+         */
+        ProcessInfo: {
+            /**
+             * @description The command line, arguments joined by spaces, cut to 255 bytes;
+             *     empty for a kernel thread.
+             */
+            command?: string;
+            /**
+             * Format: double
+             * @description CPU used since the previous scan, in percent of one core (200 is two
+             *     full cores); absent on an agent's first scan.
+             */
+            cpu_percent?: number;
+            /** @description The process's name (`comm`: at most 15 bytes, as `top` shows it). */
+            name: string;
+            /**
+             * Format: int32
+             * @description Process id.
+             */
+            pid: number;
+            /**
+             * Format: int64
+             * @description Resident memory, bytes.
+             */
+            rss_bytes?: number;
+            /** @description The owner's user name, or the uid in digits when it has none. */
+            user?: string;
+        };
         /** @description The body of `POST /api/register`; every field may be left out. */
         RegisterBody: {
             name?: string;
@@ -984,6 +1015,8 @@ export interface components {
              * @default []
              */
             metrics: components["schemas"]["MetricFamily"][];
+            /** @description The host's top processes, when the processes collector ran. */
+            processes?: components["schemas"]["ProcessInfo"][];
             /** @description The reporting server. */
             server_id: components["schemas"]["ServerId"];
             /** @description When the values were read, in UTC. */

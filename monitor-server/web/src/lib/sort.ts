@@ -1,4 +1,4 @@
-// Table sorting shared by the overview and the containers table.
+// Table sorting shared by the overview, the containers and the processes tables.
 
 export type SortDir = 'asc' | 'desc';
 export type SortValue = string | number | null | undefined;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import { containerRows, filesystemRows, sortContainers, updateSeriesInfos } from './tables';
+import { containerRows, filesystemRows, processRows, sortContainers, sortProcesses, updateSeriesInfos } from './tables';
 import { snapshotOf } from './testing/fixtures';
-import type { ContainerInfo, Labels, SeriesInfo } from './types';
+import type { ContainerInfo, Labels, ProcessInfo, SeriesInfo } from './types';
 
 function info(metric: string, labels: Labels, value: number | null): SeriesInfo {
   return { metric, labels, kind: 'gauge', unit: '', last_value: value, last_seen: null };
@@ -68,6 +68,54 @@ describe('sortContainers', () => {
     expect(names('network', 'desc')).toEqual(['web', 'db', 'job']);
     expect(names('restarts', 'desc')).toEqual(['db', 'job', 'web']);
     expect(names('state', 'asc')).toEqual(['job', 'db', 'web']);
+  });
+});
+
+const processes: ProcessInfo[] = [
+  { pid: 812, name: 'postgres', user: 'postgres', cpu_percent: 35.5, rss_bytes: 900e6, command: 'postgres: app app 10.0.0.11(51234) SELECT' },
+  { pid: 90, name: 'kworker/0:1', user: 'root', cpu_percent: 2, rss_bytes: 0 },
+  { pid: 1207, name: 'nginx', user: 'www-data', cpu_percent: 2, rss_bytes: 14e6, command: 'nginx: worker process' },
+  { pid: 1206, name: 'nginx', user: 'www-data', cpu_percent: 2, rss_bytes: 14e6, command: 'nginx: worker process' },
+  { pid: 3001, name: 'node', user: '1000', rss_bytes: 600e6, command: 'node dist/server.js' },
+  { pid: 1, name: 'systemd', user: 'root', cpu_percent: 0.1, rss_bytes: 12e6, command: '/sbin/init' },
+];
+
+describe('processRows', () => {
+  it('keeps each process, a kernel thread with no command line and a first scan with no CPU', () => {
+    const rows = processRows(processes);
+    expect(rows.map((r) => r.pid)).toEqual([812, 90, 1207, 1206, 3001, 1]);
+    expect(rows[0]).toEqual({
+      pid: 812,
+      name: 'postgres',
+      command: 'postgres: app app 10.0.0.11(51234) SELECT',
+      user: 'postgres',
+      cpuPercent: 35.5,
+      rssBytes: 900e6,
+    });
+    expect(rows[1]).toMatchObject({ name: 'kworker/0:1', command: null });
+    expect(rows[4]).toMatchObject({ user: '1000', cpuPercent: null });
+    expect(processRows([{ pid: 7, name: 'x', command: '' }])).toEqual([
+      { pid: 7, name: 'x', command: null, user: null, cpuPercent: null, rssBytes: null },
+    ]);
+  });
+});
+
+describe('sortProcesses', () => {
+  const rows = processRows(processes);
+  const pids = (key: Parameters<typeof sortProcesses>[1], dir: 'asc' | 'desc') =>
+    sortProcesses(rows, key, dir).map((r) => r.pid);
+
+  it('sorts by CPU, ties by memory (largest first) then pid, the first scan last either way', () => {
+    expect(pids('cpu', 'desc')).toEqual([812, 1206, 1207, 90, 1, 3001]);
+    expect(pids('cpu', 'asc')).toEqual([1, 1206, 1207, 90, 812, 3001]);
+  });
+
+  it('sorts by each other column', () => {
+    expect(pids('memory', 'desc')).toEqual([812, 3001, 1206, 1207, 1, 90]);
+    expect(pids('memory', 'asc')).toEqual([90, 1, 1206, 1207, 3001, 812]);
+    expect(pids('pid', 'asc')).toEqual([1, 90, 812, 1206, 1207, 3001]);
+    expect(pids('name', 'asc')).toEqual([90, 1206, 1207, 3001, 812, 1]);
+    expect(pids('user', 'asc')).toEqual([3001, 812, 1, 90, 1206, 1207]);
   });
 });
 

@@ -1,10 +1,10 @@
 // The server page's tables: filesystems and containers, from the series
 // list's newest values and, for containers, the inventory of the newest
-// live snapshot.
+// live snapshot; processes, from the newest live snapshot's top lists.
 
 import { sampleMap, seriesKey } from './snapshot';
 import { sortBy, type SortDir, type SortValue } from './sort';
-import type { ContainerHealth, ContainerInfo, Labels, SeriesInfo, Snapshot } from './types';
+import type { ContainerHealth, ContainerInfo, Labels, ProcessInfo, SeriesInfo, Snapshot } from './types';
 
 /**
  * The series list with a live snapshot's values: a series the snapshot has
@@ -148,4 +148,44 @@ const CONTAINER_SORT: Record<ContainerSortKey, (r: ContainerRow) => SortValue> =
 
 export function sortContainers(rows: readonly ContainerRow[], key: ContainerSortKey, dir: SortDir): ContainerRow[] {
   return sortBy(rows, CONTAINER_SORT[key], dir, (r) => r.name);
+}
+
+export interface ProcessRow {
+  pid: number;
+  name: string;
+  /** The command line; null for a kernel thread, which has none (shown `[name]`, as `ps` does). */
+  command: string | null;
+  user: string | null;
+  /** Null on the agent's first scan, which has nothing to compare with. */
+  cpuPercent: number | null;
+  rssBytes: number | null;
+}
+
+/** One row per process of a snapshot's top lists. */
+export function processRows(processes: readonly ProcessInfo[]): ProcessRow[] {
+  return processes.map((p) => ({
+    pid: p.pid,
+    name: p.name,
+    command: p.command || null,
+    user: p.user || null,
+    cpuPercent: p.cpu_percent ?? null,
+    rssBytes: p.rss_bytes ?? null,
+  }));
+}
+
+export type ProcessSortKey = 'name' | 'pid' | 'user' | 'cpu' | 'memory';
+
+const PROCESS_SORT: Record<ProcessSortKey, (r: ProcessRow) => SortValue> = {
+  name: (r) => r.name,
+  pid: (r) => r.pid,
+  user: (r) => r.user,
+  cpu: (r) => r.cpuPercent,
+  memory: (r) => r.rssBytes,
+};
+
+/** Sorted by `key`; ties by memory, largest first, then by pid. */
+export function sortProcesses(rows: readonly ProcessRow[], key: ProcessSortKey, dir: SortDir): ProcessRow[] {
+  // sortBy keeps the input order of ties: sort by the tiebreaks first.
+  const byMemory = sortBy(rows, PROCESS_SORT.memory, 'desc', (r) => String(r.pid));
+  return sortBy(byMemory, PROCESS_SORT[key], dir);
 }

@@ -35,6 +35,8 @@ export type HostInfo = Schemas['HostInfo'];
 export type ContainerState = Schemas['ContainerState'];
 export type ContainerHealth = Schemas['ContainerHealth'];
 export type ContainerInfo = Schemas['ContainerInfo'];
+/** One process of a host's top lists (the busiest by CPU, the largest by memory). */
+export type ProcessInfo = Schemas['ProcessInfo'];
 /** What one host reported at one instant: the `data` of a `snapshot` stream event. */
 export type Snapshot = Schemas['Snapshot'];
 

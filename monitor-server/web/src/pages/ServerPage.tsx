@@ -3,6 +3,7 @@ import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'r
 import { Chart } from '../components/Chart';
 import { ContainersTable } from '../components/ContainersTable';
 import { FilesystemsTable } from '../components/FilesystemsTable';
+import { ProcessesTable } from '../components/ProcessesTable';
 import { RangePicker } from '../components/RangePicker';
 import { useFiring, useLiveSnapshots, useServers } from '../hooks';
 import { errorText, isAbortError, runLimited } from '../lib/async';
@@ -12,7 +13,7 @@ import { alignLines, LineStore, type LineData } from '../lib/lines';
 import { displayName } from '../lib/overview';
 import { routeHref } from '../lib/route';
 import type { DataSource } from '../lib/source';
-import { containerRows, filesystemRows, updateSeriesInfos } from '../lib/tables';
+import { containerRows, filesystemRows, processRows, updateSeriesInfos } from '../lib/tables';
 import { parseOptionalTimestamp, parseTimestamp } from '../lib/time';
 import {
   DEFAULT_RANGE,
@@ -23,7 +24,7 @@ import {
   type PresetId,
   type TimeRange,
 } from '../lib/timeRange';
-import type { ContainerInfo, HostInfo, SeriesInfo, Thresholds } from '../lib/types';
+import type { ContainerInfo, HostInfo, ProcessInfo, SeriesInfo, Thresholds } from '../lib/types';
 
 /** Fetch the series list again at most this often when snapshots bring unknown series. */
 const SERIES_REFRESH_MS = 30_000;
@@ -52,10 +53,12 @@ function StoreChart({
   return <Chart spec={spec} data={data} from={from} to={to} onZoom={onZoom} />;
 }
 
-const SECTIONS: { section: Section; title: string }[] = [
+// Processes have a table and no chart.
+const SECTIONS: { section: Section | 'processes'; title: string }[] = [
   { section: 'system', title: 'System' },
   { section: 'filesystems', title: 'Filesystems' },
   { section: 'containers', title: 'Containers' },
+  { section: 'processes', title: 'Processes' },
   { section: 'other', title: 'Other metrics' },
 ];
 
@@ -71,6 +74,7 @@ export function ServerPage({ source, serverId }: { source: DataSource; serverId:
   const [infosError, setInfosError] = useState<string | null>(null);
   const [seriesGeneration, refreshSeries] = useReducer((n: number) => n + 1, 0);
   const [inventory, setInventory] = useState<ContainerInfo[] | null>(null);
+  const [processes, setProcesses] = useState<ProcessInfo[] | null>(null);
   const [host, setHost] = useState<HostInfo | null>(null);
   const [thresholds, setThresholds] = useState<Thresholds | null>(null);
   const [store] = useState(() => new LineStore());
@@ -105,6 +109,7 @@ export function ServerPage({ source, serverId }: { source: DataSource; serverId:
 
   const containers = useMemo(() => (infos ? containerRows(infos, inventory) : []), [infos, inventory]);
   const filesystems = useMemo(() => (infos ? filesystemRows(infos) : []), [infos]);
+  const topProcesses = useMemo(() => (processes ? processRows(processes) : []), [processes]);
   const charts = useMemo(
     () => (infos ? buildCharts(infos, containers.map((c) => c.name)) : []),
     [infos, containers],
@@ -165,6 +170,7 @@ export function ServerPage({ source, serverId }: { source: DataSource; serverId:
     if (snapshot.server_id !== serverId) return;
     store.append(snapshot);
     if (snapshot.containers) setInventory(snapshot.containers);
+    if (snapshot.processes) setProcesses(snapshot.processes);
     if (snapshot.host) setHost(snapshot.host);
     const current = infosRef.current;
     if (current) {
@@ -193,7 +199,7 @@ export function ServerPage({ source, serverId }: { source: DataSource; serverId:
   const hasData = (spec: ChartSpec) => spec.lines.some((l) => (store.get(l.key)?.v ?? []).some((v) => v !== null));
   const settled = (spec: ChartSpec) => spec.lines.every((l) => loaded.current.has(l.metric));
   // Host charts always show (with "No data"); other charts only when they have something in range.
-  const visibleCharts = (section: Section) =>
+  const visibleCharts = (section: Section | 'processes') =>
     charts.filter((c) => c.section === section && (section === 'system' || !settled(c) || hasData(c)));
 
   if (servers && !server) {
@@ -286,6 +292,11 @@ export function ServerPage({ source, serverId }: { source: DataSource; serverId:
               <FilesystemsTable rows={filesystems} threshold={thresholds?.disk_used_percent ?? null} />
             ) : section === 'containers' && containers.length > 0 ? (
               <ContainersTable rows={containers} />
+            ) : section === 'processes' && topProcesses.length > 0 ? (
+              <>
+                <p className="hint subtle">Top 10 by CPU and top 10 by memory, refreshed every 10 s.</p>
+                <ProcessesTable rows={topProcesses} />
+              </>
             ) : null;
           if (list.length === 0 && table === null) return null;
           return (
