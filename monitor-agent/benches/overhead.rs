@@ -8,7 +8,11 @@
 //! then the same with Docker and 10 containers): CPU time and wall time per
 //! collection, dockerd's and containerd's CPU per collection; the agent's
 //! RSS over a run at a 1 s interval; node_exporter's CPU per scrape and RSS
-//! with the equivalent collectors.
+//! with the equivalent collectors; the cost of the sensors collector and of
+//! one scan of the processes collector; and, at a realistic cadence (one
+//! collection or scrape a second in a long-running process), the agent's
+//! CPU per second with the original's collectors and with every default
+//! one, against node_exporter's.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -147,6 +151,32 @@ async fn measure_scrapes(pid: u32, port: u16) -> Option<(f64, f64, usize, u64)> 
     Some((cpu, wall, bytes, rss_kib(pid)))
 }
 
+/// node_exporter's collectors that read what the agent's host collectors
+/// read.
+const NODE_EXPORTER_COLLECTORS: &[&str] = &[
+    "--collector.disable-defaults",
+    "--collector.meminfo",
+    "--collector.cpu",
+    "--collector.stat",
+    "--collector.loadavg",
+    "--collector.filesystem",
+    "--collector.diskstats",
+    "--collector.netdev",
+    "--collector.uname",
+];
+
+/// `exporter` (node_exporter) on 127.0.0.1:`port` with the collectors of
+/// [`NODE_EXPORTER_COLLECTORS`].
+fn node_exporter(exporter: &str, port: u16) -> std::process::Child {
+    Command::new(exporter)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(NODE_EXPORTER_COLLECTORS)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node_exporter")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -169,6 +199,40 @@ async fn run() {
     let (cpu, wall, _, samples) = measure(&mut a, 2000, &[]).await;
     println!("agent: {cpu:.3} ms CPU, {wall:.3} ms wall per collection, {samples} samples");
     let ours_cpu = cpu;
+    println!(
+        "== the sensors collector, and a full scan of the processes collector (it scans at most every 10 s)"
+    );
+    let paths = HostPaths::default();
+    let mut sensors = Agent::new(
+        ServerId::new("bench").expect("valid id"),
+        Duration::from_secs(1),
+    )
+    .with_collector(Box::new(monitor_collectors::SensorsCollector::new(
+        paths.clone(),
+    )));
+    let (cpu, wall, _, samples) = measure(&mut sensors, 2000, &[]).await;
+    println!("sensors: {cpu:.3} ms CPU, {wall:.3} ms wall per collection, {samples} samples");
+    let processes = monitor_collectors::ProcessesCollector::new(
+        paths,
+        monitor_collectors::ProcessesConfig {
+            top: 10,
+            min_scan_interval: Duration::ZERO,
+        },
+    );
+    let mut scans = Agent::new(
+        ServerId::new("bench").expect("valid id"),
+        Duration::from_secs(1),
+    )
+    .with_collector(Box::new(processes));
+    let (cpu, wall, _, _) = measure(&mut scans, 300, &[]).await;
+    let count = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+                .count()
+        })
+        .unwrap_or(0);
+    println!("processes: {cpu:.3} ms CPU, {wall:.3} ms wall per scan of {count} processes");
 
     let containers = if docker_ok() {
         let names: Vec<String> = (0..10).map(|i| format!("monitor-bench-{i}")).collect();
@@ -214,38 +278,30 @@ async fn run() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
     println!(
-        "== agent process at a 1 s interval for {secs} s (all collectors, {} containers)",
+        "== agent process at a 1 s interval for {secs} s, {} containers: the host collectors, with the new ones, every default one",
         containers.len()
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
-        .args(["--stdout", "--interval", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start agent");
-    let pid = child.id();
-    let mut max_rss = 0;
-    let mut last_rss = 0;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let cpu_start = cpu_of(pid);
-    for _ in 0..secs {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        last_rss = rss_kib(pid);
-        max_rss = max_rss.max(last_rss);
+    let host = "system,memory,cpu,disk,network";
+    let original = agent_process(&["--collectors", host], secs).await;
+    let more = format!("{host},sensors,processes,smart");
+    let extended = agent_process(&["--collectors", &more], secs).await;
+    let everything = agent_process(&[], secs).await;
+    for (what, (cpu_per_sec, last_rss, max_rss)) in [
+        (host, original),
+        (more.as_str(), extended),
+        ("every default collector, Docker included", everything),
+    ] {
+        println!(
+            "agent {what}: RSS {:.1} MiB at the end, {:.1} MiB at most; {:.3}% of one core ({cpu_per_sec:.2} ms CPU per second)",
+            last_rss as f64 / 1024.0,
+            max_rss as f64 / 1024.0,
+            cpu_per_sec / 10.0,
+        );
     }
-    let agent_cpu = cpu_of(pid).saturating_sub(cpu_start);
-    let _ = child.kill();
-    let _ = child.wait();
     for name in &containers {
         let _ = Command::new("docker").args(["rm", "-f", name]).output();
     }
-    println!(
-        "agent: RSS {:.1} MiB at the end, {:.1} MiB at most; {:.3}% of one core ({:.2} ms CPU per second)",
-        last_rss as f64 / 1024.0,
-        max_rss as f64 / 1024.0,
-        agent_cpu.as_secs_f64() * 100.0 / secs as f64,
-        agent_cpu.as_secs_f64() * 1e3 / secs as f64,
-    );
+    let last_rss = everything.1;
 
     let exporter = [
         "/usr/bin/prometheus-node-exporter",
@@ -261,23 +317,7 @@ async fn run() {
         "== node_exporter with the same collectors (meminfo, cpu, stat, loadavg, filesystem, diskstats, netdev, uname)"
     );
     let port = free_port();
-    let mut ne = Command::new(exporter)
-        .args([
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            "--collector.disable-defaults",
-            "--collector.meminfo",
-            "--collector.cpu",
-            "--collector.stat",
-            "--collector.loadavg",
-            "--collector.filesystem",
-            "--collector.diskstats",
-            "--collector.netdev",
-            "--collector.uname",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start node_exporter");
+    let mut ne = node_exporter(exporter, port);
     let ne_pid = ne.id();
     let reference = measure_scrapes(ne_pid, port).await;
     let _ = ne.kill();
@@ -324,4 +364,58 @@ async fn run() {
         }
         None => println!("(the agent's endpoint did not answer)"),
     }
+
+    println!("== node_exporter scraped once a second for {secs} s (the agent's cadence above)");
+    let port = free_port();
+    let mut ne = node_exporter(exporter, port);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (ne_per_sec, _, _) = per_second(ne.id(), secs, || {
+        scrape(port);
+    })
+    .await;
+    let _ = ne.kill();
+    let _ = ne.wait();
+    println!("node_exporter: {ne_per_sec:.2} ms CPU per second");
+    println!(
+        "ratios: agent/node_exporter CPU per second {:.3} (host collectors), {:.3} (with sensors, processes, smart), {:.3} (with Docker and its containers too)",
+        original.0 / ne_per_sec.max(1e-9),
+        extended.0 / ne_per_sec.max(1e-9),
+        everything.0 / ne_per_sec.max(1e-9),
+    );
+}
+
+/// `monitor-agent --stdout --interval 1` with `args`, measured over `secs`
+/// s after 2 s of warm-up: CPU per second in ms, RSS at the end and at
+/// most in KiB.
+async fn agent_process(args: &[&str], secs: u64) -> (f64, u64, u64) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-agent"))
+        .args(["--stdout", "--interval", "1"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start agent");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let measured = per_second(child.id(), secs, || {}).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    measured
+}
+
+/// CPU per second (ms) of `pid` over `secs` s, calling `each_second` once a
+/// second; its RSS at the end and at most (KiB).
+async fn per_second(pid: u32, secs: u64, mut each_second: impl FnMut()) -> (f64, u64, u64) {
+    let start = cpu_of(pid);
+    let mut last = 0;
+    let mut max = 0;
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.tick().await;
+    for _ in 0..secs {
+        ticks.tick().await;
+        each_second();
+        last = rss_kib(pid);
+        max = max.max(last);
+    }
+    let cpu = cpu_of(pid).saturating_sub(start);
+    (cpu.as_secs_f64() * 1e3 / secs as f64, last, max)
 }

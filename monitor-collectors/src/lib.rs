@@ -14,6 +14,7 @@
 //! | [`NetworkCollector`] | `/proc/net/dev` | bytes/s and errors per interface |
 //! | [`SystemCollector`] | sysinfo | host name, OS, kernel, uptime, boot time |
 //! | [`ProcessesCollector`] | `/proc/<pid>/stat`, `status`, `cmdline` | the top processes by CPU and by memory (an inventory, not metrics) |
+//! | [`SmartCollector`] | `smartctl --json` | disk health: passed or failing, temperature, reallocated and pending sectors, NVMe wear |
 //! | [`SensorsCollector`] | `/sys/class/hwmon`, `/sys/class/thermal` | temperatures with their critical thresholds, fan speeds |
 //! | [`DockerCollector`] (feature `docker`) | Docker API (bollard) + cgroup files | every container's state, health, restarts; CPU, memory, network, block I/O |
 //! | [`TextfileCollector`] | `*.prom` files of a directory | metrics that scripts and cron jobs write, Prometheus text format |
@@ -71,6 +72,7 @@ mod processes;
 mod procfs;
 mod rates;
 mod sensors;
+mod smart;
 mod system;
 mod textfile;
 
@@ -90,6 +92,10 @@ pub use probe::{
 pub use processes::{ProcessesCollector, ProcessesConfig};
 pub use procfs::HostPaths;
 pub use sensors::{RESCAN as SENSORS_RESCAN, SensorReading, SensorValue, SensorsCollector};
+pub use smart::{
+    DiskHealth, SmartCollector, SmartConfig, parse_disk as parse_smartctl_disk,
+    parse_scan as parse_smartctl_scan,
+};
 pub use system::SystemCollector;
 pub use textfile::TextfileCollector;
 
@@ -104,6 +110,7 @@ pub const BUILTIN: &[&str] = &[
     "network",
     "sensors",
     "processes",
+    "smart",
     "docker",
 ];
 
@@ -127,6 +134,7 @@ pub fn builtin(name: &str, paths: &HostPaths) -> Result<Box<dyn Collector>, Coll
             paths.clone(),
             ProcessesConfig::default(),
         )),
+        "smart" => Box::new(SmartCollector::new(SmartConfig::default())),
         #[cfg(feature = "docker")]
         "docker" => Box::new(DockerCollector::new(DockerConfig {
             paths: paths.clone(),

@@ -251,7 +251,7 @@ fn parse_stat(line: &[u8]) -> Option<Stat> {
 
 /// `text` with each character that is not safe text replaced by `?`, cut
 /// to at most `max` bytes at a character boundary.
-fn visible(text: &str, max: usize) -> String {
+pub(crate) fn visible(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max));
     let mut utf8 = [0u8; 4];
     for c in text.chars() {

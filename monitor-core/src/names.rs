@@ -156,6 +156,19 @@ names! {
     SENSOR_TEMPERATURE_HEADROOM_CELSIUS = "sensor_temperature_headroom_celsius";
     /// A fan's speed, revolutions per minute.
     SENSOR_FAN_RPM = "sensor_fan_rpm";
+    /// 1 when a disk's S.M.A.R.T. health self-assessment passed, 0 when it
+    /// failed.
+    DISK_SMART_HEALTHY = "disk_smart_healthy";
+    /// A disk's temperature as S.M.A.R.T. reports it, °C.
+    DISK_TEMPERATURE_CELSIUS = "disk_temperature_celsius";
+    /// Sectors the disk reallocated (ATA attribute 5, raw).
+    DISK_REALLOCATED_SECTORS = "disk_reallocated_sectors";
+    /// Sectors waiting to be reallocated (ATA attribute 197, raw).
+    DISK_PENDING_SECTORS = "disk_pending_sectors";
+    /// An NVMe disk's "percentage used" of its rated endurance.
+    DISK_WEAR_PERCENT = "disk_wear_percent";
+    /// 1, with the disk's `model` and `serial` as labels.
+    DISK_SMART_INFO = "disk_smart_info";
 }
 
 /// Label names used by the built-in metrics.
@@ -252,6 +265,7 @@ const CPU_MODE_ATTRS: &[(&str, &str)] = &[("mode", "cpu.mode")];
 const CONTAINER_ATTRS: &[(&str, &str)] = &[("name", "container.name")];
 const PROBE_ATTRS: &[(&str, &str)] = &[("probe", "monitor.probe.name")];
 const SENSOR_ATTRS: &[(&str, &str)] = &[("chip", "hw.parent"), ("sensor", "hw.name")];
+const SMART_ATTRS: &[(&str, &str)] = &[("device", "hw.id")];
 
 const fn otel(
     name: &'static str,
@@ -420,6 +434,18 @@ pub const WELL_KNOWN: &[MetricDescriptor] = &[
         otel("monitor.hw.temperature.headroom", "Cel", &[], SENSOR_ATTRS, 1.0)),
     gauge(SENSOR_FAN_RPM, "rpm", &["chip", "sensor"], "Fan speed.",
         otel("hw.fan.speed", "rpm", &[], SENSOR_ATTRS, 1.0)),
+    gauge(DISK_SMART_HEALTHY, "", &["device"], "1 when the disk's S.M.A.R.T. health passed, 0 when it failed.",
+        otel("monitor.disk.smart.healthy", "1", &[], SMART_ATTRS, 1.0)),
+    gauge(DISK_TEMPERATURE_CELSIUS, "celsius", &["device"], "Disk temperature.",
+        otel("hw.temperature", "Cel", &[("hw.type", "physical_disk")], SMART_ATTRS, 1.0)),
+    gauge(DISK_REALLOCATED_SECTORS, "count", &["device"], "Reallocated sectors.",
+        otel("monitor.disk.smart.reallocated_sectors", "{sector}", &[], SMART_ATTRS, 1.0)),
+    gauge(DISK_PENDING_SECTORS, "count", &["device"], "Sectors pending reallocation.",
+        otel("monitor.disk.smart.pending_sectors", "{sector}", &[], SMART_ATTRS, 1.0)),
+    gauge(DISK_WEAR_PERCENT, "percent", &["device"], "NVMe percentage used of the rated endurance.",
+        otel("hw.physical_disk.endurance_utilization", "1", &[], SMART_ATTRS, 0.01)),
+    gauge(DISK_SMART_INFO, "", &["device", "model", "serial"], "1, with the disk's model and serial.",
+        otel("monitor.disk.smart.info", "1", &[], SMART_ATTRS, 1.0)),
 ];
 
 /// The descriptor of a built-in metric.

@@ -458,7 +458,8 @@ async fn rules_on_plugin_metrics_through_the_api() {
             "container_stopped",
             "probe_down",
             "probe_certificate_expiring",
-            "temperature_critical"
+            "temperature_critical",
+            "disk_failing"
         ]
     );
     let stopped = &rules[8];
@@ -540,7 +541,7 @@ async fn rules_on_plugin_metrics_through_the_api() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, rules) = call(&f.app, get("/api/alerts/rules", &[])).await;
     let rules = rules.as_array().unwrap();
-    assert_eq!(rules.len(), 13, "3 thresholds, 9 built-in rules, 1 stored");
+    assert_eq!(rules.len(), 14, "3 thresholds, 10 built-in rules, 1 stored");
     assert!(
         rules
             .iter()

@@ -88,7 +88,7 @@ pub(crate) struct Cli {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "system,memory,cpu,disk,network,sensors,processes,docker",
+        default_value = "system,memory,cpu,disk,network,sensors,processes,smart,docker",
         value_name = "LIST"
     )]
     pub(crate) collectors: Vec<String>,

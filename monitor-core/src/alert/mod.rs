@@ -292,7 +292,8 @@ pub const OFFLINE_INTERVALS: f64 = 3.0;
 /// default: Docker keeps containers that exited on purpose), a probe down,
 /// a probed certificate expiring within [`CERT_EXPIRY_WARNING_DAYS`], and a
 /// temperature within [`TEMPERATURE_HEADROOM_WARNING_CELSIUS`] of the
-/// critical threshold its hardware gives.
+/// critical threshold its hardware gives, and a disk whose S.M.A.R.T.
+/// health self-assessment fails.
 /// A stored rule with the same id takes a built-in one's place.
 pub fn builtin_rules() -> Vec<AlertRule> {
     let rule = |id: &str, name: &str, metric: &str, op: Comparison, threshold: f64| {
@@ -378,6 +379,14 @@ pub fn builtin_rules() -> Vec<AlertRule> {
     );
     hot.for_secs = 60;
     hot.severity = Severity::Critical;
+    let mut failing = rule(
+        "disk_failing",
+        "disk failing",
+        names::DISK_SMART_HEALTHY,
+        Comparison::Less,
+        1.0,
+    );
+    failing.severity = Severity::Critical;
     vec![
         offline,
         fill,
@@ -388,6 +397,7 @@ pub fn builtin_rules() -> Vec<AlertRule> {
         probe_down,
         certificate,
         hot,
+        failing,
     ]
 }
 

@@ -51,6 +51,7 @@ describe('conditionText', () => {
       ['probe_down', 'probe_success < 1 for 60 s'],
       ['probe_certificate_expiring', 'probe_tls_cert_expires_in_seconds < 1209600 s (14 d)'],
       ['temperature_critical', 'sensor_temperature_headroom_celsius < 5 for 60 s'],
+      ['disk_failing', 'disk_smart_healthy < 1'],
     ]);
   });
 
