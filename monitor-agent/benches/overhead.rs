@@ -41,6 +41,23 @@ fn cpu_of(pid: u32) -> Duration {
     Duration::from_secs_f64(ticks as f64 / hz as f64)
 }
 
+/// CPU time of `pid`'s threads to the nanosecond: the sum of each thread's
+/// `/proc/PID/task/TID/schedstat` (the `stat` file counts 10-ms ticks, as
+/// coarse as the agent's whole second at one collection a second). Threads
+/// that ended are not counted: the agent's and node_exporter's live as long
+/// as they do.
+fn precise_cpu_of(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -405,7 +422,7 @@ async fn agent_process(args: &[&str], secs: u64) -> (f64, u64, u64) {
 /// CPU per second (ms) of `pid` over `secs` s, calling `each_second` once a
 /// second; its RSS at the end and at most (KiB).
 async fn per_second(pid: u32, secs: u64, mut each_second: impl FnMut()) -> (f64, u64, u64) {
-    let start = cpu_of(pid);
+    let start = precise_cpu_of(pid);
     let mut last = 0;
     let mut max = 0;
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
@@ -416,6 +433,6 @@ async fn per_second(pid: u32, secs: u64, mut each_second: impl FnMut()) -> (f64,
         last = rss_kib(pid);
         max = max.max(last);
     }
-    let cpu = cpu_of(pid).saturating_sub(start);
+    let cpu = precise_cpu_of(pid).saturating_sub(start);
     (cpu.as_secs_f64() * 1e3 / secs as f64, last, max)
 }

@@ -13,7 +13,7 @@
 //! | [`DiskCollector`] | `/proc/mounts`, `statvfs`, `/proc/diskstats` | space per filesystem as `df` counts it, I/O per disk |
 //! | [`NetworkCollector`] | `/proc/net/dev` | bytes/s and errors per interface |
 //! | [`SystemCollector`] | sysinfo | host name, OS, kernel, uptime, boot time |
-//! | [`ProcessesCollector`] | `/proc/<pid>/stat`, `status`, `cmdline` | the top processes by CPU and by memory (an inventory, not metrics) |
+//! | [`ProcessesCollector`] | `/proc/<pid>/stat` and `cmdline` | the top processes by CPU and by memory (an inventory, not metrics) |
 //! | [`SmartCollector`] | `smartctl --json` | disk health: passed or failing, temperature, reallocated and pending sectors, NVMe wear |
 //! | [`SensorsCollector`] | `/sys/class/hwmon`, `/sys/class/thermal` | temperatures with their critical thresholds, fan speeds |
 //! | [`DockerCollector`] (feature `docker`) | Docker API (bollard) + cgroup files | every container's state, health, restarts; CPU, memory, network, block I/O |

@@ -1,7 +1,7 @@
 //! The host's top processes, by CPU and by memory, as `top` shows them:
 //! read from `/proc/<pid>/stat` (name, CPU ticks, resident pages), and for
-//! the processes kept only, `/proc/<pid>/status` (owner) and
-//! `/proc/<pid>/cmdline`.
+//! the processes kept only, the owner of `/proc/<pid>` (the effective uid)
+//! and `/proc/<pid>/cmdline`.
 //!
 //! A scan reads one small file per process, so it runs at most every
 //! [`ProcessesConfig::min_scan_interval`] (10 s by default) whatever the
@@ -179,7 +179,7 @@ impl ProcessesCollector {
         kept.into_iter()
             .map(|s| {
                 let dir = self.paths.proc.join(s.pid.to_string());
-                let user = self.owner(&dir.join("status"));
+                let user = self.owner(&dir);
                 let command = self.command(&dir.join("cmdline"));
                 ProcessInfo {
                     pid: s.pid,
@@ -193,19 +193,14 @@ impl ProcessesCollector {
             .collect()
     }
 
-    /// The user name of the real uid in a status file.
-    fn owner(&mut self, status: &Path) -> String {
-        if read_bytes(status, &mut self.buf).is_err() {
-            return String::new();
-        }
-        let uid = String::from_utf8_lossy(&self.buf)
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|u| u.parse::<u32>().ok());
-        match uid {
-            Some(uid) => self.users.name(uid),
-            None => String::new(),
+    /// The user name of a process's effective uid, which owns its
+    /// `/proc/<pid>` (as `top` and `ps` read it: one `stat` call, where the
+    /// `status` file costs the kernel dozens of fields).
+    fn owner(&mut self, dir: &Path) -> String {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(dir) {
+            Ok(meta) => self.users.name(meta.uid()),
+            Err(_) => String::new(),
         }
     }
 

@@ -110,16 +110,14 @@ fn a_sneaky_name_is_shown_safely() {
         "77 (gpj\u{202e}exe.) R 1 77 77 0 -1 0 0 0 0 0 500 20 0 0 20 0 1 0 100 100000 300 1 1 1 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("proc/77/status"),
-        "Name:\tx\nUid:\t1000\t1000\t1000\t1000\n",
-    )
-    .unwrap();
+    // The owner of /proc/<pid> is the process's effective uid.
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata(dir.join("proc/77")).unwrap().uid();
     std::fs::write(dir.join("proc/77/cmdline"), "./gpj\u{202e}exe.\0--now\0").unwrap();
     std::fs::create_dir_all(dir.join("root/etc")).unwrap();
     std::fs::write(
         dir.join("root/etc/passwd"),
-        "ann:x:1000:1000::/home/ann:/bin/sh\n",
+        format!("ann:x:{uid}:{uid}::/home/ann:/bin/sh\n"),
     )
     .unwrap();
     let mut collector = ProcessesCollector::new(
